@@ -1,0 +1,43 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.cache/', '.data/', 'test-results/', 'bench-results/', 'scripts/bin/', 'scripts/bootstrap.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // forgetting to await Activities, Workflow APIs and child processes is a bug here
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no I/O, no Node built-ins, no config reads.
+    files: ['src/workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'Node built-ins cannot run in workflow code; use an activity.' },
+            {
+              group: ['fs', 'fs/*', 'path', 'os', 'child_process', 'http', 'https', 'net', 'crypto', 'process'],
+              message: 'Node built-ins cannot run in workflow code; use an activity.',
+            },
+            { group: ['pg', 'pg-*'], message: 'Databases are reached from activities only.' },
+            { group: ['pino', 'pino-*'], message: 'Workflows log through the workflow `log` from @temporalio/workflow.' },
+            {
+              group: ['**/worker/*', '**/providers/*', '**/activities/*', '!**/activities/types*'],
+              message: 'Workflows import activity types only, never worker config, providers or activity code.',
+            },
+            { group: ['**/runbook/load*'], message: 'Runbook files are read by the worker, not by workflows.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', 'process', 'Buffer', 'setInterval'],
+    },
+  },
+);

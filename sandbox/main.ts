@@ -1,0 +1,38 @@
+/**
+ * Runs the sandbox system until SIGINT/SIGTERM. Ports and load come from the environment:
+ * SANDBOX_ROUTER_PORT, SANDBOX_STABLE_PORT, SANDBOX_CANARY_PORT, SANDBOX_DATABASE_URL,
+ * SANDBOX_LOAD_RPS (requests per second through the router; 0 for none).
+ */
+import { DEFAULT_PORTS, startSandbox } from './sandbox.ts';
+
+function port(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number, got ${process.env[name]}`);
+  return value;
+}
+
+async function run(): Promise<void> {
+  const sandbox = await startSandbox({
+    ports: {
+      router: port('SANDBOX_ROUTER_PORT', DEFAULT_PORTS.router),
+      stable: port('SANDBOX_STABLE_PORT', DEFAULT_PORTS.stable),
+      canary: port('SANDBOX_CANARY_PORT', DEFAULT_PORTS.canary),
+    },
+    databaseUrl: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
+    loadRequestsPerSecond: Number(process.env.SANDBOX_LOAD_RPS ?? 20),
+  });
+  console.log(
+    `sandbox ready: router ${sandbox.urls.router} (admin ${sandbox.urls.router}/admin/state), ` +
+      `stable ${sandbox.urls.stable}/metrics, canary ${sandbox.urls.canary}/metrics, database ${sandbox.databaseUrl}`,
+  );
+  const stop = () => {
+    void sandbox.stop().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+run().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

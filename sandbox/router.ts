@@ -1,0 +1,220 @@
+/**
+ * The sandbox's weighted router: it splits traffic between versions by weight (smooth weighted
+ * round-robin, as nginx does, so a 50/50 split is exact), proxies to the chosen version's replicas,
+ * and serves an admin API to read and set weights and instance counts. Every change it applies goes
+ * into a change log; a repeated Idempotency-Key returns the first answer and applies nothing.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { close, LATENCY_BUCKETS, listen, readJson, sendJson, type Deployment } from './deployment.ts';
+
+export interface RouterChange {
+  id: number;
+  at: string;
+  kind: 'weights' | 'instances' | 'fault';
+  before: unknown;
+  after: unknown;
+  actor: string;
+  idempotencyKey: string | null;
+}
+
+interface Remembered {
+  bodyHash: string;
+  status: number;
+  body: unknown;
+}
+
+class BadRequest extends Error {}
+
+export class Router {
+  readonly changes: RouterChange[] = [];
+  /** Messages posted to /hooks/notify: the sandbox stands in for a Slack incoming webhook. */
+  readonly notifications: unknown[] = [];
+  private readonly current = new Map<string, number>();
+  private readonly cursor = new Map<string, number>();
+  private readonly idempotency = new Map<string, Remembered>();
+  private readonly registry = new Registry();
+  private readonly requests: Counter<'version' | 'status'>;
+  private readonly latency: Histogram<'version'>;
+  private server?: Server;
+  port = 0;
+
+  constructor(
+    private readonly deployments: Map<string, Deployment>,
+    readonly weights: Record<string, number>,
+  ) {
+    this.requests = new Counter({
+      name: 'sandbox_router_requests_total',
+      help: 'Requests through the router, by version served and status code',
+      labelNames: ['version', 'status'],
+      registers: [this.registry],
+    });
+    this.latency = new Histogram({
+      name: 'sandbox_router_request_duration_seconds',
+      help: 'Time from request to response through the router',
+      labelNames: ['version'],
+      buckets: LATENCY_BUCKETS,
+      registers: [this.registry],
+    });
+  }
+
+  async start(port: number): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.port = await listen(this.server, port);
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) await close(this.server);
+  }
+
+  state() {
+    const instances = Object.fromEntries([...this.deployments].map(([version, d]) => [version, d.replicas.length]));
+    return { weights: { ...this.weights }, instances };
+  }
+
+  /** Smooth weighted round-robin over versions that have weight and at least one replica. */
+  private pickVersion(): string | undefined {
+    let best: string | undefined;
+    let total = 0;
+    for (const [version, weight] of Object.entries(this.weights)) {
+      if (weight <= 0 || (this.deployments.get(version)?.replicas.length ?? 0) === 0) continue;
+      total += weight;
+      const value = (this.current.get(version) ?? 0) + weight;
+      this.current.set(version, value);
+      if (best === undefined || value > (this.current.get(best) ?? 0)) best = version;
+    }
+    if (best !== undefined) this.current.set(best, (this.current.get(best) ?? 0) - total);
+    return best;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (req.url?.startsWith('/admin/')) return await this.handleAdmin(req, res);
+      if (req.method === 'POST' && req.url === '/hooks/notify') {
+        this.notifications.push(await readJson(req));
+        return sendJson(res, 200, { ok: true });
+      }
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
+        return;
+      }
+      if (req.url === '/health') {
+        const serving = Object.entries(this.weights).some(([v, w]) => w > 0 && (this.deployments.get(v)?.replicas.length ?? 0) > 0);
+        return sendJson(res, serving ? 200 : 503, { status: serving ? 'ok' : 'no version can serve', ...this.state() });
+      }
+      this.proxy(req, res);
+    } catch (err) {
+      sendJson(res, err instanceof BadRequest ? 400 : 500, { error: (err as Error).message });
+    }
+  }
+
+  private proxy(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const version = this.pickVersion();
+    const deployment = version ? this.deployments.get(version) : undefined;
+    const replicas = deployment?.replicas ?? [];
+    const record = (status: number) => {
+      this.requests.inc({ version: version ?? 'none', status: String(status) });
+      this.latency.observe({ version: version ?? 'none' }, (performance.now() - started) / 1000);
+    };
+    if (!version || replicas.length === 0) {
+      record(503);
+      return sendJson(res, 503, { error: 'no replica available' });
+    }
+    const index = (this.cursor.get(version) ?? 0) % replicas.length;
+    this.cursor.set(version, index + 1);
+    const replica = replicas[index]!;
+    const upstream = request({ host: '127.0.0.1', port: replica.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      answer.on('end', () => record(answer.statusCode ?? 502));
+    });
+    upstream.on('error', () => {
+      record(502);
+      if (!res.headersSent) sendJson(res, 502, { error: `replica ${version}#${replica.id} did not answer` });
+    });
+    req.pipe(upstream);
+  }
+
+  private async handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const route = `${req.method} ${req.url?.split('?')[0]}`;
+    if (route === 'GET /admin/state') return sendJson(res, 200, this.state());
+    if (route === 'GET /admin/changes') return sendJson(res, 200, { changes: this.changes });
+    if (route === 'GET /admin/notifications') return sendJson(res, 200, { notifications: this.notifications });
+    const body = await readJson(req).catch(() => {
+      throw new BadRequest('body is not valid JSON');
+    });
+    const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : null;
+    const actor = typeof req.headers['x-actor'] === 'string' ? req.headers['x-actor'] : 'anonymous';
+    const bodyHash = createHash('sha256').update(route).update(JSON.stringify(body)).digest('hex');
+    if (key) {
+      const seen = this.idempotency.get(key);
+      if (seen && seen.bodyHash !== bodyHash) return sendJson(res, 409, { error: `idempotency key ${key} was used for a different change` });
+      if (seen) return sendJson(res, seen.status, { ...(seen.body as object), replayed: true });
+    }
+    let change: RouterChange | null;
+    if (route === 'PUT /admin/weights') change = await this.setWeights(body, actor, key);
+    else if (route === 'PUT /admin/instances') change = await this.setInstances(body, actor, key);
+    else if (route === 'PUT /admin/fault') change = this.setFault(body, actor, key);
+    else return sendJson(res, 404, { error: `no admin route ${route}` });
+    const answer = { change, state: this.state() };
+    if (key) this.idempotency.set(key, { bodyHash, status: 200, body: answer });
+    sendJson(res, 200, answer);
+  }
+
+  private record(kind: RouterChange['kind'], before: unknown, after: unknown, actor: string, key: string | null): RouterChange | null {
+    if (JSON.stringify(before) === JSON.stringify(after)) return null; // nothing to apply, nothing to log
+    const change = { id: this.changes.length + 1, at: new Date().toISOString(), kind, before, after, actor, idempotencyKey: key };
+    this.changes.push(change);
+    return change;
+  }
+
+  private knownVersion(version: unknown): string {
+    if (typeof version !== 'string' || !this.deployments.has(version)) {
+      throw new BadRequest(`unknown version ${JSON.stringify(version)}; must be one of: ${[...this.deployments.keys()].join(', ')}`);
+    }
+    return version;
+  }
+
+  private async setWeights(body: unknown, actor: string, key: string | null): Promise<RouterChange | null> {
+    const weights = (body as { weights?: unknown }).weights;
+    if (!weights || typeof weights !== 'object') throw new BadRequest('expected {"weights": {"<version>": <percent>, ...}}');
+    const next: Record<string, number> = {};
+    for (const version of this.deployments.keys()) {
+      const value = (weights as Record<string, unknown>)[version];
+      if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 100) {
+        throw new BadRequest(`weights.${version} must be an integer from 0 to 100`);
+      }
+      next[version] = value as number;
+    }
+    for (const version of Object.keys(weights)) this.knownVersion(version);
+    const sum = Object.values(next).reduce((a, b) => a + b, 0);
+    if (sum !== 100) throw new BadRequest(`weights must add up to 100, not ${sum}`);
+    const before = { ...this.weights };
+    Object.assign(this.weights, next);
+    this.current.clear();
+    return this.record('weights', before, { ...this.weights }, actor, key);
+  }
+
+  private async setInstances(body: unknown, actor: string, key: string | null): Promise<RouterChange | null> {
+    const { version, count } = body as { version?: unknown; count?: unknown };
+    const deployment = this.deployments.get(this.knownVersion(version))!;
+    if (!Number.isInteger(count) || (count as number) < 0 || (count as number) > 20) {
+      throw new BadRequest('count must be an integer from 0 to 20');
+    }
+    const before = { version, count: deployment.replicas.length };
+    await deployment.scale(count as number);
+    return this.record('instances', before, { version, count }, actor, key);
+  }
+
+  private setFault(body: unknown, actor: string, key: string | null): RouterChange | null {
+    const { version, errorRatePct = 0, addedLatencyMs = 0 } = body as { version?: unknown; errorRatePct?: unknown; addedLatencyMs?: unknown };
+    const deployment = this.deployments.get(this.knownVersion(version))!;
+    if (typeof errorRatePct !== 'number' || errorRatePct < 0 || errorRatePct > 100) throw new BadRequest('errorRatePct must be 0 to 100');
+    if (typeof addedLatencyMs !== 'number' || addedLatencyMs < 0 || addedLatencyMs > 30_000) throw new BadRequest('addedLatencyMs must be 0 to 30000');
+    const before = { version, ...deployment.fault };
+    deployment.fault = { errorRatePct, addedLatencyMs };
+    return this.record('fault', before, { version, errorRatePct, addedLatencyMs }, actor, key);
+  }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Entry point of `npm start` and `npm test` on a fresh machine: it needs nothing but Node, installs the
+// npm packages when they are missing or stale, then hands over to the TypeScript scripts.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const command = process.argv[2];
+
+function run(label, cmd, args, options = {}) {
+  if (label) console.log(`\n==> ${label}`);
+  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...options });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+function ensureNodeModules() {
+  const installed = join(root, 'node_modules', '.package-lock.json');
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
+  const status = run('Installing npm packages (npm ci; about a minute the first time)', 'npm', ['ci', '--no-audit', '--no-fund']);
+  if (status !== 0) process.exit(status);
+}
+
+function findTests(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return findTests(path);
+    return entry.name.endsWith('.test.ts') ? [relative(root, path)] : [];
+  });
+}
+
+ensureNodeModules();
+const tsx = ['--import', 'tsx'];
+
+if (command === 'start') {
+  // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
+  process.exit(run(null, process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)]));
+} else if (command === 'test') {
+  const steps = [
+    ['Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
+    ['Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],
+    ['Lint (eslint)', ['node_modules/eslint/bin/eslint.js', '.']],
+  ];
+  for (const [label, args] of steps) {
+    const status = run(label, process.execPath, args);
+    if (status !== 0) process.exit(status);
+  }
+  const files = process.argv.length > 3 ? process.argv.slice(3) : findTests(join(root, 'test')).sort();
+  process.exit(
+    run(`Tests (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', '--test-reporter=spec', ...files]),
+  );
+} else {
+  console.error('usage: node scripts/bootstrap.mjs start|test [test files...]');
+  process.exit(2);
+}

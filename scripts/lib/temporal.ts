@@ -1,0 +1,74 @@
+/** Helpers the main job and operator scripts share for talking to a Temporal service. */
+import { Connection } from '@temporalio/client';
+import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Dev-server arguments: persistent SQLite in WAL mode, the UI, and our search attributes registered. */
+export function devServerArgs(options: { dbFile: string; port: number; uiPort: number; namespace: string }): string[] {
+  return [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--namespace',
+    options.namespace,
+    '--db-filename',
+    options.dbFile,
+    '--sqlite-pragma',
+    'journal_mode=WAL',
+    '--sqlite-pragma',
+    'synchronous=NORMAL',
+    '--log-level',
+    'error', // its warnings are mostly connection noise while it starts and stops
+    ...ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+  ];
+}
+
+/** Waits until the frontend answers, up to `timeoutMs`. */
+export async function waitForTemporal(address: string, timeoutMs: number, options: { tls?: boolean; apiKey?: string } = {}): Promise<Connection> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, tls: options.tls, apiKey: options.apiKey, connectTimeout: 2000 });
+      await connection.workflowService.getSystemInfo({});
+      return connection;
+    } catch (err) {
+      lastError = err;
+      await sleep(500);
+    }
+  }
+  throw new Error(`Temporal at ${address} did not answer within ${timeoutMs / 1000} s: ${String(lastError)}`);
+}
+
+/** Registers RollbackSystem, RollbackKind and RollbackState where they are missing (a cluster we did not start). */
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(ALL_SEARCH_ATTRIBUTES.map((key) => [key.name, 2 /* INDEXED_VALUE_TYPE_KEYWORD */])),
+    });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 6 /* gRPC ALREADY_EXISTS */) throw err;
+  }
+}
+
+/** Waits until some worker polls the rollbacks task queue for workflow tasks. */
+export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const answer = await connection.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name: TASK_QUEUE, kind: 1 /* TASK_QUEUE_KIND_NORMAL */ },
+      taskQueueType: 1 /* TASK_QUEUE_TYPE_WORKFLOW */,
+    });
+    if ((answer.pollers?.length ?? 0) > 0) return;
+    await sleep(500);
+  }
+  throw new Error(`no worker polled task queue '${TASK_QUEUE}' within ${timeoutMs / 1000} s`);
+}

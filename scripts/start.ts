@@ -1,0 +1,110 @@
+/**
+ * The main job (`npm start`): the Temporal dev server with its Web UI (unless TEMPORAL_ADDRESS
+ * points at a service already running), the sandbox system, and the worker on task queue
+ * `rollbacks`. Prints where to look and what to paste; SIGINT/SIGTERM stops everything it started.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TASK_QUEUE } from '../src/workflows/contract.ts';
+import { startService, stopService, type Service } from './lib/processes.ts';
+import { devServerArgs, ensureSearchAttributes, waitForPoller, waitForTemporal } from './lib/temporal.ts';
+import { resolveTemporalCli } from './temporal-cli.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const say = (line: string) => console.log(`[start] ${line}`);
+
+function portFromEnv(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value <= 0 || value > 65535) throw new Error(`${name} must be a port number, got ${process.env[name]}`);
+  return value;
+}
+
+const services: Service[] = [];
+let stopping = false;
+
+async function stopAll(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('stopping: worker, sandbox, Temporal dev server');
+  // Worker first, so it drains before the service it talks to goes away.
+  for (const service of [...services].reverse()) await stopService(service);
+  say('all stopped');
+  process.exit(code);
+}
+
+async function run(): Promise<void> {
+  process.once('SIGINT', () => void stopAll(0));
+  process.once('SIGTERM', () => void stopAll(0));
+  const watch = (service: Service) =>
+    void service.exited.then((code) => {
+      if (!stopping) {
+        say(`${service.name} exited unexpectedly (code ${code}); stopping the rest`);
+        void stopAll(1);
+      }
+    });
+
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const dataDir = process.env.DATA_DIR ?? join(root, '.data');
+  mkdirSync(dataDir, { recursive: true });
+  let address = process.env.TEMPORAL_ADDRESS;
+  let uiUrl: string | undefined;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SANDBOX_DATABASE_URL: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
+    SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${portFromEnv('SANDBOX_ROUTER_PORT', 18080)}/hooks/notify`,
+  };
+
+  if (address) {
+    say(`TEMPORAL_ADDRESS=${address}: using that Temporal service, starting no dev server`);
+  } else {
+    const port = portFromEnv('TEMPORAL_PORT', 7233);
+    const uiPort = portFromEnv('TEMPORAL_UI_PORT', 8233);
+    const cli = await resolveTemporalCli(say);
+    say(`Temporal CLI: ${cli.path} (${cli.source}; ${cli.version.split('\n')[0]})`);
+    const dbFile = join(dataDir, 'temporal.db');
+    say(`starting the Temporal dev server on 127.0.0.1:${port}, UI on ${uiPort}, history in ${dbFile}`);
+    const server = startService('temporal', cli.path, devServerArgs({ dbFile, port, uiPort, namespace }), process.env);
+    services.push(server);
+    watch(server);
+    address = `127.0.0.1:${port}`;
+    uiUrl = `http://localhost:${uiPort}`;
+    env.TEMPORAL_ADDRESS = address;
+  }
+  const connection = await waitForTemporal(address, 60_000, { tls: process.env.TEMPORAL_TLS === 'true' || undefined, apiKey: process.env.TEMPORAL_API_KEY });
+  // A dev server we started registered them itself (devServerArgs); a cluster we did not start may lack them.
+  if (process.env.TEMPORAL_ADDRESS) await ensureSearchAttributes(connection, namespace);
+
+  say('starting the sandbox system');
+  const sandbox = startService('sandbox', process.execPath, ['--import', 'tsx', join(root, 'sandbox/main.ts')], env);
+  services.push(sandbox);
+  watch(sandbox);
+
+  say(`starting the worker on task queue '${TASK_QUEUE}'`);
+  const worker = startService('worker', process.execPath, ['--import', 'tsx', join(root, 'src/worker/main.ts')], env);
+  services.push(worker);
+  watch(worker);
+  await waitForPoller(connection, namespace, 120_000);
+  await connection.close();
+
+  const example = { system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', dryRun: true };
+  console.log(`
+  Ready.
+  Temporal Web UI:  ${uiUrl ?? '(the UI of the service at ' + address + ')'}
+  Worker polling:   task queue '${TASK_QUEUE}' in namespace '${namespace}' at ${address}
+  Sandbox router:   http://127.0.0.1:${portFromEnv('SANDBOX_ROUTER_PORT', 18080)}/admin/state
+
+  Start a rollback from the UI: Workflows > Start Workflow
+    Workflow ID:    rollback-sandbox-1
+    Task Queue:     ${TASK_QUEUE}
+    Workflow Type:  fullRollback
+    Input (JSON):   ${JSON.stringify(example)}
+
+  Ctrl-C stops everything.
+`);
+}
+
+run().catch((err: unknown) => {
+  console.error(`[start] ${err instanceof Error ? err.message : String(err)}`);
+  void stopAll(1);
+});

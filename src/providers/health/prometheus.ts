@@ -1,0 +1,62 @@
+/**
+ * Metrics from a Prometheus text endpoint (/metrics). One scrape reads the request counter by status
+ * and the latency histogram's cumulative buckets, summed over every series that matches `match`;
+ * health over a window is the difference between two scrapes (see window.ts).
+ */
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { z } from 'zod';
+import type { MetricsClient, MetricsProvider, MetricsSample } from '../types.ts';
+
+const settingsSchema = z.strictObject({
+  url: z.url(),
+  requestsMetric: z.string().min(1).describe('counter of requests, labelled by status code'),
+  latencyMetric: z.string().min(1).describe('histogram of request duration in seconds'),
+  statusLabel: z.string().default('status'),
+  match: z.record(z.string(), z.string()).default({}).describe('only series with these label values count'),
+  timeoutMs: z.int().positive().default(5000),
+});
+type Settings = z.infer<typeof settingsSchema>;
+
+function matches(labels: Record<string, string> | undefined, match: Record<string, string>): boolean {
+  return Object.entries(match).every(([key, value]) => labels?.[key] === value);
+}
+
+/** Parses one exposition into a sample; exported for tests that feed it text directly. */
+export function sampleFromText(text: string, settings: Settings, takenAtMs: number): MetricsSample {
+  const families = parsePrometheusTextFormat(text);
+  const requestsByStatus: Record<string, number> = {};
+  const buckets = new Map<number, number>();
+  // prom-client and most exporters name the counter family without `_total`; accept either spelling.
+  const requestsName = settings.requestsMetric.replace(/_total$/, '');
+  for (const family of families) {
+    if (family.name === requestsName || family.name === settings.requestsMetric) {
+      for (const metric of family.metrics) {
+        if (!('value' in metric) || !matches(metric.labels, settings.match)) continue;
+        const status = metric.labels?.[settings.statusLabel] ?? 'unknown';
+        requestsByStatus[status] = (requestsByStatus[status] ?? 0) + Number(metric.value);
+      }
+    } else if (family.name === settings.latencyMetric && family.type === 'HISTOGRAM') {
+      for (const metric of family.metrics) {
+        if (!('buckets' in metric) || !matches(metric.labels, settings.match)) continue;
+        for (const [le, count] of Object.entries(metric.buckets)) {
+          const bound = le === '+Inf' ? Infinity : Number(le);
+          buckets.set(bound, (buckets.get(bound) ?? 0) + Number(count));
+        }
+      }
+    }
+  }
+  const latencyBuckets = [...buckets.entries()].sort(([a], [b]) => a - b).map(([le, count]) => ({ le, count }));
+  return { takenAtMs, requestsByStatus, latencyBuckets };
+}
+
+function create(settings: Settings): MetricsClient {
+  return {
+    async scrape() {
+      const response = await fetch(settings.url, { signal: AbortSignal.timeout(settings.timeoutMs) });
+      if (!response.ok) throw new Error(`metrics endpoint ${settings.url} answered ${response.status}`);
+      return sampleFromText(await response.text(), settings, Date.now());
+    },
+  };
+}
+
+export const prometheus: MetricsProvider<Settings> = { id: 'prometheus', settingsSchema, create };

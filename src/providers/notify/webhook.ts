@@ -1,0 +1,41 @@
+/**
+ * Notifications to an incoming webhook that takes Slack's JSON (`text` plus `blocks`); Slack, Mattermost
+ * and most chat tools accept it. The URL is a secret (it grants posting), so the runbook names the
+ * environment variable that holds it.
+ */
+import { z } from 'zod';
+import { envVarName } from '../../runbook/schema.ts';
+import { secretFromEnv, type NotifyProvider } from '../types.ts';
+
+const settingsSchema = z.strictObject({
+  urlEnv: envVarName,
+  timeoutMs: z.int().positive().default(5000),
+});
+type Settings = z.infer<typeof settingsSchema>;
+
+const icons = { info: ':information_source:', warning: ':warning:', critical: ':rotating_light:' } as const;
+
+export const webhookNotify: NotifyProvider<Settings> = {
+  id: 'webhook',
+  settingsSchema,
+  create: (settings, context) => ({
+    async send(notification) {
+      const url = secretFromEnv(context, settings.urlEnv);
+      const headline = `${icons[notification.severity]} *${notification.system}*: ${notification.title}`;
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          text: `${headline}\n${notification.text}`,
+          blocks: [
+            { type: 'section', text: { type: 'mrkdwn', text: headline } },
+            { type: 'section', text: { type: 'mrkdwn', text: notification.text } },
+          ],
+        }),
+        signal: AbortSignal.timeout(settings.timeoutMs),
+      });
+      // Name the variable, not the URL: the URL is the secret.
+      if (!response.ok) throw new Error(`webhook (${settings.urlEnv}) answered ${response.status}`);
+    },
+  }),
+};

@@ -1,0 +1,48 @@
+/**
+ * Traffic through an HTTP router with an admin API (the sandbox router, or any router that speaks
+ * the same small API): GET /admin/state, PUT /admin/weights, PUT /admin/instances. Every change
+ * carries an Idempotency-Key so a retried activity cannot apply the same change twice.
+ */
+import { z } from 'zod';
+import { envVarName } from '../../runbook/schema.ts';
+import type { ChangeOptions, ProviderContext, TrafficClient, TrafficProvider, TrafficState } from '../types.ts';
+import { secretFromEnv } from '../types.ts';
+
+const settingsSchema = z.strictObject({
+  url: z.url(),
+  adminTokenEnv: envVarName.optional(),
+  timeoutMs: z.int().positive().default(5000),
+});
+type Settings = z.infer<typeof settingsSchema>;
+
+const stateSchema = z.object({
+  weights: z.record(z.string(), z.number()),
+  instances: z.record(z.string(), z.int()),
+});
+
+function create(settings: Settings, context: ProviderContext): TrafficClient {
+  const base = settings.url.replace(/\/$/, '');
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (settings.adminTokenEnv) headers.authorization = `Bearer ${secretFromEnv(context, settings.adminTokenEnv)}`;
+
+  async function call(method: string, path: string, body?: unknown, options?: ChangeOptions): Promise<TrafficState> {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: options ? { ...headers, 'idempotency-key': options.idempotencyKey, 'x-actor': options.actor } : headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`router ${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
+    const parsed = JSON.parse(text) as { state?: unknown };
+    return stateSchema.parse(parsed.state ?? parsed);
+  }
+
+  return {
+    readState: () => call('GET', '/admin/state'),
+    setWeights: (weights, options) => call('PUT', '/admin/weights', { weights }, options),
+    scale: (version, count, options) => call('PUT', '/admin/instances', { version, count }, options),
+  };
+}
+
+export const httpRouter: TrafficProvider<Settings> = { id: 'http-router', settingsSchema, create };

@@ -1,0 +1,61 @@
+/**
+ * One way to say what is wrong with an input, shared by runbook files, the worker's environment and
+ * workflow inputs: `path: reason`, one line per problem, e.g. `health.thresholds.p95Ms: expected
+ * number, received string`.
+ */
+import type { z } from 'zod';
+
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+/** `['notify', 1, 'settings']` becomes `notify[1].settings`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => {
+    if (typeof key === 'number') return `${out}[${key}]`;
+    return out ? `${out}.${String(key)}` : String(key);
+  }, '');
+}
+
+function describeInput(input: unknown): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'array';
+  return typeof input;
+}
+
+/** Turns one zod issue into a sentence an operator can act on without reading zod's docs. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.input === undefined) return `required (expected ${issue.expected})`;
+      return `expected ${issue.expected}, received ${describeInput(issue.input)}`;
+    case 'unrecognized_keys':
+      return `unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    case 'invalid_value':
+      return `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; received ${JSON.stringify(issue.input)}`;
+    case 'invalid_union':
+      if ('note' in issue && issue.note === 'No matching discriminator') {
+        return `${issue.message.replace(/^Invalid input: ?/, '')}`.trim() || 'no variant matches';
+      }
+      return 'matches none of the allowed forms';
+    default:
+      return issue.message.replace(/^Invalid input: /, '');
+  }
+}
+
+export function problemsOf(error: z.ZodError): Problem[] {
+  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: describeIssue(issue) }));
+}
+
+export function formatProblems(problems: readonly Problem[], prefix = ''): string {
+  return problems.map((p) => `${prefix}${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n');
+}
+
+export type Validation<T> = { ok: true; data: T } | { ok: false; problems: Problem[] };
+
+/** Parses with zod, keeping each bad input in its issue so messages can say what was received. */
+export function validate<T extends z.ZodType>(schema: T, raw: unknown): Validation<z.infer<T>> {
+  const result = schema.safeParse(raw, { reportInput: true });
+  return result.success ? { ok: true, data: result.data } : { ok: false, problems: problemsOf(result.error) };
+}

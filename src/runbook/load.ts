@@ -1,0 +1,123 @@
+/**
+ * Reads runbook files (one YAML file per system) and refuses broken ones with every problem named by
+ * file, path and reason, e.g. `runbooks/x.yaml: health.thresholds.p95Ms: expected number, received
+ * string`. Worker-side only: workflows receive the parsed runbook from the preflight activity.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { parseDocument } from 'yaml';
+import { findProvider, UnknownProviderError, type Capability } from '../providers/index.ts';
+import { formatPath, formatProblems, validate, type Problem } from './issues.ts';
+import { runbookSchema, type Runbook } from './schema.ts';
+
+export class RunbookError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: Problem[],
+  ) {
+    super(formatProblems(problems, `${file}: `));
+    this.name = 'RunbookError';
+  }
+}
+
+// Keys whose values are credentials by name, and URLs that carry a password or a webhook token.
+const secretKey = /(password|passwd|secret|token|api[_-]?key|dsn|credentials?)$/i;
+const secretValue = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@|hooks\.slack\.com\/services\/|^xox[abpr]-/i;
+
+/** Finds secret values written into the file instead of an environment variable name. */
+function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[] {
+  if (Array.isArray(node)) return node.flatMap((item, i) => inlineSecrets(item, [...path, i]));
+  if (node && typeof node === 'object') {
+    return Object.entries(node).flatMap(([key, value]) => {
+      const here = [...path, key];
+      if (typeof value === 'string' && !key.endsWith('Env') && (secretKey.test(key) || secretValue.test(value))) {
+        return [
+          {
+            path: formatPath(here),
+            message: `looks like an inline secret; put it in an environment variable and reference it by name (${key}Env: SOME_VARIABLE)`,
+          },
+        ];
+      }
+      return inlineSecrets(value, here);
+    });
+  }
+  return [];
+}
+
+function providerProblems(runbook: Runbook): Problem[] {
+  const refs: { capability: Capability; path: string; ref: { provider: string; settings: Record<string, unknown> } }[] = [
+    { capability: 'traffic', path: 'traffic', ref: runbook.traffic },
+    ...runbook.notify.map((ref, i) => ({ capability: 'notify' as const, path: `notify[${i}]`, ref })),
+  ];
+  if (runbook.health.metrics) refs.push({ capability: 'metrics', path: 'health.metrics', ref: runbook.health.metrics });
+  if (runbook.flags) refs.push({ capability: 'flags', path: 'flags', ref: runbook.flags });
+  return refs.flatMap(({ capability, path, ref }) => {
+    try {
+      const result = validate(findProvider(capability, ref.provider).settingsSchema, ref.settings);
+      if (result.ok) return [];
+      return result.problems.map((p) => ({ path: `${path}.settings${p.path ? `.${p.path}` : ''}`, message: p.message }));
+    } catch (err) {
+      if (err instanceof UnknownProviderError) return [{ path: `${path}.provider`, message: err.message }];
+      throw err;
+    }
+  });
+}
+
+/** Validates one runbook's text; `file` is how messages name it. Throws RunbookError. */
+export function parseRunbook(text: string, file: string): Runbook {
+  const document = parseDocument(text, { prettyErrors: false });
+  if (document.errors.length > 0) {
+    throw new RunbookError(
+      file,
+      document.errors.map((e) => ({ path: '', message: `YAML syntax error at line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  const raw: unknown = document.toJS();
+  const secrets = inlineSecrets(raw);
+  if (secrets.length > 0) throw new RunbookError(file, secrets);
+  const result = validate(runbookSchema, raw);
+  if (!result.ok) throw new RunbookError(file, result.problems);
+  const problems = providerProblems(result.data);
+  const expectedName = basename(file).replace(/\.ya?ml$/, '');
+  if (result.data.system !== expectedName) {
+    problems.unshift({ path: 'system', message: `'${result.data.system}' does not match the file name (${expectedName})` });
+  }
+  if (problems.length > 0) throw new RunbookError(file, problems);
+  return result.data;
+}
+
+export class RunbookSetError extends Error {
+  constructor(readonly errors: RunbookError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+    this.name = 'RunbookSetError';
+  }
+}
+
+/**
+ * Loads every *.yaml / *.yml file of a directory, keyed by system. Throws RunbookSetError naming
+ * every broken file at once, so an operator fixes them in one pass.
+ */
+export function loadRunbooks(dir: string): Map<string, Runbook> {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => /\.ya?ml$/.test(name)).sort();
+  } catch (err) {
+    throw new Error(`cannot read runbooks directory ${dir}: ${(err as Error).message}`);
+  }
+  if (names.length === 0) throw new Error(`no runbook files (*.yaml) in ${dir}`);
+  const runbooks = new Map<string, Runbook>();
+  const errors: RunbookError[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const shown = relative(process.cwd(), path) || path;
+    try {
+      const runbook = parseRunbook(readFileSync(path, 'utf8'), shown);
+      runbooks.set(runbook.system, runbook);
+    } catch (err) {
+      if (err instanceof RunbookError) errors.push(err);
+      else throw err;
+    }
+  }
+  if (errors.length > 0) throw new RunbookSetError(errors);
+  return runbooks;
+}

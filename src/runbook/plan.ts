@@ -1,0 +1,64 @@
+/**
+ * Pure plan building, shared by workflows (which run it on live state read by an activity) and the
+ * CLI. A plan says what will change, from what to what, and which gates stand in the way.
+ */
+import type { TrafficState } from '../providers/types.ts';
+import type { Runbook } from './schema.ts';
+
+export interface PlannedGate {
+  gate: string;
+  role: string;
+  approvers: string[];
+  required: number;
+  forbidRequester: boolean;
+}
+
+export interface TrafficPlanStep {
+  action: 'set-weights' | 'scale';
+  description: string;
+  from: Record<string, number> | number;
+  to: Record<string, number> | number;
+  version?: string;
+}
+
+export interface FullRollbackPlan {
+  system: string;
+  mode: 'immediate' | 'gradual';
+  steps: TrafficPlanStep[];
+  gates: PlannedGate[];
+}
+
+export function plannedGate(runbook: Runbook, name: string): PlannedGate | undefined {
+  const gate = runbook.gates[name];
+  if (!gate) return undefined;
+  return { gate: name, role: gate.role, approvers: runbook.approvers[gate.role] ?? [], required: gate.required, forbidRequester: gate.forbidRequester };
+}
+
+function weightsWithCanaryAt(runbook: Runbook, canaryWeight: number): Record<string, number> {
+  const { stable, canary } = runbook.traffic;
+  return { [stable]: 100 - canaryWeight, [canary]: canaryWeight };
+}
+
+/** From the live state to all traffic on stable, stable scaled up, canary scaled to zero. */
+export function planFullRollback(
+  runbook: Runbook,
+  current: TrafficState,
+  options: { mode: 'immediate' | 'gradual'; steps?: number[] },
+): FullRollbackPlan {
+  const { stable, canary, stableInstances } = runbook.traffic;
+  const steps: TrafficPlanStep[] = [];
+  const currentStable = current.instances[stable] ?? 0;
+  if (currentStable < stableInstances) {
+    steps.push({ action: 'scale', version: stable, from: currentStable, to: stableInstances, description: `scale ${stable} from ${currentStable} to ${stableInstances}` });
+  }
+  const canaryWeights = options.mode === 'immediate' ? [0] : (options.steps ?? runbook.traffic.gradualSteps);
+  let from = current.weights;
+  for (const weight of canaryWeights) {
+    const to = weightsWithCanaryAt(runbook, weight);
+    steps.push({ action: 'set-weights', from, to, description: `shift ${canary} to ${weight}%, ${stable} to ${100 - weight}%` });
+    from = to;
+  }
+  const cleanup = plannedGate(runbook, 'before-cleanup');
+  steps.push({ action: 'scale', version: canary, from: current.instances[canary] ?? 0, to: 0, description: `scale ${canary} to 0 (cleanup)` });
+  return { system: runbook.system, mode: options.mode, steps, gates: cleanup ? [cleanup] : [] };
+}

@@ -1,0 +1,155 @@
+/**
+ * The runbook file: one YAML file per system, describing how to roll it back. This schema is pure
+ * (zod only) so workflows, the worker and the CLI share it; `npm run schema` turns it into the JSON
+ * Schema editors use (schemas/runbook.schema.json).
+ */
+import { z } from 'zod';
+
+/** Secrets are referenced by environment variable name; the value itself never enters a runbook. */
+export const envVarName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable (like SLACK_WEBHOOK_URL), not hold its value');
+
+const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
+const person = z.string().min(1);
+const providerSettings = z.record(z.string(), z.unknown()).default({});
+const seconds = z.number().min(0);
+
+export const gateSchema = z.strictObject({
+  role: identifier.describe('approvers role whose members may pass this gate'),
+  required: z.int().min(1).default(1).describe('distinct approvals needed'),
+  forbidRequester: z.boolean().default(false).describe('two-person rule: the requester cannot approve'),
+  escalateAfterSeconds: seconds.optional().describe('send an escalation notification after this long'),
+  timeoutSeconds: seconds.default(900),
+  onTimeout: z.enum(['abort', 'approve']).default('abort'),
+});
+
+export const thresholdsSchema = z.strictObject({
+  errorRatePct: z.number().min(0).max(100).describe('fail when the error rate is above this'),
+  p95Ms: z.number().positive().describe('fail when p95 latency is above this'),
+  successRatePct: z.number().min(0).max(100).describe('fail when the success rate is below this'),
+});
+
+export const healthSchema = z.strictObject({
+  checks: z
+    .array(
+      z.strictObject({
+        name: identifier,
+        url: z.url(),
+        expectStatus: z.int().default(200),
+        timeoutMs: z.int().positive().default(2000),
+      }),
+    )
+    .default([]),
+  metrics: z
+    .strictObject({
+      provider: z.string().default('prometheus'),
+      settings: providerSettings,
+    })
+    .optional(),
+  thresholds: thresholdsSchema,
+  windowSeconds: seconds.default(300).describe('how long to watch metrics after a change'),
+  minRequests: z.int().min(1).default(20).describe('fewer requests than this in the window cannot verify health'),
+});
+
+export const databaseSchema = z.strictObject({
+  urlEnv: envVarName.describe('environment variable holding the connection string'),
+  backupDir: z.string().min(1),
+  smokeQueries: z
+    .array(z.strictObject({ name: identifier, sql: z.string().min(1), expect: z.unknown().optional() }))
+    .default([]),
+  stopWriters: z
+    .discriminatedUnion('method', [
+      z.strictObject({ method: z.literal('scale-to-zero'), version: z.string() }),
+      z.strictObject({ method: z.literal('maintenance-flag'), flag: z.string() }),
+      z.strictObject({ method: z.literal('terminate-connections') }),
+    ])
+    .default({ method: 'terminate-connections' }),
+});
+
+export const phaseSchema = z.strictObject({
+  id: z.int().min(1),
+  name: z.string().min(1),
+  description: z.string().optional(),
+  rollback: z.strictObject({
+    flags: z.record(z.string(), z.boolean()).default({}).describe('feature flags to set when rolling this phase back'),
+    config: z.record(z.string(), z.string()).default({}).describe('configuration values to set (never secrets)'),
+    restart: z.boolean().default(false),
+    downSql: z.strictObject({ database: identifier, sql: z.string().min(1) }).optional(),
+  }),
+});
+
+export const runbookSchema = z
+  .strictObject({
+    system: identifier.describe('the name rollbacks use; matches the file name'),
+    description: z.string().optional(),
+    traffic: z.strictObject({
+      provider: z.string(),
+      settings: providerSettings,
+      stable: z.string().default('stable'),
+      canary: z.string().default('canary'),
+      stableInstances: z.int().min(1).describe('instances of stable after a full rollback'),
+      gradualSteps: z.array(z.int().min(0).max(100)).default([50, 0]).describe('canary weights, in order'),
+      stepPauseSeconds: seconds.default(300),
+    }),
+    health: healthSchema,
+    approvers: z.record(identifier, z.array(person).min(1)),
+    gates: z.record(identifier, gateSchema).default({}),
+    decisions: z
+      .strictObject({
+        timeoutSeconds: seconds.default(1800),
+        onTimeout: z.enum(['abort', 'compensate']).default('abort'),
+      })
+      .default({ timeoutSeconds: 1800, onTimeout: 'abort' }),
+    notify: z
+      .array(z.strictObject({ provider: z.string(), settings: providerSettings }))
+      .default([{ provider: 'log', settings: {} }]),
+    rto: z.strictObject({
+      detectionMinutes: z.number().positive(),
+      decisionMinutes: z.number().positive(),
+      executionMinutes: z.number().positive(),
+      verificationMinutes: z.number().positive(),
+    }),
+    databases: z.record(identifier, databaseSchema).default({}),
+    flags: z.strictObject({ provider: z.string(), settings: providerSettings }).optional(),
+    phases: z.array(phaseSchema).default([]),
+  })
+  .superRefine((runbook, ctx) => {
+    const roles = Object.keys(runbook.approvers);
+    for (const [name, gate] of Object.entries(runbook.gates)) {
+      const members = runbook.approvers[gate.role];
+      if (!members) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gates', name, 'role'],
+          message: `unknown role '${gate.role}'; must be one of: ${roles.join(', ')}`,
+        });
+      } else if (gate.required > members.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gates', name, 'required'],
+          message: `needs ${gate.required} approvals but role '${gate.role}' lists only ${members.length}`,
+        });
+      }
+    }
+    const ids = runbook.phases.map((phase) => phase.id);
+    ids.forEach((id, index) => {
+      if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['phases', index, 'id'], message: `duplicate phase id ${id}` });
+    });
+    runbook.phases.forEach((phase, index) => {
+      const db = phase.rollback.downSql?.database;
+      if (db && !runbook.databases[db]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phases', index, 'rollback', 'downSql', 'database'],
+          message: `unknown database '${db}'; must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}`,
+        });
+      }
+    });
+  });
+
+export type Runbook = z.infer<typeof runbookSchema>;
+export type Gate = z.infer<typeof gateSchema>;
+export type Thresholds = z.infer<typeof thresholdsSchema>;
+export type Phase = z.infer<typeof phaseSchema>;
+export type RunbookDatabase = z.infer<typeof databaseSchema>;

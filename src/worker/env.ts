@@ -1,0 +1,48 @@
+/**
+ * The worker's environment, parsed once at start-up. A bad environment fails with every problem
+ * listed, not just the first. Connection variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE) are read by
+ * @temporalio/envconfig and only checked for shape here.
+ */
+import { z } from 'zod';
+import { formatProblems, validate } from '../runbook/issues.ts';
+
+const booleanString = z.enum(['true', 'false', '1', '0']);
+
+export const envSchema = z.object({
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d+$/, 'must be host:port, like localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: booleanString.optional(),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().optional(),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().optional(),
+  TEMPORAL_PROFILE: z.string().optional(),
+  TEMPORAL_CONFIG_FILE: z.string().optional(),
+  RUNBOOKS_DIR: z.string().min(1).default('runbooks'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  LOG_FORMAT: z.enum(['pretty', 'json', 'auto']).default('auto'),
+  WORKER_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'must be host:port, like 127.0.0.1:9464')
+    .default('127.0.0.1:9464')
+    .describe('where the worker serves Prometheus metrics; "off" disables'),
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(50),
+});
+
+export type WorkerEnv = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {
+  override name = 'EnvError';
+}
+
+export function parseEnv(env: Record<string, string | undefined>): WorkerEnv {
+  const input = { ...env };
+  if (input.WORKER_METRICS_ADDRESS === 'off') delete input.WORKER_METRICS_ADDRESS;
+  const result = validate(envSchema, input);
+  if (!result.ok) throw new EnvError(`invalid worker environment:\n${formatProblems(result.problems, '  ')}`);
+  return env.WORKER_METRICS_ADDRESS === 'off' ? { ...result.data, WORKER_METRICS_ADDRESS: 'off' } : result.data;
+}

@@ -1,0 +1,37 @@
+/**
+ * The worker process: parse the environment, load every runbook (a broken one stops start-up with
+ * file, path and reason), connect, poll task queue `rollbacks` until SIGINT/SIGTERM, then drain
+ * within the grace time and exit.
+ */
+import { resolve } from 'node:path';
+import { loadRunbooks } from '../runbook/load.ts';
+import { parseEnv } from './env.ts';
+import { createLogger } from './logger.ts';
+import { connect, createRollbackWorker, installRuntime } from './worker.ts';
+import { TASK_QUEUE } from '../workflows/contract.ts';
+
+async function run(): Promise<void> {
+  const env = parseEnv(process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, format: env.LOG_FORMAT });
+  const runbooks = loadRunbooks(resolve(env.RUNBOOKS_DIR));
+  logger.info({ systems: [...runbooks.keys()], dir: env.RUNBOOKS_DIR }, 'runbooks loaded');
+  installRuntime(env, logger);
+  const { connection, namespace } = await connect(process.env);
+  try {
+    const worker = await createRollbackWorker({ connection, namespace, env, runbooks, secrets: process.env, logger });
+    logger.info(
+      { taskQueue: TASK_QUEUE, namespace, metrics: env.WORKER_METRICS_ADDRESS === 'off' ? 'off' : `http://${env.WORKER_METRICS_ADDRESS}/metrics` },
+      'worker polling',
+    );
+    await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
+    logger.info('worker stopped');
+  } finally {
+    await connection.close();
+  }
+}
+
+run().catch((err: unknown) => {
+  // Start-up errors (environment, runbooks) are written plainly: they are read by a person, not a log pipeline.
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,2 @@
+// Every workflow type the worker registers; the names are the public contract (DESIGN.md).
+export { fullRollback } from './full-rollback.ts';

@@ -1,0 +1,31 @@
+/**
+ * Workflow inputs are parsed inside the workflow, so one started from the Temporal UI's Start
+ * Workflow form gets the same checks as one started from code. A bad input fails the workflow at once,
+ * before any activity runs, with every problem listed.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { z } from 'zod';
+import { formatProblems, validate } from '../runbook/issues.ts';
+
+export const INVALID_INPUT = 'InvalidInput';
+
+/** Every rollback input carries these (DESIGN.md: public contract). */
+export const commonInput = {
+  system: z.string().min(1, 'must name a runbook (e.g. "sandbox")'),
+  reason: z.string().trim().min(1, 'must say why the rollback is needed'),
+  requestedBy: z.string().trim().min(1, 'must name who asks for the rollback'),
+  dryRun: z.boolean().default(false),
+};
+
+export function parseInput<T extends z.ZodType>(workflow: string, schema: T, raw: unknown): z.infer<T> {
+  const result = validate(schema, raw);
+  if (!result.ok) {
+    const problems = result.problems;
+    throw ApplicationFailure.nonRetryable(
+      `invalid ${workflow} input:\n${formatProblems(problems, '  ')}`,
+      INVALID_INPUT,
+      problems,
+    );
+  }
+  return result.data;
+}
