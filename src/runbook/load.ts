@@ -65,11 +65,14 @@ function providerProblems(runbook: Runbook): Problem[] {
 
 /** Validates one runbook's text; `file` is how messages name it. Throws RunbookError. */
 export function parseRunbook(text: string, file: string): Runbook {
-  const document = parseDocument(text, { prettyErrors: false });
+  const document = parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0) {
     throw new RunbookError(
       file,
-      document.errors.map((e) => ({ path: '', message: `YAML syntax error at line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}` })),
+      document.errors.map((e) => ({
+        path: '',
+        message: `YAML syntax error at line ${e.linePos?.[0].line ?? '?'}: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+      })),
     );
   }
   const raw: unknown = document.toJS();

@@ -23,25 +23,29 @@ function matches(labels: Record<string, string> | undefined, match: Record<strin
 
 /** Parses one exposition into a sample; exported for tests that feed it text directly. */
 export function sampleFromText(text: string, settings: Settings, takenAtMs: number): MetricsSample {
-  const families = parsePrometheusTextFormat(text);
+  // parse-prometheus-text-format folds every series of a histogram into one, dropping labels other
+  // than `le`, so two versions' buckets would overwrite each other. Declared untyped, each
+  // `<name>_bucket` line comes through as a plain sample with all its labels, which is what we sum.
+  const untyped = text.replaceAll(`# TYPE ${settings.latencyMetric} histogram`, `# TYPE ${settings.latencyMetric} untyped`);
   const requestsByStatus: Record<string, number> = {};
   const buckets = new Map<number, number>();
   // prom-client and most exporters name the counter family without `_total`; accept either spelling.
   const requestsName = settings.requestsMetric.replace(/_total$/, '');
-  for (const family of families) {
-    if (family.name === requestsName || family.name === settings.requestsMetric) {
-      for (const metric of family.metrics) {
-        if (!('value' in metric) || !matches(metric.labels, settings.match)) continue;
+  for (const family of parsePrometheusTextFormat(untyped)) {
+    const isRequests = family.name === requestsName || family.name === settings.requestsMetric;
+    const isBuckets = family.name === `${settings.latencyMetric}_bucket`;
+    if (!isRequests && !isBuckets) continue;
+    for (const metric of family.metrics) {
+      if (!('value' in metric) || !matches(metric.labels, settings.match)) continue;
+      const value = Number(metric.value);
+      if (isRequests) {
         const status = metric.labels?.[settings.statusLabel] ?? 'unknown';
-        requestsByStatus[status] = (requestsByStatus[status] ?? 0) + Number(metric.value);
-      }
-    } else if (family.name === settings.latencyMetric && family.type === 'HISTOGRAM') {
-      for (const metric of family.metrics) {
-        if (!('buckets' in metric) || !matches(metric.labels, settings.match)) continue;
-        for (const [le, count] of Object.entries(metric.buckets)) {
-          const bound = le === '+Inf' ? Infinity : Number(le);
-          buckets.set(bound, (buckets.get(bound) ?? 0) + Number(count));
-        }
+        requestsByStatus[status] = (requestsByStatus[status] ?? 0) + value;
+      } else {
+        const le = metric.labels?.le;
+        if (le === undefined) continue;
+        const bound = le === '+Inf' ? Infinity : Number(le);
+        buckets.set(bound, (buckets.get(bound) ?? 0) + value);
       }
     }
   }

@@ -1,0 +1,120 @@
+/**
+ * What the tests share: a real Temporal dev server (TestWorkflowEnvironment.createLocal with the
+ * resolved CLI), the real sandbox on free ports with its own Postgres database, and a worker wired
+ * like production. Everything started here is stopped by the returned `stop()`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import pg from 'pg';
+import pino from 'pino';
+import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
+import { startSandbox, sandboxRunbookFor, type Sandbox, type SandboxOptions } from '../sandbox/sandbox.ts';
+import { loadRunbooks } from '../src/runbook/load.ts';
+import { parseEnv } from '../src/worker/env.ts';
+import { createRollbackWorker, installRuntime } from '../src/worker/worker.ts';
+import { ALL_SEARCH_ATTRIBUTES } from '../src/workflows/contract.ts';
+
+export const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
+export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+  const cli = await resolveTemporalCli((line) => console.log(line));
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: cli.path },
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      log: { format: 'pretty', level: 'error' },
+    },
+  });
+}
+
+let databaseCounter = 0;
+
+export interface TestSandbox {
+  sandbox: Sandbox;
+  databaseUrl: string;
+  runbooksDir: string;
+  /** Environment a worker needs for this sandbox's runbook (secrets by name). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The sandbox on free ports, a database of its own, and runbooks/sandbox.yaml rewritten for those ports. */
+export async function startTestSandbox(options: Omit<SandboxOptions, 'ports' | 'databaseUrl'> & { database?: boolean } = {}): Promise<TestSandbox> {
+  const databaseName = `sandbox_test_${process.pid}_${++databaseCounter}`;
+  const databaseUrl = `${POSTGRES}/${databaseName}`;
+  const sandbox = await startSandbox({
+    ...options,
+    ports: { router: 0, stable: 0, canary: 0 },
+    databaseUrl: options.database === false ? null : databaseUrl,
+  });
+  const runbooksDir = mkdtempSync(join(tmpdir(), 'runbooks-'));
+  writeFileSync(join(runbooksDir, 'sandbox.yaml'), sandboxRunbookFor(sandbox));
+  return {
+    sandbox,
+    databaseUrl,
+    runbooksDir,
+    env: { SANDBOX_DATABASE_URL: databaseUrl, SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` },
+    async stop() {
+      await sandbox.stop();
+      rmSync(runbooksDir, { recursive: true, force: true });
+      if (options.database !== false) await dropTestDatabase(databaseName);
+    },
+  };
+}
+
+/** Drops a database this test run created; refuses any other name. */
+export async function dropTestDatabase(name: string): Promise<void> {
+  if (!name.startsWith('sandbox_test_')) throw new Error(`refusing to drop ${name}: not a test database`);
+  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** A production-wired worker (same factory as src/worker/main.ts) running until stop(). */
+export async function startTestWorker(env: TestWorkflowEnvironment, testSandbox: TestSandbox): Promise<RunningWorker> {
+  const workerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
+  installRuntime(workerEnv, quietLogger);
+  const worker = await createRollbackWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    env: workerEnv,
+    runbooks: loadRunbooks(testSandbox.runbooksDir),
+    secrets: testSandbox.env,
+    logger: quietLogger,
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { parseDocument, stringify } from 'yaml';
+import { loadRunbooks, parseRunbook, RunbookSetError } from '../src/runbook/load.ts';
+
+const good = readFileSync(new URL('../runbooks/sandbox.yaml', import.meta.url), 'utf8');
+
+/** The sandbox runbook renamed to system `x`, with one edit applied to its parsed form. */
+function variant(edit: (doc: Record<string, any>) => void): string {
+  const doc = parseDocument(good).toJS() as Record<string, any>;
+  doc.system = 'x';
+  edit(doc);
+  return stringify(doc);
+}
+
+function problemsOf(text: string, file = 'runbooks/x.yaml'): string {
+  try {
+    parseRunbook(text, file);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  assert.fail('the runbook was accepted');
+}
+
+describe('runbook files', () => {
+  test('the sandbox runbook loads with its defaults filled in', () => {
+    const runbook = parseRunbook(good, 'runbooks/sandbox.yaml');
+    assert.equal(runbook.system, 'sandbox');
+    assert.equal(runbook.traffic.provider, 'http-router');
+    assert.deepEqual(runbook.health.thresholds, { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 });
+    assert.deepEqual(runbook.approvers.oncall, ['alice', 'bob', 'carol']);
+    assert.equal(runbook.gates['before-cleanup']?.forbidRequester, true);
+    assert.equal(runbook.health.checks[0]?.expectStatus, 200, 'expectStatus defaults to 200');
+    assert.deepEqual(runbook.phases.map((p) => p.id), [1, 2, 3, 4, 5]);
+    assert.equal(runbook.databases.main?.urlEnv, 'SANDBOX_DATABASE_URL');
+  });
+
+  test('a threshold of the wrong type is refused with file, path and reason', () => {
+    const text = variant((doc) => (doc.health.thresholds.p95Ms = 'fast'));
+    assert.equal(problemsOf(text), 'runbooks/x.yaml: health.thresholds.p95Ms: expected number, received string');
+  });
+
+  test('an unknown traffic provider lists the valid ones', () => {
+    const text = variant((doc) => (doc.traffic.provider = 'flyio'));
+    assert.equal(problemsOf(text), "runbooks/x.yaml: traffic.provider: unknown traffic provider 'flyio'; must be one of: http-router");
+  });
+
+  test('an unknown notify provider names its position in the list', () => {
+    const text = variant((doc) => doc.notify.push({ provider: 'pagerduty' }));
+    assert.equal(problemsOf(text), "runbooks/x.yaml: notify[2].provider: unknown notify provider 'pagerduty'; must be one of: log, webhook");
+  });
+
+  test('a webhook URL written inline instead of an environment variable name is refused', () => {
+    const text = variant((doc) => (doc.notify[1].settings = { url: 'https://hooks.slack.com/services/T000/B000/XXXX' }));
+    assert.equal(
+      problemsOf(text),
+      'runbooks/x.yaml: notify[1].settings.url: looks like an inline secret; put it in an environment variable and reference it by name (urlEnv: SOME_VARIABLE)',
+    );
+  });
+
+  test('a database URL with a password is refused as an inline secret', () => {
+    const text = variant((doc) => (doc.databases.main.urlEnv = 'postgres://app:hunter2@db:5432/app'));
+    assert.equal(
+      problemsOf(text),
+      'runbooks/x.yaml: databases.main.urlEnv: must name an environment variable (like SLACK_WEBHOOK_URL), not hold its value',
+    );
+    const inline = variant((doc) => (doc.databases.main.url = 'postgres://app:hunter2@db:5432/app'));
+    assert.match(problemsOf(inline), /^runbooks\/x\.yaml: databases\.main\.url: looks like an inline secret/);
+  });
+
+  test('a secret-named key holding a value is refused even without a URL', () => {
+    const text = variant((doc) => (doc.traffic.settings.adminToken = 's3cr3t'));
+    assert.match(problemsOf(text), /^runbooks\/x\.yaml: traffic\.settings\.adminToken: looks like an inline secret/);
+  });
+
+  test('a gate naming a role with no approvers is refused with the known roles', () => {
+    const text = variant((doc) => (doc.gates['before-cleanup'].role = 'sre'));
+    assert.equal(problemsOf(text), "runbooks/x.yaml: gates.before-cleanup.role: unknown role 'sre'; must be one of: oncall, dba, platform-lead");
+  });
+
+  test('a gate needing more approvals than its role has people is refused', () => {
+    const text = variant((doc) => (doc.gates['before-swap'].required = 2));
+    assert.equal(problemsOf(text), "runbooks/x.yaml: gates.before-swap.required: needs 2 approvals but role 'dba' lists only 1");
+  });
+
+  test('provider settings are checked by the provider', () => {
+    const text = variant((doc) => (doc.traffic.settings = { url: 'not a url' }));
+    assert.equal(problemsOf(text), 'runbooks/x.yaml: traffic.settings.url: Invalid URL');
+  });
+
+  test('unknown keys, missing fields and bad enums are all listed at once', () => {
+    const text = variant((doc) => {
+      doc.traffic.weight = 5;
+      delete doc.rto.decisionMinutes;
+      doc.gates['before-cleanup'].onTimeout = 'panic';
+    });
+    assert.equal(
+      problemsOf(text),
+      [
+        "runbooks/x.yaml: traffic: unknown key 'weight'",
+        'runbooks/x.yaml: gates.before-cleanup.onTimeout: must be one of: "abort", "approve"; received "panic"',
+        'runbooks/x.yaml: rto.decisionMinutes: required (expected number)',
+      ].join('\n'),
+    );
+  });
+
+  test('a YAML syntax error names the line', () => {
+    assert.match(problemsOf('system: x\ntraffic: [unclosed\n'), /^runbooks\/x\.yaml: YAML syntax error at line \d+: /);
+  });
+
+  test('a system whose name differs from its file name is refused', () => {
+    assert.equal(problemsOf(good, 'runbooks/other.yaml'), "runbooks/other.yaml: system: 'sandbox' does not match the file name (other)");
+  });
+
+  test('a directory with one broken file fails naming that file, and nothing is loaded', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runbooks-'));
+    try {
+      writeFileSync(join(dir, 'sandbox.yaml'), good);
+      writeFileSync(join(dir, 'x.yaml'), variant((doc) => (doc.health.thresholds.p95Ms = 'fast')));
+      assert.throws(
+        () => loadRunbooks(dir),
+        (err: unknown) =>
+          err instanceof RunbookSetError &&
+          err.message === `${relative(process.cwd(), join(dir, 'x.yaml'))}: health.thresholds.p95Ms: expected number, received string`,
+      );
+      rmSync(join(dir, 'x.yaml'));
+      assert.deepEqual([...loadRunbooks(dir).keys()], ['sandbox']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an empty runbooks directory is an error, not an empty worker', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runbooks-'));
+    try {
+      assert.throws(() => loadRunbooks(dir), { message: `no runbook files (*.yaml) in ${dir}` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
