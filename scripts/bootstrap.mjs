@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of `npm start` and `npm test` on a fresh machine: it needs nothing but Node, installs the
 // npm packages when they are missing or stale, then hands over to the TypeScript scripts.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,10 @@ const tsx = ['--import', 'tsx'];
 
 if (command === 'start') {
   // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
-  process.exit(run(null, process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)]));
+  // Signals are passed on, so SIGTERM to this process stops everything start.ts started.
+  const child = spawn(process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else if (command === 'test') {
   const steps = [
     ['Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],

@@ -3,9 +3,10 @@
  * points at a service already running), the sandbox system, and the worker on task queue
  * `rollbacks`. Prints where to look and what to paste; SIGINT/SIGTERM stops everything it started.
  */
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_PORTS, sandboxRunbookFor } from '../sandbox/sandbox.ts';
 import { TASK_QUEUE } from '../src/workflows/contract.ts';
 import { startService, stopService, type Service } from './lib/processes.ts';
 import { devServerArgs, ensureSearchAttributes, waitForPoller, waitForTemporal } from './lib/temporal.ts';
@@ -52,8 +53,23 @@ async function run(): Promise<void> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SANDBOX_DATABASE_URL: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
-    SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${portFromEnv('SANDBOX_ROUTER_PORT', 18080)}/hooks/notify`,
+    SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${portFromEnv('SANDBOX_ROUTER_PORT', DEFAULT_PORTS.router)}/hooks/notify`,
   };
+
+  const sandboxPorts = {
+    router: portFromEnv('SANDBOX_ROUTER_PORT', DEFAULT_PORTS.router),
+    stable: portFromEnv('SANDBOX_STABLE_PORT', DEFAULT_PORTS.stable),
+    canary: portFromEnv('SANDBOX_CANARY_PORT', DEFAULT_PORTS.canary),
+  };
+  if (!process.env.RUNBOOKS_DIR && JSON.stringify(sandboxPorts) !== JSON.stringify(DEFAULT_PORTS)) {
+    // runbooks/sandbox.yaml names the default ports; give the worker a copy that names these.
+    const dir = join(dataDir, 'runbooks');
+    mkdirSync(dir, { recursive: true });
+    for (const name of readdirSync(join(root, 'runbooks'))) copyFileSync(join(root, 'runbooks', name), join(dir, name));
+    writeFileSync(join(dir, 'sandbox.yaml'), sandboxRunbookFor({ ports: sandboxPorts }));
+    env.RUNBOOKS_DIR = dir;
+    say(`sandbox on non-default ports: the worker reads runbooks from ${dir} (runbooks/sandbox.yaml with those ports)`);
+  }
 
   if (address) {
     say(`TEMPORAL_ADDRESS=${address}: using that Temporal service, starting no dev server`);
@@ -92,7 +108,7 @@ async function run(): Promise<void> {
   Ready.
   Temporal Web UI:  ${uiUrl ?? '(the UI of the service at ' + address + ')'}
   Worker polling:   task queue '${TASK_QUEUE}' in namespace '${namespace}' at ${address}
-  Sandbox router:   http://127.0.0.1:${portFromEnv('SANDBOX_ROUTER_PORT', 18080)}/admin/state
+  Sandbox router:   http://127.0.0.1:${sandboxPorts.router}/admin/state
 
   Start a rollback from the UI: Workflows > Start Workflow
     Workflow ID:    rollback-sandbox-1

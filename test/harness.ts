@@ -32,7 +32,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const testWorkerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
+
 export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+  // The SDK's Runtime is a singleton created by the first connection: install ours (logs into pino) first.
+  installRuntime(testWorkerEnv, quietLogger);
   const cli = await resolveTemporalCli((line) => console.log(line));
   return TestWorkflowEnvironment.createLocal({
     server: {
@@ -97,12 +101,10 @@ export interface RunningWorker {
 
 /** A production-wired worker (same factory as src/worker/main.ts) running until stop(). */
 export async function startTestWorker(env: TestWorkflowEnvironment, testSandbox: TestSandbox): Promise<RunningWorker> {
-  const workerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
-  installRuntime(workerEnv, quietLogger);
   const worker = await createRollbackWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
-    env: workerEnv,
+    env: testWorkerEnv,
     runbooks: loadRunbooks(testSandbox.runbooksDir),
     secrets: testSandbox.env,
     logger: quietLogger,

@@ -8,6 +8,12 @@ import { z } from 'zod';
 import { formatProblems, validate } from '../runbook/issues.ts';
 
 const booleanString = z.enum(['true', 'false', '1', '0']);
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: (issue) => `must be a whole number, not ${JSON.stringify(issue.input)}` })
+    .transform(Number)
+    .pipe(z.int().min(min).max(max));
 
 export const envSchema = z.object({
   TEMPORAL_ADDRESS: z
@@ -29,8 +35,8 @@ export const envSchema = z.object({
     .regex(/^[^\s:]+:\d+$/, 'must be host:port, like 127.0.0.1:9464')
     .default('127.0.0.1:9464')
     .describe('where the worker serves Prometheus metrics; "off" disables'),
-  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
-  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(50),
+  WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 10_000).default(50),
 });
 
 export type WorkerEnv = z.infer<typeof envSchema>;

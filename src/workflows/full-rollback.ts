@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { RollbackActivities } from '../activities/index.ts';
 import { planFullRollback, type FullRollbackPlan } from '../runbook/plan.ts';
 import { searchAttributes } from './contract.ts';
+import { surfaceKnownFailure } from './failures.ts';
 import { commonInput, parseInput } from './input.ts';
 
 export const fullRollbackInput = z.strictObject({
@@ -40,7 +41,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
     { key: searchAttributes.kind, value: 'fullRollback' },
     { key: searchAttributes.state, value: 'running' },
   ]);
-  const runbook = await loadRunbook(input.system);
+  const runbook = await loadRunbook(input.system).catch(surfaceKnownFailure);
   const plan = planFullRollback(runbook, await readTrafficState(input.system), input);
   if (input.dryRun) {
     upsertSearchAttributes([{ key: searchAttributes.state, value: 'completed' }]);
