@@ -53,6 +53,7 @@ export interface TestSandbox {
   sandbox: Sandbox;
   databaseUrl: string;
   runbooksDir: string;
+  reportsDir: string;
   /** Environment a worker needs for this sandbox's runbook (secrets by name). */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -73,6 +74,7 @@ export async function startTestSandbox(options: Omit<SandboxOptions, 'ports' | '
     sandbox,
     databaseUrl,
     runbooksDir,
+    reportsDir: join(runbooksDir, 'reports'),
     env: { SANDBOX_DATABASE_URL: databaseUrl, SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` },
     async stop() {
       await sandbox.stop();
@@ -108,6 +110,8 @@ export async function startTestWorker(env: TestWorkflowEnvironment, testSandbox:
     runbooks: loadRunbooks(testSandbox.runbooksDir),
     secrets: testSandbox.env,
     logger: quietLogger,
+    client: env.client,
+    reportsDir: testSandbox.reportsDir,
   });
   const running = worker.run();
   return {

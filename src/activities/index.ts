@@ -3,16 +3,24 @@
  * result (`proxyActivities<RollbackActivities>`), never the code.
  */
 import type { ActivityDeps } from './deps.ts';
+import { createHealthActivities } from './health.ts';
 import { createNotifyActivities } from './notify.ts';
+import { createPreflightActivities } from './preflight.ts';
+import { createRecordActivities } from './records.ts';
 import { createRunbookActivities } from './runbook.ts';
+import { createSnapshotActivities } from './snapshot.ts';
 import { createTrafficActivities } from './traffic.ts';
 
 export type { ActivityDeps } from './deps.ts';
 
 export const createActivities = (deps: ActivityDeps) => ({
   ...createRunbookActivities(deps),
+  ...createPreflightActivities(deps),
+  ...createSnapshotActivities(deps),
   ...createTrafficActivities(deps),
+  ...createHealthActivities(deps),
   ...createNotifyActivities(deps),
+  ...createRecordActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

@@ -1,7 +1,15 @@
 import { createClient } from '../providers/index.ts';
 import type { TrafficState } from '../providers/types.ts';
 import type { ActivityDeps } from './deps.ts';
+import { withHeartbeats } from './heartbeat.ts';
 import { runbookFor } from './runbook.ts';
+
+export interface ChangeInput {
+  system: string;
+  /** Fixed by the workflow (workflow ID and step), so every retry of this change carries the same key. */
+  idempotencyKey: string;
+  actor: string;
+}
 
 export const createTrafficActivities = (deps: ActivityDeps) => {
   const clientFor = (system: string) => createClient('traffic', runbookFor(deps, system).traffic, { env: deps.env, logger: deps.logger });
@@ -9,6 +17,19 @@ export const createTrafficActivities = (deps: ActivityDeps) => {
     /** Reads current weights and instance counts. Safe to retry: it only reads. */
     async readTrafficState(system: string): Promise<TrafficState> {
       return clientFor(system).readState();
+    },
+
+    /**
+     * Sets traffic weights per version. Safe to retry: the idempotency key makes the router apply
+     * the change once, and setting weights to the values they have changes nothing.
+     */
+    async setWeights(input: ChangeInput & { weights: Record<string, number> }): Promise<TrafficState> {
+      return withHeartbeats(clientFor(input.system).setWeights(input.weights, input));
+    },
+
+    /** Scales one version to `count` instances. Safe to retry: same key, same count, one change. */
+    async scaleVersion(input: ChangeInput & { version: string; count: number }): Promise<TrafficState> {
+      return withHeartbeats(clientFor(input.system).scale(input.version, input.count, input));
     },
   };
 };

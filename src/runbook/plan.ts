@@ -14,6 +14,10 @@ export interface PlannedGate {
 }
 
 export interface TrafficPlanStep {
+  /** Unique within the plan; also the step's name in status and its idempotency key. */
+  name: string;
+  /** capacity: stable up before traffic moves; shift: traffic weights; cleanup: canary down after the gate. */
+  phase: 'capacity' | 'shift' | 'cleanup';
   action: 'set-weights' | 'scale';
   description: string;
   from: Record<string, number> | number;
@@ -49,16 +53,33 @@ export function planFullRollback(
   const steps: TrafficPlanStep[] = [];
   const currentStable = current.instances[stable] ?? 0;
   if (currentStable < stableInstances) {
-    steps.push({ action: 'scale', version: stable, from: currentStable, to: stableInstances, description: `scale ${stable} from ${currentStable} to ${stableInstances}` });
+    steps.push({
+      name: 'scale-stable',
+      phase: 'capacity',
+      action: 'scale',
+      version: stable,
+      from: currentStable,
+      to: stableInstances,
+      description: `scale ${stable} from ${currentStable} to ${stableInstances}`,
+    });
   }
   const canaryWeights = options.mode === 'immediate' ? [0] : (options.steps ?? runbook.traffic.gradualSteps);
   let from = current.weights;
-  for (const weight of canaryWeights) {
+  canaryWeights.forEach((weight, index) => {
     const to = weightsWithCanaryAt(runbook, weight);
-    steps.push({ action: 'set-weights', from, to, description: `shift ${canary} to ${weight}%, ${stable} to ${100 - weight}%` });
+    const name = canaryWeights.length === 1 ? 'shift-traffic' : `shift-traffic-${index + 1}`;
+    steps.push({ name, phase: 'shift', action: 'set-weights', from, to, description: `shift ${canary} to ${weight}%, ${stable} to ${100 - weight}%` });
     from = to;
-  }
+  });
   const cleanup = plannedGate(runbook, 'before-cleanup');
-  steps.push({ action: 'scale', version: canary, from: current.instances[canary] ?? 0, to: 0, description: `scale ${canary} to 0 (cleanup)` });
+  steps.push({
+    name: 'cleanup',
+    phase: 'cleanup',
+    action: 'scale',
+    version: canary,
+    from: current.instances[canary] ?? 0,
+    to: 0,
+    description: `scale ${canary} to 0 (cleanup)`,
+  });
   return { system: runbook.system, mode: options.mode, steps, gates: cleanup ? [cleanup] : [] };
 }

@@ -28,6 +28,7 @@ export const envSchema = z.object({
   TEMPORAL_PROFILE: z.string().optional(),
   TEMPORAL_CONFIG_FILE: z.string().optional(),
   RUNBOOKS_DIR: z.string().min(1).default('runbooks'),
+  REPORTS_DIR: z.string().min(1).default('.data/reports').describe('where incident reports are written'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   LOG_FORMAT: z.enum(['pretty', 'json', 'auto']).default('auto'),
   WORKER_METRICS_ADDRESS: z

@@ -16,9 +16,10 @@ async function run(): Promise<void> {
   const runbooks = loadRunbooks(resolve(env.RUNBOOKS_DIR));
   logger.info({ systems: [...runbooks.keys()], dir: env.RUNBOOKS_DIR }, 'runbooks loaded');
   installRuntime(env, logger);
-  const { connection, namespace } = await connect(process.env);
+  const { connection, client, namespace } = await connect(process.env);
   try {
-    const worker = await createRollbackWorker({ connection, namespace, env, runbooks, secrets: process.env, logger });
+    const reportsDir = resolve(env.REPORTS_DIR);
+    const worker = await createRollbackWorker({ connection, client, namespace, env, runbooks, secrets: process.env, logger, reportsDir });
     logger.info(
       { taskQueue: TASK_QUEUE, namespace, metrics: env.WORKER_METRICS_ADDRESS === 'off' ? 'off' : `http://${env.WORKER_METRICS_ADDRESS}/metrics` },
       'worker polling',
@@ -26,6 +27,7 @@ async function run(): Promise<void> {
     await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
     logger.info('worker stopped');
   } finally {
+    await client.connection.close();
     await connection.close();
   }
 }

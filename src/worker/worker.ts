@@ -3,6 +3,7 @@
  * envconfig (so TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API keys work, Temporal Cloud
  * included), the activities with their real dependencies, and the workflow bundle.
  */
+import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -31,14 +32,15 @@ export function installRuntime(env: WorkerEnv, logger: Logger): void {
   runtimeInstalled = true;
 }
 
-export async function connect(env: Record<string, string | undefined>): Promise<{ connection: NativeConnection; namespace: string }> {
+/** Connects worker and client the way the `temporal` CLI would (envconfig: env vars and TOML profiles). */
+export async function connect(env: Record<string, string | undefined>): Promise<{ connection: NativeConnection; client: Client; namespace: string }> {
   const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
   const config = loadClientConnectConfig({ overrideEnvVars });
-  const connection = await NativeConnection.connect({
-    ...config.connectionOptions,
-    address: config.connectionOptions.address ?? 'localhost:7233',
-  });
-  return { connection, namespace: config.namespace ?? 'default' };
+  const options = { ...config.connectionOptions, address: config.connectionOptions.address ?? 'localhost:7233' };
+  const namespace = config.namespace ?? 'default';
+  const connection = await NativeConnection.connect(options);
+  const client = new Client({ connection: await Connection.connect(options), namespace });
+  return { connection, client, namespace };
 }
 
 export interface RollbackWorkerOptions {
@@ -48,11 +50,20 @@ export interface RollbackWorkerOptions {
   runbooks: ReadonlyMap<string, Runbook>;
   secrets: Readonly<Record<string, string | undefined>>;
   logger: Logger;
+  /** A client for the same service, used by preflight to see other running rollbacks. */
+  client: Client;
+  reportsDir: string;
   overrides?: Partial<WorkerOptions>;
 }
 
 export function createRollbackWorker(options: RollbackWorkerOptions): Promise<Worker> {
-  const activities = createActivities({ runbooks: options.runbooks, env: options.secrets, logger: options.logger });
+  const activities = createActivities({
+    runbooks: options.runbooks,
+    env: options.secrets,
+    logger: options.logger,
+    temporal: { client: options.client, namespace: options.namespace },
+    reportsDir: options.reportsDir,
+  });
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

@@ -1,17 +1,22 @@
 /**
- * fullRollback: move all traffic from the canary back to stable (seed 000 "Immediate Full
- * Rollback" and "Gradual Rollback"; seed 002's Cloud Run traffic rollback).
+ * fullRollback: move all traffic from the canary back to stable. Seed 000's "Immediate Full
+ * Rollback" (`fly scale count 0` canary, `fly scale count 3` stable) and "Gradual Rollback", and
+ * seed 002's Cloud Run rollback ("First: 50/50 split. Monitor for 5 minutes, then complete").
  *
- * This first slice validates the input and computes the plan from live state (dryRun). The durable
- * traffic shift, gates, decisions and compensation follow in the fullRollback issue.
+ *   preflight -> snapshot -> notify -> scale stable up -> for each canary weight: shift, verify,
+ *   (gradual) approval or pause -> gate before cleanup -> canary to 0 -> report -> notify
+ *
+ * A failed step waits for `decide`; compensation restores the snapshot; `abort` stops anywhere.
  */
-import { ApplicationFailure, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { RollbackActivities } from '../activities/index.ts';
-import { planFullRollback, type FullRollbackPlan } from '../runbook/plan.ts';
-import { searchAttributes } from './contract.ts';
+import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
+import { renderIncidentReport } from '../runbook/report.ts';
+import { activities, notify, publishReport, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { commonInput, parseInput } from './input.ts';
+import { Rollback } from './rollback.ts';
+import type { HealthVerdict, Snapshot } from './status.ts';
 
 export const fullRollbackInput = z.strictObject({
   ...commonInput,
@@ -20,32 +25,133 @@ export const fullRollbackInput = z.strictObject({
     .array(z.int().min(0).max(100))
     .min(1)
     .refine((steps) => steps.at(-1) === 0, 'the last step must take the canary to 0')
-    .optional(),
+    .optional()
+    .describe('canary weights for a gradual rollback, e.g. [50, 0]; default from the runbook'),
+  verifyWindowSeconds: z.number().min(0).max(3600).optional().describe("overrides the runbook's health window"),
+  stepPauseSeconds: z.number().min(0).max(86_400).optional().describe("overrides the runbook's pause between gradual steps"),
+  baselineSeconds: z.number().min(0).max(600).default(5).describe('health baseline measured before any change'),
+  detectedAt: z.iso.datetime({ offset: true }).optional().describe('when the incident was detected, for the RTO scorecard'),
 });
 export type FullRollbackInput = z.input<typeof fullRollbackInput>;
 
 export interface FullRollbackResult {
   dryRun: boolean;
   plan: FullRollbackPlan;
+  snapshot: Snapshot;
+  healthAfter: HealthVerdict | null;
+  report: string | null;
 }
-
-const { loadRunbook, readTrafficState } = proxyActivities<RollbackActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '10 seconds' },
-});
 
 export async function fullRollback(raw: FullRollbackInput): Promise<FullRollbackResult> {
   const input = parseInput('fullRollback', fullRollbackInput, raw);
-  upsertSearchAttributes([
-    { key: searchAttributes.system, value: input.system },
-    { key: searchAttributes.kind, value: 'fullRollback' },
-    { key: searchAttributes.state, value: 'running' },
-  ]);
-  const runbook = await loadRunbook(input.system).catch(surfaceKnownFailure);
-  const plan = planFullRollback(runbook, await readTrafficState(input.system), input);
-  if (input.dryRun) {
-    upsertSearchAttributes([{ key: searchAttributes.state, value: 'completed' }]);
-    return { dryRun: true, plan };
+  const { system, requestedBy } = input;
+  const { workflowId, runId, startTime } = workflowInfo();
+  const rollback = new Rollback(
+    { workflowType: 'fullRollback', system, reason: input.reason, requestedBy, dryRun: input.dryRun, detectedAt: input.detectedAt },
+    `${system}: ${input.dryRun ? 'dry run of ' : ''}${input.mode} rollback requested by ${requestedBy}: ${input.reason}`,
+  );
+  const actor = `${requestedBy} via ${workflowId}`;
+  const key = (step: string) => `${workflowId}:${runId}:${step}`;
+
+  return rollback.settle(
+    async () => {
+      const runbook = (rollback.runbook = (await rollback.step({
+        name: 'preflight',
+        kind: 'preflight',
+        description: 'load the runbook; refuse if another rollback of this system runs',
+        skippable: false,
+        run: () =>
+          activities(`preflight: ${system}`)
+            .preflight({ system, workflowId, workflowType: 'fullRollback', startedAt: startTime.toISOString(), dryRun: input.dryRun })
+            .catch(surfaceKnownFailure),
+      }))!);
+
+      const snapshot = (await rollback.step({
+        name: 'capture-snapshot',
+        kind: 'snapshot',
+        description: 'record weights, instance counts and a health baseline',
+        skippable: false,
+        run: () => activities('capture snapshot: weights, instances, health baseline', watching(input.baselineSeconds)).captureSnapshot({ system, baselineSeconds: input.baselineSeconds }),
+      }))!;
+      rollback.status.snapshot = snapshot;
+      const plan = planFullRollback(runbook, snapshot.traffic, input);
+      rollback.status.plan = plan;
+      if (input.dryRun) return { dryRun: true, plan, snapshot, healthAfter: null, report: null };
+
+      await rollback.step({
+        name: 'notify-start',
+        kind: 'notify',
+        description: 'tell the runbook channels the rollback started',
+        run: () => notify({ system, title: `${input.mode} rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
+      });
+
+      const shifts = plan.steps.filter((s) => s.action === 'set-weights');
+      for (const step of plan.steps) {
+        if (step.phase === 'cleanup') await rollback.gate('before-cleanup', 'cleanup (canary scaled to 0)');
+        await applyChange(step);
+        if (step.phase !== 'shift') continue;
+        await verifyHealth(step.name);
+        if (step !== shifts.at(-1)) await holdBetweenSteps(step.name);
+      }
+      return { dryRun: false, plan, snapshot, healthAfter: rollback.status.healthAfter, report: null };
+    },
+    async () => {
+      const report = renderIncidentReport(rollback.status, rollback.runbook);
+      rollback.status.report = report;
+      if (input.dryRun || !rollback.runbook) return;
+      await publishReport({ system, workflowId, markdown: report }).catch(() => undefined); // the report stays in status and history
+      await notify({ system, title: `rollback ${rollback.status.state}`, text: rollback.status.details, severity: rollback.status.state === 'completed' ? 'info' : 'critical' });
+    },
+  ).then((result) => ({ ...result, report: rollback.status.report }));
+
+  /** One planned change, undone by putting back what it found. */
+  async function applyChange(step: TrafficPlanStep): Promise<void> {
+    const change = (to: TrafficPlanStep['to'], name: string) =>
+      step.action === 'set-weights'
+        ? activities(`${system}: ${name === step.name ? '' : 'undo '}${step.description}`).setWeights({ system, weights: to as Record<string, number>, idempotencyKey: key(name), actor })
+        : activities(`${system}: ${name === step.name ? '' : 'undo '}${step.description}`).scaleVersion({ system, version: step.version!, count: to as number, idempotencyKey: key(name), actor });
+    await rollback.step({
+      name: step.name,
+      kind: 'change',
+      description: step.description,
+      run: () => change(step.to, step.name),
+      undo: () => change(step.from, `${step.name}:undo`),
+    });
   }
-  throw ApplicationFailure.nonRetryable('fullRollback runs only with dryRun: true in this version; the traffic shift is not built yet', 'NotImplemented');
+
+  async function verifyHealth(after: string): Promise<void> {
+    const windowSeconds = input.verifyWindowSeconds ?? rollback.runbook!.health.windowSeconds;
+    await rollback.step({
+      name: `verify:${after}`,
+      kind: 'verify',
+      description: `verify health for ${windowSeconds} s against the runbook's thresholds`,
+      run: async () => {
+        try {
+          rollback.status.healthAfter = await activities(`verify health of ${system} for ${windowSeconds} s`, watching(windowSeconds)).verifyHealth({ system, windowSeconds });
+        } catch (err) {
+          if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'HealthNotVerified') {
+            rollback.status.healthAfter = err.cause.details?.[0] as HealthVerdict;
+          }
+          throw err;
+        }
+      },
+    });
+  }
+
+  /** Between gradual steps: the runbook's `gradual-step` gate if it has one, else its pause. */
+  async function holdBetweenSteps(after: string): Promise<void> {
+    if (rollback.runbook!.gates['gradual-step']) {
+      await rollback.gate('gradual-step', `the next traffic step after ${after}`);
+      return;
+    }
+    const seconds = input.stepPauseSeconds ?? rollback.runbook!.traffic.stepPauseSeconds;
+    await rollback.step({
+      name: `pause:${after}`,
+      kind: 'pause',
+      description: `pause ${seconds} s before the next traffic step`,
+      run: async () => {
+        await condition(() => rollback.aborted !== null, seconds * 1000);
+      },
+    });
+  }
 }

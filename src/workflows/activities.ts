@@ -1,0 +1,28 @@
+/**
+ * Activity proxies for workflows: bounded retries everywhere, heartbeats on anything that waits,
+ * and a per-call summary the Temporal UI shows in the event history and timeline.
+ */
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { RollbackActivities } from '../activities/index.ts';
+
+/** Refusals that a retry would only repeat. */
+const NON_RETRYABLE = ['UnknownSystem', 'RollbackAlreadyRunning', 'HealthNotVerified', 'InvalidInput'];
+
+export const quick: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  // Activities heartbeat every second while they wait, so a dead worker is noticed in 5 s.
+  heartbeatTimeout: '5 seconds',
+  retry: { maximumAttempts: 4, initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/** Options for an activity that watches for `seconds` (verification windows, baselines). */
+export function watching(seconds: number): ActivityOptions {
+  return { ...quick, startToCloseTimeout: `${Math.ceil(seconds) + 120} seconds` };
+}
+
+/** Activities whose calls show `summary` in the UI. */
+export function activities(summary: string, options: ActivityOptions = quick) {
+  return proxyActivities<RollbackActivities>({ ...options, summary });
+}
+
+export const { notify, publishReport } = proxyActivities<RollbackActivities>(quick);

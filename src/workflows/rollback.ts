@@ -1,0 +1,313 @@
+/**
+ * The mechanics every rollback workflow shares (DESIGN.md "Semantics"): steps with a status record,
+ * approval gates, operator decisions after a failed step, compensation newest first, abort at any
+ * point, and the `status` query, search attributes and current details that keep the UI truthful.
+ * A workflow file uses this to read top to bottom as its runbook.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  condition,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Runbook } from '../runbook/schema.ts';
+import { searchAttributes } from './contract.ts';
+import { awaitApproval, installGateHandlers, type GateOutcome } from './gates.ts';
+import { abortSignal, decideSignal, statusQuery, type AbortRequest, type Decision, type DecisionAction, type Rejection } from './signals.ts';
+import type { AuditEvent, RollbackState, RollbackStatus, StepKind, StepRecord } from './status.ts';
+
+/** Thrown inside the workflow to stop where it stands (abort) or to undo completed steps (compensate). */
+export class StopRollback extends Error {
+  constructor(
+    readonly mode: 'abort' | 'compensate',
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+export interface StepSpec<T> {
+  name: string;
+  kind: StepKind;
+  description: string;
+  run: () => Promise<T>;
+  /** Undoes this step during compensation; registered only once the step succeeded. */
+  undo?: (result: T) => Promise<unknown>;
+  /** Steps whose result later steps need (preflight, snapshot) cannot be skipped. */
+  skippable?: boolean;
+}
+
+const now = () => new Date().toISOString();
+
+export class Rollback {
+  readonly status: RollbackStatus;
+  runbook: Runbook | null = null;
+  /** The first rejection of the gate now pending (gates.ts). */
+  gateRejection: Rejection | null = null;
+  private readonly compensations: { step: string; description: string; undo: () => Promise<unknown> }[] = [];
+  private abortRequest: AbortRequest | null = null;
+  private stepScope: CancellationScope | null = null;
+  private decision: Decision | null = null;
+
+  constructor(
+    init: { workflowType: string; system: string; reason: string; requestedBy: string; dryRun: boolean; detectedAt?: string },
+    /** First line of the UI's current details, e.g. "sandbox: immediate rollback requested by alice: error rate 14%". */
+    private readonly headline: string,
+  ) {
+    this.status = {
+      ...init,
+      detectedAt: init.detectedAt ?? null,
+      decisionWaitMs: 0,
+      workflowId: workflowInfo().workflowId,
+      startedAt: now(),
+      endedAt: null,
+      state: 'running',
+      currentStep: null,
+      details: '',
+      steps: [],
+      pendingGate: null,
+      pendingDecision: null,
+      events: [],
+      snapshot: null,
+      plan: null,
+      healthAfter: null,
+      compensationFailures: [],
+      report: null,
+    };
+    setHandler(statusQuery, () => this.status);
+    setHandler(abortSignal, (request) => this.onAbort(request));
+    setHandler(decideSignal, (decision) => this.onDecide(decision));
+    installGateHandlers(this);
+    upsertSearchAttributes([
+      { key: searchAttributes.system, value: init.system },
+      { key: searchAttributes.kind, value: init.workflowType },
+      { key: searchAttributes.state, value: 'running' },
+    ]);
+    this.describe('starting');
+  }
+
+  /** The abort request, if one came (a method, so TypeScript does not assume it stays as last read). */
+  get aborted(): AbortRequest | null {
+    return this.abortRequest;
+  }
+
+  record(event: Omit<AuditEvent, 'at'>): void {
+    this.status.events.push({ at: now(), ...event });
+    log.info('rollback event', { ...event });
+  }
+
+  /** Sets the state (and the RollbackState search attribute) and the UI's current details. */
+  setState(state: RollbackState, details: string): void {
+    if (state !== this.status.state) {
+      this.status.state = state;
+      upsertSearchAttributes([{ key: searchAttributes.state, value: state }]);
+    }
+    this.describe(details);
+  }
+
+  describe(details: string): void {
+    this.status.details = details;
+    setCurrentDetails(`**${this.headline}**\n\n${details}`);
+  }
+
+  /** People who may decide after a failure or abort: every approver of the runbook, and the requester. */
+  private operators(): string[] {
+    const approvers = Object.values(this.runbook?.approvers ?? {}).flat();
+    return [...new Set([this.status.requestedBy, ...approvers])];
+  }
+
+  private onAbort(request: AbortRequest): void {
+    if (this.runbook && !this.operators().includes(request.by)) {
+      this.record({ kind: 'refused', by: request.by, detail: `abort refused: ${request.by} is neither the requester nor an approver` });
+      return;
+    }
+    if (this.abortRequest || ['completed', 'failed', 'aborted'].includes(this.status.state)) return;
+    this.abortRequest = request;
+    this.record({ kind: 'abort_requested', by: request.by, detail: request.reason });
+    this.stepScope?.cancel();
+  }
+
+  private onDecide(decision: Decision): void {
+    const pending = this.status.pendingDecision;
+    if (!pending) {
+      this.record({ kind: 'refused', by: decision.by, detail: `decision '${decision.action}' refused: no step is waiting for a decision` });
+    } else if (!pending.deciders.includes(decision.by)) {
+      this.record({ kind: 'refused', by: decision.by, step: pending.step, detail: `decision refused: ${decision.by} may not decide (${pending.deciders.join(', ')} may)` });
+    } else if (!pending.actions.includes(decision.action)) {
+      this.record({ kind: 'refused', by: decision.by, step: pending.step, detail: `decision refused: '${decision.action}' is not one of ${pending.actions.join(', ')}` });
+    } else if (!this.decision) {
+      this.decision = decision;
+    }
+  }
+
+  /**
+   * Runs one step. On failure (after the activity's own bounded retries) it waits for `decide`:
+   * retry runs it again, skip goes on without it, compensate and abort stop the rollback.
+   */
+  async step<T>(spec: StepSpec<T>): Promise<T | undefined> {
+    const record: StepRecord = { name: spec.name, kind: spec.kind, description: spec.description, startedAt: now(), endedAt: null, outcome: 'running', runs: 0 };
+    this.status.steps.push(record);
+    for (;;) {
+      if (this.abortRequest) throw new StopRollback('abort', `aborted by ${this.abortRequest.by}: ${this.abortRequest.reason}`);
+      record.runs += 1;
+      record.outcome = 'running';
+      this.status.currentStep = spec.name;
+      this.setState('running', spec.description);
+      try {
+        const result = await this.cancellable(spec.run);
+        record.outcome = 'succeeded';
+        record.endedAt = now();
+        delete record.error;
+        if (spec.undo) this.compensations.unshift({ step: spec.name, description: spec.description, undo: () => spec.undo!(result) });
+        return result;
+      } catch (err) {
+        record.endedAt = now();
+        const abort = this.abortRequest as AbortRequest | null; // set by the abort signal while we awaited
+        if (abort && isCancellation(err)) {
+          record.outcome = 'aborted';
+          throw new StopRollback('abort', `aborted by ${abort.by} during ${spec.name}: ${abort.reason}`);
+        }
+        if (!(err instanceof ActivityFailure)) throw err; // a bug in workflow code: let Temporal retry the task
+        record.outcome = 'failed';
+        record.error = failureMessage(err);
+        const action = await this.awaitDecision(spec, record.error);
+        if (action === 'retry') continue;
+        if (action === 'skip') {
+          record.outcome = 'skipped';
+          return undefined;
+        }
+        throw new StopRollback(action, `${spec.name} failed (${record.error}); ${action} decided`);
+      }
+    }
+  }
+
+  private async cancellable<T>(run: () => Promise<T>): Promise<T> {
+    return CancellationScope.cancellable(async () => {
+      this.stepScope = CancellationScope.current();
+      try {
+        return await run();
+      } finally {
+        this.stepScope = null;
+      }
+    });
+  }
+
+  private async awaitDecision(spec: { name: string; skippable?: boolean }, error: string): Promise<DecisionAction> {
+    const runbook = this.runbook;
+    const timeoutSeconds = runbook?.decisions.timeoutSeconds ?? 1800;
+    const onTimeout = runbook?.decisions.onTimeout ?? 'abort';
+    const actions: DecisionAction[] = spec.skippable === false ? ['retry', 'compensate', 'abort'] : ['retry', 'skip', 'compensate', 'abort'];
+    this.decision = null;
+    this.status.pendingDecision = {
+      step: spec.name,
+      error,
+      actions,
+      deciders: this.operators(),
+      deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
+      onTimeout,
+    };
+    this.setState('awaiting_decision', `${spec.name} failed: ${error}. Waiting for a decision (${actions.join(' | ')}); ${onTimeout} in ${timeoutSeconds} s`);
+    const waitStarted = Date.now();
+    const decided = await condition(() => this.decision !== null || this.abortRequest !== null, timeoutSeconds * 1000);
+    this.status.decisionWaitMs += Date.now() - waitStarted;
+    this.status.pendingDecision = null;
+    if (this.abortRequest) return 'abort';
+    if (!decided || !this.decision) {
+      this.record({ kind: 'timed_out', by: 'runbook', step: spec.name, detail: `no decision within ${timeoutSeconds} s: ${onTimeout}` });
+      return onTimeout;
+    }
+    const { by, action } = this.decision;
+    this.record({ kind: 'decided', by, step: spec.name, detail: action });
+    return action;
+  }
+
+  /** Waits at a runbook gate; a rejection or a timeout that aborts stops the rollback. */
+  async gate(name: string, before: string): Promise<GateOutcome | null> {
+    const gate = this.runbook?.gates[name];
+    if (!this.runbook || !gate) return null; // the runbook asks for no approval here
+    const record: StepRecord = { name: `gate:${name}`, kind: 'gate', description: `approval before ${before}`, startedAt: now(), endedAt: null, outcome: 'running', runs: 1 };
+    this.status.steps.push(record);
+    this.status.currentStep = record.name;
+    const outcome = await awaitApproval(this, name, gate, before);
+    record.endedAt = now();
+    record.outcome = outcome.passed ? 'succeeded' : 'failed';
+    if (!outcome.passed) {
+      record.error = outcome.why;
+      throw new StopRollback('abort', outcome.why);
+    }
+    return outcome;
+  }
+
+  /** Undoes completed steps newest first; an undo that fails is reported and the rest still run. */
+  async compensate(): Promise<void> {
+    this.setState('compensating', `undoing ${this.compensations.length} completed step(s), newest first`);
+    for (const { step, description, undo } of this.compensations.splice(0)) {
+      const record = this.status.steps.find((s) => s.name === step);
+      try {
+        this.describe(`undoing ${step}: ${description}`);
+        await undo();
+        if (record) record.outcome = 'compensated';
+      } catch (err) {
+        if (record) record.outcome = 'compensation_failed';
+        this.status.compensationFailures.push(`${step}: ${failureMessage(err)}`);
+        log.warn('undo failed; continuing with the rest', { step, error: failureMessage(err) });
+      }
+    }
+  }
+
+  /**
+   * Runs the workflow's body and settles its end: completed, aborted (left as is) or failed after
+   * compensation. `finally` runs in every case (report, notification). Aborted and failed rollbacks
+   * end the workflow as failed, so the UI shows them red, with the final status as details.
+   */
+  async settle<R>(body: () => Promise<R>, finish: (rollback: this) => Promise<void>): Promise<R> {
+    let result: R | undefined;
+    let failure: StopRollback | null = null;
+    try {
+      result = await body();
+      this.setState('completed', 'rollback completed');
+    } catch (err) {
+      if (err instanceof ApplicationFailure) {
+        // A refusal before anything changed (unknown system, another rollback running): end as failed.
+        this.status.currentStep = null;
+        this.status.endedAt = now();
+        this.setState('failed', err.message);
+        throw err;
+      }
+      if (!(err instanceof StopRollback)) throw err;
+      failure = err;
+      if (err.mode === 'compensate') {
+        await this.compensate();
+        const leftovers = this.status.compensationFailures;
+        this.setState('failed', leftovers.length ? `compensated with ${leftovers.length} undo failure(s): ${leftovers.join('; ')}` : 'failed; completed steps undone, snapshot restored');
+      } else {
+        this.setState('aborted', `aborted: ${err.why}; steps done so far are left as they are`);
+      }
+    }
+    this.status.currentStep = null;
+    this.status.endedAt = now();
+    await CancellationScope.nonCancellable(() => finish(this));
+    if (failure) {
+      throw ApplicationFailure.create({
+        message: `${this.status.workflowType} of ${this.status.system} ${this.status.state}: ${failure.why}`,
+        type: this.status.state === 'aborted' ? 'RollbackAborted' : 'RollbackFailed',
+        nonRetryable: true,
+        details: [{ state: this.status.state, compensationFailures: this.status.compensationFailures }],
+      });
+    }
+    return result as R;
+  }
+}
+
+export function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return failureMessage(err.cause);
+  if (err instanceof CancelledFailure) return 'cancelled';
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,100 @@
+/**
+ * What the `status` query returns and the incident report is written from. Pure data: the CLI and
+ * tests import these types too.
+ */
+import type { WindowHealth } from '../providers/health/window.ts';
+import type { TrafficState } from '../providers/types.ts';
+import type { DecisionAction } from './signals.ts';
+
+export type RollbackState = 'running' | 'awaiting_approval' | 'awaiting_decision' | 'compensating' | 'completed' | 'failed' | 'aborted';
+
+export type StepKind = 'preflight' | 'snapshot' | 'change' | 'verify' | 'gate' | 'notify' | 'report' | 'pause';
+export type StepOutcome = 'running' | 'succeeded' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed' | 'aborted';
+
+export interface StepRecord {
+  name: string;
+  kind: StepKind;
+  description: string;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: StepOutcome;
+  /** How many times the operator had the step run (1 unless `decide retry`). */
+  runs: number;
+  error?: string;
+}
+
+/** Every approval, rejection, refusal, decision, escalation, timeout and abort, with who and when. */
+export interface AuditEvent {
+  at: string;
+  kind: 'approved' | 'rejected' | 'refused' | 'decided' | 'escalated' | 'timed_out' | 'abort_requested';
+  by: string;
+  gate?: string;
+  step?: string;
+  detail: string;
+}
+
+export interface PendingGate {
+  gate: string;
+  /** What passing the gate lets happen, in words ("cleanup"). */
+  before: string;
+  role: string;
+  approvers: string[];
+  required: number;
+  approvedBy: string[];
+  forbidRequester: boolean;
+  escalateAt: string | null;
+  deadline: string;
+  onTimeout: 'abort' | 'approve';
+}
+
+export interface PendingDecision {
+  step: string;
+  error: string;
+  actions: DecisionAction[];
+  deciders: string[];
+  deadline: string;
+  onTimeout: 'abort' | 'compensate';
+}
+
+export interface Snapshot {
+  takenAt: string;
+  traffic: TrafficState;
+  /** Health over a short window before any change; null when it could not be measured. */
+  baseline: WindowHealth | null;
+}
+
+export interface HealthVerdict {
+  passed: boolean;
+  /** Why it did not pass, one reason a line; empty when it passed. */
+  reasons: string[];
+  window: WindowHealth | null;
+  checks: { name: string; passed: boolean; detail: string }[];
+}
+
+export interface RollbackStatus {
+  workflowType: string;
+  workflowId: string;
+  system: string;
+  reason: string;
+  requestedBy: string;
+  dryRun: boolean;
+  startedAt: string;
+  endedAt: string | null;
+  /** When the incident was detected, if the requester said (input `detectedAt`); for the RTO scorecard. */
+  detectedAt: string | null;
+  state: RollbackState;
+  currentStep: string | null;
+  details: string;
+  steps: StepRecord[];
+  pendingGate: PendingGate | null;
+  pendingDecision: PendingDecision | null;
+  events: AuditEvent[];
+  snapshot: Snapshot | null;
+  plan: unknown;
+  healthAfter: HealthVerdict | null;
+  /** Time spent waiting for `decide` after failed steps (gates are steps of kind 'gate'). */
+  decisionWaitMs: number;
+  /** Undo steps that failed during compensation: what was not restored. */
+  compensationFailures: string[];
+  report: string | null;
+}
