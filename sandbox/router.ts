@@ -38,6 +38,9 @@ export class Router {
   private readonly requests: Counter<'version' | 'status'>;
   private readonly latency: Histogram<'version'>;
   private server?: Server;
+  /** Until this instant, admin writes (to `outageRoutes`, or all) answer 503: a control-plane outage to practise on. */
+  private outageUntil = 0;
+  private outageRoutes: string[] | null = null;
   port = 0;
 
   constructor(
@@ -142,6 +145,18 @@ export class Router {
     if (route === 'GET /admin/state') return sendJson(res, 200, this.state());
     if (route === 'GET /admin/changes') return sendJson(res, 200, { changes: this.changes });
     if (route === 'GET /admin/notifications') return sendJson(res, 200, { notifications: this.notifications });
+    if (route === 'PUT /admin/outage') {
+      const { seconds, routes } = (await readJson(req)) as { seconds?: unknown; routes?: unknown };
+      if (typeof seconds !== 'number' || seconds < 0 || seconds > 3600) throw new BadRequest('seconds must be 0 to 3600');
+      if (routes !== undefined && !(Array.isArray(routes) && routes.every((r) => typeof r === 'string'))) {
+        throw new BadRequest('routes must be a list like ["weights", "instances"]');
+      }
+      this.outageUntil = Date.now() + seconds * 1000;
+      this.outageRoutes = (routes as string[] | undefined) ?? null;
+      return sendJson(res, 200, { outageUntil: new Date(this.outageUntil).toISOString(), routes: this.outageRoutes ?? 'all' });
+    }
+    const inOutage = Date.now() < this.outageUntil && (this.outageRoutes?.some((r) => route.endsWith(`/admin/${r}`)) ?? true);
+    if (inOutage) return sendJson(res, 503, { error: 'router control plane unavailable (sandbox outage)' });
     const body = await readJson(req).catch(() => {
       throw new BadRequest('body is not valid JSON');
     });

@@ -19,7 +19,7 @@ import { createRollbackWorker, installRuntime } from '../src/worker/worker.ts';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/workflows/contract.ts';
 
 export const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
-export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

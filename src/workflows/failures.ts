@@ -4,7 +4,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
  * Failure types an activity raises that end the workflow as they are: the operator should read the
  * activity's own message ("unknown system 'x'; known systems: ..."), not "Activity task failed".
  */
-const SURFACED = new Set(['UnknownSystem', 'InvalidInput']);
+const SURFACED = new Set(['UnknownSystem', 'InvalidInput', 'RollbackAlreadyRunning']);
 
 export function surfaceKnownFailure(err: unknown): never {
   if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && SURFACED.has(err.cause.type ?? '')) {

@@ -1,0 +1,35 @@
+# The rollback worker. Build and run through docker-compose.yml, or alone:
+#   docker build -t rollback-worker . && docker run --rm -e TEMPORAL_ADDRESS=host:7233 rollback-worker
+FROM node:20-bookworm-slim
+
+# pg_dump/pg_restore for database backup and restore activities. Debian bookworm ships client 15,
+# and pg_dump refuses to dump a server newer than itself, so take a recent client from the
+# PostgreSQL apt repository (PGDG); newer clients dump and restore older servers fine.
+ARG PG_CLIENT_MAJOR=17
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
+ && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" \
+ && rm -rf /var/lib/apt/lists/* \
+ && pg_dump --version
+
+WORKDIR /app
+
+# Dependencies first so source edits don't reinstall them. Dev dependencies are included on purpose:
+# the worker runs TypeScript through tsx (a dev dependency), there is no build step.
+COPY package.json package-lock.json ./
+RUN npm ci --include=dev --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src ./src
+COPY schemas ./schemas
+COPY runbooks ./runbooks
+
+# Code stays root-owned (read-only for the worker); only .data (reports, backups) is writable.
+# A named volume mounted on /app/.data starts with this ownership.
+RUN mkdir -p /app/.data/reports /app/.data/backups && chown -R node:node /app/.data
+USER node
+
+# Temporal's worker drains on SIGTERM within WORKER_SHUTDOWN_GRACE_SECONDS.
+STOPSIGNAL SIGTERM
+CMD ["node", "--import", "tsx", "src/worker/main.ts"]

@@ -1,0 +1,174 @@
+/**
+ * The Docker Compose stack, checked without Docker: docker-compose.yml and the Dockerfile are parsed
+ * and compared with the worker's env schema, the runbooks and the workflow contract.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { envSchema } from '../src/worker/env.ts';
+import { ALL_SEARCH_ATTRIBUTES } from '../src/workflows/contract.ts';
+
+const root = join(import.meta.dirname, '..');
+
+type Service = {
+  environment?: Record<string, unknown> | string[];
+  ports?: (string | number | { published?: string | number; target?: number })[];
+  command?: string | string[];
+  entrypoint?: string | string[];
+  stop_grace_period?: string;
+  [key: string]: unknown;
+};
+type Compose = { services: Record<string, Service> };
+
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as Compose;
+
+function service(name: string): Service {
+  const found = compose.services[name];
+  assert.ok(found, `service ${name} is missing`);
+  return found;
+}
+
+/** A service's environment as a map, whether written as a map or as a list of KEY=VALUE. */
+function environment(svc: Service): Map<string, string | undefined> {
+  const env = new Map<string, string | undefined>();
+  if (Array.isArray(svc.environment)) {
+    for (const item of svc.environment) {
+      const eq = item.indexOf('=');
+      if (eq === -1) env.set(item, undefined); // `- KEY` passes the variable through from the host
+      else env.set(item.slice(0, eq), item.slice(eq + 1));
+    }
+  } else {
+    for (const [key, value] of Object.entries(svc.environment ?? {})) {
+      env.set(key, value === null || value === undefined ? undefined : String(value));
+    }
+  }
+  return env;
+}
+
+/** The host port of each published port, in short ("[ip:]host:container[/proto]") or long syntax. */
+function publishedPorts(svc: Service): number[] {
+  return (svc.ports ?? []).map((port) => {
+    if (typeof port === 'object') return Number(port.published);
+    const parts = String(port).replace(/\/(tcp|udp)$/, '').split(':');
+    assert.ok(parts.length >= 2, `port ${String(port)} is not published to the host`);
+    return Number(parts[parts.length - 2]);
+  });
+}
+
+/** Compose durations like 45s, 1m30s, 2m. */
+function seconds(duration: string): number {
+  const parts = [...duration.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us)/g)];
+  assert.ok(parts.length > 0 && parts.map((p) => p[0]).join('') === duration, `unsupported duration ${duration}`);
+  const unit = { h: 3600, m: 60, s: 1, ms: 0.001, us: 0.000001 } as const;
+  return parts.reduce((sum, [, n, u]) => sum + Number(n) * unit[u as keyof typeof unit], 0);
+}
+
+/** Every string value of a key ending in `Env` anywhere in the runbooks: the secrets they name. */
+function runbookEnvReferences(): Set<string> {
+  const names = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node !== null && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key.endsWith('Env') && typeof value === 'string') names.add(value);
+        else visit(value);
+      }
+    }
+  };
+  const dir = join(root, 'runbooks');
+  for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))) {
+    visit(parse(readFileSync(join(dir, file), 'utf8')));
+  }
+  return names;
+}
+
+describe('docker-compose.yml', () => {
+  test('the stack is Postgres, Temporal, its one-shot admin tools, the Temporal UI and the worker', () => {
+    assert.deepEqual(Object.keys(compose.services).sort(), ['postgresql', 'temporal', 'temporal-admin-tools', 'temporal-ui', 'worker']);
+  });
+
+  test('Temporal gRPC (7233), the UI (8233) and worker metrics (9464) are published to the host', () => {
+    const published = Object.values(compose.services).flatMap(publishedPorts).sort((a, b) => a - b);
+    assert.deepEqual(published, [7233, 8233, 9464]);
+    assert.deepEqual(publishedPorts(service('temporal')), [7233]);
+    assert.deepEqual(publishedPorts(service('temporal-ui')), [8233]);
+    assert.deepEqual(publishedPorts(service('worker')), [9464]);
+  });
+
+  test('the worker is only given variables its env schema knows or runbooks name as secrets', () => {
+    const known = new Set([...Object.keys(envSchema.shape), ...runbookEnvReferences()]);
+    const names = [...environment(service('worker')).keys()];
+    assert.ok(names.length > 0, 'the worker service sets no environment');
+    assert.deepEqual(names.filter((name) => !known.has(name)), []);
+  });
+
+  test('every secret a runbook names is passed to the worker from the host, never inlined', () => {
+    const env = environment(service('worker'));
+    for (const name of runbookEnvReferences()) {
+      assert.ok(env.has(name), `${name} is referenced by a runbook but not passed to the worker`);
+      const value = env.get(name);
+      if (value !== undefined) assert.match(value, /^\$\{[^}]+\}$/, `${name} must be a \${...} interpolation`);
+    }
+  });
+
+  test('the worker reaches Temporal through the temporal service on its gRPC port', () => {
+    assert.equal(environment(service('worker')).get('TEMPORAL_ADDRESS'), 'temporal:7233');
+  });
+
+  test('the worker environment passes its own schema, so the container starts', () => {
+    const env = Object.fromEntries(
+      [...environment(service('worker'))].filter(([name, value]) => name in envSchema.shape && value !== undefined && !value.includes('${')),
+    );
+    const result = envSchema.safeParse(env);
+    assert.ok(result.success, result.error?.message);
+  });
+
+  test('Docker waits longer than the worker shutdown grace time before killing the worker', () => {
+    const worker = service('worker');
+    const grace = Number(environment(worker).get('WORKER_SHUTDOWN_GRACE_SECONDS') ?? 30);
+    assert.ok(worker.stop_grace_period, 'worker has no stop_grace_period (Docker defaults to 10s)');
+    assert.ok(seconds(worker.stop_grace_period) > grace, `stop_grace_period ${worker.stop_grace_period} must exceed ${grace}s`);
+  });
+
+  test('no password is written literally: every PASSWORD/PWD value is a ${...} interpolation', () => {
+    let checked = 0;
+    for (const [name, svc] of Object.entries(compose.services)) {
+      for (const [key, value] of environment(svc)) {
+        if (!/PASSWORD|PWD/i.test(key) || value === undefined) continue;
+        checked++;
+        assert.match(value, /^\$\{[^}]+\}$/, `${name}: ${key} must be a \${...} interpolation, not a literal`);
+      }
+    }
+    assert.ok(checked >= 2, 'expected the Postgres and Temporal passwords to be checked');
+  });
+
+  test('the admin-tools job registers every search attribute the workflows use, as Keyword', () => {
+    const svc = service('temporal-admin-tools');
+    const script = [svc.entrypoint ?? [], svc.command ?? []].flat().join(' ');
+    assert.match(script, /temporal operator search-attribute create/);
+    assert.match(script, /--type Keyword/);
+    assert.ok(ALL_SEARCH_ATTRIBUTES.length > 0);
+    for (const { name } of ALL_SEARCH_ATTRIBUTES) {
+      assert.match(script, new RegExp(`\\b${name}\\b`), `search attribute ${name} is not registered`);
+    }
+    assert.equal(environment(svc).get('TEMPORAL_ADDRESS'), 'temporal:7233');
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+
+  test('the image starts the worker entry point through tsx', () => {
+    const cmd = dockerfile.split('\n').filter((line) => /^CMD\s/.test(line));
+    assert.equal(cmd.length, 1, 'expected exactly one CMD');
+    assert.match(cmd[0] ?? '', /src\/worker\/main\.ts/);
+    assert.match(cmd[0] ?? '', /tsx/);
+  });
+
+  test('the worker runs as the non-root node user', () => {
+    const users = dockerfile.split('\n').filter((line) => /^USER\s/.test(line));
+    assert.equal(users.at(-1)?.trim(), 'USER node');
+  });
+});

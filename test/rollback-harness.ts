@@ -1,0 +1,117 @@
+/**
+ * For rollback workflow tests: one dev server and one production-wired worker for a whole file, and
+ * per test a fresh sandbox with a runbook of its own (its own system name), added to the worker's
+ * live runbook map. Test runbooks keep the sandbox's shape with short windows and timeouts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { parseDocument, stringify } from 'yaml';
+import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
+import { parseRunbook } from '../src/runbook/load.ts';
+import type { Runbook } from '../src/runbook/schema.ts';
+import { parseEnv } from '../src/worker/env.ts';
+import { createRollbackWorker } from '../src/worker/worker.ts';
+import { TASK_QUEUE } from '../src/workflows/contract.ts';
+import { statusQuery } from '../src/workflows/signals.ts';
+import type { RollbackStatus } from '../src/workflows/status.ts';
+import { quietLogger, startTemporal } from './harness.ts';
+
+export interface TestSystem {
+  name: string;
+  sandbox: Sandbox;
+  runbook: Runbook;
+}
+
+export interface RollbackTestEnv {
+  env: TestWorkflowEnvironment;
+  worker: Worker;
+  runbooks: Map<string, Runbook>;
+  reportsDir: string;
+  /** A new sandbox and a runbook named `<prefix>-<n>` for it; `edit` changes the runbook document. */
+  newSystem(edit?: (doc: Record<string, any>) => void, options?: { loadRequestsPerSecond?: number }): Promise<TestSystem>;
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+
+/** Short windows so a test takes seconds: 1 s health window, few requests needed, quick gate timeouts. */
+function testDefaults(doc: Record<string, any>): void {
+  doc.health.windowSeconds = 1;
+  doc.health.minRequests = 5;
+  doc.traffic.stepPauseSeconds = 0;
+  doc.gates['before-cleanup'].timeoutSeconds = 60;
+  delete doc.gates['before-cleanup'].escalateAfterSeconds;
+  doc.decisions = { timeoutSeconds: 60, onTimeout: 'abort' };
+  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
+}
+
+export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
+  const env = await startTemporal();
+  const runbooks = new Map<string, Runbook>();
+  const sandboxes: Sandbox[] = [];
+  const reportsDir = mkdtempSync(join(tmpdir(), 'reports-'));
+  const secrets: Record<string, string> = {};
+  const worker = await createRollbackWorker({
+    connection: env.nativeConnection,
+    client: env.client,
+    namespace: 'default',
+    env: parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' }),
+    runbooks,
+    secrets,
+    logger: quietLogger,
+    reportsDir,
+  });
+  const running = worker.run();
+  return {
+    env,
+    worker,
+    runbooks,
+    reportsDir,
+    async newSystem(edit, options) {
+      // Tests in a file run one after another: only the newest sandbox needs traffic.
+      for (const earlier of sandboxes) earlier.load.stop();
+      const sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: options?.loadRequestsPerSecond ?? 40 });
+      sandboxes.push(sandbox);
+      const name = `sys-${process.pid}-${++counter}`;
+      const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
+      doc.system = name;
+      testDefaults(doc);
+      edit?.(doc);
+      // Every system's webhook channel posts to its own sandbox router.
+      doc.notify = (doc.notify as { provider: string; settings?: { urlEnv?: string } }[]).map((n) =>
+        n.provider === 'webhook' ? { ...n, settings: { urlEnv: `WEBHOOK_${counter}` } } : n,
+      );
+      secrets[`WEBHOOK_${counter}`] = `${sandbox.urls.router}/hooks/notify`;
+      const runbook = parseRunbook(stringify(doc), `runbooks/${name}.yaml`);
+      runbooks.set(name, runbook);
+      return { name, sandbox, runbook };
+    },
+    async stop() {
+      worker.shutdown();
+      await running;
+      await Promise.all(sandboxes.map((s) => s.stop()));
+      await env.teardown();
+      rmSync(reportsDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function startRollback(t: RollbackTestEnv, input: Record<string, unknown>, workflowId = `rollback-${++counter}`): Promise<WorkflowHandle> {
+  return t.env.client.workflow.start('fullRollback', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+}
+
+/** Polls the status query until `predicate` holds (or fails after `timeoutMs`, showing the last status). */
+export async function waitForStatus(handle: WorkflowHandle, predicate: (s: RollbackStatus) => boolean, timeoutMs = 30_000): Promise<RollbackStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RollbackStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(statusQuery);
+    if (predicate(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`status never matched; last: ${JSON.stringify({ state: last?.state, step: last?.currentStep, details: last?.details, events: last?.events })}`);
+}
