@@ -41,6 +41,10 @@ export class Router {
   /** Until this instant, admin writes (to `outageRoutes`, or all) answer 503: a control-plane outage to practise on. */
   private outageUntil = 0;
   private outageRoutes: string[] | null = null;
+  /** Admin writes answer this much later than they apply: a slow control plane (or a lost answer). */
+  private answerDelayMs = 0;
+  /** Requests answered from the idempotency memory instead of being applied again. */
+  replays = 0;
   port = 0;
 
   constructor(
@@ -143,7 +147,13 @@ export class Router {
   private async handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const route = `${req.method} ${req.url?.split('?')[0]}`;
     if (route === 'GET /admin/state') return sendJson(res, 200, this.state());
-    if (route === 'GET /admin/changes') return sendJson(res, 200, { changes: this.changes });
+    if (route === 'GET /admin/changes') return sendJson(res, 200, { changes: this.changes, replays: this.replays });
+    if (route === 'PUT /admin/delay') {
+      const { ms } = (await readJson(req)) as { ms?: unknown };
+      if (typeof ms !== 'number' || ms < 0 || ms > 600_000) throw new BadRequest('ms must be 0 to 600000');
+      this.answerDelayMs = ms;
+      return sendJson(res, 200, { answerDelayMs: ms });
+    }
     if (route === 'GET /admin/notifications') return sendJson(res, 200, { notifications: this.notifications });
     if (route === 'PUT /admin/outage') {
       const { seconds, routes } = (await readJson(req)) as { seconds?: unknown; routes?: unknown };
@@ -166,7 +176,10 @@ export class Router {
     if (key) {
       const seen = this.idempotency.get(key);
       if (seen && seen.bodyHash !== bodyHash) return sendJson(res, 409, { error: `idempotency key ${key} was used for a different change` });
-      if (seen) return sendJson(res, seen.status, { ...(seen.body as object), replayed: true });
+      if (seen) {
+        this.replays += 1;
+        return sendJson(res, seen.status, { ...(seen.body as object), replayed: true });
+      }
     }
     let change: RouterChange | null;
     if (route === 'PUT /admin/weights') change = await this.setWeights(body, actor, key);
@@ -175,6 +188,7 @@ export class Router {
     else return sendJson(res, 404, { error: `no admin route ${route}` });
     const answer = { change, state: this.state() };
     if (key) this.idempotency.set(key, { bodyHash, status: 200, body: answer });
+    if (this.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
     sendJson(res, 200, answer);
   }
 

@@ -141,6 +141,18 @@ describe('fullRollback', { timeout: 120_000 }, () => {
     assert.match(result.report, /\*\*refused\*\* by mallory at gate before-cleanup: approval refused: mallory is not an approver/);
   });
 
+  test('an approval sent before its gate opens does not count, and is recorded as refused', async () => {
+    const { name } = await t.newSystem();
+    const handle = await startRollback(t, { ...base, system: name, mode: 'immediate', verifyWindowSeconds: 3 });
+    await waitForStatus(handle, (s) => s.currentStep === 'verify:shift-traffic');
+    await handle.signal(approveSignal, { by: 'bob' });
+    const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting_approval');
+    assert.deepEqual(waiting.events.map((e) => [e.kind, e.by, e.detail]), [['refused', 'bob', 'approval refused: no gate was waiting for approval']]);
+    assert.equal(waiting.pendingGate?.approvedBy.length, 0);
+    await handle.signal(approveSignal, { by: 'bob' });
+    await handle.result();
+  });
+
   test('a 2-of-N gate needs two distinct approvers; the same person twice counts once', async () => {
     const { name, sandbox } = await t.newSystem((doc) => {
       doc.gates['before-cleanup'].required = 2;

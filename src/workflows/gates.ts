@@ -3,11 +3,12 @@
  * are needed, whether the requester may approve their own rollback, when to escalate and what to do
  * on timeout. Every approval, rejection and refusal is recorded with who and when.
  */
-import { condition, setHandler } from '@temporalio/workflow';
+import { setHandler } from '@temporalio/workflow';
 import type { Gate } from '../runbook/schema.ts';
 import { notify } from './activities.ts';
-import type { Rollback } from './rollback.ts';
-import { approveSignal, rejectSignal, type Rejection } from './signals.ts';
+import type { InboxMessage, Rollback } from './rollback.ts';
+import { approveSignal, rejectSignal } from './signals.ts';
+import type { PendingGate } from './status.ts';
 
 export interface GateOutcome {
   passed: boolean;
@@ -15,89 +16,94 @@ export interface GateOutcome {
   approvedBy: string[];
 }
 
-/** Why `by` may not act on the pending gate, or null when they may. */
-function refusal(rollback: Rollback, by: string): string | null {
-  const gate = rollback.status.pendingGate;
-  if (!gate) return 'no gate is waiting for approval';
-  if (!gate.approvers.includes(by)) return `${by} is not an approver for role ${gate.role} (${gate.approvers.join(', ')})`;
-  if (gate.forbidRequester && by === rollback.status.requestedBy) {
-    return `${by} requested this rollback and cannot approve it (two-person rule)`;
-  }
-  return null;
-}
-
 export function installGateHandlers(rollback: Rollback): void {
-  setHandler(approveSignal, ({ by, comment }) => {
-    const gate = rollback.status.pendingGate;
-    const refused = refusal(rollback, by) ?? (gate?.approvedBy.includes(by) ? `${by} already approved this gate` : null);
-    if (refused || !gate) {
-      rollback.record({ kind: 'refused', by, gate: gate?.gate, detail: `approval refused: ${refused}` });
-      return;
-    }
-    gate.approvedBy.push(by);
-    rollback.record({ kind: 'approved', by, gate: gate.gate, detail: comment ?? '' });
-    rollback.describe(waitingText(rollback));
-  });
-  setHandler(rejectSignal, ({ by, reason }) => {
-    const gate = rollback.status.pendingGate;
-    // The two-person rule is about passing a gate; a requester who is an approver may still stop it.
-    const refused = gate && !gate.approvers.includes(by) ? refusal(rollback, by) : gate ? null : 'no gate is waiting for approval';
-    if (refused || !gate) {
-      rollback.record({ kind: 'refused', by, gate: gate?.gate, detail: `rejection refused: ${refused}` });
-      return;
-    }
-    rollback.record({ kind: 'rejected', by, gate: gate.gate, detail: reason });
-    rollback.gateRejection ??= { by, reason };
-  });
+  // Handlers only file the message; awaitApproval judges it (see InboxMessage).
+  setHandler(approveSignal, ({ by, comment }) => void rollback.inbox.push({ kind: 'approve', at: Date.now(), by, comment }));
+  setHandler(rejectSignal, ({ by, reason }) => void rollback.inbox.push({ kind: 'reject', at: Date.now(), by, reason }));
 }
 
-function waitingText(rollback: Rollback): string {
-  const gate = rollback.status.pendingGate;
-  if (!gate) return '';
+function waitingText(rollback: Rollback, gate: PendingGate): string {
   const who = gate.approvers.filter((a) => !(gate.forbidRequester && a === rollback.status.requestedBy)).join(', ');
   return `awaiting approval from ${gate.role} (${gate.approvedBy.length} of ${gate.required}) before ${gate.before}; may approve: ${who}`;
 }
 
+/** Why `by` may not approve this gate, or null when they may. */
+function approvalRefusal(rollback: Rollback, gate: PendingGate, by: string): string | null {
+  if (!gate.approvers.includes(by)) return `${by} is not an approver for role ${gate.role} (${gate.approvers.join(', ')})`;
+  if (gate.forbidRequester && by === rollback.status.requestedBy) return `${by} requested this rollback and cannot approve it (two-person rule)`;
+  if (gate.approvedBy.includes(by)) return `${by} already approved this gate`;
+  return null;
+}
+
+/** Applies one message to the open gate; returns a rejection when the message is one. */
+function take(rollback: Rollback, gate: PendingGate, openedAt: number, message: InboxMessage): { by: string; reason: string } | null {
+  if (message.at < openedAt || message.kind === 'decide') {
+    rollback.refuseStale(message);
+    return null;
+  }
+  const { by } = message;
+  if (message.kind === 'approve') {
+    const refused = approvalRefusal(rollback, gate, by);
+    if (refused) rollback.record({ kind: 'refused', by, gate: gate.gate, detail: `approval refused: ${refused}` });
+    else {
+      gate.approvedBy.push(by);
+      rollback.record({ kind: 'approved', by, gate: gate.gate, detail: message.comment ?? '' });
+    }
+    return null;
+  }
+  // Any member of the role may stop at the gate, the requester included: the two-person rule is about passing it.
+  if (!gate.approvers.includes(by)) {
+    rollback.record({ kind: 'refused', by, gate: gate.gate, detail: `rejection refused: ${by} is not an approver for role ${gate.role} (${gate.approvers.join(', ')})` });
+    return null;
+  }
+  rollback.record({ kind: 'rejected', by, gate: gate.gate, detail: message.reason });
+  return { by, reason: message.reason };
+}
+
 export async function awaitApproval(rollback: Rollback, name: string, gate: Gate, before: string): Promise<GateOutcome> {
-  const runbook = rollback.runbook!;
-  const startedMs = Date.now();
-  const escalateMs = gate.escalateAfterSeconds !== undefined ? gate.escalateAfterSeconds * 1000 : null;
-  rollback.status.pendingGate = {
+  const openedAt = Date.now();
+  const deadline = openedAt + gate.timeoutSeconds * 1000;
+  let escalateAt = gate.escalateAfterSeconds !== undefined ? openedAt + gate.escalateAfterSeconds * 1000 : null;
+  if (escalateAt !== null && escalateAt >= deadline) escalateAt = null;
+  const pending: PendingGate = {
     gate: name,
     before,
     role: gate.role,
-    approvers: runbook.approvers[gate.role] ?? [],
+    approvers: rollback.runbook?.approvers[gate.role] ?? [],
     required: gate.required,
     approvedBy: [],
     forbidRequester: gate.forbidRequester,
-    escalateAt: escalateMs !== null ? new Date(startedMs + escalateMs).toISOString() : null,
-    deadline: new Date(startedMs + gate.timeoutSeconds * 1000).toISOString(),
+    escalateAt: escalateAt !== null ? new Date(escalateAt).toISOString() : null,
+    deadline: new Date(deadline).toISOString(),
     onTimeout: gate.onTimeout,
   };
-  rollback.gateRejection = null;
-  rollback.setState('awaiting_approval', waitingText(rollback));
-  const pending = rollback.status.pendingGate;
-  const settled = () => pending.approvedBy.length >= gate.required || rollback.gateRejection !== null || rollback.aborted !== null;
+  rollback.status.pendingGate = pending;
+  rollback.setState('awaiting_approval', waitingText(rollback, pending));
 
-  let done = false;
-  if (escalateMs !== null && escalateMs < gate.timeoutSeconds * 1000) {
-    done = await condition(settled, escalateMs);
-    if (!done) {
+  let rejection: { by: string; reason: string } | null = null;
+  for (;;) {
+    for (const message of rollback.inbox.splice(0)) rejection ??= take(rollback, pending, openedAt, message);
+    if (rejection || rollback.aborted || pending.approvedBy.length >= gate.required) break;
+    rollback.describe(waitingText(rollback, pending));
+    if (escalateAt !== null && Date.now() >= escalateAt) {
+      escalateAt = null;
       rollback.record({ kind: 'escalated', by: 'runbook', gate: name, detail: `no approval after ${gate.escalateAfterSeconds} s; escalation sent` });
       await notify({
         system: rollback.status.system,
         title: `approval needed: ${rollback.status.workflowType} waits at gate ${name}`,
-        text: `${waitingText(rollback)}. Rollback ${rollback.status.workflowId}, requested by ${rollback.status.requestedBy}: ${rollback.status.reason}`,
+        text: `${waitingText(rollback, pending)}. Rollback ${rollback.status.workflowId}, requested by ${rollback.status.requestedBy}: ${rollback.status.reason}`,
         severity: 'critical',
       });
+      continue;
     }
+    if (Date.now() >= deadline) break;
+    await rollback.wait(() => false, escalateAt ?? deadline);
   }
-  if (!done) done = await condition(settled, Math.max(0, startedMs + gate.timeoutSeconds * 1000 - Date.now()));
   rollback.status.pendingGate = null;
   const approvedBy = [...pending.approvedBy];
 
-  const rejection = rollback.gateRejection as Rejection | null; // set by the reject signal while we waited
-  if (rollback.aborted) return { passed: false, why: `aborted by ${rollback.aborted.by}: ${rollback.aborted.reason}`, approvedBy };
+  const aborted = rollback.aborted;
+  if (aborted) return { passed: false, why: `aborted by ${aborted.by}: ${aborted.reason}`, approvedBy };
   if (rejection) return { passed: false, why: `rejected by ${rejection.by} at gate ${name}: ${rejection.reason}`, approvedBy };
   if (approvedBy.length >= gate.required) return { passed: true, why: `approved by ${approvedBy.join(', ')}`, approvedBy };
   rollback.record({ kind: 'timed_out', by: 'runbook', gate: name, detail: `no approval within ${gate.timeoutSeconds} s: ${gate.onTimeout}` });

@@ -20,8 +20,19 @@ import {
 import type { Runbook } from '../runbook/schema.ts';
 import { searchAttributes } from './contract.ts';
 import { awaitApproval, installGateHandlers, type GateOutcome } from './gates.ts';
-import { abortSignal, decideSignal, statusQuery, type AbortRequest, type Decision, type DecisionAction, type Rejection } from './signals.ts';
+import { abortSignal, decideSignal, statusQuery, type AbortRequest, type DecisionAction } from './signals.ts';
 import type { AuditEvent, RollbackState, RollbackStatus, StepKind, StepRecord } from './status.ts';
+
+/**
+ * Signals that ask for something (approve, reject, decide) go into an inbox with the workflow time
+ * they arrived, and the workflow code takes them when it waits. Handlers never act on "what is pending
+ * right now": within one activation Temporal runs signal handlers before activity results, so acting in
+ * the handler could decide differently on replay than it did live.
+ */
+export type InboxMessage =
+  | { kind: 'approve'; at: number; by: string; comment?: string }
+  | { kind: 'reject'; at: number; by: string; reason: string }
+  | { kind: 'decide'; at: number; by: string; action: DecisionAction };
 
 /** Thrown inside the workflow to stop where it stands (abort) or to undo completed steps (compensate). */
 export class StopRollback extends Error {
@@ -49,12 +60,10 @@ const now = () => new Date().toISOString();
 export class Rollback {
   readonly status: RollbackStatus;
   runbook: Runbook | null = null;
-  /** The first rejection of the gate now pending (gates.ts). */
-  gateRejection: Rejection | null = null;
+  readonly inbox: InboxMessage[] = [];
   private readonly compensations: { step: string; description: string; undo: () => Promise<unknown> }[] = [];
   private abortRequest: AbortRequest | null = null;
   private stepScope: CancellationScope | null = null;
-  private decision: Decision | null = null;
 
   constructor(
     init: { workflowType: string; system: string; reason: string; requestedBy: string; dryRun: boolean; detectedAt?: string },
@@ -83,7 +92,7 @@ export class Rollback {
     };
     setHandler(statusQuery, () => this.status);
     setHandler(abortSignal, (request) => this.onAbort(request));
-    setHandler(decideSignal, (decision) => this.onDecide(decision));
+    setHandler(decideSignal, ({ by, action }) => void this.inbox.push({ kind: 'decide', at: Date.now(), by, action }));
     installGateHandlers(this);
     upsertSearchAttributes([
       { key: searchAttributes.system, value: init.system },
@@ -131,20 +140,23 @@ export class Rollback {
     if (this.abortRequest || ['completed', 'failed', 'aborted'].includes(this.status.state)) return;
     this.abortRequest = request;
     this.record({ kind: 'abort_requested', by: request.by, detail: request.reason });
-    this.stepScope?.cancel();
   }
 
-  private onDecide(decision: Decision): void {
-    const pending = this.status.pendingDecision;
-    if (!pending) {
-      this.record({ kind: 'refused', by: decision.by, detail: `decision '${decision.action}' refused: no step is waiting for a decision` });
-    } else if (!pending.deciders.includes(decision.by)) {
-      this.record({ kind: 'refused', by: decision.by, step: pending.step, detail: `decision refused: ${decision.by} may not decide (${pending.deciders.join(', ')} may)` });
-    } else if (!pending.actions.includes(decision.action)) {
-      this.record({ kind: 'refused', by: decision.by, step: pending.step, detail: `decision refused: '${decision.action}' is not one of ${pending.actions.join(', ')}` });
-    } else if (!this.decision) {
-      this.decision = decision;
-    }
+  /** Records why a message was not acted on: it came when nothing it could apply to was waiting. */
+  refuseStale(message: InboxMessage): void {
+    const what = message.kind === 'decide' ? `decision '${message.action}'` : message.kind === 'approve' ? 'approval' : 'rejection';
+    const waiting = message.kind === 'decide' ? 'no step was waiting for a decision' : 'no gate was waiting for approval';
+    this.status.events.push({ at: new Date(message.at).toISOString(), kind: 'refused', by: message.by, detail: `${what} refused: ${waiting}` });
+  }
+
+  /**
+   * Waits until `done()` holds, a message arrives, an abort comes, or `untilMs` (workflow time) passes.
+   * Returns true when woken by something other than the time running out.
+   */
+  async wait(done: () => boolean, untilMs: number): Promise<boolean> {
+    const waitMs = untilMs - Date.now();
+    if (waitMs <= 0) return done() || this.inbox.length > 0 || this.abortRequest !== null;
+    return condition(() => done() || this.inbox.length > 0 || this.abortRequest !== null, waitMs);
   }
 
   /**
@@ -204,28 +216,42 @@ export class Rollback {
     const timeoutSeconds = runbook?.decisions.timeoutSeconds ?? 1800;
     const onTimeout = runbook?.decisions.onTimeout ?? 'abort';
     const actions: DecisionAction[] = spec.skippable === false ? ['retry', 'compensate', 'abort'] : ['retry', 'skip', 'compensate', 'abort'];
-    this.decision = null;
-    this.status.pendingDecision = {
+    const openedAt = Date.now();
+    const deadline = openedAt + timeoutSeconds * 1000;
+    const pending = {
       step: spec.name,
       error,
       actions,
       deciders: this.operators(),
-      deadline: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
+      deadline: new Date(deadline).toISOString(),
       onTimeout,
     };
+    this.status.pendingDecision = pending;
     this.setState('awaiting_decision', `${spec.name} failed: ${error}. Waiting for a decision (${actions.join(' | ')}); ${onTimeout} in ${timeoutSeconds} s`);
-    const waitStarted = Date.now();
-    const decided = await condition(() => this.decision !== null || this.abortRequest !== null, timeoutSeconds * 1000);
-    this.status.decisionWaitMs += Date.now() - waitStarted;
+    let decision: { by: string; action: DecisionAction } | null = null;
+    while (!decision && !this.abortRequest) {
+      for (const message of this.inbox.splice(0)) {
+        if (message.at < openedAt || message.kind !== 'decide') {
+          this.refuseStale(message);
+        } else if (!pending.deciders.includes(message.by)) {
+          this.record({ kind: 'refused', by: message.by, step: spec.name, detail: `decision refused: ${message.by} may not decide (${pending.deciders.join(', ')} may)` });
+        } else if (!actions.includes(message.action)) {
+          this.record({ kind: 'refused', by: message.by, step: spec.name, detail: `decision refused: '${message.action}' is not one of ${actions.join(', ')}` });
+        } else {
+          decision ??= message;
+        }
+      }
+      if (decision || !(await this.wait(() => false, deadline))) break;
+    }
+    this.status.decisionWaitMs += Date.now() - openedAt;
     this.status.pendingDecision = null;
     if (this.abortRequest) return 'abort';
-    if (!decided || !this.decision) {
+    if (!decision) {
       this.record({ kind: 'timed_out', by: 'runbook', step: spec.name, detail: `no decision within ${timeoutSeconds} s: ${onTimeout}` });
       return onTimeout;
     }
-    const { by, action } = this.decision;
-    this.record({ kind: 'decided', by, step: spec.name, detail: action });
-    return action;
+    this.record({ kind: 'decided', by: decision.by, step: spec.name, detail: decision.action });
+    return decision.action;
   }
 
   /** Waits at a runbook gate; a rejection or a timeout that aborts stops the rollback. */
@@ -270,6 +296,8 @@ export class Rollback {
   async settle<R>(body: () => Promise<R>, finish: (rollback: this) => Promise<void>): Promise<R> {
     let result: R | undefined;
     let failure: StopRollback | null = null;
+    // The abort handler only records the request; this stops the running step (see InboxMessage for why).
+    void condition(() => this.abortRequest !== null).then(() => this.stepScope?.cancel());
     try {
       result = await body();
       this.setState('completed', 'rollback completed');
@@ -293,6 +321,7 @@ export class Rollback {
     }
     this.status.currentStep = null;
     this.status.endedAt = now();
+    for (const message of this.inbox.splice(0)) this.refuseStale(message);
     await CancellationScope.nonCancellable(() => finish(this));
     if (failure) {
       throw ApplicationFailure.create({
