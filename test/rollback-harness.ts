@@ -3,7 +3,8 @@
  * per test a fresh sandbox with a runbook of its own (its own system name), added to the worker's
  * live runbook map. Test runbooks keep the sandbox's shape with short windows and timeouts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -18,6 +19,7 @@ import { createRollbackWorker } from '../src/worker/worker.ts';
 import { TASK_QUEUE } from '../src/workflows/contract.ts';
 import { statusQuery } from '../src/workflows/signals.ts';
 import type { RollbackStatus } from '../src/workflows/status.ts';
+import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { quietLogger, startTemporal } from './harness.ts';
 
 export interface TestSystem {
@@ -31,6 +33,8 @@ export interface RollbackTestEnv {
   worker: Worker;
   runbooks: Map<string, Runbook>;
   reportsDir: string;
+  /** Every rollback started through startRollback, so their histories can be kept as replay fixtures. */
+  started: WorkflowHandle[];
   /** A new sandbox and a runbook named `<prefix>-<n>` for it; `edit` changes the runbook document. */
   newSystem(edit?: (doc: Record<string, any>) => void, options?: { loadRequestsPerSecond?: number }): Promise<TestSystem>;
   stop(): Promise<void>;
@@ -66,11 +70,13 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
     reportsDir,
   });
   const running = worker.run();
+  const started: WorkflowHandle[] = [];
   return {
     env,
     worker,
     runbooks,
     reportsDir,
+    started,
     async newSystem(edit, options) {
       // Tests in a file run one after another: only the newest sandbox needs traffic.
       for (const earlier of sandboxes) earlier.load.stop();
@@ -91,6 +97,8 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
       return { name, sandbox, runbook };
     },
     async stop() {
+      // RECORD_HISTORIES=<dir> keeps each closed rollback's history for test/replay.test.ts.
+      if (process.env.RECORD_HISTORIES) await recordHistories(env.address, started, process.env.RECORD_HISTORIES);
       worker.shutdown();
       await running;
       await Promise.all(sandboxes.map((s) => s.stop()));
@@ -100,8 +108,23 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
   };
 }
 
-export function startRollback(t: RollbackTestEnv, input: Record<string, unknown>, workflowId = `rollback-${++counter}`): Promise<WorkflowHandle> {
-  return t.env.client.workflow.start('fullRollback', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+export async function startRollback(t: RollbackTestEnv, input: Record<string, unknown>, workflowId = `rollback-${++counter}`): Promise<WorkflowHandle> {
+  const handle = await t.env.client.workflow.start('fullRollback', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+  t.started.push(handle);
+  return handle;
+}
+
+/** Histories in the CLI's JSON form (`temporal workflow show -o json`), which historyFromJSON reads back. */
+async function recordHistories(address: string, handles: WorkflowHandle[], dir: string): Promise<void> {
+  const cli = await resolveTemporalCli();
+  mkdirSync(dir, { recursive: true });
+  for (const [index, handle] of handles.entries()) {
+    const description = await handle.describe();
+    if (description.status.name === 'RUNNING') continue;
+    const name = `${description.type}-${String(index + 1).padStart(2, '0')}-${description.status.name.toLowerCase()}.json`;
+    const json = execFileSync(cli.path, ['workflow', 'show', '--address', address, '--workflow-id', handle.workflowId, '--output', 'json'], { maxBuffer: 64 << 20 });
+    writeFileSync(join(dir, name), json);
+  }
 }
 
 /** Polls the status query until `predicate` holds (or fails after `timeoutMs`, showing the last status). */

@@ -1,0 +1,32 @@
+/**
+ * Recorded histories (test/fixtures/histories, kept from real runs of the workflow tests) replayed
+ * against the current workflow code: a change that would break rollbacks already running in
+ * production fails here as a determinism error. Re-record after an intended, versioned change with
+ * `RECORD_HISTORIES=test/fixtures/histories npm test -- test/full-rollback.test.ts`.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { workflowsPath } from '../src/worker/worker.ts';
+
+const dir = new URL('./fixtures/histories/', import.meta.url).pathname;
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+
+describe('replay of recorded histories', () => {
+  test('the fixtures cover completed, aborted and failed rollbacks', () => {
+    assert.ok(files.length >= 10, `expected at least 10 recorded histories, found ${files.length}`);
+    for (const outcome of ['completed', 'failed']) assert.ok(files.some((f) => f.endsWith(`-${outcome}.json`)), `a ${outcome} history`);
+  });
+
+  test('every recorded history replays against the current workflow code without a determinism error', async () => {
+    const histories = files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8'))) }));
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'fixtures' }, histories)) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+});
