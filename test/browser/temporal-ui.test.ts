@@ -1,0 +1,224 @@
+/**
+ * The operator's path through the real Temporal Web UI (the UI embedded in the dev server), driven in
+ * headless Debian Chromium by playwright-core: start a fullRollback from the Start Workflow form, watch
+ * its Current Details reach the approval gate, approve it with the Signal dialog, see it complete.
+ * Screenshots of each stage go to test-results/browser/.
+ *
+ * Runs against a dev server started with its UI on a free port, a production-wired worker and the real
+ * sandbox (no Postgres needed). Chromium is /usr/bin/chromium, or CHROMIUM_PATH; never downloaded.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { parseDocument, stringify } from 'yaml';
+import { resolveTemporalCli } from '../../scripts/temporal-cli.ts';
+import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { parseRunbook } from '../../src/runbook/load.ts';
+import type { Runbook } from '../../src/runbook/schema.ts';
+import { parseEnv } from '../../src/worker/env.ts';
+import { createRollbackWorker, installRuntime } from '../../src/worker/worker.ts';
+import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { statusQuery } from '../../src/workflows/signals.ts';
+import { freePort, quietLogger } from '../harness.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
+const UI_TIMEOUT = 30_000;
+const workerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
+
+/** Like startTemporal in test/harness.ts, with the Web UI on a port of its own. */
+async function startTemporalWithUi(uiPort: number): Promise<TestWorkflowEnvironment> {
+  installRuntime(workerEnv, quietLogger); // the SDK's Runtime singleton, before the first connection
+  const cli = await resolveTemporalCli((line) => console.log(line));
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: cli.path },
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      log: { format: 'pretty', level: 'error' },
+      ui: true,
+      uiPort,
+    },
+  });
+}
+
+/** runbooks/sandbox.yaml for this sandbox with the short windows test/rollback-harness.ts uses. */
+function testRunbook(sandbox: Sandbox, system: string): Runbook {
+  const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
+  doc.system = system;
+  doc.health.windowSeconds = 1;
+  doc.health.minRequests = 5;
+  doc.traffic.stepPauseSeconds = 0;
+  doc.gates['before-cleanup'].timeoutSeconds = 120; // room for a slow browser between gate and approval
+  delete doc.gates['before-cleanup'].escalateAfterSeconds;
+  doc.decisions = { timeoutSeconds: 120, onTimeout: 'abort' };
+  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
+  return parseRunbook(stringify(doc), `runbooks/${system}.yaml`);
+}
+
+/** Polls `check` until it returns true; fails after `timeoutMs` saying what never happened. */
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = UI_TIMEOUT): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+  }
+  throw new Error(`within ${timeoutMs / 1000} s the UI never showed ${what}`);
+}
+
+// The dev server is this file's own: the names README.md shows can be used as they are.
+const system = 'sandbox';
+const workflowId = 'rollback-sandbox-1';
+const input = { system, reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 };
+const approval = { by: 'bob', comment: 'looks good' };
+
+let env: TestWorkflowEnvironment | undefined;
+let worker: Worker | undefined;
+let running: Promise<void> | undefined;
+let sandbox: Sandbox | undefined;
+let reportsDir: string | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let uiUrl: string;
+
+// No skipping: .ci/run installs Debian's chromium, and a missing browser must fail loudly.
+if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+
+describe('Temporal Web UI', { timeout: 120_000 }, () => {
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    const uiPort = await freePort();
+    uiUrl = `http://127.0.0.1:${uiPort}`;
+    env = await startTemporalWithUi(uiPort);
+    sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40 });
+    reportsDir = mkdtempSync(join(tmpdir(), 'reports-'));
+    worker = await createRollbackWorker({
+      connection: env.nativeConnection,
+      client: env.client,
+      namespace: 'default',
+      env: workerEnv,
+      runbooks: new Map([[system, testRunbook(sandbox, system)]]),
+      secrets: { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` },
+      logger: quietLogger,
+      reportsDir,
+    });
+    running = worker.run();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    // A fresh context is a fresh profile: no cookies, no local storage, light theme, UTC.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light', timezoneId: 'UTC' });
+    context.setDefaultTimeout(UI_TIMEOUT);
+    page = await context.newPage();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await sandbox?.stop();
+    await env?.teardown();
+    if (reportsDir) rmSync(reportsDir, { recursive: true, force: true });
+  });
+
+  test('an operator starts a rollback in the Web UI, sees it wait for approval in Current Details, approves it with a signal and sees it complete', async (t) => {
+    const stage = async (name: string, run: () => Promise<void>) => {
+      const started = Date.now();
+      try {
+        await run();
+      } catch (err) {
+        await page.screenshot({ path: join(SHOTS, `failed-${name.replaceAll(' ', '-')}.png`) }).catch(() => undefined);
+        throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+      }
+      t.diagnostic(`${name}: ${Date.now() - started} ms`);
+    };
+    const header = page.locator('header').filter({ has: page.getByTestId('workflow-id-heading') });
+    const currentDetails = page.frameLocator('iframe[title="output"]');
+    /** Current Details is fetched once when the tab opens; the UI refetches it when R is pressed. */
+    const waitForCurrentDetails = (text: string) =>
+      waitUntil(`"${text}" in Current Details`, async () => {
+        if (await currentDetails.getByText(text).isVisible().catch(() => false)) return true;
+        await page.keyboard.press('r');
+        return currentDetails
+          .getByText(text)
+          .waitFor({ timeout: 1_000 })
+          .then(() => true, () => false);
+      });
+
+    await stage('start form', async () => {
+      await page.goto(`${uiUrl}/namespaces/default/workflows`);
+      await page.getByRole('button', { name: 'Start Workflow' }).click();
+      await page.getByRole('heading', { name: 'Start a Workflow' }).waitFor();
+      await page.getByLabel('Workflow ID').fill(workflowId);
+      await page.getByLabel('Task Queue').fill(TASK_QUEUE);
+      await page.getByLabel('Workflow Type').fill('fullRollback');
+      // The input is a CodeMirror editor. It reformats its JSON on blur, which moves the submit button
+      // under the pointer: give it the formatted text it would produce and blur it before clicking.
+      await page.getByRole('main').locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(input, null, 2));
+      await page.getByLabel('Workflow Type').focus();
+      assert.equal(await page.getByLabel('json/plain').isChecked(), true, 'encoding json/plain');
+      await page.getByText('Task Queue is Active').waitFor(); // the UI saw our worker polling 'rollbacks'
+      await page.setViewportSize({ width: 1280, height: 1000 }); // the whole form, submit button included
+      await page.screenshot({ path: join(SHOTS, '01-start-form.png') });
+      await page.setViewportSize({ width: 1280, height: 800 });
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/api/v1/namespaces/default/workflows/${workflowId}`),
+        page.getByTestId('start-workflow-button').click(),
+      ]);
+      assert.equal(response.status(), 200, `start answered ${response.status()}: ${await response.text()}`);
+      await page.getByText('Workflow started successfully').waitFor();
+    });
+
+    await stage('awaiting approval', async () => {
+      await page.goto(`${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+      await header.getByText('Running', { exact: true }).waitFor();
+      await page.getByRole('tab', { name: 'User Metadata' }).click();
+      await page.getByRole('heading', { name: 'Current Details' }).waitFor();
+      await waitForCurrentDetails('awaiting approval from oncall (0 of 1) before cleanup');
+      await currentDetails.getByText(`${system}: immediate rollback requested by alice: canary error rate 14%`).waitFor();
+      await page.screenshot({ path: join(SHOTS, '02-awaiting-approval.png') });
+    });
+
+    await stage('signal dialog', async () => {
+      await header.getByRole('button', { name: 'More Actions' }).click();
+      await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Send a Signal' });
+      // The signal names come from the workflow's own definitions (__temporal_workflow_metadata).
+      await dialog.getByTestId('signal-select-button').click();
+      await dialog.getByRole('option', { name: 'approve', exact: true }).click();
+      await dialog.locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(approval, null, 2));
+      await dialog.getByRole('heading', { name: 'Send a Signal' }).click(); // blur the editor
+      await page.screenshot({ path: join(SHOTS, '03-signal-dialog.png') });
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(`/workflows/${workflowId}/signal/approve`)),
+        dialog.getByRole('button', { name: 'Submit' }).click(),
+      ]);
+      assert.equal(response.status(), 200, `signal answered ${response.status()}: ${await response.text()}`);
+      await dialog.waitFor({ state: 'hidden' });
+    });
+
+    await stage('completed', async () => {
+      await header.getByText('Completed', { exact: true }).waitFor();
+      await waitForCurrentDetails('rollback completed');
+      await page.screenshot({ path: join(SHOTS, '04-completed.png') });
+    });
+
+    // What the UI showed is what happened: the client and the sandbox agree.
+    const handle = env!.client.workflow.getHandle(workflowId);
+    await handle.result();
+    assert.equal((await handle.describe()).status.name, 'COMPLETED');
+    const status = await handle.query(statusQuery);
+    assert.equal(status.state, 'completed');
+    assert.deepEqual(
+      status.events.map((e) => [e.kind, e.by, e.gate, e.detail]),
+      [['approved', 'bob', 'before-cleanup', 'looks good']],
+      "the UI's json/plain signal input arrived as the approval",
+    );
+    assert.deepEqual(sandbox!.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 0 } });
+  });
+});
