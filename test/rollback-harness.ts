@@ -33,6 +33,8 @@ export interface RollbackTestEnv {
   worker: Worker;
   runbooks: Map<string, Runbook>;
   reportsDir: string;
+  /** Secrets the worker resolves `*Env` names from; tests add database URLs here. */
+  secrets: Record<string, string>;
   /** Every rollback started through startRollback, so their histories can be kept as replay fixtures. */
   started: WorkflowHandle[];
   /** A new sandbox and a runbook named `<prefix>-<n>` for it; `edit` changes the runbook document. */
@@ -76,6 +78,7 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
     worker,
     runbooks,
     reportsDir,
+    secrets,
     started,
     async newSystem(edit, options) {
       // Tests in a file run one after another: only the newest sandbox needs traffic.
@@ -108,8 +111,13 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
   };
 }
 
-export async function startRollback(t: RollbackTestEnv, input: Record<string, unknown>, workflowId = `rollback-${++counter}`): Promise<WorkflowHandle> {
-  const handle = await t.env.client.workflow.start('fullRollback', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+export async function startRollback(
+  t: RollbackTestEnv,
+  input: Record<string, unknown>,
+  workflowId = `rollback-${++counter}`,
+  workflowType = 'fullRollback',
+): Promise<WorkflowHandle> {
+  const handle = await t.env.client.workflow.start(workflowType, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
   t.started.push(handle);
   return handle;
 }

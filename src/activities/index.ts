@@ -2,6 +2,7 @@
  * All activities, built from injected dependencies. Workflows import only the type of this factory's
  * result (`proxyActivities<RollbackActivities>`), never the code.
  */
+import { createDatabaseActivities } from './database.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createHealthActivities } from './health.ts';
 import { createNotifyActivities } from './notify.ts';
@@ -21,6 +22,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createHealthActivities(deps),
   ...createNotifyActivities(deps),
   ...createRecordActivities(deps),
+  ...createDatabaseActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

@@ -6,7 +6,21 @@ import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { RollbackActivities } from '../activities/index.ts';
 
 /** Refusals that a retry would only repeat. */
-const NON_RETRYABLE = ['UnknownSystem', 'RollbackAlreadyRunning', 'HealthNotVerified', 'InvalidInput'];
+const NON_RETRYABLE = [
+  'UnknownSystem',
+  'RollbackAlreadyRunning',
+  'HealthNotVerified',
+  'InvalidInput',
+  'UnknownDatabase',
+  'BackupNotFound',
+  'BackupCorrupt',
+  'ToolsTooOld',
+  'NotEnoughDisk',
+  'NameTaken',
+  'MissingSecret',
+  'RestoreNotVerified',
+  'InvalidRunbook',
+];
 
 export const quick: ActivityOptions = {
   startToCloseTimeout: '2 minutes',

@@ -6,8 +6,8 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
  */
 const SURFACED = new Set(['UnknownSystem', 'InvalidInput', 'RollbackAlreadyRunning']);
 
-export function surfaceKnownFailure(err: unknown): never {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && SURFACED.has(err.cause.type ?? '')) {
+export function surfaceKnownFailure(err: unknown, types: ReadonlySet<string> = SURFACED): never {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && (types.has(err.cause.type ?? '') || SURFACED.has(err.cause.type ?? ''))) {
     throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? undefined, nonRetryable: true, cause: err });
   }
   throw err;

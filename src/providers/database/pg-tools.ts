@@ -1,0 +1,105 @@
+/**
+ * The real Postgres tools, run as child processes with argument arrays (never a shell string), the
+ * connection passed through the environment (PG* variables) so passwords never show in `ps`.
+ */
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+
+export interface Connection {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+export function parseConnection(url: string): Connection {
+  const parsed = new URL(url);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!database) throw new Error('the database URL names no database');
+  return {
+    host: parsed.hostname || '127.0.0.1',
+    port: Number(parsed.port || 5432),
+    user: decodeURIComponent(parsed.username) || 'postgres',
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    database,
+  };
+}
+
+/** The same server, another database (the side database, or `postgres` for ALTER DATABASE). */
+export function withDatabase(conn: Connection, database: string): Connection {
+  return { ...conn, database };
+}
+
+export function client(conn: Connection): pg.Client {
+  return new pg.Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database });
+}
+
+export async function withClient<T>(conn: Connection, work: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = client(conn);
+  await c.connect();
+  try {
+    return await work(c);
+  } finally {
+    await c.end();
+  }
+}
+
+function pgEnv(conn: Connection): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PGHOST: conn.host, PGPORT: String(conn.port), PGUSER: conn.user, PGDATABASE: conn.database };
+  if (conn.password) env.PGPASSWORD = conn.password;
+  else delete env.PGPASSWORD;
+  return env;
+}
+
+export interface ToolRun {
+  /** Called with each line the tool writes to stderr (pg_restore -v reports progress there). */
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Runs pg_dump, pg_restore or psql; rejects with the tool's last stderr lines on failure. */
+export function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], conn: Connection, options: ToolRun = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, args, { env: pgEnv(conn), stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
+    let stdout = '';
+    let tail = '';
+    let partial = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = partial + chunk.toString();
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) options.onLine?.(line);
+      tail = (tail + chunk.toString()).slice(-2000);
+    });
+    child.on('error', (err) => reject(new Error(`${tool} could not run: ${err.message}`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${tool} ${signal ? `was killed (${signal})` : `exited with ${code}`}: ${tail.trim().split('\n').slice(-3).join(' | ')}`));
+    });
+  });
+}
+
+/** Major version of a client tool, e.g. 15 for "pg_dump (PostgreSQL) 15.20". */
+export async function toolMajorVersion(tool: 'pg_dump' | 'pg_restore'): Promise<{ version: string; major: number }> {
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(tool, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', () => reject(new Error(`${tool} is not installed (Debian: apt-get install postgresql-client)`)));
+    child.on('close', () => resolve(out.trim()));
+  });
+  const match = /(\d+)(?:\.(\d+))?/.exec(output);
+  if (!match) throw new Error(`cannot read the version of ${tool}: ${output}`);
+  return { version: output, major: Number(match[1]) };
+}
+
+export async function serverVersion(conn: Connection): Promise<{ version: string; major: number }> {
+  return withClient(conn, async (c) => {
+    const { rows } = await c.query<{ server_version: string; num: string }>("SELECT current_setting('server_version') AS server_version, current_setting('server_version_num') AS num");
+    return { version: rows[0]!.server_version, major: Math.floor(Number(rows[0]!.num) / 10000) };
+  });
+}
+
+export const quote = pg.escapeIdentifier;

@@ -1,0 +1,159 @@
+/**
+ * Restore beside the live database, never over it: pg_restore into a side database, prove it, then
+ * swap by rename, keeping the old database under a clear name. Every identifier is quoted; the
+ * side database carries a comment naming the restore that made it, so a retry recognises (and may
+ * recreate) its own leftover but never touches a database someone else named the same.
+ */
+import type pg from 'pg';
+import { quote, runTool, withClient, withDatabase, type Connection } from './pg-tools.ts';
+import { countRows, type BackupManifest } from './backup.ts';
+
+const MAX_IDENTIFIER = 63; // Postgres truncates longer names silently; we refuse instead
+
+export function restoreNames(live: string, restoreId: string): { side: string; old: string } {
+  const names = { side: `${live}__restore_${restoreId}`, old: `${live}__pre_restore_${restoreId}` };
+  for (const name of Object.values(names)) {
+    if (Buffer.byteLength(name) > MAX_IDENTIFIER) {
+      throw new Error(`database name ${JSON.stringify(name)} would be longer than Postgres's ${MAX_IDENTIFIER} bytes; use a shorter database name`);
+    }
+  }
+  return names;
+}
+
+const admin = (conn: Connection) => withDatabase(conn, 'postgres');
+
+export async function existingDatabases(conn: Connection, names: string[]): Promise<Set<string>> {
+  return withClient(admin(conn), async (c) => {
+    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [names]);
+    return new Set(rows.map((r) => r.datname));
+  });
+}
+
+async function comment(c: pg.Client, database: string): Promise<string | null> {
+  const { rows } = await c.query<{ c: string | null }>("SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1", [database]);
+  return rows[0]?.c ?? null;
+}
+
+/** Creates the side database; its own leftover from an interrupted attempt is dropped and made anew. */
+export async function createSideDatabase(conn: Connection, side: string, marker: string): Promise<'created' | 'recreated'> {
+  return withClient(admin(conn), async (c) => {
+    const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [side])).rowCount! > 0;
+    if (exists) {
+      if ((await comment(c, side)) !== marker) {
+        throw new Error(`database ${JSON.stringify(side)} already exists and was not made by this restore; rename or remove it first`);
+      }
+      await c.query(`DROP DATABASE ${quote(side)} WITH (FORCE)`);
+    }
+    await c.query(`CREATE DATABASE ${quote(side)}`);
+    await c.query(`COMMENT ON DATABASE ${quote(side)} IS ${c.escapeLiteral(marker)}`);
+    return exists ? 'recreated' : 'created';
+  });
+}
+
+/** pg_restore with parallel jobs; `onProgress(done, total)` counts TOC items as pg_restore reports them. */
+export async function restoreInto(conn: Connection, side: string, dumpDir: string, jobs: number, onProgress: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
+  const listing = await runTool('pg_restore', ['--list', dumpDir], conn);
+  const total = listing.split('\n').filter((line) => line.trim() && !line.startsWith(';')).length;
+  let done = 0;
+  await runTool('pg_restore', ['--verbose', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${side}`, dumpDir], withDatabase(conn, side), {
+    signal,
+    onLine: (line) => {
+      if (/processing item|creating|restoring data|finished item/.test(line)) onProgress(Math.min(total, ++done), total);
+    },
+  });
+  onProgress(total, total);
+}
+
+export interface SmokeQuery {
+  name: string;
+  sql: string;
+  expect?: unknown;
+}
+
+/** Row counts against the manifest and the runbook's smoke queries; returns the problems found. */
+export async function verifyDatabase(conn: Connection, database: string, manifest: BackupManifest, smokeQueries: SmokeQuery[]): Promise<{ problems: string[]; rowCounts: Record<string, number> }> {
+  return withClient(withDatabase(conn, database), async (c) => {
+    const problems: string[] = [];
+    const rowCounts = await countRows(c);
+    for (const [table, expected] of Object.entries(manifest.rowCounts)) {
+      const actual = rowCounts[table];
+      if (actual === undefined) problems.push(`table ${table} is missing`);
+      else if (actual !== expected) problems.push(`table ${table} has ${actual} rows, the backup had ${expected}`);
+    }
+    for (const query of smokeQueries) {
+      try {
+        // Read-only, so a smoke query cannot change the database it checks.
+        await c.query('BEGIN READ ONLY');
+        const { rows } = await c.query(query.sql);
+        await c.query('ROLLBACK');
+        if (query.expect !== undefined) {
+          const got = Object.fromEntries(Object.entries(rows[0] ?? {}).map(([k, v]) => [k, typeof v === 'object' ? v : String(v)]));
+          const want = Object.fromEntries(Object.entries(query.expect as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+          if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`smoke query ${query.name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+        }
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        problems.push(`smoke query ${query.name} failed: ${(err as Error).message}`);
+      }
+    }
+    return { problems, rowCounts };
+  });
+}
+
+/**
+ * Swaps the side database in: connections refused, backends ended, live renamed to `old`, side
+ * renamed to live, connections allowed. Returns how long the database refused connections.
+ * Safe to retry: it looks at which names exist and does only what is left to do.
+ */
+export async function swapIn(
+  conn: Connection,
+  live: string,
+  side: string,
+  old: string,
+  oldComment = `the ${live} database as it was before restore; kept until an explicit cleanup`,
+): Promise<{ windowMs: number; alreadyDone: boolean }> {
+  return withClient(admin(conn), async (c) => {
+    const present = async () => new Set((await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[live, side, old]])).rows.map((r) => r.datname));
+    let names = await present();
+    if (names.has(old) && names.has(live) && !names.has(side)) {
+      await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
+      return { windowMs: 0, alreadyDone: true };
+    }
+    if (!names.has(live) || !names.has(side) || names.has(old)) {
+      throw new Error(`cannot swap: expected ${live} and ${side} to exist and ${old} not to; found ${[...names].join(', ') || 'none'}`);
+    }
+    const started = performance.now();
+    await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS false`);
+    try {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [[live, side]]);
+      await c.query(`ALTER DATABASE ${quote(live)} RENAME TO ${quote(old)}`);
+      await c.query(`ALTER DATABASE ${quote(side)} RENAME TO ${quote(live)}`);
+      await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
+    } catch (err) {
+      // Put back whatever moved, so the live name always answers.
+      names = await present();
+      if (!names.has(live) && names.has(old)) await c.query(`ALTER DATABASE ${quote(old)} RENAME TO ${quote(live)}`);
+      await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
+      throw err;
+    }
+    const windowMs = performance.now() - started;
+    await c.query(`ALTER DATABASE ${quote(old)} WITH ALLOW_CONNECTIONS true`); // kept for inspection and swap-back
+    await c.query(`COMMENT ON DATABASE ${quote(old)} IS ${c.escapeLiteral(oldComment)}`);
+    return { windowMs, alreadyDone: false };
+  });
+}
+
+/** The reverse of swapIn (compensation): the old database becomes live again; the restored one keeps the side name. */
+export async function swapBack(conn: Connection, live: string, side: string, old: string): Promise<{ windowMs: number }> {
+  const result = await swapIn(conn, live, old, side, `the restored ${live} database, swapped back out; kept until an explicit cleanup`);
+  return { windowMs: result.windowMs };
+}
+
+/** Drops the side database, only if it is still the one this restore made (never swapped in). */
+export async function dropSideDatabase(conn: Connection, side: string, marker: string): Promise<boolean> {
+  return withClient(admin(conn), async (c) => {
+    if ((await comment(c, side)) !== marker) return false;
+    await c.query(`DROP DATABASE ${quote(side)} WITH (FORCE)`);
+    return true;
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * dataRestore: bring a Postgres database back to a backup without ever overwriting it. Seeds 000,
+ * 001, 002 and 003 restore with `psql $DATABASE_URL < backup.sql` or `pg_restore` over the live
+ * database; here the restore goes beside it and is proved before anything is swapped:
+ *
+ *   preflight -> check the backup (exists, checksums, tools, disk) -> safety dump of live (verified)
+ *   -> restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate
+ *   -> stop writers -> swap by rename (live kept as <db>__pre_restore_<id>) -> verify live
+ *   -> resume writers -> report
+ *
+ * Compensation swaps back; the side database is dropped only if it was never swapped in.
+ */
+import { uuid4, workflowInfo } from '@temporalio/workflow';
+import { z } from 'zod';
+import { renderIncidentReport } from '../runbook/report.ts';
+import { activities, notify, publishReport, watching } from './activities.ts';
+import { surfaceKnownFailure } from './failures.ts';
+import { commonInput, parseInput } from './input.ts';
+import { Rollback } from './rollback.ts';
+
+export const dataRestoreInput = z.strictObject({
+  ...commonInput,
+  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
+  backup: z.string().min(1).default('latest').describe('"latest" or a backup id'),
+  before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
+  jobs: z.int().min(1).max(16).default(2).describe('parallel jobs for pg_dump and pg_restore'),
+});
+export type DataRestoreInput = z.input<typeof dataRestoreInput>;
+
+export interface DataRestorePlan {
+  backup: { id: string; takenAt: string; rowCounts: Record<string, number> };
+  live: string;
+  side: string;
+  keptAs: string;
+  checks: string[];
+  steps: string[];
+}
+
+export interface DataRestoreResult {
+  dryRun: boolean;
+  plan: DataRestorePlan;
+  swapWindowMs: number | null;
+  safetyDump: string | null;
+  report: string | null;
+}
+
+/** Failures where nothing changed yet and a retry would refuse again: they end the workflow as they are. */
+const REFUSALS = new Set(['UnknownDatabase', 'BackupNotFound', 'BackupCorrupt', 'ToolsTooOld', 'NotEnoughDisk', 'NameTaken', 'MissingSecret']);
+
+export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreResult> {
+  const input = parseInput('dataRestore', dataRestoreInput, raw);
+  const { system, database, requestedBy } = input;
+  const { workflowId, runId, startTime } = workflowInfo();
+  const restoreId = uuid4().replaceAll('-', '').slice(0, 8);
+  const marker = `rollback-runbooks side restore ${restoreId} by ${workflowId}`;
+  const rollback = new Rollback(
+    { workflowType: 'dataRestore', system, reason: input.reason, requestedBy, dryRun: input.dryRun },
+    `${system}: ${input.dryRun ? 'dry run of ' : ''}restore of database ${database} from backup ${input.backup} requested by ${requestedBy}: ${input.reason}`,
+  );
+  const ref = { system, database };
+  const key = (step: string) => `${workflowId}:${runId}:${step}`;
+  const actor = `${requestedBy} via ${workflowId}`;
+  let swapWindowMs: number | null = null;
+  let safetyDump: string | null = null;
+
+  const result = await rollback.settle(
+    async () => {
+      rollback.runbook = (await rollback.step({
+        name: 'preflight',
+        kind: 'preflight',
+        description: 'load the runbook; refuse if another rollback of this system runs',
+        skippable: false,
+        run: () => activities(`preflight: ${system}`).preflight({ system, workflowId, workflowType: 'dataRestore', startedAt: startTime.toISOString(), dryRun: input.dryRun }).catch(surfaceKnownFailure),
+      }))!;
+      const checked = (await rollback.step({
+        name: 'check-backup',
+        kind: 'preflight',
+        description: 'backup exists, files match the manifest, tools and disk are fit',
+        skippable: false,
+        run: () =>
+          activities(`check backup ${input.backup} of ${database}`, watching(600))
+            .restorePreflight({ ...ref, backup: input.backup, before: input.before, restoreId })
+            .catch(refusal),
+      }))!;
+      const names = { side: checked.side, old: checked.old };
+      const plan: DataRestorePlan = {
+        backup: { id: checked.id, takenAt: checked.takenAt, rowCounts: checked.manifest.rowCounts },
+        live: checked.live,
+        side: names.side,
+        keptAs: names.old,
+        checks: checked.checks,
+        steps: [
+          `safety dump of ${checked.live}, verified`,
+          `restore backup ${checked.id} into ${names.side} (pg_restore -j ${input.jobs})`,
+          `verify ${names.side}: row counts against the manifest, smoke queries`,
+          'approval (gate before-swap)',
+          'stop writers',
+          `swap: ${checked.live} -> ${names.old}, ${names.side} -> ${checked.live}`,
+          `verify ${checked.live}`,
+          'resume writers',
+        ],
+      };
+      rollback.status.plan = plan;
+      if (input.dryRun) return plan;
+
+      await rollback.step({
+        name: 'notify-start',
+        kind: 'notify',
+        description: 'tell the runbook channels the restore started',
+        run: () => notify({ system, title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
+      });
+
+      safetyDump = `safety-${restoreId}`;
+      await rollback.step({
+        name: 'safety-dump',
+        kind: 'snapshot',
+        description: `safety dump of ${checked.live} before anything changes`,
+        skippable: false,
+        run: async () => {
+          await activities(`safety dump of ${checked.live}`, watching(3600)).backupDatabase({ ...ref, backupId: safetyDump!, kind: 'safety-dump', jobs: input.jobs });
+          return activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump! });
+        },
+      });
+
+      await rollback.step({
+        name: 'restore-to-side',
+        kind: 'change',
+        description: `restore backup ${checked.id} into ${names.side}`,
+        run: () => activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${names.side}`, watching(6 * 3600)).restoreToSide({ ...ref, backupDir: checked.dir, side: names.side, marker, jobs: input.jobs }),
+        // Dropped only while it still carries this restore's marker, i.e. never swapped in.
+        undo: () => activities(`drop ${names.side} (never swapped in)`).dropSideDatabase({ ...ref, side: names.side, marker }),
+      });
+
+      await rollback.step({
+        name: 'verify-side',
+        kind: 'verify',
+        description: `verify ${names.side}: row counts and smoke queries`,
+        run: () => activities(`verify ${names.side}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: names.side, manifest: checked.manifest }),
+      });
+
+      await rollback.gate('before-swap', `swapping ${names.side} in as ${checked.live}`);
+
+      const writers = await rollback.step({
+        name: 'stop-writers',
+        kind: 'change',
+        description: 'stop writers as the runbook says',
+        run: () => activities('stop writers').stopWriters({ ...ref, idempotencyKey: key('stop-writers'), actor }),
+        undo: (stopped) => activities('resume writers').resumeWriters({ ...ref, previous: stopped.previous, idempotencyKey: key('stop-writers:undo'), actor }),
+      });
+
+      const swap = await rollback.step({
+        name: 'swap',
+        kind: 'change',
+        description: `swap by rename: ${checked.live} kept as ${names.old}`,
+        run: () => activities(`swap ${names.side} in as ${checked.live}`).swapDatabases({ ...ref, side: names.side, old: names.old }),
+        undo: () => activities(`swap ${names.old} back in as ${checked.live}`).swapDatabasesBack({ ...ref, side: names.side, old: names.old }),
+      });
+      swapWindowMs = swap?.windowMs ?? null;
+      if (writers) {
+        // The restored database carries the flag as it was at backup time: stop writers there too.
+        await activities('stop writers on the restored database').stopWriters({ ...ref, idempotencyKey: key('stop-writers-after-swap'), actor });
+      }
+
+      await rollback.step({
+        name: 'verify-live',
+        kind: 'verify',
+        description: `verify ${checked.live} after the swap`,
+        run: () => activities(`verify ${checked.live}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: checked.live, manifest: checked.manifest }),
+      });
+
+      if (writers) {
+        await rollback.step({
+          name: 'resume-writers',
+          kind: 'change',
+          description: 'resume writers',
+          run: () => activities('resume writers').resumeWriters({ ...ref, previous: writers.previous, idempotencyKey: key('resume-writers'), actor }),
+        });
+      }
+      return plan;
+    },
+    async () => {
+      const report = renderIncidentReport(rollback.status, rollback.runbook);
+      rollback.status.report = report;
+      if (input.dryRun || !rollback.runbook) return;
+      await publishReport({ system, workflowId, markdown: report }).catch(() => undefined);
+      await notify({ system, title: `database restore ${rollback.status.state}`, text: rollback.status.details, severity: rollback.status.state === 'completed' ? 'info' : 'critical' });
+    },
+  );
+  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump, report: rollback.status.report };
+}
+
+/** A refusal before anything changed ends the workflow with the activity's own message. */
+function refusal(err: unknown): never {
+  surfaceKnownFailure(err, REFUSALS);
+}

@@ -1,0 +1,254 @@
+/**
+ * dataRestore on the real local PostgreSQL with generated data (the sandbox tables and pgbench's),
+ * real pg_dump / pg_restore, a real dev server and worker. After each run the databases themselves
+ * are checked: what is live, what was kept, and that nothing was lost.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pg from 'pg';
+import { ensureSandboxDatabase } from '../sandbox/database.ts';
+import { createActivities } from '../src/activities/index.ts';
+import { sha256File, type BackupManifest } from '../src/providers/database/backup.ts';
+import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
+import { dropTestDatabase, POSTGRES, quietLogger } from './harness.ts';
+import { startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+
+let t: RollbackTestEnv;
+const backupRoot = mkdtempSync(join(tmpdir(), 'backups-'));
+const created: string[] = [];
+let n = 0;
+
+/** Every database on the server whose name starts with `prefix`. */
+async function databasesLike(prefix: string): Promise<string[]> {
+  const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [prefix]);
+    return rows.map((r) => r.datname);
+  } finally {
+    await c.end();
+  }
+}
+
+async function sql<T extends pg.QueryResultRow = any>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: `${POSTGRES}/${database}` });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fingerprint of the data: row counts and an md5 over every orders row in order. */
+async function fingerprint(database: string) {
+  const [row] = await sql(database, `SELECT (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM pgbench_accounts) AS accounts,
+    (SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o) AS orders_md5, (SELECT sum(abalance) FROM pgbench_accounts) AS balance`);
+  return row;
+}
+
+/** A system whose runbook database `main` is a fresh database with sandbox tables and pgbench data. */
+async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void) {
+  const dbName = `sandbox_test_${process.pid}_dr${++n}`;
+  created.push(dbName);
+  const url = `${POSTGRES}/${dbName}`;
+  await ensureSandboxDatabase(url);
+  execFileSync('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-U', 'postgres', dbName], { stdio: 'ignore' });
+  const urlEnv = `DATABASE_URL_${n}`;
+  t.secrets[urlEnv] = url;
+  const backupDir = join(backupRoot, dbName);
+  const system = await t.newSystem((doc) => {
+    doc.databases.main.urlEnv = urlEnv;
+    doc.databases.main.backupDir = backupDir;
+    doc.flags.settings.databaseUrlEnv = urlEnv;
+    doc.gates['before-swap'].timeoutSeconds = 60;
+    edit?.(doc);
+  });
+  const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
+  const backup = (backupId: string): Promise<BackupManifest> =>
+    new MockActivityEnvironment().run(activities.backupDatabase, { system: system.name, database: 'main', backupId });
+  return { ...system, dbName, url, backupDir: join(backupDir, 'main'), backup };
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await promise.then(
+    () => assert.fail('the workflow completed'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
+  return err.cause;
+}
+
+const restore = (system: string, extra: Record<string, unknown> = {}) =>
+  startRollback(t, { system, database: 'main', reason: 'bad migration deleted orders', requestedBy: 'alice', ...extra }, undefined, 'dataRestore');
+
+describe('dataRestore', { timeout: 300_000 }, () => {
+  before(async () => {
+    t = await startRollbackTestEnv();
+  });
+  after(async () => {
+    await t?.stop();
+    for (const prefix of created) for (const name of await databasesLike(prefix)) await dropTestDatabase(name);
+    rmSync(backupRoot, { recursive: true, force: true });
+  });
+
+  test('a backup has a manifest with every file’s sha256, row counts and versions; taking it again changes nothing', async () => {
+    const s = await newDatabaseSystem();
+    const manifest = await s.backup('b1');
+    assert.equal(manifest.rowCounts['public.orders'], 2000);
+    assert.equal(manifest.rowCounts['public.pgbench_accounts'], 100000);
+    assert.equal(manifest.format, 'directory');
+    assert.match(manifest.pgDumpVersion, /^pg_dump \(PostgreSQL\) \d+/);
+    assert.ok(manifest.files.some((f) => f.path === 'dump/toc.dat'));
+    for (const file of manifest.files) assert.equal(await sha256File(join(s.backupDir, 'b1', file.path)), file.sha256);
+    assert.deepEqual(await s.backup('b1'), manifest, 'a retried backup returns the one already taken');
+    assert.deepEqual(readdirSync(s.backupDir), ['b1']);
+  });
+
+  test('restore end to end: side database verified, DBA approves, swap by rename, old database and safety dump kept', async () => {
+    const s = await newDatabaseSystem();
+    const atBackup = await fingerprint(s.dbName);
+    await s.backup('nightly');
+    // The incident: a bad migration deletes orders and corrupts balances after the backup.
+    await sql(s.dbName, 'DELETE FROM order_items WHERE order_id > 1500; DELETE FROM payments WHERE order_id > 1500; DELETE FROM orders WHERE id > 1500; UPDATE pgbench_accounts SET abalance = abalance - 7');
+    const beforeRestore = await fingerprint(s.dbName);
+    const handle = await restore(s.name);
+    const waiting = await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
+    assert.equal(waiting.pendingGate?.role, 'dba');
+    assert.match(waiting.details, /^awaiting approval from dba \(0 of 1\) before swapping .*__restore_[0-9a-f]{8} in as sandbox_test_/);
+    assert.deepEqual(await fingerprint(s.dbName), beforeRestore, 'live untouched before the swap');
+    await handle.signal(approveSignal, { by: 'bob' }); // not a DBA
+    await handle.signal(approveSignal, { by: 'dana', comment: 'row counts match the nightly backup' });
+    const result = await handle.result();
+    assert.ok(result.swapWindowMs >= 0 && result.swapWindowMs < 5000);
+    assert.deepEqual(await fingerprint(s.dbName), atBackup, 'live is the backup again');
+    const kept = await databasesLike(`${s.dbName}__pre_restore_`);
+    assert.equal(kept.length, 1, 'the database as it was is kept under a clear name');
+    assert.deepEqual(await fingerprint(kept[0]!), beforeRestore, 'nothing lost: the pre-restore data is all there');
+    assert.deepEqual(await databasesLike(`${s.dbName}__restore_`), [], 'the side database became live');
+    const safety = readdirSync(s.backupDir).find((d) => d.startsWith('safety-'));
+    assert.ok(safety, 'a safety dump was taken');
+    const status = await handle.query(statusQuery);
+    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'verify-live', 'resume-writers']);
+    assert.deepEqual(status.events.map((e) => [e.kind, e.by]), [['refused', 'bob'], ['approved', 'dana']]);
+    const [flag] = await sql(s.dbName, "SELECT enabled FROM feature_flags WHERE name = 'maintenance_mode'");
+    assert.equal(flag.enabled, false, 'writers resumed');
+    // The safety dump restores: it holds the pre-restore state.
+    const check = `${s.dbName}_safetycheck`;
+    created.push(check);
+    await sql('postgres', `CREATE DATABASE ${check}`);
+    execFileSync('pg_restore', ['-h', '127.0.0.1', '-U', 'postgres', '-d', check, join(s.backupDir, safety, 'dump')]);
+    assert.deepEqual(await fingerprint(check), beforeRestore);
+  });
+
+  test('a side database that fails verification stops before the swap; compensation drops it and live is untouched', async () => {
+    const s = await newDatabaseSystem((doc) => {
+      doc.databases.main.smokeQueries = [{ name: 'too-many-orders', sql: 'SELECT count(*) > 5000 AS ok FROM orders', expect: { ok: true } }];
+    });
+    await s.backup('b1');
+    const live = await fingerprint(s.dbName);
+    const handle = await restore(s.name);
+    const waiting = await waitForStatus(handle, (st) => st.state === 'awaiting_decision', 120_000);
+    assert.equal(waiting.pendingDecision?.step, 'verify-side');
+    assert.match(waiting.pendingDecision!.error, /smoke query too-many-orders: expected \{"ok":"true"\}, got \{"ok":"false"\}/);
+    await handle.signal(decideSignal, { by: 'dana', action: 'compensate' });
+    await failureOf(handle.result());
+    assert.deepEqual(await fingerprint(s.dbName), live);
+    assert.deepEqual(await databasesLike(`${s.dbName}__`), [], 'side database dropped, nothing renamed');
+  });
+
+  test('compensation after the swap swaps back: the original is live again exactly, the restored one is kept', async () => {
+    const s = await newDatabaseSystem((doc) => {
+      // Passes on the side database, fails once it is live: a failure after the swap.
+      doc.databases.main.smokeQueries = [{ name: 'still-side', sql: "SELECT current_database() LIKE '%\\_\\_restore\\_%' AS side", expect: { side: true } }];
+    });
+    await s.backup('b1');
+    await sql(s.dbName, 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 10');
+    const original = await fingerprint(s.dbName);
+    const handle = await restore(s.name);
+    await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
+    await handle.signal(approveSignal, { by: 'dana' });
+    const waiting = await waitForStatus(handle, (st) => st.state === 'awaiting_decision', 120_000);
+    assert.equal(waiting.pendingDecision?.step, 'verify-live');
+    await handle.signal(decideSignal, { by: 'dana', action: 'compensate' });
+    await failureOf(handle.result());
+    assert.deepEqual(await fingerprint(s.dbName), original, 'the original database is live again, exactly');
+    assert.equal((await databasesLike(`${s.dbName}__restore_`)).length, 1, 'the restored database was swapped in once, so it is kept');
+    assert.deepEqual(await databasesLike(`${s.dbName}__pre_restore_`), []);
+    const status = await handle.query(statusQuery);
+    assert.deepEqual(status.steps.filter((st) => st.outcome === 'compensated').map((st) => st.name), ['restore-to-side', 'stop-writers', 'swap']);
+  });
+
+  test('bad input and broken backups are refused with a clear message and the live database untouched', async () => {
+    const s = await newDatabaseSystem();
+    await s.backup('good');
+    await s.backup('corrupt');
+    await s.backup('truncated');
+    const live = await fingerprint(s.dbName);
+    const corrupt = join(s.backupDir, 'corrupt', 'dump', 'toc.dat');
+    appendFileSync(corrupt, 'x');
+    const truncated = readdirSync(join(s.backupDir, 'truncated', 'dump')).find((f) => f.endsWith('.dat.gz') && statSync(join(s.backupDir, 'truncated', 'dump', f)).size > 1000)!;
+    truncateSync(join(s.backupDir, 'truncated', 'dump', truncated), 100);
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ database: 'analytics' }, 'UnknownDatabase', new RegExp(`^unknown database 'analytics' for ${s.name}; the runbook has: main$`)],
+      [{ backup: 'missing' }, 'BackupNotFound', /^no backup 'missing' of .*; available: corrupt, good, truncated$|^no backup 'missing' of .*; available: /],
+      [{ backup: 'latest', before: '2000-01-01T00:00:00Z' }, 'BackupNotFound', /taken before 2000-01-01T00:00:00Z/],
+      [{ backup: 'corrupt' }, 'BackupCorrupt', /^backup corrupt does not match its manifest: dump\/toc\.dat: \d+ bytes, manifest says \d+$/],
+      [{ backup: 'truncated' }, 'BackupCorrupt', /^backup truncated does not match its manifest: dump\/\d+\.dat\.gz: 100 bytes, manifest says \d+$/],
+      [{ backup: 'good', jobs: 0 }, 'InvalidInput', /^invalid dataRestore input:\n {2}jobs: Too small/],
+    ];
+    for (const [input, type, message] of cases) {
+      const failure = await failureOf(restore(s.name, input).then((h) => h.result()));
+      assert.equal(failure.type, type, `${JSON.stringify(input)}: ${failure.message}`);
+      assert.match(failure.message, message);
+    }
+    assert.deepEqual(await fingerprint(s.dbName), live);
+    assert.deepEqual(await databasesLike(`${s.dbName}__`), []);
+  });
+
+  test('writes arriving during the restore stop at the stop-writers step and are all kept in the old database', async () => {
+    const s = await newDatabaseSystem();
+    await s.backup('b1');
+    // A writer that honours the maintenance flag, as the sandbox's app would: it inserts orders until told to stop.
+    let written = 0;
+    let stop = false;
+    const writer = (async () => {
+      const c = new pg.Client({ connectionString: s.url });
+      await c.connect();
+      c.on('error', () => undefined);
+      try {
+        while (!stop) {
+          const [{ enabled }] = (await c.query("SELECT enabled FROM feature_flags WHERE name = 'maintenance_mode'")).rows;
+          if (!enabled) {
+            await c.query("INSERT INTO orders (id, customer_id, status, total_cents, created_at) VALUES ($1, 1, 'pending', 100, now())", [100000 + written]);
+            written += 1;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } catch {
+        /* the swap ended this connection, as it ends every writer's */
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    })();
+    const handle = await restore(s.name);
+    await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
+    await handle.signal(approveSignal, { by: 'dana' });
+    await handle.result();
+    stop = true;
+    await writer;
+    assert.ok(written > 0, 'the writer wrote during the restore');
+    const [old] = await databasesLike(`${s.dbName}__pre_restore_`);
+    const [{ n: kept }] = await sql(old!, 'SELECT count(*)::int AS n FROM orders WHERE id >= 100000');
+    assert.equal(kept, written, 'every write that succeeded is in the kept database');
+    const [{ n: inLive }] = await sql(s.dbName, 'SELECT count(*)::int AS n FROM orders WHERE id >= 100000');
+    assert.equal(inLive, 0, 'live is the backup');
+  });
+});
