@@ -251,4 +251,113 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const [{ n: inLive }] = await sql(s.dbName, 'SELECT count(*)::int AS n FROM orders WHERE id >= 100000');
     assert.equal(inLive, 0, 'live is the backup');
   });
+
+  test('schema rollback runs only the runbook’s down SQL, in one transaction, after a safety dump that restores', async () => {
+    const s = await newDatabaseSystem((doc) => {
+      doc.phases[4].rollback.downSql = { database: 'main', sql: 'DROP TABLE IF EXISTS llm_metrics;\nDROP TABLE IF EXISTS grok_usage;' };
+      doc.phases[3].rollback.downSql = { database: 'main', sql: 'DROP TABLE rag_embeddings;\nSELECT no_such_function();' };
+    });
+    await sql(s.dbName, 'CREATE TABLE grok_usage (id int); CREATE TABLE llm_metrics (id int); CREATE TABLE rag_embeddings (id int); INSERT INTO grok_usage VALUES (1), (2)');
+    const tables = async () => (await sql(s.dbName, "SELECT string_agg(tablename, ',' ORDER BY tablename) AS t FROM pg_tables WHERE tablename IN ('grok_usage', 'llm_metrics', 'rag_embeddings')"))[0].t;
+
+    // Phase 4's SQL fails halfway: the transaction rolls back and nothing changes.
+    const failing = await restore(s.name, { action: 'schema-rollback', phases: [4] });
+    await waitForStatus(failing, (st) => st.state === 'awaiting_approval', 60_000);
+    await failing.signal(approveSignal, { by: 'dana' });
+    const decision = await waitForStatus(failing, (st) => st.state === 'awaiting_decision', 60_000);
+    assert.match(decision.pendingDecision!.error, /^down SQL failed and was rolled back, nothing changed: function no_such_function\(\) does not exist$/);
+    await failing.signal(decideSignal, { by: 'dana', action: 'abort' });
+    await failureOf(failing.result());
+    assert.equal(await tables(), 'grok_usage,llm_metrics,rag_embeddings', 'the failed transaction left every table');
+
+    const handle = await restore(s.name, { action: 'schema-rollback', phases: [5] });
+    await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 60_000);
+    await handle.signal(approveSignal, { by: 'dana' });
+    const result = await handle.result();
+    assert.equal(await tables(), 'rag_embeddings');
+    assert.match(result.report, /## Changes applied\n\n- phase 5 down SQL \(one transaction\):\n\n```sql\nDROP TABLE IF EXISTS llm_metrics;\nDROP TABLE IF EXISTS grok_usage;\n```/);
+    const check = `${s.dbName}_schemacheck`;
+    created.push(check);
+    await sql('postgres', `CREATE DATABASE ${check}`);
+    execFileSync('pg_restore', ['-h', '127.0.0.1', '-U', 'postgres', '-d', check, join(s.backupDir, result.safetyDump, 'dump')]);
+    assert.deepEqual(await sql(check, 'SELECT id FROM grok_usage ORDER BY id'), [{ id: 1 }, { id: 2 }], 'the safety dump holds what the down SQL dropped');
+
+    const unknown = await failureOf(restore(s.name, { action: 'schema-rollback', phases: [2] }).then((h) => h.result()));
+    assert.equal(unknown.message, `phase 2 has no down SQL for database main in the ${s.name} runbook`);
+    const noPhases = await failureOf(restore(s.name, { action: 'schema-rollback' }).then((h) => h.result()));
+    assert.equal(noPhases.message, 'invalid dataRestore input:\n  phases: schema-rollback needs the phases to roll back, e.g. [5, 4]');
+  });
+
+  test('pg_restore killed midway fails clearly, and the retry recreates its own side database (no duplicate)', async () => {
+    const s = await newDatabaseSystem();
+    execFileSync('pgbench', ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-U', 'postgres', s.dbName], { stdio: 'ignore' });
+    await s.backup('big');
+    const handle = await restore(s.name, { backup: 'big' });
+    await waitForStatus(handle, (st) => st.currentStep === 'restore-to-side', 60_000);
+    let killed = false;
+    const deadline = Date.now() + 30_000;
+    while (!killed && Date.now() < deadline) {
+      try {
+        execFileSync('pkill', ['-KILL', '-f', `pg_restore.*--dbname=${s.dbName}__restore_`]);
+        killed = true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20)); // not started yet
+      }
+    }
+    assert.ok(killed, 'caught pg_restore running');
+    // A retried attempt's failure is not a history event; the pending activity carries it until the retry.
+    let lastFailure: string | null | undefined;
+    for (let i = 0; i < 100 && !lastFailure; i += 1) {
+      lastFailure = (await handle.describe()).raw.pendingActivities?.[0]?.lastFailure?.message;
+      if (!lastFailure) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(lastFailure ?? '', /^pg_restore was killed \(SIGKILL\)/);
+    await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
+    const history = (await handle.fetchHistory()).events ?? [];
+    const attempts = history.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(attempts.some((a) => (a ?? 0) >= 2), 'the restore activity ran a second attempt');
+    assert.equal((await databasesLike(`${s.dbName}__restore_`)).length, 1, 'one side database, recreated in place');
+    await handle.signal(approveSignal, { by: 'dana' });
+    await handle.result();
+    assert.equal((await fingerprint(s.dbName)).accounts, '1000000');
+  });
+
+  test('a side database name already taken by someone else stops the restore and changes nothing', async () => {
+    const s = await newDatabaseSystem();
+    await s.backup('b1');
+    const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
+    const side = `${s.dbName}__restore_deadbeef`;
+    created.push(side);
+    await sql('postgres', `CREATE DATABASE ${side}`);
+    await sql(side, 'CREATE TABLE precious (v text); INSERT INTO precious VALUES (\'keep me\')');
+    await assert.rejects(
+      new MockActivityEnvironment().run(activities.restoreToSide, { system: s.name, database: 'main', backupDir: join(s.backupDir, 'b1'), side, marker: 'rollback-runbooks side restore deadbeef by wf' }),
+      { message: `database "${side}" already exists and was not made by this restore; rename or remove it first` },
+    );
+    assert.deepEqual(await sql(side, 'SELECT v FROM precious'), [{ v: 'keep me' }]);
+  });
+
+  test('identifiers with odd characters are quoted all the way through a restore', async () => {
+    const odd = `sandbox_test_${process.pid}_odd "quoted" db`;
+    created.push(odd);
+    const url = `${POSTGRES}/${encodeURIComponent(odd)}`;
+    await ensureSandboxDatabase(url);
+    const urlEnv = 'ODD_DATABASE_URL';
+    t.secrets[urlEnv] = url;
+    const backupDir = join(backupRoot, 'odd');
+    const system = await t.newSystem((doc) => {
+      doc.databases.main.urlEnv = urlEnv;
+      doc.databases.main.backupDir = backupDir;
+      doc.flags.settings.databaseUrlEnv = urlEnv;
+    });
+    const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
+    await new MockActivityEnvironment().run(activities.backupDatabase, { system: system.name, database: 'main', backupId: 'b1' });
+    await sql(odd, 'DELETE FROM payments');
+    const handle = await restore(system.name);
+    await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 60_000);
+    await handle.signal(approveSignal, { by: 'dana' });
+    await handle.result();
+    assert.deepEqual(await sql(odd, 'SELECT count(*)::int AS n FROM payments'), [{ n: 1000 }]);
+    assert.equal((await databasesLike(`${odd}__pre_restore_`)).length, 1);
+  });
 });

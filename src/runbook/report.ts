@@ -69,6 +69,7 @@ export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | 
   const after = status.healthAfter;
   lines.push(`- **After**: ${after ? `${after.passed ? 'verified' : 'NOT verified'}; ${health(after.window)}` : 'not verified'}`);
   for (const reason of after?.reasons ?? []) lines.push(`  - ${reason}`);
+  if (status.notes.length > 0) lines.push('', '## Changes applied', '', ...status.notes);
   if (status.compensationFailures.length > 0) {
     lines.push('', '## Not restored', '', ...status.compensationFailures.map((f) => `- ${f}`));
   }

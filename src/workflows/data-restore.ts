@@ -10,7 +10,7 @@
  *
  * Compensation swaps back; the side database is dropped only if it was never swapped in.
  */
-import { uuid4, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, uuid4, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { renderIncidentReport } from '../runbook/report.ts';
 import { activities, notify, publishReport, watching } from './activities.ts';
@@ -18,13 +18,20 @@ import { surfaceKnownFailure } from './failures.ts';
 import { commonInput, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 
-export const dataRestoreInput = z.strictObject({
-  ...commonInput,
-  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
-  backup: z.string().min(1).default('latest').describe('"latest" or a backup id'),
-  before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
-  jobs: z.int().min(1).max(16).default(2).describe('parallel jobs for pg_dump and pg_restore'),
-});
+export const dataRestoreInput = z
+  .strictObject({
+    ...commonInput,
+    database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
+    action: z.enum(['restore', 'schema-rollback']).default('restore'),
+    backup: z.string().min(1).default('latest').describe('"latest" or a backup id'),
+    before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
+    phases: z.array(z.int().min(1)).min(1).optional().describe('schema-rollback: phases whose down SQL runs, in this order'),
+    jobs: z.int().min(1).max(16).default(2).describe('parallel jobs for pg_dump and pg_restore'),
+  })
+  .refine((input) => input.action !== 'schema-rollback' || input.phases !== undefined, {
+    path: ['phases'],
+    message: 'schema-rollback needs the phases to roll back, e.g. [5, 4]',
+  });
 export type DataRestoreInput = z.input<typeof dataRestoreInput>;
 
 export interface DataRestorePlan {
@@ -49,6 +56,7 @@ const REFUSALS = new Set(['UnknownDatabase', 'BackupNotFound', 'BackupCorrupt', 
 
 export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreResult> {
   const input = parseInput('dataRestore', dataRestoreInput, raw);
+  if (input.action === 'schema-rollback') return schemaRollback({ ...input, phases: input.phases! });
   const { system, database, requestedBy } = input;
   const { workflowId, runId, startTime } = workflowInfo();
   const restoreId = uuid4().replaceAll('-', '').slice(0, 8);
@@ -187,6 +195,73 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
     },
   );
   return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump, report: rollback.status.report };
+}
+
+/**
+ * Schema rollback (seed 000's "Rollback migrations in reverse order"): the down SQL of the named
+ * phases, as the runbook has it, in one transaction, after a verified safety dump and the DBA gate.
+ * There is no automatic undo: the safety dump is the way back (dataRestore with its id).
+ */
+async function schemaRollback(input: z.output<typeof dataRestoreInput> & { phases: number[] }): Promise<DataRestoreResult> {
+  const { system, database, requestedBy } = input;
+  const { workflowId, runId, startTime } = workflowInfo();
+  const safetyDump = `safety-${uuid4().replaceAll('-', '').slice(0, 8)}`;
+  const rollback = new Rollback(
+    { workflowType: 'dataRestore', system, reason: input.reason, requestedBy, dryRun: input.dryRun },
+    `${system}: ${input.dryRun ? 'dry run of ' : ''}schema rollback of phases ${input.phases.join(', ')} on ${database} requested by ${requestedBy}: ${input.reason}`,
+  );
+  const ref = { system, database };
+  await rollback.settle(
+    async () => {
+      const runbook = (rollback.runbook = (await rollback.step({
+        name: 'preflight',
+        kind: 'preflight',
+        description: 'load the runbook; refuse if another rollback of this system runs',
+        skippable: false,
+        run: () => activities(`preflight: ${system}`).preflight({ system, workflowId, workflowType: 'dataRestore', startedAt: startTime.toISOString(), dryRun: input.dryRun }).catch(surfaceKnownFailure),
+      }))!);
+      const downs = input.phases.map((id) => ({ id, down: runbook.phases.find((p) => p.id === id)?.rollback.downSql }));
+      const missing = downs.filter((d) => !d.down || d.down.database !== database).map((d) => d.id);
+      if (missing.length > 0) {
+        throw ApplicationFailure.nonRetryable(`phase ${missing.join(', ')} has no down SQL for database ${database} in the ${system} runbook`, 'InvalidInput');
+      }
+      rollback.status.plan = { phases: downs.map((d) => ({ phase: d.id, sql: d.down!.sql })), safetyDump };
+      if (input.dryRun) return;
+      await rollback.step({
+        name: 'safety-dump',
+        kind: 'snapshot',
+        description: `safety dump of ${database} before the down SQL runs`,
+        skippable: false,
+        run: async () => {
+          await activities(`safety dump of ${database}`, watching(3600)).backupDatabase({ ...ref, backupId: safetyDump, kind: 'safety-dump', jobs: input.jobs });
+          return activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump });
+        },
+      });
+      await rollback.gate(runbook.gates['before-schema-rollback'] ? 'before-schema-rollback' : 'before-swap', `running the down SQL of phases ${input.phases.join(', ')}`);
+      const applied = await rollback.step({
+        name: 'down-sql',
+        kind: 'change',
+        description: `down SQL of phases ${input.phases.join(', ')} in one transaction`,
+        run: () => activities(`down SQL of phases ${input.phases.join(', ')}`).applyDownMigrations({ ...ref, phases: input.phases, idempotencyKey: `${workflowId}:${runId}:down-sql`, actor: `${requestedBy} via ${workflowId}` }),
+      });
+      for (const { phase, sql } of applied?.applied ?? []) rollback.status.notes.push(`- phase ${phase} down SQL (one transaction):`, '', '```sql', sql.trim(), '```', '');
+      rollback.status.notes.push(`- safety dump taken before: ${safetyDump} (restore it with dataRestore, backup "${safetyDump}")`);
+      await rollback.step({
+        name: 'verify-live',
+        kind: 'verify',
+        description: `smoke queries on ${database}`,
+        run: () => activities(`smoke queries on ${database}`).smokeTestLive(ref),
+      });
+    },
+    async () => {
+      const report = renderIncidentReport(rollback.status, rollback.runbook);
+      rollback.status.report = report;
+      if (input.dryRun || !rollback.runbook) return;
+      await publishReport({ system, workflowId, markdown: report }).catch(() => undefined);
+      await notify({ system, title: `schema rollback ${rollback.status.state}`, text: rollback.status.details, severity: rollback.status.state === 'completed' ? 'info' : 'critical' });
+    },
+  );
+  return { dryRun: input.dryRun, plan: rollback.status.plan as DataRestorePlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.status.report };
 }
 
 /** A refusal before anything changed ends the workflow with the activity's own message. */

@@ -88,6 +88,7 @@ export class Rollback {
       plan: null,
       healthAfter: null,
       compensationFailures: [],
+      notes: [],
       report: null,
     };
     setHandler(statusQuery, () => this.status);

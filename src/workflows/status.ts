@@ -94,6 +94,8 @@ export interface RollbackStatus {
   healthAfter: HealthVerdict | null;
   /** Time spent waiting for `decide` after failed steps (gates are steps of kind 'gate'). */
   decisionWaitMs: number;
+  /** What was changed beyond traffic, in words for the report (e.g. the SQL a schema rollback ran). */
+  notes: string[];
   /** Undo steps that failed during compensation: what was not restored. */
   compensationFailures: string[];
   report: string | null;
