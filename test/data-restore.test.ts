@@ -4,7 +4,7 @@
  * are checked: what is live, what was kept, and that nothing was lost.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -359,5 +359,33 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     await handle.result();
     assert.deepEqual(await sql(odd, 'SELECT count(*)::int AS n FROM payments'), [{ n: 1000 }]);
     assert.equal((await databasesLike(`${odd}__pre_restore_`)).length, 1);
+  });
+
+  test('the CLI takes a backup through the worker, lists the catalog, and dry-runs a restore from it', async () => {
+    const s = await newDatabaseSystem();
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_'))), TEMPORAL_ADDRESS: t.env.address };
+        const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/cli.ts', ...args], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.once('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const taken = await cli('backup', '--system', s.name, '--database', 'main', '--id', 'manual-1');
+    assert.equal(taken.code, 0, taken.stderr);
+    assert.match(taken.stdout, /Backup manual-1 taken .*: \d+ files, [\d.]+ MB/);
+    assert.match(taken.stdout, /public\.pgbench_accounts\s+100000/);
+    const listed = await cli('backups', '--system', s.name, '--database', 'main');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /manual-1\s+backup\s+/);
+    const dry = await cli('start', 'dataRestore', '--system', s.name, '--database', 'main', '--reason', 'drill', '--by', 'alice', '--dry-run', '--wait');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`restore of database main requested by alice: drill`));
+    assert.deepEqual(await databasesLike(`${s.dbName}__`), [], 'a dry run creates nothing');
+    const missing = await cli('start', 'dataRestore', '--system', s.name, '--reason', 'drill', '--by', 'alice');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing --database/);
   });
 });

@@ -1,0 +1,95 @@
+/**
+ * `rollback`: the operator CLI for rollback workflows (start, status, approve, reject, decide, abort,
+ * list, backup, backups). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
+ * a refusal by the workflow is said plainly (exit 3), and every answer says what to type next.
+ */
+import { EXIT_USAGE, UsageError } from './cli/args.ts';
+import { backup, backups, backupsUsage, backupUsage } from './cli/backup.ts';
+import { list, listUsage } from './cli/list.ts';
+import { sendSignal, signalCommands } from './cli/signal.ts';
+import { start, startUsage } from './cli/start.ts';
+import { status, statusUsage } from './cli/status.ts';
+
+const usage = `Usage: rollback <command> [options]     (rollback <command> --help for its options)
+
+  rollback start fullRollback --system <name> --mode immediate|gradual --reason "<why>" --by <you>
+                 [--steps 50,0] [--dry-run] [--verify-window <s>] [--detected-at <ISO>] [--id <id>] [--wait]
+  rollback start dataRestore --system <name> --database <name> --reason "<why>" --by <you>
+                 [--backup latest|<id>] [--before <ISO>] [--action restore|schema-rollback --phases 5,4]
+  rollback status <workflowId> [--json]
+  rollback approve <workflowId> --by <you> [--comment "<text>"]
+  rollback reject <workflowId> --by <you> --reason "<why>"
+  rollback decide <workflowId> --by <you> --action retry|skip|compensate|abort
+  rollback abort <workflowId> --by <you> --reason "<why>"
+  rollback list [--system <name>] [--state <state>] [--kind <type>] [--limit <n>]
+  rollback backup --system <name> --database <name>
+  rollback backups --system <name> --database <name>
+  rollback help [<command>]
+
+Connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_API_KEY,
+TEMPORAL_TLS*, TEMPORAL_PROFILE as for the temporal CLI; TEMPORAL_UI_URL (default http://localhost:8233).
+Exit codes: 0 done, 1 error (Temporal unreachable, no such workflow, no worker answering),
+2 usage error, 3 not accepted by the workflow (refused).`;
+
+interface Command {
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  start: { usage: startUsage, run: start },
+  status: { usage: statusUsage, run: status },
+  list: { usage: listUsage, run: list },
+  backup: { usage: backupUsage, run: backup },
+  backups: { usage: backupsUsage, run: backups },
+  ...Object.fromEntries(
+    (Object.keys(signalCommands) as (keyof typeof signalCommands)[]).map((name) => [
+      name,
+      { usage: signalCommands[name].usage, run: (argv: string[]) => sendSignal(name, argv) },
+    ]),
+  ),
+};
+
+const isHelp = (arg: string) => arg === '--help' || arg === '-h';
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) return usageError('missing command', usage);
+  if (name === 'help' || isHelp(name)) {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = topic === undefined ? undefined : commands[topic];
+    if (topic !== undefined && !command) return usageError(`unknown command '${topic}'`, usage);
+    console.log(command?.usage ?? usage);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) return usageError(`unknown command '${name}'`, usage);
+  // Everything after `--` is data (e.g. a reason starting with a dash), not a request for help.
+  const options = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (options.some(isHelp)) {
+    console.log(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(err.message, command.usage, name);
+    throw err;
+  }
+}
+
+function usageError(message: string, text: string, command?: string): number {
+  console.error(`rollback${command ? ` ${command}` : ''}: ${message}`);
+  console.error('');
+  console.error(text);
+  return EXIT_USAGE;
+}
+
+async function run(): Promise<void> {
+  process.exitCode = await main(process.argv.slice(2));
+}
+
+run().catch((err) => {
+  console.error(err.message);
+  process.exit(1);
+});

@@ -1,0 +1,56 @@
+/**
+ * `rollback backup` takes a backup of a runbook database now (the databaseBackup workflow, so it runs
+ * on the worker, where the secrets and backup directories are); `rollback backups` lists them.
+ */
+import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { parseCommand, required } from './args.ts';
+import { table, when } from './format.ts';
+import { withTemporal } from './temporal.ts';
+
+export const backupUsage = `Usage: rollback backup --system <name> --database <name> [--by <you>] [--id <backupId>]
+
+Takes a pg_dump backup (directory format, parallel jobs) with a manifest: sha256 of every file, row
+counts per table, versions. Waits for it and prints what was taken.`;
+
+export const backupsUsage = `Usage: rollback backups --system <name> --database <name>
+
+Lists the complete backups of a runbook database, oldest first (the ids dataRestore --backup takes).`;
+
+export async function backup(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, { system: { type: 'string' }, database: { type: 'string' }, by: { type: 'string' }, id: { type: 'string' } });
+  const input = {
+    system: required(values.system, 'system', 'runbook system'),
+    database: required(values.database, 'database', 'runbook database'),
+    requestedBy: values.by ?? process.env.USER ?? 'cli',
+    ...(values.id ? { backupId: values.id } : {}),
+  };
+  return withTemporal(async (temporal) => {
+    const workflowId = `backup-${input.system}-${input.database}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+    console.log(`Backing up ${input.system}/${input.database} (${workflowId})...`);
+    const result = await temporal.client.workflow.execute('databaseBackup', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+    console.log(`Backup ${result.id} taken ${when(result.takenAt)}: ${result.files} files, ${(result.bytes / 1e6).toFixed(1)} MB`);
+    console.log(table(['table', 'rows'], Object.entries(result.rowCounts as Record<string, number>).map(([t, n]) => [t, String(n)])));
+    return 0;
+  });
+}
+
+export async function backups(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, { system: { type: 'string' }, database: { type: 'string' } });
+  const input = { system: required(values.system, 'system', 'runbook system'), database: required(values.database, 'database', 'runbook database') };
+  return withTemporal(async (temporal) => {
+    const list = await temporal.client.workflow.execute('backupCatalog', { taskQueue: TASK_QUEUE, workflowId: `backups-${Date.now()}`, args: [input] });
+    if (list.length === 0) {
+      console.log(`No backups of ${input.system}/${input.database} yet. Take one: rollback backup --system ${input.system} --database ${input.database}`);
+      return 0;
+    }
+    const rows = list.map((b: { id: string; kind: string; takenAt: string; rowCounts: Record<string, number>; serverVersion: string }) => [
+      b.id,
+      b.kind,
+      when(b.takenAt),
+      String(Object.values(b.rowCounts).reduce((a, n) => a + n, 0)),
+      b.serverVersion,
+    ]);
+    console.log(table(['id', 'kind', 'taken at', 'rows', 'server'], rows));
+    return 0;
+  });
+}

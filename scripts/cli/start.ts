@@ -1,0 +1,168 @@
+/**
+ * `rollback start <type>`: starts a rollback workflow on task queue `rollbacks` with a summary the
+ * Temporal UI shows in its list, then prints where to watch it and what to type next.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { z } from 'zod';
+import { formatProblems, validate } from '../../src/runbook/issues.ts';
+import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { dataRestoreInput } from '../../src/workflows/data-restore.ts';
+import { fullRollbackInput } from '../../src/workflows/full-rollback.ts';
+import { number, oneOf, parseCommand, positionals, required, UsageError } from './args.ts';
+import { printOutcome } from './result.ts';
+import { ROLLBACK_KINDS, uiLink, withTemporal, type RollbackKind } from './temporal.ts';
+
+export const startUsage = `Usage: rollback start <type> --system <name> --reason "<why>" --by <you> [options]
+
+Starts a rollback workflow. <type> is one of ${ROLLBACK_KINDS.join(', ')}.
+
+  --system <name>         runbook system, e.g. sandbox (required)
+  --reason "<why>"        why the rollback is needed (required)
+  --by <you>              who asks for it (required)
+  --mode <mode>           immediate | gradual (fullRollback: required)
+  --database <name>       dataRestore: the runbook's database, e.g. main (required)
+  --backup <id>           dataRestore: "latest" (default) or a backup id (rollback backups lists them)
+  --before <ISO>          dataRestore: with latest, the latest backup taken before this instant
+  --action <action>       dataRestore: restore (default) | schema-rollback
+  --phases <ids>          dataRestore schema-rollback: phases whose down SQL runs, e.g. 5,4
+  --steps <weights>       canary weights for a gradual rollback, e.g. 50,0 (the last must be 0)
+  --dry-run               compute and print the plan from live state; change nothing
+  --verify-window <s>     seconds of health verification after each traffic step
+  --detected-at <ISO>     when the incident was detected, for the RTO scorecard
+  --id <workflowId>       default rollback-<system>-<UTC yyyymmddThhmmss>
+  --wait                  wait for the result and print it (a dry run prints its plan)
+
+Example:
+  rollback start fullRollback --system sandbox --mode immediate --reason "error rate 14%" --by alice`;
+
+/**
+ * Input schemas the CLI can check before starting, so a typo exits 2 instead of starting a workflow
+ * that fails at once. They are the workflows' own schemas; other types are checked by their workflow.
+ */
+const schemas: Partial<Record<RollbackKind, z.ZodType>> = { fullRollback: fullRollbackInput, dataRestore: dataRestoreInput };
+
+/** Problem paths are input keys; the operator typed flags. */
+const flagOf: Record<string, string> = {
+  system: '--system',
+  reason: '--reason',
+  requestedBy: '--by',
+  mode: '--mode',
+  steps: '--steps',
+  dryRun: '--dry-run',
+  verifyWindowSeconds: '--verify-window',
+  detectedAt: '--detected-at',
+  database: '--database',
+  backup: '--backup',
+  before: '--before',
+  action: '--action',
+  phases: '--phases',
+};
+
+function checkInput(kind: RollbackKind, input: Record<string, unknown>): void {
+  const schema = schemas[kind];
+  if (!schema) return;
+  const result = validate(schema, input);
+  if (result.ok) return;
+  const problems = result.problems.map((p) => {
+    const key = p.path.split(/[.[]/)[0] ?? '';
+    const flag = flagOf[key] ?? p.path;
+    return input[key] === undefined ? { path: '', message: `missing ${flag}` } : { path: p.path.replace(key, flag), message: p.message };
+  });
+  throw new UsageError(formatProblems(problems).replaceAll('\n', '; '));
+}
+
+function parseNumbers(raw: string | undefined, flag: string, example: string): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new UsageError(`--${flag} must be comma-separated numbers like ${example}; got '${raw}'`);
+  return parts.map(Number);
+}
+
+/** `rollback-sandbox-20251121T223501`: readable, sortable, and unique per system per second. */
+export function defaultWorkflowId(system: string, now = new Date()): string {
+  return `rollback-${system}-${now.toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+}
+
+export async function start(argv: string[]): Promise<number> {
+  const { values, positionals: given } = parseCommand(argv, {
+    system: { type: 'string' },
+    reason: { type: 'string' },
+    by: { type: 'string' },
+    mode: { type: 'string' },
+    steps: { type: 'string' },
+    database: { type: 'string' },
+    backup: { type: 'string' },
+    before: { type: 'string' },
+    action: { type: 'string' },
+    phases: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'verify-window': { type: 'string' },
+    'detected-at': { type: 'string' },
+    id: { type: 'string' },
+    wait: { type: 'boolean' },
+  });
+  const [typeArg] = positionals(given, [`the workflow type (${ROLLBACK_KINDS.join(', ')})`]);
+  if (!(ROLLBACK_KINDS as readonly string[]).includes(typeArg!)) {
+    throw new UsageError(`unknown workflow type '${typeArg}'; must be one of ${ROLLBACK_KINDS.join(', ')}`);
+  }
+  const kind = typeArg as RollbackKind;
+  const system = required(values.system, 'system', 'runbook system');
+  const reason = required(values.reason, 'reason', 'why');
+  const by = required(values.by, 'by', 'your name');
+  const mode = values.mode === undefined ? undefined : oneOf(values.mode, ['immediate', 'gradual'], 'mode');
+  const dryRun = values['dry-run'] === true;
+  const input: Record<string, unknown> = Object.fromEntries(
+    Object.entries({
+      system,
+      reason,
+      requestedBy: by,
+      mode,
+      steps: parseNumbers(values.steps, 'steps', '50,0'),
+      database: values.database,
+      backup: values.backup,
+      before: values.before,
+      action: values.action,
+      phases: parseNumbers(values.phases, 'phases', '5,4'),
+      dryRun: dryRun || undefined,
+      verifyWindowSeconds: number(values['verify-window'], 'verify-window'),
+      detectedAt: values['detected-at'],
+    }).filter(([, v]) => v !== undefined),
+  );
+  checkInput(kind, input);
+  const workflowId = values.id ?? defaultWorkflowId(system);
+  const what = mode ? `${mode} rollback` : values.database ? `${values.action ?? 'restore'} of database ${values.database}` : kind;
+  const summary = `${system}: ${dryRun ? 'dry run of ' : ''}${what} requested by ${by}: ${reason}`;
+
+  return withTemporal(async (temporal) => {
+    const handle = await temporal.client.workflow
+      .start(kind, {
+        taskQueue: TASK_QUEUE,
+        workflowId,
+        args: [input],
+        // The workflow sets its own search attributes: one set here would outlive a workflow that never
+        // runs (no worker for the type) and block every later rollback of the system in preflight.
+        staticSummary: summary,
+        staticDetails: JSON.stringify(input, null, 2),
+      })
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new Error(`a workflow with ID ${workflowId} is already running in namespace ${temporal.namespace}; see it with: rollback status ${workflowId}`);
+        }
+        throw err;
+      });
+    console.log(`Started ${kind} ${workflowId}`);
+    console.log(`  ${summary}`);
+    console.log(`  Web UI:  ${uiLink(temporal.namespace, workflowId)}`);
+    console.log('');
+    console.log(`  Follow it:        rollback status ${workflowId}`);
+    if (!dryRun) {
+      console.log(`  Approve a gate:   rollback approve ${workflowId} --by <approver>`);
+      console.log(`  After a failure:  rollback decide ${workflowId} --by <you> --action retry|skip|compensate|abort`);
+      console.log(`  Stop it:          rollback abort ${workflowId} --by <you> --reason "<why>"`);
+    }
+    if (!values.wait) return 0;
+    console.log('');
+    console.log(`Waiting for the result (Ctrl-C stops waiting; the rollback goes on)...`);
+    return printOutcome(handle, kind);
+  });
+}

@@ -1,0 +1,200 @@
+/**
+ * The operator CLI (`rollback`) run as a child process against a real dev server, the production-wired
+ * worker and the real sandbox: exit codes and printed text are what an on-call engineer relies on.
+ * The tests follow one rollback from start to completion, so they run in order.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import { statusQuery } from '../src/workflows/signals.ts';
+import { startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cliPath = fileURLToPath(new URL('../scripts/cli.ts', import.meta.url));
+const binPath = fileURLToPath(new URL('../scripts/bin/rollback.mjs', import.meta.url));
+
+let t: RollbackTestEnv;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function exec(command: string[], cwd = root): Promise<Run> {
+  // Only this test's server: no profile, API key or UI URL from the developer's shell (the default link is checked).
+  const inherited = Object.entries(process.env).filter(([key]) => !key.startsWith('TEMPORAL_'));
+  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), TEMPORAL_ADDRESS: t.env.address };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, command, { cwd, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const rollback = (...args: string[]) => exec(['--import', 'tsx', cliPath, ...args]);
+
+/** Visibility lags the workflow a little: run `list` until its output satisfies `done`. */
+async function listUntil(args: string[], done: (stdout: string) => boolean): Promise<Run> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const run = await rollback('list', ...args);
+    if (done(run.stdout) || Date.now() > deadline) return run;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+describe('rollback CLI', { timeout: 120_000 }, () => {
+  let system: TestSystem;
+  let id: string;
+  let handle: WorkflowHandle;
+
+  before(async () => {
+    t = await startRollbackTestEnv();
+    system = await t.newSystem();
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  test('start begins a rollback, prints its ID, UI link and next commands, and sets the summary and details the UI shows', async () => {
+    const run = await rollback('start', 'fullRollback', '--system', system.name, '--mode', 'immediate', '--reason', 'canary error rate 14%', '--by', 'alice');
+    assert.equal(run.code, 0, run.stderr);
+    id = /^Started fullRollback (\S+)$/m.exec(run.stdout)?.[1] ?? assert.fail(`no workflow ID in:\n${run.stdout}`);
+    assert.match(id, new RegExp(`^rollback-${system.name}-\\d{8}T\\d{6}$`));
+    assert.ok(run.stdout.includes(`http://localhost:8233/namespaces/default/workflows/${id}`), run.stdout);
+    assert.ok(run.stdout.includes(`rollback status ${id}`), run.stdout);
+    assert.ok(run.stdout.includes(`rollback approve ${id} --by <approver>`), run.stdout);
+    handle = t.env.client.workflow.getHandle(id);
+    t.started.push(handle);
+    const described = await handle.describe();
+    assert.equal(described.type, 'fullRollback');
+    assert.equal(described.taskQueue, 'rollbacks');
+    assert.equal(await described.staticSummary(), `${system.name}: immediate rollback requested by alice: canary error rate 14%`);
+    assert.deepEqual(JSON.parse((await described.staticDetails()) ?? 'null'), {
+      system: system.name,
+      reason: 'canary error rate 14%',
+      requestedBy: 'alice',
+      mode: 'immediate',
+    });
+  });
+
+  test('status shows the rollback waiting for approval, who may approve and the steps so far', async () => {
+    await waitForStatus(handle, (s) => s.state === 'awaiting_approval');
+    const run = await rollback('status', id);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^ {2}state: +awaiting_approval \(step gate:before-cleanup\)$/m);
+    assert.match(run.stdout, /^ {2}requested by: +alice$/m);
+    assert.match(run.stdout, /^Waiting for approval at gate before-cleanup, before cleanup \(canary scaled to 0\)$/m);
+    assert.match(run.stdout, /^ {2}may approve: +bob, carol \(role oncall; alice requested it and may not approve\)$/m);
+    assert.match(run.stdout, /^ {2}approvals: +0 of 1$/m);
+    assert.match(run.stdout, /^ {2}verify:shift-traffic +succeeded +1 /m);
+    assert.match(run.stdout, /^ {2}gate:before-cleanup +running +1 /m);
+  });
+
+  test('an approval from someone who is not an approver is refused: exit code 3 with the reason', async () => {
+    const run = await rollback('approve', id, '--by', 'mallory');
+    assert.equal(run.code, 3, run.stdout + run.stderr);
+    assert.equal(run.stderr.trim(), 'REFUSED: approval refused: mallory is not an approver for role oncall (alice, bob, carol)');
+    assert.equal((await handle.query(statusQuery)).state, 'awaiting_approval', 'still waiting');
+  });
+
+  test('an approval from bob is accepted, and the rollback then completes', async () => {
+    const run = await rollback('approve', id, '--by', 'bob', '--comment', 'error rate back under 1%');
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^accepted: approved by bob at gate before-cleanup: error rate back under 1%$/m);
+    await handle.result();
+    assert.equal((await handle.query(statusQuery)).state, 'completed');
+    assert.deepEqual(system.sandbox.router.state().instances, { stable: 3, canary: 0 });
+  });
+
+  test('decide with an action that does not exist exits 2 naming the allowed actions, and sends nothing', async () => {
+    const eventsBefore = (await handle.query(statusQuery)).events.length;
+    const run = await rollback('decide', id, '--by', 'bob', '--action', 'yolo');
+    assert.equal(run.code, 2);
+    assert.equal(run.stderr.split('\n')[0], "rollback decide: --action must be one of retry, skip, compensate, abort; got 'yolo'");
+    assert.match(run.stderr, /^Usage: rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort$/m);
+    assert.equal((await handle.query(statusQuery)).events.length, eventsBefore);
+  });
+
+  test('status --json prints the raw status query result, also once the rollback has finished', async () => {
+    const run = await rollback('status', id, '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const status = JSON.parse(run.stdout);
+    assert.equal(status.workflowId, id);
+    assert.equal(status.state, 'completed');
+    assert.deepEqual(
+      status.events.map((e: any) => [e.kind, e.by]),
+      [
+        ['refused', 'mallory'],
+        ['approved', 'bob'],
+      ],
+    );
+  });
+
+  test('a dry run with --wait prints the plan from live state as a table and changes nothing', async () => {
+    const other = await t.newSystem();
+    const changes = other.sandbox.router.changes.length;
+    const run = await rollback('start', 'fullRollback', '--system', other.name, '--mode', 'gradual', '--reason', 'practice', '--by', 'alice', '--dry-run', '--wait', '--id', `dry-${other.name}`);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Dry run: nothing was changed\.$/m);
+    assert.match(run.stdout, /^Now: +weights stable 75, canary 25; instances stable 2, canary 1$/m);
+    assert.match(run.stdout, /^ {2}STEP +PHASE +FROM +TO +WHAT$/m);
+    assert.match(run.stdout, /^ {2}scale-stable +capacity +2 +3 +scale stable from 2 to 3$/m);
+    assert.match(run.stdout, /^ {2}shift-traffic-1 +shift +stable 75, canary 25 +stable 50, canary 50 +shift canary to 50%, stable to 50%$/m);
+    assert.match(run.stdout, /^ {2}shift-traffic-2 +shift +stable 50, canary 50 +stable 100, canary 0 /m);
+    assert.match(run.stdout, /^ {2}cleanup +cleanup +1 +0 /m);
+    assert.match(run.stdout, /^ {2}before-cleanup: 1 approval\(s\) from oncall \(alice, bob, carol\); the requester may not approve$/m);
+    assert.doesNotMatch(run.stdout, /rollback approve/, 'a dry run has nothing to approve');
+    assert.equal(other.sandbox.router.changes.length, changes);
+
+    const listed = await listUntil(['--system', system.name], (out) => out.includes(id));
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^ID +KIND +SYSTEM +STATE +STARTED$/m);
+    assert.match(listed.stdout, new RegExp(`^${id} +fullRollback +${system.name} +completed +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ$`, 'm'));
+    assert.doesNotMatch(listed.stdout, /dry-/, 'only the system asked for');
+    const all = await listUntil([], (out) => out.includes(id) && out.includes(`dry-${other.name}`));
+    assert.ok(all.stdout.indexOf(`dry-${other.name}`) < all.stdout.indexOf(id), `newest first:\n${all.stdout}`);
+    const none = await rollback('list', '--system', system.name, '--state', 'awaiting_approval');
+    assert.match(none.stdout, /^no rollbacks in namespace default match: /);
+  });
+
+  test('mistakes exit 2 with one line naming the problem followed by the usage; help exits 0', async () => {
+    const cases: [string[], string][] = [
+      [['rollbak'], "rollback: unknown command 'rollbak'"],
+      [['start', 'fullRollback', '--system', system.name, '--mode', 'immediate', '--by', 'alice'], 'rollback start: missing --reason <why>'],
+      [['start', 'fullRollback', '--system', system.name, '--reason', 'r', '--by', 'alice'], 'rollback start: missing --mode'],
+      [['start', 'fullRollback', '--system', system.name, '--mode', 'gradual', '--steps', '50,20', '--reason', 'r', '--by', 'alice'], 'rollback start: --steps: the last step must take the canary to 0'],
+      [['approve', id], 'rollback approve: missing --by <your name>'],
+      [['reject', id, '--by', 'bob'], 'rollback reject: missing --reason <why>'],
+      [['status', id, '--verbose'], "rollback status: Unknown option '--verbose'"],
+    ];
+    for (const [args, line] of cases) {
+      const run = await rollback(...args);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.equal(run.stderr.split('\n')[0], line);
+      assert.match(run.stderr, /^Usage: rollback /m);
+    }
+    const help = await exec([binPath, 'help'], tmpdir()); // the shim finds tsx and the CLI from any directory
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^ {2}rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort$/m);
+    const startHelp = await rollback('start', '--help');
+    assert.equal(startHelp.code, 0);
+    assert.match(startHelp.stdout, /^Usage: rollback start <type>/);
+  });
+
+  test('a workflow that does not exist is named with its namespace, exit code 1', async () => {
+    for (const args of [['status', 'rollback-nope'], ['approve', 'rollback-nope', '--by', 'bob']]) {
+      const run = await rollback(...args);
+      assert.equal(run.code, 1, run.stdout);
+      assert.equal(run.stderr.trim(), 'no workflow rollback-nope in namespace default');
+    }
+  });
+});
