@@ -15,13 +15,21 @@ import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbo
 import { waitForPoller } from '../scripts/lib/temporal.ts';
 import { TASK_QUEUE } from '../src/workflows/contract.ts';
 import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
-import { sleep, startTemporal } from './harness.ts';
+import { execFileSync } from 'node:child_process';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pg from 'pg';
+import { ensureSandboxDatabase } from '../sandbox/database.ts';
+import { createActivities } from '../src/activities/index.ts';
+import { parseRunbook } from '../src/runbook/load.ts';
+import { dropTestDatabase, POSTGRES, quietLogger, sleep, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
 let dir: string;
 const workers: ChildProcess[] = [];
+const databaseName = `sandbox_test_${process.pid}_crash`;
+const databaseUrl = `${POSTGRES}/${databaseName}`;
 
 /** A worker exactly as production runs it: its own process, src/worker/main.ts, configured by environment. */
 async function startWorkerProcess(): Promise<ChildProcess> {
@@ -35,6 +43,7 @@ async function startWorkerProcess(): Promise<ChildProcess> {
       LOG_LEVEL: 'warn',
       LOG_FORMAT: 'json',
       SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify`,
+      SANDBOX_DATABASE_URL: databaseUrl,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -57,7 +66,7 @@ async function pollersNow(): Promise<number> {
 
 const changes = () => sandbox.router.changes.map((c) => [c.kind, c.after, c.idempotencyKey?.split(':').at(-1)]);
 
-describe('a worker killed mid-rollback', { timeout: 240_000 }, () => {
+describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
   before(async () => {
     env = await startTemporal();
     dir = mkdtempSync(join(tmpdir(), 'crash-'));
@@ -67,15 +76,23 @@ describe('a worker killed mid-rollback', { timeout: 240_000 }, () => {
     await sandbox?.stop();
     await env?.teardown();
     rmSync(dir, { recursive: true, force: true });
+    const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+    await c.connect();
+    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [databaseName]);
+    await c.end();
+    for (const { datname } of rows) await dropTestDatabase(datname);
   });
 
-  async function freshSandbox(windowSeconds: number): Promise<void> {
+  async function freshSandbox(windowSeconds: number): Promise<string> {
     await sandbox?.stop();
     sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40 });
     const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
     doc.health.windowSeconds = windowSeconds;
     doc.health.minRequests = 5;
-    writeFileSync(join(dir, 'sandbox.yaml'), stringify(doc));
+    doc.databases.main.backupDir = join(dir, 'backups');
+    const text = stringify(doc);
+    writeFileSync(join(dir, 'sandbox.yaml'), text);
+    return text;
   }
 
   test('during a traffic shift: the retried shift is replayed by the router, not applied twice', async () => {
@@ -136,5 +153,55 @@ describe('a worker killed mid-rollback', { timeout: 240_000 }, () => {
       ['weights', { stable: 100, canary: 0 }, 'shift-traffic'],
       ['instances', { version: 'canary', count: 0 }, 'cleanup'],
     ]);
+  });
+
+  test('during pg_restore: the new worker recreates the side database, and the restore completes once', async () => {
+    for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
+    const runbookText = await freshSandbox(1);
+    await ensureSandboxDatabase(databaseUrl);
+    execFileSync('pgbench', ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-U', 'postgres', databaseName], { stdio: 'ignore' });
+    const activities = createActivities({
+      runbooks: new Map([['sandbox', parseRunbook(runbookText, 'runbooks/sandbox.yaml')]]),
+      env: { SANDBOX_DATABASE_URL: databaseUrl },
+      logger: quietLogger,
+      temporal: { client: env.client, namespace: 'default' },
+      reportsDir: join(dir, 'reports'),
+    });
+    await new MockActivityEnvironment().run(activities.backupDatabase, { system: 'sandbox', database: 'main', backupId: 'nightly' });
+    const first = await startWorkerProcess();
+    while ((await pollersNow()) === 0) await sleep(200);
+    const handle = await env.client.workflow.start('dataRestore', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `crash-restore-${Date.now()}`,
+      args: [{ system: 'sandbox', database: 'main', reason: 'crash drill', requestedBy: 'alice' }],
+    });
+    let running = false;
+    for (let i = 0; i < 600 && !running; i += 1) {
+      try {
+        execFileSync('pgrep', ['-f', `pg_restore.*--dbname=${databaseName}__restore_`]);
+        running = true;
+      } catch {
+        await sleep(50);
+      }
+    }
+    assert.ok(running, 'pg_restore was running');
+    await kill9(first);
+    await startWorkerProcess();
+    await waitForStatus(handle, (s) => s.state === 'awaiting_approval', 180_000);
+    await handle.signal(approveSignal, { by: 'dana' });
+    await handle.result();
+    const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+    await c.connect();
+    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [`${databaseName}__`]);
+    await c.end();
+    assert.equal(rows.length, 1, `one kept database and no leftover side database: ${rows.map((r) => r.datname).join(', ')}`);
+    assert.match(rows[0]!.datname, /__pre_restore_/);
+    const live = new pg.Client({ connectionString: databaseUrl });
+    await live.connect();
+    const { rows: counts } = await live.query('SELECT count(*)::int AS n FROM pgbench_accounts');
+    await live.end();
+    assert.deepEqual(counts, [{ n: 1000000 }]);
+    const status = await handle.query(statusQuery);
+    assert.equal(status.steps.find((s) => s.name === 'restore-to-side')?.runs, 1);
   });
 });
