@@ -35,7 +35,8 @@ export async function freePort(): Promise<number> {
 
 const testWorkerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
 
-export async function startTemporal(): Promise<TestWorkflowEnvironment> {
+/** A dev server on free ports; with `uiPort`, the Web UI too (the browser test). */
+export async function startTemporal(options: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
   // The SDK's Runtime is a singleton created by the first connection: install ours (logs into pino) first.
   installRuntime(testWorkerEnv, quietLogger);
   const cli = await resolveTemporalCli((line) => console.log(line));
@@ -45,6 +46,7 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
       searchAttributes: ALL_SEARCH_ATTRIBUTES,
       log: { format: 'pretty', level: 'error' },
       extraArgs: EAGER_ACTIVITIES, // as the main job runs it
+      ...(options.uiPort ? { ui: true, uiPort: options.uiPort } : {}),
     },
   });
 }

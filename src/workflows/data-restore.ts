@@ -58,7 +58,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
   const input = parseInput('dataRestore', dataRestoreInput, raw);
   if (input.action === 'schema-rollback') return schemaRollback({ ...input, phases: input.phases! });
   const { system, database, requestedBy } = input;
-  const { workflowId, runId, startTime } = workflowInfo();
+  const { workflowId, runId } = workflowInfo();
   const restoreId = uuid4().replaceAll('-', '').slice(0, 8);
   const marker = `rollback-runbooks side restore ${restoreId} by ${workflowId}`;
   const rollback = new Rollback(
@@ -73,13 +73,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
 
   const result = await rollback.settle(
     async () => {
-      rollback.runbook = (await rollback.step({
-        name: 'preflight',
-        kind: 'preflight',
-        description: 'load the runbook; refuse if another rollback of this system runs',
-        skippable: false,
-        run: () => activities(`preflight: ${system}`).preflight({ system, workflowId, workflowType: 'dataRestore', startedAt: startTime.toISOString(), dryRun: input.dryRun }).catch(surfaceKnownFailure),
-      }))!;
+      await rollback.preflight();
       const checked = (await rollback.step({
         name: 'check-backup',
         kind: 'preflight',
@@ -204,7 +198,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
  */
 async function schemaRollback(input: z.output<typeof dataRestoreInput> & { phases: number[] }): Promise<DataRestoreResult> {
   const { system, database, requestedBy } = input;
-  const { workflowId, runId, startTime } = workflowInfo();
+  const { workflowId, runId } = workflowInfo();
   const safetyDump = `safety-${uuid4().replaceAll('-', '').slice(0, 8)}`;
   const rollback = new Rollback(
     { workflowType: 'dataRestore', system, reason: input.reason, requestedBy, dryRun: input.dryRun },
@@ -213,13 +207,7 @@ async function schemaRollback(input: z.output<typeof dataRestoreInput> & { phase
   const ref = { system, database };
   await rollback.settle(
     async () => {
-      const runbook = (rollback.runbook = (await rollback.step({
-        name: 'preflight',
-        kind: 'preflight',
-        description: 'load the runbook; refuse if another rollback of this system runs',
-        skippable: false,
-        run: () => activities(`preflight: ${system}`).preflight({ system, workflowId, workflowType: 'dataRestore', startedAt: startTime.toISOString(), dryRun: input.dryRun }).catch(surfaceKnownFailure),
-      }))!);
+      const runbook = await rollback.preflight();
       const downs = input.phases.map((id) => ({ id, down: runbook.phases.find((p) => p.id === id)?.rollback.downSql }));
       const missing = downs.filter((d) => !d.down || d.down.database !== database).map((d) => d.id);
       if (missing.length > 0) {

@@ -13,7 +13,6 @@ import { z } from 'zod';
 import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
 import { renderIncidentReport } from '../runbook/report.ts';
 import { activities, notify, publishReport, watching } from './activities.ts';
-import { surfaceKnownFailure } from './failures.ts';
 import { commonInput, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import type { HealthVerdict, Snapshot } from './status.ts';
@@ -45,7 +44,7 @@ export interface FullRollbackResult {
 export async function fullRollback(raw: FullRollbackInput): Promise<FullRollbackResult> {
   const input = parseInput('fullRollback', fullRollbackInput, raw);
   const { system, requestedBy } = input;
-  const { workflowId, runId, startTime } = workflowInfo();
+  const { workflowId, runId } = workflowInfo();
   const rollback = new Rollback(
     { workflowType: 'fullRollback', system, reason: input.reason, requestedBy, dryRun: input.dryRun, detectedAt: input.detectedAt },
     `${system}: ${input.dryRun ? 'dry run of ' : ''}${input.mode} rollback requested by ${requestedBy}: ${input.reason}`,
@@ -55,16 +54,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
 
   return rollback.settle(
     async () => {
-      const runbook = (rollback.runbook = (await rollback.step({
-        name: 'preflight',
-        kind: 'preflight',
-        description: 'load the runbook; refuse if another rollback of this system runs',
-        skippable: false,
-        run: () =>
-          activities(`preflight: ${system}`)
-            .preflight({ system, workflowId, workflowType: 'fullRollback', startedAt: startTime.toISOString(), dryRun: input.dryRun })
-            .catch(surfaceKnownFailure),
-      }))!);
+      const runbook = await rollback.preflight();
 
       const snapshot = (await rollback.step({
         name: 'capture-snapshot',

@@ -19,6 +19,8 @@ import {
 } from '@temporalio/workflow';
 import type { Runbook } from '../runbook/schema.ts';
 import { searchAttributes } from './contract.ts';
+import { activities } from './activities.ts';
+import { surfaceKnownFailure } from './failures.ts';
 import { awaitApproval, installGateHandlers, type GateOutcome } from './gates.ts';
 import { abortSignal, decideSignal, statusQuery, type AbortRequest, type DecisionAction } from './signals.ts';
 import type { AuditEvent, RollbackState, RollbackStatus, StepKind, StepRecord } from './status.ts';
@@ -253,6 +255,26 @@ export class Rollback {
     }
     this.record({ kind: 'decided', by: decision.by, step: spec.name, detail: decision.action });
     return decision.action;
+  }
+
+  /**
+   * The first step of every rollback: load the runbook (kept in history from here on) and refuse
+   * if another rollback of the same system runs. Its refusals end the workflow with their own message.
+   */
+  async preflight(): Promise<Runbook> {
+    const { system, workflowType, dryRun } = this.status;
+    const { workflowId, startTime } = workflowInfo();
+    this.runbook = (await this.step({
+      name: 'preflight',
+      kind: 'preflight',
+      description: 'load the runbook; refuse if another rollback of this system runs',
+      skippable: false,
+      run: () =>
+        activities(`preflight: ${system}`)
+          .preflight({ system, workflowId, workflowType, startedAt: startTime.toISOString(), dryRun })
+          .catch(surfaceKnownFailure),
+    }))!;
+    return this.runbook;
   }
 
   /** Waits at a runbook gate; a rejection or a timeout that aborts stops the rollback. */

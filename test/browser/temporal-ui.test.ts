@@ -13,39 +13,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseDocument, stringify } from 'yaml';
-import { resolveTemporalCli } from '../../scripts/temporal-cli.ts';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import type { Runbook } from '../../src/runbook/schema.ts';
 import { parseEnv } from '../../src/worker/env.ts';
-import { createRollbackWorker, installRuntime } from '../../src/worker/worker.ts';
-import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { createRollbackWorker } from '../../src/worker/worker.ts';
+import { TASK_QUEUE } from '../../src/workflows/contract.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
-import { freePort, quietLogger } from '../harness.ts';
+import { freePort, quietLogger, startTemporal } from '../harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 const UI_TIMEOUT = 30_000;
 const workerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
-
-/** Like startTemporal in test/harness.ts, with the Web UI on a port of its own. */
-async function startTemporalWithUi(uiPort: number): Promise<TestWorkflowEnvironment> {
-  installRuntime(workerEnv, quietLogger); // the SDK's Runtime singleton, before the first connection
-  const cli = await resolveTemporalCli((line) => console.log(line));
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: cli.path },
-      searchAttributes: ALL_SEARCH_ATTRIBUTES,
-      log: { format: 'pretty', level: 'error' },
-      ui: true,
-      uiPort,
-    },
-  });
-}
 
 /** runbooks/sandbox.yaml for this sandbox with the short windows test/rollback-harness.ts uses. */
 function testRunbook(sandbox: Sandbox, system: string): Runbook {
@@ -93,7 +77,7 @@ describe('Temporal Web UI', { timeout: 120_000 }, () => {
     mkdirSync(SHOTS, { recursive: true });
     const uiPort = await freePort();
     uiUrl = `http://127.0.0.1:${uiPort}`;
-    env = await startTemporalWithUi(uiPort);
+    env = await startTemporal({ uiPort });
     sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40 });
     reportsDir = mkdtempSync(join(tmpdir(), 'reports-'));
     worker = await createRollbackWorker({
