@@ -2,7 +2,7 @@
  * Recorded histories (test/fixtures/histories, kept from real runs of the workflow tests) replayed
  * against the current workflow code: a change that would break rollbacks already running in
  * production fails here as a determinism error. Re-record after an intended, versioned change with
- * `RECORD_HISTORIES=test/fixtures/histories npm test -- test/full-rollback.test.ts`.
+ * `RECORD_HISTORIES=test/fixtures/histories npm test -- test/full-rollback.test.ts test/data-restore.test.ts`.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -16,9 +16,10 @@ const dir = new URL('./fixtures/histories/', import.meta.url).pathname;
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 describe('replay of recorded histories', () => {
-  test('the fixtures cover completed, aborted and failed rollbacks', () => {
+  test('the fixtures cover completed and failed (or aborted) fullRollback and dataRestore runs', () => {
     assert.ok(files.length >= 10, `expected at least 10 recorded histories, found ${files.length}`);
     for (const outcome of ['completed', 'failed']) assert.ok(files.some((f) => f.endsWith(`-${outcome}.json`)), `a ${outcome} history`);
+    for (const type of ['fullRollback', 'dataRestore']) assert.ok(files.some((f) => f.startsWith(`${type}-`)), `a ${type} history`);
   });
 
   test('every recorded history replays against the current workflow code without a determinism error', async () => {
