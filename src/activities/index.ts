@@ -2,15 +2,18 @@
  * All activities, built from injected dependencies. Workflows import only the type of this factory's
  * result (`proxyActivities<RollbackActivities>`), never the code.
  */
+import { createBackupActivities } from './backup.ts';
 import { createDatabaseActivities } from './database.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createHealthActivities } from './health.ts';
 import { createNotifyActivities } from './notify.ts';
 import { createPreflightActivities } from './preflight.ts';
 import { createRecordActivities } from './records.ts';
+import { createSchemaActivities } from './schema.ts';
 import { createRunbookActivities } from './runbook.ts';
 import { createSnapshotActivities } from './snapshot.ts';
 import { createTrafficActivities } from './traffic.ts';
+import { createWriterActivities } from './writers.ts';
 
 export type { ActivityDeps } from './deps.ts';
 
@@ -22,7 +25,10 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createHealthActivities(deps),
   ...createNotifyActivities(deps),
   ...createRecordActivities(deps),
+  ...createBackupActivities(deps),
   ...createDatabaseActivities(deps),
+  ...createWriterActivities(deps),
+  ...createSchemaActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

@@ -21,6 +21,7 @@ import type { Runbook } from '../runbook/schema.ts';
 import { searchAttributes } from './contract.ts';
 import { activities } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
+import { awaitDecision } from './decisions.ts';
 import { awaitApproval, installGateHandlers, type GateOutcome } from './gates.ts';
 import { abortSignal, decideSignal, statusQuery, type AbortRequest, type DecisionAction } from './signals.ts';
 import type { AuditEvent, RollbackState, RollbackStatus, StepKind, StepRecord } from './status.ts';
@@ -130,7 +131,7 @@ export class Rollback {
   }
 
   /** People who may decide after a failure or abort: every approver of the runbook, and the requester. */
-  private operators(): string[] {
+  operators(): string[] {
     const approvers = Object.values(this.runbook?.approvers ?? {}).flat();
     return [...new Set([this.status.requestedBy, ...approvers])];
   }
@@ -192,7 +193,7 @@ export class Rollback {
         if (!(err instanceof ActivityFailure)) throw err; // a bug in workflow code: let Temporal retry the task
         record.outcome = 'failed';
         record.error = failureMessage(err);
-        const action = await this.awaitDecision(spec, record.error);
+        const action = await awaitDecision(this, spec, record.error);
         if (action === 'retry') continue;
         if (action === 'skip') {
           record.outcome = 'skipped';
@@ -212,49 +213,6 @@ export class Rollback {
         this.stepScope = null;
       }
     });
-  }
-
-  private async awaitDecision(spec: { name: string; skippable?: boolean }, error: string): Promise<DecisionAction> {
-    const runbook = this.runbook;
-    const timeoutSeconds = runbook?.decisions.timeoutSeconds ?? 1800;
-    const onTimeout = runbook?.decisions.onTimeout ?? 'abort';
-    const actions: DecisionAction[] = spec.skippable === false ? ['retry', 'compensate', 'abort'] : ['retry', 'skip', 'compensate', 'abort'];
-    const openedAt = Date.now();
-    const deadline = openedAt + timeoutSeconds * 1000;
-    const pending = {
-      step: spec.name,
-      error,
-      actions,
-      deciders: this.operators(),
-      deadline: new Date(deadline).toISOString(),
-      onTimeout,
-    };
-    this.status.pendingDecision = pending;
-    this.setState('awaiting_decision', `${spec.name} failed: ${error}. Waiting for a decision (${actions.join(' | ')}); ${onTimeout} in ${timeoutSeconds} s`);
-    let decision: { by: string; action: DecisionAction } | null = null;
-    while (!decision && !this.abortRequest) {
-      for (const message of this.inbox.splice(0)) {
-        if (message.at < openedAt || message.kind !== 'decide') {
-          this.refuseStale(message);
-        } else if (!pending.deciders.includes(message.by)) {
-          this.record({ kind: 'refused', by: message.by, step: spec.name, detail: `decision refused: ${message.by} may not decide (${pending.deciders.join(', ')} may)` });
-        } else if (!actions.includes(message.action)) {
-          this.record({ kind: 'refused', by: message.by, step: spec.name, detail: `decision refused: '${message.action}' is not one of ${actions.join(', ')}` });
-        } else {
-          decision ??= message;
-        }
-      }
-      if (decision || !(await this.wait(() => false, deadline))) break;
-    }
-    this.status.decisionWaitMs += Date.now() - openedAt;
-    this.status.pendingDecision = null;
-    if (this.abortRequest) return 'abort';
-    if (!decision) {
-      this.record({ kind: 'timed_out', by: 'runbook', step: spec.name, detail: `no decision within ${timeoutSeconds} s: ${onTimeout}` });
-      return onTimeout;
-    }
-    this.record({ kind: 'decided', by: decision.by, step: spec.name, detail: decision.action });
-    return decision.action;
   }
 
   /**

@@ -1,0 +1,27 @@
+/** The runbook database an activity works on, with its connection and backup directory. */
+import { ApplicationFailure } from '@temporalio/common';
+import { resolve } from 'node:path';
+import { parseConnection, type Connection } from '../providers/database/pg-tools.ts';
+import type { ActivityDeps } from './deps.ts';
+import { runbookFor } from './runbook.ts';
+
+export interface DatabaseRef {
+  system: string;
+  database: string;
+}
+
+/** A refusal a retry would only repeat. */
+export const fail = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
+
+export function databaseTarget(deps: ActivityDeps, { system, database }: DatabaseRef) {
+  const runbook = runbookFor(deps, system);
+  const config = runbook.databases[database];
+  if (!config) {
+    const known = Object.keys(runbook.databases).join(', ') || '(none)';
+    throw fail(`unknown database '${database}' for ${system}; the runbook has: ${known}`, 'UnknownDatabase');
+  }
+  const url = deps.env[config.urlEnv];
+  if (!url) throw fail(`environment variable ${config.urlEnv} is not set (the runbook's databases.${database}.urlEnv)`, 'MissingSecret');
+  const conn: Connection = parseConnection(url);
+  return { runbook, config, conn, dir: resolve(config.backupDir, database) };
+}

@@ -1,0 +1,60 @@
+/**
+ * Schema rollback: the runbook's down SQL in one transaction, and smoke queries on the live database.
+ */
+import type { BackupManifest } from '../providers/database/backup.ts';
+import { withClient } from '../providers/database/pg-tools.ts';
+import { verifyDatabase } from '../providers/database/restore.ts';
+import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
+import type { ActivityDeps } from './deps.ts';
+import { runbookFor } from './runbook.ts';
+
+export const createSchemaActivities = (deps: ActivityDeps) => {
+  const target = (ref: DatabaseRef) => databaseTarget(deps, ref);
+  return {
+    /**
+     * Schema rollback: runs the down SQL of the given phases, as written in the runbook and in the
+     * order given, in ONE transaction; nothing else can run. A ledger row written in the same
+     * transaction makes it safe to retry: a key already in the ledger means it was applied, and it
+     * is not run twice.
+     */
+    async applyDownMigrations(input: DatabaseRef & { phases: number[]; idempotencyKey: string; actor: string }): Promise<{ applied: { phase: number; sql: string }[]; alreadyApplied: boolean }> {
+      const runbook = runbookFor(deps, input.system);
+      const { conn } = target(input);
+      const applied = input.phases.map((id) => {
+        const phase = runbook.phases.find((p) => p.id === id);
+        const down = phase?.rollback.downSql;
+        if (!phase || !down || down.database !== input.database) {
+          throw fail(`phase ${id} has no down SQL for database ${input.database} in the ${input.system} runbook`, 'InvalidInput');
+        }
+        return { phase: id, sql: down.sql };
+      });
+      return withClient(conn, async (c) => {
+        await c.query('CREATE SCHEMA IF NOT EXISTS rollback_runbooks');
+        await c.query('CREATE TABLE IF NOT EXISTS rollback_runbooks.schema_rollbacks (key text PRIMARY KEY, phases int[] NOT NULL, applied_by text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+        await c.query('BEGIN');
+        try {
+          const seen = await c.query('SELECT 1 FROM rollback_runbooks.schema_rollbacks WHERE key = $1 FOR UPDATE', [input.idempotencyKey]);
+          if (seen.rowCount) {
+            await c.query('ROLLBACK');
+            return { applied, alreadyApplied: true };
+          }
+          for (const { sql } of applied) await c.query(sql);
+          await c.query('INSERT INTO rollback_runbooks.schema_rollbacks (key, phases, applied_by) VALUES ($1, $2, $3)', [input.idempotencyKey, input.phases, input.actor]);
+          await c.query('COMMIT');
+          return { applied, alreadyApplied: false };
+        } catch (err) {
+          await c.query('ROLLBACK');
+          throw fail(`down SQL failed and was rolled back, nothing changed: ${(err as Error).message}`, 'SchemaRollbackFailed');
+        }
+      });
+    },
+
+    /** Runs the runbook's smoke queries against the live database. Safe to retry: read-only. */
+    async smokeTestLive(input: DatabaseRef): Promise<void> {
+      const { conn, config } = target(input);
+      const empty = { rowCounts: {} } as unknown as BackupManifest;
+      const { problems } = await verifyDatabase(conn, conn.database, empty, config.smokeQueries);
+      if (problems.length > 0) throw fail(`${conn.database} did not verify: ${problems.join('; ')}`, 'RestoreNotVerified');
+    },
+  };
+};
