@@ -40,6 +40,9 @@ if (command === 'start') {
   // Signals are passed on, so SIGTERM to this process stops everything start.ts started.
   const child = spawn(process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  // npm exits on SIGTERM without passing it on; when our parent goes, stop as if we had been told.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && child.kill('SIGTERM'), 500).unref();
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else if (command === 'test') {
   const steps = [

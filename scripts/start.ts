@@ -37,6 +37,9 @@ async function stopAll(code: number): Promise<void> {
 async function run(): Promise<void> {
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
+  // Whoever started us died without a signal for us (npm does that on SIGTERM): stop everything too.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void stopAll(0), 500).unref();
   const watch = (service: Service) =>
     void service.exited.then((code) => {
       if (!stopping) {
