@@ -136,7 +136,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const safety = readdirSync(s.backupDir).find((d) => d.startsWith('safety-'));
     assert.ok(safety, 'a safety dump was taken');
     const status = await handle.query(statusQuery);
-    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'verify-live', 'resume-writers']);
+    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'verify-live', 'resume-writers']);
     assert.deepEqual(status.events.map((e) => [e.kind, e.by]), [['refused', 'bob'], ['approved', 'dana']]);
     const [flag] = await sql(s.dbName, "SELECT enabled FROM feature_flags WHERE name = 'maintenance_mode'");
     assert.equal(flag.enabled, false, 'writers resumed');

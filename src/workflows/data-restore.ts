@@ -3,8 +3,8 @@
  * 001, 002 and 003 restore with `psql $DATABASE_URL < backup.sql` or `pg_restore` over the live
  * database; here the restore goes beside it and is proved before anything is swapped:
  *
- *   preflight -> check the backup (exists, checksums, tools, disk) -> safety dump of live (verified)
- *   -> restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate
+ *   preflight -> check the backup (exists, checksums, tools, disk) -> safety dump of live (verified),
+ *   side by side with the restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate
  *   -> stop writers -> swap by rename (live kept as <db>__pre_restore_<id>) -> verify live
  *   -> resume writers -> report
  *
@@ -93,8 +93,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         keptAs: names.old,
         checks: checked.checks,
         steps: [
-          `safety dump of ${checked.live}, verified`,
-          `restore backup ${checked.id} into ${names.side} (pg_restore -j ${input.jobs})`,
+          `safety dump of ${checked.live} (verified) and, beside it, backup ${checked.id} restored into ${names.side} (pg_restore -j ${input.jobs})`,
           `verify ${names.side}: row counts against the manifest, smoke queries`,
           'approval (gate before-swap)',
           'stop writers',
@@ -113,23 +112,28 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         run: () => notify({ system, title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
       });
 
+      // The safety dump reads the live database and the restore writes the side one: neither touches
+      // the live data, so they run side by side; the swap, much later, waits for both.
       safetyDump = `safety-${restoreId}`;
-      await rollback.step({
-        name: 'safety-dump',
-        kind: 'snapshot',
-        description: `safety dump of ${checked.live} before anything changes`,
-        skippable: false,
-        run: async () => {
-          await activities(`safety dump of ${checked.live}`, watching(3600)).backupDatabase({ ...ref, backupId: safetyDump!, kind: 'safety-dump', jobs: input.jobs });
-          return activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump! });
-        },
-      });
-
+      const takeSafetyDump = async () => {
+        await activities(`safety dump of ${checked.live}`, watching(3600)).backupDatabase({ ...ref, backupId: safetyDump!, kind: 'safety-dump', jobs: input.jobs });
+        return activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump! });
+      };
       await rollback.step({
         name: 'restore-to-side',
         kind: 'change',
-        description: `restore backup ${checked.id} into ${names.side}`,
-        run: () => activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${names.side}`, watching(6 * 3600)).restoreToSide({ ...ref, backupDir: checked.dir, side: names.side, marker, jobs: input.jobs }),
+        description: `safety dump of ${checked.live}, and backup ${checked.id} restored into ${names.side}, side by side`,
+        run: async () => {
+          const restoreToSide = activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${names.side}`, watching(6 * 3600)).restoreToSide({
+            ...ref,
+            backupDir: checked.dir,
+            side: names.side,
+            marker,
+            jobs: input.jobs,
+          });
+          const [dump] = await Promise.all([takeSafetyDump(), restoreToSide]);
+          rollback.status.notes.push(`- safety dump of ${checked.live} before the swap: ${safetyDump} (${dump.files} files, verified against its manifest)`);
+        },
         // Dropped only while it still carries this restore's marker, i.e. never swapped in.
         undo: () => activities(`drop ${names.side} (never swapped in)`).dropSideDatabase({ ...ref, side: names.side, marker }),
       });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import type pg from 'pg';
 import { quote, runTool, serverVersion, toolMajorVersion, withClient, type Connection } from './pg-tools.ts';
 
@@ -68,12 +68,17 @@ export interface TakeBackup {
 }
 
 /**
- * Takes a backup into `dir` (which must not hold a complete backup). Written to `<dir>.partial`
- * and renamed when complete, so a crash never leaves something that looks like a backup.
+ * Takes a backup into `dir` (which must not hold a complete backup). Written to a partial directory
+ * of its own and renamed when complete, so a crash never leaves something that looks like a backup,
+ * and a pg_dump orphaned by a killed worker cannot write into a retry's files.
  */
 export async function takeBackup(options: TakeBackup): Promise<BackupManifest> {
-  const partial = `${options.dir}.partial`;
-  await rm(partial, { recursive: true, force: true });
+  const parent = dirname(options.dir);
+  await mkdir(parent, { recursive: true });
+  for (const entry of await readdir(parent)) {
+    if (entry.startsWith(`${basename(options.dir)}.partial`)) await rm(join(parent, entry), { recursive: true, force: true });
+  }
+  const partial = `${options.dir}.partial-${process.pid}-${Date.now()}`;
   await mkdir(partial, { recursive: true });
   const [server, tool] = await Promise.all([serverVersion(options.conn), toolMajorVersion('pg_dump')]);
   const { rowCounts, takenAt } = await withClient(options.conn, async (c) => {
@@ -139,7 +144,7 @@ export async function listBackups(databaseDir: string): Promise<(BackupManifest 
   const entries = await readdir(databaseDir, { withFileTypes: true }).catch(() => []);
   const backups = [];
   for (const entry of entries) {
-    if (!entry.isDirectory() || entry.name.endsWith('.partial')) continue;
+    if (!entry.isDirectory() || entry.name.includes('.partial')) continue;
     const manifest = await readManifest(join(databaseDir, entry.name));
     if (manifest) backups.push({ ...manifest, dir: join(databaseDir, entry.name) });
   }

@@ -1,0 +1,593 @@
+/**
+ * `npm run bench:restore`: what the dataRestore workflow costs against a bare pg_restore, measured
+ * side by side in one run on this machine, on a pgbench scale-50 database (about 5 million rows in
+ * pgbench_accounts, plus the sandbox tables) in the local PostgreSQL, with the real dev server and a
+ * real worker process.
+ *   (1) orchestrated: the dataRestore workflow (safety dump, restore to side, verify, swap, verify
+ *       live) from start to result, broken down per step from the status query;
+ *   (2) bare: pg_restore -j2 of the same backup into a new database, then the rename; no safety dump,
+ *       no verification. Target: orchestrated / bare <= 1.15, judged on the whole; the ratio for
+ *       restore + swap alone is printed beside it;
+ *   (3) the swap window: the workflow's swapWindowMs, and a probe connecting to the live name every
+ *       5 ms through the swap (target: <= 1 s);
+ *   (4) pg_restore --jobs=1 against --jobs=2 into fresh databases.
+ * Every database it creates is named bench_restore_<pid>...; all are dropped at the end, also on
+ * failure or Ctrl-C. Prints a summary and writes bench-results/restore-<time>.json.
+ * BENCH_RUNS (default 2) runs of each timed measurement, medians reported; BENCH_SCALE (default 50).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { WorkflowHandle } from '@temporalio/client';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import pg from 'pg';
+import pino from 'pino';
+import { parseDocument, stringify } from 'yaml';
+import { ensureSandboxDatabase } from '../../sandbox/database.ts';
+import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { createActivities } from '../../src/activities/index.ts';
+import type { BackupManifest } from '../../src/providers/database/backup.ts';
+import { parseConnection, runTool, serverVersion, toolMajorVersion, withDatabase } from '../../src/providers/database/pg-tools.ts';
+import { parseRunbook } from '../../src/runbook/load.ts';
+import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+import type { DataRestoreResult } from '../../src/workflows/data-restore.ts';
+import { statusQuery } from '../../src/workflows/signals.ts';
+import type { RollbackStatus } from '../../src/workflows/status.ts';
+import { EAGER_ACTIVITIES, waitForPoller } from '../lib/temporal.ts';
+import { resolveTemporalCli } from '../temporal-cli.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 2);
+const SCALE = Number(process.env.BENCH_SCALE ?? 50);
+const JOBS = 2;
+const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
+const PREFIX = 'bench_restore_'; // the only names this bench ever drops
+const LIVE = `${PREFIX}${process.pid}`;
+const SYSTEM = 'bench-restore';
+const URL_ENV = 'BENCH_RESTORE_DATABASE_URL';
+const BACKUP_ID = 'bench';
+const TARGET_RATIO = 1.15;
+const TARGET_SWAP_MS = 1000;
+const PROBE_INTERVAL_MS = 5;
+const PROBE_IN_FLIGHT = 8;
+// restore-to-side includes the safety dump, taken side by side with the restore.
+const STEPS = ['restore-to-side', 'verify-side', 'swap', 'verify-live'] as const;
+
+const execFileAsync = promisify(execFile);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The true median (the mean of the middle two for an even count: with 2 runs, their mean). */
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const round = (n: number) => Math.round(n * 10) / 10;
+const round3 = (n: number) => Math.round(n * 1000) / 1000;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
+const q = pg.escapeIdentifier;
+const conn = parseConnection(`${POSTGRES}/${LIVE}`);
+const log = (line: string) => console.log(`  [bench:restore ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: `${POSTGRES}/${database}` });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Every database this run made: the live one and every name derived from it. */
+async function benchDatabases(): Promise<string[]> {
+  const rows = await sql<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $2) ORDER BY 1', [LIVE, `${LIVE}_`]);
+  return rows.map((r) => r.datname);
+}
+
+async function dropBenchDatabase(name: string): Promise<void> {
+  if (!name.startsWith(PREFIX)) throw new Error(`refusing to drop ${name}: not a bench_restore_ database`);
+  await sql('postgres', `DROP DATABASE IF EXISTS ${q(name)} WITH (FORCE)`);
+}
+
+/** Dirty buffers written out before each timed measurement, so none pays for the one before. */
+const checkpoint = () => sql('postgres', 'CHECKPOINT');
+
+/** A runbook whose database `main` is the bench database; no gate (human time is not measured here). */
+function benchRunbook(sandbox: Sandbox, backupDir: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed YAML document, edited freely
+  const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
+  doc.system = SYSTEM;
+  doc.databases.main.urlEnv = URL_ENV;
+  doc.databases.main.backupDir = backupDir;
+  doc.flags.settings.databaseUrlEnv = URL_ENV;
+  doc.gates = {};
+  doc.decisions = { timeoutSeconds: 60, onTimeout: 'abort' };
+  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
+  return stringify(doc);
+}
+
+/** CREATE DATABASE and pg_restore of the backup into it, nothing else: the bare path. */
+async function restoreFresh(name: string, dumpDir: string, jobs: number): Promise<void> {
+  await sql('postgres', `CREATE DATABASE ${q(name)}`);
+  await runTool('pg_restore', ['--exit-on-error', `--jobs=${jobs}`, `--dbname=${name}`, dumpDir], withDatabase(conn, name));
+}
+
+interface ProbeResult {
+  /** Longest stretch of refused connections: first refused attempt's start to the next accepted attempt's start. */
+  longestRefusedMs: number | null;
+  attempts: number;
+  refused: number;
+  /** Median time from one attempt's start to the next (the probe's resolution). */
+  attemptPeriodMs: number | null;
+  /** Median time one attempt took to be accepted or refused. */
+  medianConnectMs: number | null;
+  /** Attempts not made because PROBE_IN_FLIGHT were still unanswered. */
+  skipped: number;
+  /** true when the probe may have missed the start of the swap (its first attempt was already refused). */
+  startedLate: boolean;
+  /** true when the refusals had not ended when the probe stopped. */
+  unfinished: boolean;
+  errors: string[];
+}
+
+async function tryConnect(url: string, errors: string[]): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    return true;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (!errors.includes(message) && errors.length < 5) errors.push(message);
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Watches the swap from outside. Until the maintenance flag turns on (stop-writers ran; the swap is
+ * next) it reads the flag every 5 ms on one connection, which costs next to nothing; from then on it
+ * opens a new connection to the live name every 5 ms and records the longest stretch of refusals,
+ * stopping 250 ms after connections are accepted again.
+ */
+function startSwapProbe(url: string, late: boolean): { stop(): Promise<ProbeResult> } {
+  let stopping = false;
+  const result: ProbeResult = { longestRefusedMs: null, attempts: 0, refused: 0, attemptPeriodMs: null, medianConnectMs: null, skipped: 0, startedLate: late, unfinished: false, errors: [] };
+  const run = async () => {
+    if (!late) {
+      const c = new pg.Client({ connectionString: url });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        while (!stopping) {
+          const { rows } = await c.query<{ enabled: boolean }>("SELECT enabled FROM feature_flags WHERE name = 'maintenance_mode'");
+          if (rows[0]?.enabled === true) break;
+          await sleep(PROBE_INTERVAL_MS);
+        }
+      } catch {
+        result.startedLate = true; // the swap ended this connection: it is already under way
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    }
+    // A new attempt every 5 ms whether or not the last one has answered (a connection takes about as
+    // long), so the resolution is the interval; at most PROBE_IN_FLIGHT at once.
+    const attempts: { start: number; end: number; accepted: boolean }[] = [];
+    const pending = new Set<Promise<void>>();
+    let lastRefusedStart: number | null = null;
+    let acceptedSince = 0;
+    let skipped = 0;
+    while (!stopping) {
+      const start = performance.now();
+      if (pending.size < PROBE_IN_FLIGHT) {
+        const attempt: Promise<void> = tryConnect(url, result.errors).then((accepted) => {
+          attempts.push({ start, end: performance.now(), accepted });
+          if (!accepted) {
+            if (lastRefusedStart === null || start > lastRefusedStart) lastRefusedStart = start;
+            acceptedSince = 0;
+          } else if (lastRefusedStart !== null && start > lastRefusedStart) acceptedSince += 1;
+          pending.delete(attempt);
+        });
+        pending.add(attempt);
+      } else skipped += 1;
+      // The swap is over once connections are accepted again for 250 ms: stop adding load to verify-live.
+      if (lastRefusedStart !== null && acceptedSince >= 10 && start - lastRefusedStart >= 250) break;
+      await sleep(Math.max(0, PROBE_INTERVAL_MS - (performance.now() - start)));
+    }
+    await Promise.all(pending);
+    attempts.sort((a, b) => a.start - b.start);
+    let stretchStart: number | null = null;
+    for (const { start, accepted } of attempts) {
+      if (!accepted) stretchStart ??= start;
+      else if (stretchStart !== null) {
+        result.longestRefusedMs = round(Math.max(result.longestRefusedMs ?? 0, start - stretchStart));
+        stretchStart = null;
+      }
+    }
+    if (stretchStart !== null) {
+      result.unfinished = true;
+      result.longestRefusedMs = round(Math.max(result.longestRefusedMs ?? 0, attempts.at(-1)!.end - stretchStart));
+    }
+    result.attempts = attempts.length;
+    result.refused = attempts.filter((a) => !a.accepted).length;
+    result.skipped = skipped;
+    result.startedLate ||= attempts[0]?.accepted === false;
+    const gaps = attempts.slice(1).map((a, i) => a.start - attempts[i]!.start);
+    result.attemptPeriodMs = gaps.length > 0 ? round(median(gaps)) : null;
+    const durations = attempts.map((a) => a.end - a.start);
+    result.medianConnectMs = durations.length > 0 ? round(median(durations)) : null;
+  };
+  const running = run();
+  return {
+    async stop() {
+      stopping = true;
+      await running;
+      return result;
+    },
+  };
+}
+
+interface OrchestratedRun {
+  workflowId: string;
+  /** Workflow start to result, as the client saw it. */
+  totalMs: number;
+  /** Time waiting at gates (steps of kind gate), subtracted from the total: 0 here, the runbook has none. */
+  gateWaitMs: number;
+  measuredMs: number;
+  steps: Record<string, number>;
+  /** measuredMs minus the five reported steps: preflight, backup check, notifications, stop/resume writers, report, orchestration. */
+  otherMs: number;
+  restorePlusSwapMs: number;
+  swapWindowMs: number | null;
+  probe: ProbeResult | null;
+}
+
+interface BareRun {
+  /** CREATE DATABASE + pg_restore --jobs=2. */
+  restoreMs: number;
+  /** ALTER DATABASE live RENAME TO old; new RENAME TO live. */
+  renameMs: number;
+  totalMs: number;
+}
+
+const probeSummary = (probe: ProbeResult | null) => {
+  if (!probe) return 'not started (the swap passed between two status polls)';
+  if (probe.longestRefusedMs === null) return `saw no refusal in ${probe.attempts} attempts (the window fell between attempts)`;
+  return `${probe.longestRefusedMs} ms${probe.startedLate ? ' (started late: a lower bound, left out)' : ''}`;
+};
+
+const stepMs = (status: RollbackStatus, name: string) => {
+  const step = status.steps.find((s) => s.name === name);
+  return step?.endedAt ? Date.parse(step.endedAt) - Date.parse(step.startedAt) : NaN;
+};
+
+async function run(): Promise<void> {
+  const cli = await resolveTemporalCli((line) => console.log(line));
+  const dir = mkdtempSync(join(tmpdir(), 'bench-restore-'));
+  const backupDir = join(dir, 'backups');
+  const backupsOfMain = join(backupDir, 'main');
+  const runbooksDir = join(dir, 'runbooks');
+  const reportsDir = join(dir, 'reports');
+  mkdirSync(runbooksDir, { recursive: true });
+  let env: TestWorkflowEnvironment | undefined;
+  let sandbox: Sandbox | undefined;
+  let worker: ChildProcess | undefined;
+  let running: WorkflowHandle | undefined;
+  let starting: Promise<unknown> | undefined; // the dev server or sandbox being started, if any
+  let interrupted: NodeJS.Signals | null = null;
+  let cleaning: Promise<void> | undefined;
+
+  /** Everything this run started or made, undone; once, whoever asks first (finally or a signal). */
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      const attempt = async (what: string, work: () => unknown) => {
+        try {
+          await work();
+        } catch (err) {
+          console.error(`cleanup: ${what} failed: ${(err as Error).message}`);
+        }
+      };
+      await starting; // so a dev server still starting is stopped too
+      if (running) await attempt('terminate the running workflow', () => running!.terminate('bench:restore stopped'));
+      if (worker && worker.exitCode === null && worker.signalCode === null) {
+        await attempt('stop the worker', async () => {
+          const exited = new Promise((resolve) => worker!.once('exit', resolve));
+          worker!.kill('SIGTERM');
+          if ((await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)])) === false) worker!.kill('SIGKILL');
+        });
+      }
+      await attempt('drop the bench databases', async () => {
+        for (const name of await benchDatabases()) await dropBenchDatabase(name);
+      });
+      if (sandbox) await attempt('stop the sandbox', () => sandbox!.stop());
+      if (env) await attempt('stop the dev server', () => env!.teardown());
+      await attempt(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+    })());
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = signal;
+    console.error(`\n${signal}: stopping, dropping the bench databases`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const envStarting = TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: cli.path },
+        searchAttributes: ALL_SEARCH_ATTRIBUTES,
+        log: { format: 'pretty', level: 'error' },
+        extraArgs: EAGER_ACTIVITIES,
+      },
+    });
+    starting = envStarting.then((e) => (env = e), () => undefined);
+    env = await envStarting;
+    // Only the runbook's traffic and health sections point here; no HTTP traffic is needed.
+    const sandboxStarting = startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null });
+    starting = sandboxStarting.then((s) => (sandbox = s), () => undefined);
+    sandbox = await sandboxStarting;
+    starting = undefined;
+    const liveUrl = `${POSTGRES}/${LIVE}`;
+    const secrets = { [URL_ENV]: liveUrl, SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
+    const runbookText = benchRunbook(sandbox, backupDir);
+    writeFileSync(join(runbooksDir, `${SYSTEM}.yaml`), runbookText);
+    const runbook = parseRunbook(runbookText, `runbooks/${SYSTEM}.yaml`);
+
+    // The database: sandbox tables, then pgbench's at scale 50.
+    log(`creating ${LIVE}: sandbox tables, pgbench -i -s ${SCALE}`);
+    let started = performance.now();
+    await ensureSandboxDatabase(liveUrl);
+    await execFileAsync('pgbench', ['-i', '-s', String(SCALE), '-q', '-h', conn.host, '-p', String(conn.port), '-U', conn.user, LIVE], { maxBuffer: 16 << 20 });
+    const pgbenchInitMs = performance.now() - started;
+    const [{ accounts }] = (await sql<{ accounts: string }>(LIVE, 'SELECT count(*) AS accounts FROM pgbench_accounts')) as [{ accounts: string }];
+    const [{ bytes }] = (await sql<{ bytes: string }>(LIVE, 'SELECT pg_database_size(current_database()) AS bytes')) as [{ bytes: string }];
+
+    // The backup, outside any timed section: the backupDatabase activity, jobs 2.
+    log(`backup of ${LIVE} (backupDatabase activity, jobs ${JOBS})`);
+    const activities = createActivities({
+      runbooks: new Map([[SYSTEM, runbook]]),
+      env: secrets,
+      logger: pino({ level: 'error' }),
+      temporal: { client: env.client, namespace: 'default' },
+      reportsDir,
+    });
+    started = performance.now();
+    const manifest: BackupManifest = await new MockActivityEnvironment().run(activities.backupDatabase, { system: SYSTEM, database: 'main', backupId: BACKUP_ID, jobs: JOBS });
+    const backupMs = performance.now() - started;
+    const dumpDir = join(backupsOfMain, BACKUP_ID, 'dump');
+
+    worker = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/worker/main.ts', import.meta.url))], {
+      env: {
+        ...process.env,
+        ...secrets,
+        TEMPORAL_ADDRESS: env.address,
+        RUNBOOKS_DIR: runbooksDir,
+        REPORTS_DIR: reportsDir,
+        WORKER_METRICS_ADDRESS: 'off',
+        WORKER_SHUTDOWN_GRACE_SECONDS: '2',
+        LOG_LEVEL: 'error',
+        LOG_FORMAT: 'json',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    await waitForPoller(env.connection, 'default', 60_000);
+
+    /** Between runs: only the live database stays (vacuumed, as a database in service is), no safety dumps. */
+    const reset = async () => {
+      for (const name of await benchDatabases()) if (name !== LIVE) await dropBenchDatabase(name);
+      for (const entry of readdirSync(backupsOfMain)) if (entry !== BACKUP_ID) rmSync(join(backupsOfMain, entry), { recursive: true, force: true });
+      await sql(LIVE, 'VACUUM ANALYZE');
+    };
+
+    const orchestrated = async (n: number): Promise<OrchestratedRun> => {
+      await checkpoint();
+      const workflowId = `bench-restore-${process.pid}-${n}`;
+      const client = env!.client;
+      started = performance.now();
+      const handle = await client.workflow.start('dataRestore', {
+        taskQueue: TASK_QUEUE,
+        workflowId,
+        args: [{ system: SYSTEM, database: 'main', backup: BACKUP_ID, reason: 'benchmark', requestedBy: 'alice', jobs: JOBS }],
+      });
+      running = handle;
+      const outcome = handle.result().then((result: DataRestoreResult) => ({ result, at: performance.now() }));
+      void outcome.catch(() => undefined); // awaited below; a failure surfaces there
+      let probe: ReturnType<typeof startSwapProbe> | null = null;
+      let probeResult: ProbeResult | null = null;
+      let done: Awaited<typeof outcome> | null = null;
+      let step = '';
+      try {
+        while (!done) {
+          // Polled gently through the long steps, closely around the swap.
+          done = await Promise.race([outcome, sleep(step === 'restore-to-side' ? 250 : 50).then(() => null)]);
+          if (done) break;
+          const status = await handle.query(statusQuery).catch(() => null);
+          if (status?.state === 'awaiting_decision') throw new Error(`run ${n}: ${status.pendingDecision?.step} failed: ${status.pendingDecision?.error}`);
+          if (status?.state === 'awaiting_approval') throw new Error(`run ${n}: waits for approval, but the bench runbook has no gates`);
+          step = status?.currentStep ?? step;
+          if (!probe && ['verify-side', 'stop-writers', 'swap', 'verify-live'].includes(step)) probe = startSwapProbe(liveUrl, step === 'swap' || step === 'verify-live');
+        }
+      } finally {
+        probeResult = probe ? await probe.stop() : null;
+      }
+      running = undefined;
+      const totalMs = done.at - started;
+      const status = await handle.query(statusQuery);
+      const steps = Object.fromEntries(status.steps.map((s) => [s.name, stepMs(status, s.name)]));
+      const gateWaitMs = status.steps.filter((s) => s.kind === 'gate').reduce((sum, s) => sum + stepMs(status, s.name), 0);
+      const measuredMs = totalMs - gateWaitMs;
+      return {
+        workflowId,
+        totalMs: round(totalMs),
+        gateWaitMs: round(gateWaitMs),
+        measuredMs: round(measuredMs),
+        steps,
+        otherMs: round(measuredMs - STEPS.reduce((sum, name) => sum + stepMs(status, name), 0)),
+        restorePlusSwapMs: round(stepMs(status, 'restore-to-side') + stepMs(status, 'swap')),
+        swapWindowMs: done.result.swapWindowMs === null ? null : round(done.result.swapWindowMs),
+        probe: probeResult,
+      };
+    };
+
+    const bare = async (n: number): Promise<BareRun> => {
+      const side = `${LIVE}_bare_${n}`;
+      const old = `${LIVE}_bare_old_${n}`;
+      await checkpoint();
+      started = performance.now();
+      await restoreFresh(side, dumpDir, JOBS);
+      const restored = performance.now();
+      const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
+      await c.connect();
+      try {
+        await c.query(`ALTER DATABASE ${q(LIVE)} RENAME TO ${q(old)}`);
+        await c.query(`ALTER DATABASE ${q(side)} RENAME TO ${q(LIVE)}`);
+      } finally {
+        await c.end();
+      }
+      const renamed = performance.now();
+      return { restoreMs: round(restored - started), renameMs: round(renamed - restored), totalMs: round(renamed - started) };
+    };
+
+    const jobsOne = async (n: number): Promise<number> => {
+      const name = `${LIVE}_j1_${n}`;
+      await checkpoint();
+      started = performance.now();
+      await restoreFresh(name, dumpDir, 1);
+      const ms = performance.now() - started;
+      await dropBenchDatabase(name);
+      return round(ms);
+    };
+
+    const orchestratedRuns: OrchestratedRun[] = [];
+    const bareRuns: BareRun[] = [];
+    const jobs1Ms: number[] = [];
+    for (let n = 1; n <= RUNS; n += 1) {
+      // Alternate which path goes first, so neither always follows the other.
+      const order = n % 2 === 1 ? (['orchestrated', 'bare'] as const) : (['bare', 'orchestrated'] as const);
+      for (const path of order) {
+        log(`run ${n}/${RUNS}: ${path === 'orchestrated' ? 'dataRestore workflow' : `bare pg_restore -j${JOBS} + rename`}`);
+        if (path === 'orchestrated') {
+          const r = await orchestrated(n);
+          orchestratedRuns.push(r);
+          log(`  ${seconds(r.measuredMs)}; ${STEPS.map((s) => `${s} ${seconds(r.steps[s] ?? NaN)}`).join(', ')}; swap window ${r.swapWindowMs} ms, probe ${probeSummary(r.probe)}`);
+        } else {
+          const r = await bare(n);
+          bareRuns.push(r);
+          log(`  ${seconds(r.totalMs)} (restore ${seconds(r.restoreMs)}, rename ${r.renameMs} ms)`);
+        }
+        await reset();
+      }
+      log(`run ${n}/${RUNS}: bare pg_restore -j1 into a fresh database`);
+      jobs1Ms.push(await jobsOne(n));
+      log(`  ${seconds(jobs1Ms.at(-1)!)}`);
+    }
+
+    // (1) + (2)
+    const orchestratedMs = median(orchestratedRuns.map((r) => r.measuredMs));
+    const bareMs = median(bareRuns.map((r) => r.totalMs));
+    const restoreSwapMs = median(orchestratedRuns.map((r) => r.restorePlusSwapMs));
+    const stepMedians = Object.fromEntries(STEPS.map((s) => [s, round(median(orchestratedRuns.map((r) => r.steps[s] ?? NaN)))]));
+    const wholeRatio = orchestratedMs / bareMs;
+    const restoreSwapRatio = restoreSwapMs / bareMs;
+    // (3)
+    const windows = orchestratedRuns.map((r) => r.swapWindowMs ?? NaN);
+    // A probe that began after the swap had started (or saw no refusal at all) measured nothing: left out.
+    const probes = orchestratedRuns.map((r) => (r.probe && !r.probe.startedLate && r.probe.longestRefusedMs !== null ? r.probe.longestRefusedMs : null));
+    const validProbes = probes.filter((p): p is number => p !== null);
+    const swapWindowMs = median(windows);
+    const probeMs = validProbes.length > 0 ? median(validProbes) : null;
+    const swapWorstMs = Math.max(...windows, ...validProbes);
+    // (4)
+    const jobs2Ms = bareRuns.map((r) => r.restoreMs);
+
+    const results = {
+      benchmark: 'restore',
+      at: new Date().toISOString(),
+      machine: {
+        cpus: cpus().length,
+        node: process.version,
+        postgres: (await serverVersion(conn)).version,
+        pgRestore: (await toolMajorVersion('pg_restore')).version,
+      },
+      runs: RUNS,
+      database: {
+        pgbenchScale: SCALE,
+        pgbenchAccountsRows: Number(accounts),
+        sizeBytes: Number(bytes),
+        pgbenchInitMs: round(pgbenchInitMs),
+        backup: { jobs: JOBS, ms: round(backupMs), files: manifest.files.length, bytes: manifest.files.reduce((sum, f) => sum + f.size, 0) },
+      },
+      orchestrated: {
+        runs: orchestratedRuns,
+        medianMs: round(orchestratedMs),
+        medianStepsMs: stepMedians,
+        medianOtherMs: round(median(orchestratedRuns.map((r) => r.otherMs))),
+        medianRestorePlusSwapMs: round(restoreSwapMs),
+        gates: 'none: the bench runbook sets gates: {}; gateWaitMs (steps of kind gate) is subtracted from totalMs',
+      },
+      bare: {
+        runs: bareRuns,
+        medianMs: round(bareMs),
+        medianRestoreMs: round(median(bareRuns.map((r) => r.restoreMs))),
+        medianRenameMs: round(median(bareRuns.map((r) => r.renameMs))),
+      },
+      ratio: {
+        whole: round3(wholeRatio),
+        restorePlusSwapOnly: round3(restoreSwapRatio),
+        target: TARGET_RATIO,
+        judgedOn: 'whole',
+        met: wholeRatio <= TARGET_RATIO,
+        note: 'the orchestrated path includes a verified safety dump, verification of the side and live databases, preflight checks and stop/resume writers; the bare one does none of these',
+      },
+      swapWindow: {
+        workflowMs: windows,
+        probeLongestRefusedMs: probes,
+        medianWorkflowMs: round(swapWindowMs),
+        medianProbeMs: probeMs === null ? null : round(probeMs),
+        worstMs: round(swapWorstMs),
+        probeIntervalMs: PROBE_INTERVAL_MS,
+        targetMs: TARGET_SWAP_MS,
+        met: Math.max(swapWindowMs, probeMs ?? 0) <= TARGET_SWAP_MS,
+      },
+      jobs: {
+        jobs1Ms,
+        jobs2Ms,
+        medianJobs1Ms: round(median(jobs1Ms)),
+        medianJobs2Ms: round(median(jobs2Ms)),
+        speedup: round3(median(jobs1Ms) / median(jobs2Ms)),
+        note: 'CREATE DATABASE + pg_restore into a fresh database; the --jobs=2 figures are the bare path restores of (2)',
+      },
+    };
+    mkdirSync('bench-results', { recursive: true });
+    const file = join('bench-results', `restore-${results.at.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    const pad = (label: string) => label.padEnd(48);
+    console.log(`
+restore of a pgbench scale-${SCALE} database (${Number(accounts).toLocaleString('en')} rows in pgbench_accounts, ${Math.round(Number(bytes) / 1e6)} MB; backup ${Math.round(results.database.backup.bytes / 1e6)} MB), ${RUNS} runs, medians, ${cpus().length} cores
+(1) ${pad('dataRestore workflow, start to result:')}${seconds(orchestratedMs)}  (gate wait subtracted: ${median(orchestratedRuns.map((r) => r.gateWaitMs))} ms; the runbook has no gates)
+    ${STEPS.map((s) => `${s} ${seconds(stepMedians[s]!)}`).join(' | ')} | other ${seconds(results.orchestrated.medianOtherMs)}
+(2) ${pad(`bare pg_restore -j${JOBS} + rename:`)}${seconds(bareMs)}  (restore ${seconds(results.bare.medianRestoreMs)}, rename ${results.bare.medianRenameMs} ms)
+    ${pad('ratio orchestrated / bare, whole:')}${results.ratio.whole.toFixed(2)}  (target <= ${TARGET_RATIO}, judged on this) ${verdict(results.ratio.met)}
+    ${pad('ratio restore-to-side (safety dump beside it) + swap / bare:')}${results.ratio.restorePlusSwapOnly.toFixed(2)}  (target <= ${TARGET_RATIO}, for information) ${verdict(restoreSwapRatio <= TARGET_RATIO)}
+    the workflow also takes and verifies a safety dump and verifies side and live; the bare path does none of it
+(3) ${pad('swap window, workflow swapWindowMs:')}${round(swapWindowMs)} ms
+    ${pad(`probe (connect every ${PROBE_INTERVAL_MS} ms), longest refused:`)}${probeMs === null ? 'n/a (the probe missed every swap)' : `${round(probeMs)} ms`}  (worst of all runs ${round(swapWorstMs)} ms; target <= ${TARGET_SWAP_MS} ms) ${verdict(results.swapWindow.met)}
+(4) ${pad('pg_restore --jobs=1 vs --jobs=2:')}${seconds(median(jobs1Ms))} vs ${seconds(median(jobs2Ms))}: ${results.jobs.speedup.toFixed(2)}x with 2 jobs
+saved ${file}`);
+  } catch (err) {
+    if (!interrupted) throw err; // after a signal, the error is only the workflow we terminated
+  } finally {
+    await cleanup();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+run().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
