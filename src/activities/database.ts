@@ -6,8 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { countRows, listBackups, verifyBackupFiles, type BackupManifest } from '../providers/database/backup.ts';
-import { serverVersion, toolMajorVersion, withClient } from '../providers/database/pg-tools.ts';
+import { listBackups, verifyBackupFiles, type BackupManifest } from '../providers/database/backup.ts';
+import { serverVersion, toolMajorVersion } from '../providers/database/pg-tools.ts';
 import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, swapBack, swapIn, verifyDatabase } from '../providers/database/restore.ts';
 import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
@@ -125,11 +125,6 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
     async dropSideDatabase(input: DatabaseRef & { side: string; marker: string }): Promise<boolean> {
       const { conn } = target(input);
       return dropSideDatabase(conn, input.side, input.marker);
-    },
-
-    /** Counts rows of the live database (for the report's before/after). Safe to retry: read-only. */
-    async countLiveRows(input: DatabaseRef): Promise<Record<string, number>> {
-      return withClient(target(input).conn, countRows);
     },
   };
 };

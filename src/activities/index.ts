@@ -10,7 +10,6 @@ import { createNotifyActivities } from './notify.ts';
 import { createPreflightActivities } from './preflight.ts';
 import { createRecordActivities } from './records.ts';
 import { createSchemaActivities } from './schema.ts';
-import { createRunbookActivities } from './runbook.ts';
 import { createSnapshotActivities } from './snapshot.ts';
 import { createTrafficActivities } from './traffic.ts';
 import { createWriterActivities } from './writers.ts';
@@ -18,7 +17,6 @@ import { createWriterActivities } from './writers.ts';
 export type { ActivityDeps } from './deps.ts';
 
 export const createActivities = (deps: ActivityDeps) => ({
-  ...createRunbookActivities(deps),
   ...createPreflightActivities(deps),
   ...createSnapshotActivities(deps),
   ...createTrafficActivities(deps),

@@ -14,13 +14,3 @@ export function runbookFor(deps: ActivityDeps, system: string): Runbook {
   }
   return runbook;
 }
-
-export const createRunbookActivities = (deps: ActivityDeps) => ({
-  /**
-   * Returns the runbook the worker loaded at start-up, so the workflow keeps it in its history.
-   * Safe to retry: it only reads.
-   */
-  async loadRunbook(system: string): Promise<Runbook> {
-    return runbookFor(deps, system);
-  },
-});

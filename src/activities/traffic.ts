@@ -14,11 +14,6 @@ export interface ChangeInput {
 export const createTrafficActivities = (deps: ActivityDeps) => {
   const clientFor = (system: string) => createClient('traffic', runbookFor(deps, system).traffic, { env: deps.env, logger: deps.logger });
   return {
-    /** Reads current weights and instance counts. Safe to retry: it only reads. */
-    async readTrafficState(system: string): Promise<TrafficState> {
-      return clientFor(system).readState();
-    },
-
     /**
      * Sets traffic weights per version. Safe to retry: the idempotency key makes the router apply
      * the change once, and setting weights to the values they have changes nothing.

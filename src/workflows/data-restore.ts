@@ -12,8 +12,7 @@
  */
 import { uuid4, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { renderIncidentReport } from '../runbook/report.ts';
-import { activities, notify, publishReport, watching } from './activities.ts';
+import { activities, notify, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { commonInput, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
@@ -185,13 +184,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
       }
       return plan;
     },
-    async () => {
-      const report = renderIncidentReport(rollback.status, rollback.runbook);
-      rollback.status.report = report;
-      if (input.dryRun || !rollback.runbook) return;
-      await publishReport({ system, workflowId, markdown: report }).catch(() => undefined);
-      await notify({ system, title: `database restore ${rollback.status.state}`, text: rollback.status.details, severity: rollback.status.state === 'completed' ? 'info' : 'critical' });
-    },
+    'database restore',
   );
   return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump, report: rollback.status.report };
 }

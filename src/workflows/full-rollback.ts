@@ -11,8 +11,7 @@
 import { ActivityFailure, ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
-import { renderIncidentReport } from '../runbook/report.ts';
-import { activities, notify, publishReport, watching } from './activities.ts';
+import { activities, notify, watching } from './activities.ts';
 import { commonInput, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import type { HealthVerdict, Snapshot } from './status.ts';
@@ -85,13 +84,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
       }
       return { dryRun: false, plan, snapshot, healthAfter: rollback.status.healthAfter, report: null };
     },
-    async () => {
-      const report = renderIncidentReport(rollback.status, rollback.runbook);
-      rollback.status.report = report;
-      if (input.dryRun || !rollback.runbook) return;
-      await publishReport({ system, workflowId, markdown: report }).catch(() => undefined); // the report stays in status and history
-      await notify({ system, title: `rollback ${rollback.status.state}`, text: rollback.status.details, severity: rollback.status.state === 'completed' ? 'info' : 'critical' });
-    },
+    'rollback',
   ).then((result) => ({ ...result, report: rollback.status.report }));
 
   /** One planned change, undone by putting back what it found. */

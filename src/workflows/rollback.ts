@@ -19,7 +19,8 @@ import {
 } from '@temporalio/workflow';
 import type { Runbook } from '../runbook/schema.ts';
 import { searchAttributes } from './contract.ts';
-import { activities } from './activities.ts';
+import { renderIncidentReport } from '../runbook/report.ts';
+import { activities, notify, publishReport } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { awaitDecision } from './decisions.ts';
 import { awaitApproval, installGateHandlers, type GateOutcome } from './gates.ts';
@@ -215,6 +216,15 @@ export class Rollback {
     });
   }
 
+  /** The incident report, kept in status; published and announced for real (not dry) runs. */
+  private async report(outcome: string): Promise<void> {
+    const { system, workflowId, state, details, dryRun } = this.status;
+    this.status.report = renderIncidentReport(this.status, this.runbook);
+    if (dryRun || !this.runbook) return;
+    await publishReport({ system, workflowId, markdown: this.status.report }).catch(() => undefined); // the report stays in status and history
+    await notify({ system, title: `${outcome} ${state}`, text: details, severity: state === 'completed' ? 'info' : 'critical' });
+  }
+
   /**
    * The first step of every rollback: load the runbook (kept in history from here on) and refuse
    * if another rollback of the same system runs. Its refusals end the workflow with their own message.
@@ -271,10 +281,11 @@ export class Rollback {
 
   /**
    * Runs the workflow's body and settles its end: completed, aborted (left as is) or failed after
-   * compensation. `finally` runs in every case (report, notification). Aborted and failed rollbacks
-   * end the workflow as failed, so the UI shows them red, with the final status as details.
+   * compensation. In every case the incident report is written and, unless it was a dry run, published
+   * and announced as `<outcome> <state>` (e.g. "rollback completed"). Aborted and failed rollbacks end
+   * the workflow as failed, so the UI shows them red, with the final status as details.
    */
-  async settle<R>(body: () => Promise<R>, finish: (rollback: this) => Promise<void>): Promise<R> {
+  async settle<R>(body: () => Promise<R>, outcome: string): Promise<R> {
     let result: R | undefined;
     let failure: StopRollback | null = null;
     // The abort handler only records the request; this stops the running step (see InboxMessage for why).
@@ -303,7 +314,7 @@ export class Rollback {
     this.status.currentStep = null;
     this.status.endedAt = now();
     for (const message of this.inbox.splice(0)) this.refuseStale(message);
-    await CancellationScope.nonCancellable(() => finish(this));
+    await CancellationScope.nonCancellable(() => this.report(outcome));
     if (failure) {
       throw ApplicationFailure.create({
         message: `${this.status.workflowType} of ${this.status.system} ${this.status.state}: ${failure.why}`,

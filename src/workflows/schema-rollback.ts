@@ -8,8 +8,7 @@
  */
 import { ApplicationFailure, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { renderIncidentReport } from '../runbook/report.ts';
-import { activities, notify, publishReport, watching } from './activities.ts';
+import { activities, watching } from './activities.ts';
 import type { DataRestorePlan, DataRestoreResult, dataRestoreInput } from './data-restore.ts';
 import { Rollback } from './rollback.ts';
 
@@ -58,13 +57,7 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
         run: () => activities(`smoke queries on ${database}`).smokeTestLive(ref),
       });
     },
-    async () => {
-      const report = renderIncidentReport(rollback.status, rollback.runbook);
-      rollback.status.report = report;
-      if (input.dryRun || !rollback.runbook) return;
-      await publishReport({ system, workflowId, markdown: report }).catch(() => undefined);
-      await notify({ system, title: `schema rollback ${rollback.status.state}`, text: rollback.status.details, severity: rollback.status.state === 'completed' ? 'info' : 'critical' });
-    },
+    'schema rollback',
   );
   return { dryRun: input.dryRun, plan: rollback.status.plan as DataRestorePlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.status.report };
 }
