@@ -11,7 +11,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino from 'pino';
-import { EAGER_ACTIVITIES } from '../scripts/lib/temporal.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../scripts/lib/temporal.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { startSandbox, sandboxRunbookFor, type Sandbox, type SandboxOptions } from '../sandbox/sandbox.ts';
 import { loadRunbooks } from '../src/runbook/load.ts';
@@ -45,7 +45,7 @@ export async function startTemporal(options: { uiPort?: number } = {}): Promise<
       executable: { type: 'existing-path', path: cli.path },
       searchAttributes: ALL_SEARCH_ATTRIBUTES,
       log: { format: 'pretty', level: 'error' },
-      extraArgs: EAGER_ACTIVITIES, // as the main job runs it
+      extraArgs: DEV_SERVER_DYNAMIC_CONFIG, // as the main job runs it
       ...(options.uiPort ? { ui: true, uiPort: options.uiPort } : {}),
     },
   });

@@ -36,7 +36,7 @@ import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.
 import type { DataRestoreResult } from '../../src/workflows/data-restore.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/workflows/status.ts';
-import { EAGER_ACTIVITIES, waitForPoller } from '../lib/temporal.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
@@ -321,7 +321,7 @@ async function run(): Promise<void> {
         executable: { type: 'existing-path', path: cli.path },
         searchAttributes: ALL_SEARCH_ATTRIBUTES,
         log: { format: 'pretty', level: 'error' },
-        extraArgs: EAGER_ACTIVITIES,
+        extraArgs: DEV_SERVER_DYNAMIC_CONFIG,
       },
     });
     starting = envStarting.then((e) => (env = e), () => undefined);

@@ -5,11 +5,24 @@ import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Eager activity execution: the server hands a just-scheduled activity back to the worker that
- * scheduled it with the workflow task's answer, saving a matching round trip per step (about 40 ms
- * on the dev server; see `npm run bench:rollback`). Off by default in Temporal's server config.
+ * Dynamic config the dev server runs with wherever we start one (main job, tests, benchmarks); the
+ * compose stack sets the same in deploy/temporal/dynamicconfig.yaml. Both cut the time a rollback
+ * spends between steps (see `npm run bench:rollback`):
+ * - eager activity execution: the server hands a just-scheduled activity back to the worker that
+ *   scheduled it with the workflow task's answer, saving a matching round trip per step (about
+ *   40 ms). Off by default in Temporal's server config.
+ * - the transfer queue's read rate: every workflow task and activity the history service schedules
+ *   goes through its shard's transfer queue, which by default is read at most 20 times a second per
+ *   shard. A cluster has hundreds of shards; the dev server has one, so once the burst allowance is
+ *   spent every step waits for the next read (about 30 ms each, measured). 1000 reads a second lifts
+ *   the cap for one shard without busy polling: the reader only reads when told of new tasks.
  */
-export const EAGER_ACTIVITIES = ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'];
+export const DEV_SERVER_DYNAMIC_CONFIG = [
+  '--dynamic-config-value',
+  'system.enableActivityEagerExecution=true',
+  '--dynamic-config-value',
+  'history.transferProcessorMaxPollRPS=1000',
+];
 
 /** Dev-server arguments: persistent SQLite in WAL mode, the UI, and our search attributes registered. */
 export function devServerArgs(options: { dbFile: string; port: number; uiPort: number; namespace: string }): string[] {
@@ -33,7 +46,7 @@ export function devServerArgs(options: { dbFile: string; port: number; uiPort: n
     '--log-level',
     'error', // its warnings are mostly connection noise while it starts and stops
     ...ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
-    ...EAGER_ACTIVITIES,
+    ...DEV_SERVER_DYNAMIC_CONFIG,
   ];
 }
 
