@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -123,6 +124,8 @@ export async function startRollback(
 }
 
 /** Histories in the CLI's JSON form (`temporal workflow show -o json`), which historyFromJSON reads back. */
+const repoRoot = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
 async function recordHistories(address: string, handles: WorkflowHandle[], dir: string): Promise<void> {
   const cli = await resolveTemporalCli();
   mkdirSync(dir, { recursive: true });
@@ -130,8 +133,9 @@ async function recordHistories(address: string, handles: WorkflowHandle[], dir: 
     const description = await handle.describe();
     if (description.status.name === 'RUNNING') continue;
     const name = `${description.type}-${String(index + 1).padStart(2, '0')}-${description.status.name.toLowerCase()}.json`;
-    const json = execFileSync(cli.path, ['workflow', 'show', '--address', address, '--workflow-id', handle.workflowId, '--output', 'json'], { maxBuffer: 64 << 20 });
-    writeFileSync(join(dir, name), json);
+    const json = execFileSync(cli.path, ['workflow', 'show', '--address', address, '--workflow-id', handle.workflowId, '--output', 'json'], { maxBuffer: 64 << 20, encoding: 'utf8' });
+    // Stack traces name where the checkout lives; recorded as the image's /app, like every fixture.
+    writeFileSync(join(dir, name), json.replaceAll(`${repoRoot}/`, '/app/'));
   }
 }
 
