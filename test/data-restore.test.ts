@@ -74,7 +74,7 @@ async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void) {
   const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
   const backup = (backupId: string): Promise<BackupManifest> =>
     new MockActivityEnvironment().run(activities.backupDatabase, { system: system.name, database: 'main', backupId });
-  return { ...system, dbName, url, backupDir: join(backupDir, 'main'), backup };
+  return { ...system, dbName, url, backupDir: join(backupDir, 'main'), backup, activities };
 }
 
 async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
@@ -136,8 +136,10 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const safety = readdirSync(s.backupDir).find((d) => d.startsWith('safety-'));
     assert.ok(safety, 'a safety dump was taken');
     const status = await handle.query(statusQuery);
-    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'verify-live', 'resume-writers']);
+    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'verify-live', 'resume-writers']);
     assert.deepEqual(status.events.map((e) => [e.kind, e.by]), [['refused', 'bob'], ['approved', 'dana']]);
+    const verifiedWith = (await handle.fetchHistory()).events?.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []).filter((name) => name.startsWith('verify'));
+    assert.deepEqual(verifiedWith, ['verifyBackup', 'verifyRestoredDatabase', 'verifyLiveDatabase'], 'rows counted once, on the side database');
     const [flag] = await sql(s.dbName, "SELECT enabled FROM feature_flags WHERE name = 'maintenance_mode'");
     assert.equal(flag.enabled, false, 'writers resumed');
     // The safety dump restores: it holds the pre-restore state.
@@ -184,6 +186,44 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.deepEqual(await databasesLike(`${s.dbName}__pre_restore_`), []);
     const status = await handle.query(statusQuery);
     assert.deepEqual(status.steps.filter((st) => st.outcome === 'compensated').map((st) => st.name), ['restore-to-side', 'stop-writers', 'swap']);
+  });
+
+  test('verify-live: the live name must answer with the database verify-side counted; with verify-side skipped, live is counted in full', async () => {
+    const s = await newDatabaseSystem((doc) => {
+      // Fails on the side database only: verify-side needs a decision, verify-live passes.
+      doc.databases.main.smokeQueries = [{ name: 'not-side', sql: "SELECT current_database() NOT LIKE '%\\_\\_restore\\_%' AS live", expect: { live: true } }];
+    });
+    await s.backup('b1');
+    const [{ oid: liveOid }] = await sql('postgres', 'SELECT oid::int FROM pg_database WHERE datname = $1', [s.dbName]);
+    const [{ oid: otherOid }] = await sql('postgres', "SELECT oid::int FROM pg_database WHERE datname = 'postgres'");
+    const env = new MockActivityEnvironment();
+    const ref = { system: s.name, database: 'main' };
+    assert.deepEqual(await env.run(s.activities.verifyLiveDatabase, { ...ref, restoredOid: liveOid }), { oid: liveOid });
+    await assert.rejects(env.run(s.activities.verifyLiveDatabase, { ...ref, restoredOid: otherOid }), {
+      message: `${s.dbName} did not verify: it is not the restored database (OID ${liveOid}, the restored one is ${otherOid})`,
+    });
+
+    const handle = await restore(s.name);
+    const waiting = await waitForStatus(handle, (st) => st.state === 'awaiting_decision', 120_000);
+    assert.equal(waiting.pendingDecision?.step, 'verify-side');
+    await handle.signal(decideSignal, { by: 'dana', action: 'skip' });
+    await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 60_000);
+    await handle.signal(approveSignal, { by: 'dana' });
+    await handle.result();
+    const events = (await handle.fetchHistory()).events ?? [];
+    const verifications = events.flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      const input = a?.input?.payloads?.[0]?.data;
+      if (!a?.activityType?.name?.startsWith('verify') || a.activityType.name === 'verifyBackup' || !input) return [];
+      return [[a.activityType.name, JSON.parse(Buffer.from(input).toString()).databaseName ?? '(live)']];
+    });
+    assert.deepEqual(verifications, [
+      ['verifyRestoredDatabase', verifications[0]![1]],
+      ['verifyRestoredDatabase', s.dbName],
+    ]);
+    assert.match(verifications[0]![1], /__restore_[0-9a-f]{8}$/);
+    const status = await handle.query(statusQuery);
+    assert.deepEqual(status.steps.filter((st) => ['verify-side', 'verify-live'].includes(st.name)).map((st) => [st.name, st.outcome]), [['verify-side', 'skipped'], ['verify-live', 'succeeded']]);
   });
 
   test('bad input and broken backups are refused with a clear message and the live database untouched', async () => {

@@ -1,8 +1,11 @@
 /**
  * Recorded histories (test/fixtures/histories, kept from real runs of the workflow tests) replayed
  * against the current workflow code: a change that would break rollbacks already running in
- * production fails here as a determinism error. Re-record after an intended, versioned change with
- * `RECORD_HISTORIES=test/fixtures/histories npm test -- test/full-rollback.test.ts test/data-restore.test.ts`.
+ * production fails here as a determinism error. After an intended change guarded by `patched()`,
+ * record new histories with `RECORD_HISTORIES=<dir> npm test -- test/full-rollback.test.ts
+ * test/data-restore.test.ts` and add them beside the old ones, which must keep replaying: the
+ * dataRestore-v2-* histories were recorded after the safety-dump-before-restore and
+ * verify-live-by-identity patches, the other dataRestore ones before them.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listBackups, verifyBackupFiles, type BackupManifest } from '../providers/database/backup.ts';
 import { serverVersion, toolMajorVersion } from '../providers/database/pg-tools.ts';
-import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, swapBack, swapIn, verifyDatabase } from '../providers/database/restore.ts';
+import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, smokeTest, swapBack, swapIn, verifyDatabase } from '../providers/database/restore.ts';
 import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -101,12 +101,28 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
       return { side: input.side, recreated: how === 'recreated' };
     },
 
-    /** Row counts against the manifest and the runbook's smoke queries. Safe to retry: read-only. */
-    async verifyRestoredDatabase(input: DatabaseRef & { databaseName: string; manifest: BackupManifest }): Promise<{ rowCounts: Record<string, number> }> {
+    /**
+     * Row counts against the manifest and the runbook's smoke queries; returns the counts and the
+     * database's OID, which verifyLiveDatabase checks after the swap. Safe to retry: read-only.
+     */
+    async verifyRestoredDatabase(input: DatabaseRef & { databaseName: string; manifest: BackupManifest }): Promise<{ rowCounts: Record<string, number>; oid: number }> {
       const { conn, config } = target(input);
-      const { problems, rowCounts } = await withHeartbeats(verifyDatabase(conn, input.databaseName, input.manifest, config.smokeQueries));
+      const { problems, rowCounts, oid } = await withHeartbeats(verifyDatabase(conn, input.databaseName, input.manifest, config.smokeQueries));
       if (problems.length > 0) throw fail(`${input.databaseName} did not verify: ${problems.join('; ')}`, 'RestoreNotVerified');
-      return { rowCounts };
+      return { rowCounts, oid };
+    },
+
+    /**
+     * After the swap: the database answering to the live name is the one verify-side counted (same
+     * OID: a rename moves no data, so its rows are not counted again), it accepts connections, and
+     * the runbook's smoke queries pass. Safe to retry: read-only.
+     */
+    async verifyLiveDatabase(input: DatabaseRef & { restoredOid: number }): Promise<{ oid: number }> {
+      const { conn, config } = target(input);
+      const { problems, oid } = await smokeTest(conn, conn.database, config.smokeQueries);
+      if (oid !== input.restoredOid) problems.unshift(`it is not the restored database (OID ${oid}, the restored one is ${input.restoredOid})`);
+      if (problems.length > 0) throw fail(`${conn.database} did not verify: ${problems.join('; ')}`, 'RestoreNotVerified');
+      return { oid };
     },
 
     /** Swaps the side database in by rename. Safe to retry: it does only what is left to do. */

@@ -1,9 +1,8 @@
 /**
  * Schema rollback: the runbook's down SQL in one transaction, and smoke queries on the live database.
  */
-import type { BackupManifest } from '../providers/database/backup.ts';
 import { withClient } from '../providers/database/pg-tools.ts';
-import { verifyDatabase } from '../providers/database/restore.ts';
+import { smokeTest } from '../providers/database/restore.ts';
 import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
@@ -52,8 +51,7 @@ export const createSchemaActivities = (deps: ActivityDeps) => {
     /** Runs the runbook's smoke queries against the live database. Safe to retry: read-only. */
     async smokeTestLive(input: DatabaseRef): Promise<void> {
       const { conn, config } = target(input);
-      const empty = { rowCounts: {} } as unknown as BackupManifest;
-      const { problems } = await verifyDatabase(conn, conn.database, empty, config.smokeQueries);
+      const { problems } = await smokeTest(conn, conn.database, config.smokeQueries);
       if (problems.length > 0) throw fail(`${conn.database} did not verify: ${problems.join('; ')}`, 'RestoreNotVerified');
     },
   };

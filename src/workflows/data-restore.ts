@@ -3,14 +3,14 @@
  * 001, 002 and 003 restore with `psql $DATABASE_URL < backup.sql` or `pg_restore` over the live
  * database; here the restore goes beside it and is proved before anything is swapped:
  *
- *   preflight -> check the backup (exists, checksums, tools, disk) -> safety dump of live (verified),
- *   side by side with the restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate
- *   -> stop writers -> swap by rename (live kept as <db>__pre_restore_<id>) -> verify live
- *   -> resume writers -> report
+ *   preflight -> check the backup (exists, checksums, tools, disk) -> safety dump of live (verified)
+ *   -> restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate -> stop writers
+ *   -> swap by rename (live kept as <db>__pre_restore_<id>) -> verify live (the restored database
+ *   answers to the name; smoke queries) -> resume writers -> report
  *
  * Compensation swaps back; the side database is dropped only if it was never swapped in.
  */
-import { uuid4, workflowInfo } from '@temporalio/workflow';
+import { patched, uuid4, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { activities, notify, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
@@ -92,12 +92,13 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         keptAs: names.old,
         checks: checked.checks,
         steps: [
-          `safety dump of ${checked.live} (verified) and, beside it, backup ${checked.id} restored into ${names.side} (pg_restore -j ${input.jobs})`,
+          `safety dump of ${checked.live} (verified against its manifest)`,
+          `backup ${checked.id} restored into ${names.side} (pg_restore -j ${input.jobs})`,
           `verify ${names.side}: row counts against the manifest, smoke queries`,
           'approval (gate before-swap)',
           'stop writers',
           `swap: ${checked.live} -> ${names.old}, ${names.side} -> ${checked.live}`,
-          `verify ${checked.live}`,
+          `verify ${checked.live}: the restored database answers to the name, smoke queries pass`,
           'resume writers',
         ],
       };
@@ -111,33 +112,57 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         run: () => notify({ system, title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
       });
 
-      // The safety dump reads the live database and the restore writes the side one: neither touches
-      // the live data, so they run side by side; the swap, much later, waits for both.
       safetyDump = `safety-${restoreId}`;
       const takeSafetyDump = async () => {
         await activities(`safety dump of ${checked.live}`, watching(3600)).backupDatabase({ ...ref, backupId: safetyDump!, kind: 'safety-dump', jobs: input.jobs });
-        return activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump! });
+        const dump = await activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump! });
+        rollback.status.notes.push(`- safety dump of ${checked.live} before the restore: ${safetyDump} (${dump.files} files, verified against its manifest)`);
+        return dump;
       };
-      await rollback.step({
-        name: 'restore-to-side',
-        kind: 'change',
-        description: `safety dump of ${checked.live}, and backup ${checked.id} restored into ${names.side}, side by side`,
-        run: async () => {
-          const restoreToSide = activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${names.side}`, watching(6 * 3600)).restoreToSide({
-            ...ref,
-            backupDir: checked.dir,
-            side: names.side,
-            marker,
-            jobs: input.jobs,
-          });
-          const [dump] = await Promise.all([takeSafetyDump(), restoreToSide]);
-          rollback.status.notes.push(`- safety dump of ${checked.live} before the swap: ${safetyDump} (${dump.files} files, verified against its manifest)`);
-        },
-        // Dropped only while it still carries this restore's marker, i.e. never swapped in.
-        undo: () => activities(`drop ${names.side} (never swapped in)`).dropSideDatabase({ ...ref, side: names.side, marker }),
-      });
+      const restoreToSide = () =>
+        activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${names.side}`, watching(6 * 3600)).restoreToSide({
+          ...ref,
+          backupDir: checked.dir,
+          side: names.side,
+          marker,
+          jobs: input.jobs,
+        });
+      // Dropped only while it still carries this restore's marker, i.e. never swapped in.
+      const dropSide = () => activities(`drop ${names.side} (never swapped in)`).dropSideDatabase({ ...ref, side: names.side, marker });
 
-      await rollback.step({
+      if (patched('safety-dump-before-restore')) {
+        // DESIGN: a safety dump before any restore. Taken and verified first, so the restore never
+        // competes with it for the live server's disk and CPU, and a restore that fills the disk
+        // cannot leave us without one.
+        await rollback.step({
+          name: 'safety-dump',
+          kind: 'snapshot',
+          description: `safety dump of ${checked.live}, verified against its manifest`,
+          skippable: false,
+          run: takeSafetyDump,
+        });
+        await rollback.step({
+          name: 'restore-to-side',
+          kind: 'change',
+          description: `backup ${checked.id} restored into ${names.side}`,
+          run: restoreToSide,
+          undo: dropSide,
+        });
+      } else {
+        // Histories from before the patch took the safety dump side by side with the restore.
+        await rollback.step({
+          name: 'restore-to-side',
+          kind: 'change',
+          description: `safety dump of ${checked.live}, and backup ${checked.id} restored into ${names.side}, side by side`,
+          run: async () => {
+            const restoring = restoreToSide(); // scheduled first, as those histories have it
+            return Promise.all([takeSafetyDump(), restoring]);
+          },
+          undo: dropSide,
+        });
+      }
+
+      const sideVerified = await rollback.step({
         name: 'verify-side',
         kind: 'verify',
         description: `verify ${names.side}: row counts and smoke queries`,
@@ -171,7 +196,13 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         name: 'verify-live',
         kind: 'verify',
         description: `verify ${checked.live} after the swap`,
-        run: () => activities(`verify ${checked.live}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: checked.live, manifest: checked.manifest }),
+        run: () =>
+          // The rows were counted on the side database and a rename moves none: here it is enough that
+          // the live name now answers with that same database and its smoke queries pass. Counted in
+          // full again only when verify-side was skipped (or in histories from before this existed).
+          patched('verify-live-by-identity') && sideVerified?.oid !== undefined
+            ? activities(`verify ${checked.live}`).verifyLiveDatabase({ ...ref, restoredOid: sideVerified.oid })
+            : activities(`verify ${checked.live}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: checked.live, manifest: checked.manifest }),
       });
 
       if (writers) {

@@ -71,7 +71,7 @@ export interface SmokeQuery {
 }
 
 /** Row counts against the manifest and the runbook's smoke queries; returns the problems found. */
-export async function verifyDatabase(conn: Connection, database: string, manifest: BackupManifest, smokeQueries: SmokeQuery[]): Promise<{ problems: string[]; rowCounts: Record<string, number> }> {
+export async function verifyDatabase(conn: Connection, database: string, manifest: BackupManifest, smokeQueries: SmokeQuery[]): Promise<{ problems: string[]; rowCounts: Record<string, number>; oid: number }> {
   return withClient(withDatabase(conn, database), async (c) => {
     const problems: string[] = [];
     const rowCounts = await countRows(c);
@@ -80,24 +80,41 @@ export async function verifyDatabase(conn: Connection, database: string, manifes
       if (actual === undefined) problems.push(`table ${table} is missing`);
       else if (actual !== expected) problems.push(`table ${table} has ${actual} rows, the backup had ${expected}`);
     }
-    for (const query of smokeQueries) {
-      try {
-        // Read-only, so a smoke query cannot change the database it checks.
-        await c.query('BEGIN READ ONLY');
-        const { rows } = await c.query(query.sql);
-        await c.query('ROLLBACK');
-        if (query.expect !== undefined) {
-          const got = Object.fromEntries(Object.entries(rows[0] ?? {}).map(([k, v]) => [k, typeof v === 'object' ? v : String(v)]));
-          const want = Object.fromEntries(Object.entries(query.expect as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
-          if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`smoke query ${query.name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
-        }
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        problems.push(`smoke query ${query.name} failed: ${(err as Error).message}`);
-      }
-    }
-    return { problems, rowCounts };
+    problems.push(...(await runSmokeQueries(c, smokeQueries)));
+    return { problems, rowCounts, oid: await databaseOid(c) };
   });
+}
+
+/** The runbook's smoke queries on one database; returns the problems found. */
+export async function smokeTest(conn: Connection, database: string, smokeQueries: SmokeQuery[]): Promise<{ problems: string[]; oid: number }> {
+  return withClient(withDatabase(conn, database), async (c) => ({ problems: await runSmokeQueries(c, smokeQueries), oid: await databaseOid(c) }));
+}
+
+/** The OID of the database a client is connected to: a rename keeps it, so it identifies a database across the swap. */
+async function databaseOid(c: pg.Client): Promise<number> {
+  const { rows } = await c.query<{ oid: string }>('SELECT oid FROM pg_database WHERE datname = current_database()');
+  return Number(rows[0]!.oid);
+}
+
+async function runSmokeQueries(c: pg.Client, smokeQueries: SmokeQuery[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const query of smokeQueries) {
+    try {
+      // Read-only, so a smoke query cannot change the database it checks.
+      await c.query('BEGIN READ ONLY');
+      const { rows } = await c.query(query.sql);
+      await c.query('ROLLBACK');
+      if (query.expect !== undefined) {
+        const got = Object.fromEntries(Object.entries(rows[0] ?? {}).map(([k, v]) => [k, typeof v === 'object' ? v : String(v)]));
+        const want = Object.fromEntries(Object.entries(query.expect as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+        if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`smoke query ${query.name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+      }
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      problems.push(`smoke query ${query.name} failed: ${(err as Error).message}`);
+    }
+  }
+  return problems;
 }
 
 /**
