@@ -4,7 +4,7 @@
  */
 import { Client, Connection, ServiceError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { temporalConnectConfig } from '../../src/worker/connect-config.ts';
 import { TASK_QUEUE } from '../../src/workflows/contract.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/workflows/status.ts';
@@ -27,12 +27,9 @@ export interface Temporal {
 
 /** The worker's envconfig approach (env vars, TOML profiles, API keys, TLS), with a client-only connection. */
 export async function connect(env: Record<string, string | undefined> = process.env): Promise<Temporal> {
-  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  const config = loadClientConnectConfig({ overrideEnvVars });
-  const address = config.connectionOptions.address ?? 'localhost:7233';
-  const namespace = config.namespace ?? 'default';
+  const { connectionOptions, address, namespace } = temporalConnectConfig(env);
   try {
-    const connection = await Connection.connect({ ...config.connectionOptions, address, connectTimeout: '5 seconds' });
+    const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5 seconds' });
     return { connection, client: new Client({ connection, namespace }), namespace, address };
   } catch (err) {
     throw new Error(`cannot reach Temporal at ${address} (set TEMPORAL_ADDRESS, or start it with npm start): ${(err as Error).message}`);

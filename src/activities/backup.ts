@@ -3,9 +3,9 @@
  */
 import { Context } from '@temporalio/activity';
 import { join } from 'node:path';
-import { listBackups, readManifest, takeBackup, verifyBackupFiles, type BackupManifest } from '../providers/database/backup.ts';
-import { runTool } from '../providers/database/pg-tools.ts';
-import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
+import { listBackups, readManifest, takeBackup, type BackupManifest } from '../providers/database/backup.ts';
+import { tocEntries } from '../providers/database/pg-tools.ts';
+import { databaseTarget, fail, verifyAgainstManifest, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
 
@@ -23,6 +23,7 @@ export const createBackupActivities = (deps: ActivityDeps) => {
       if (existing) return existing;
       const context = Context.current();
       let lines = 0;
+      let progress: { pgDumpLines: number } | undefined;
       return withHeartbeats(
         takeBackup({
           conn,
@@ -32,9 +33,10 @@ export const createBackupActivities = (deps: ActivityDeps) => {
           system: input.system,
           database: input.database,
           jobs: input.jobs ?? 2,
-          onProgress: () => context.heartbeat({ pgDumpLines: ++lines }),
+          onProgress: () => (progress = { pgDumpLines: ++lines }),
           signal: context.cancellationSignal,
         }),
+        () => progress,
       );
     },
 
@@ -53,10 +55,8 @@ export const createBackupActivities = (deps: ActivityDeps) => {
       const path = join(dir, input.backupId);
       const manifest = await readManifest(path);
       if (!manifest) throw fail(`backup ${input.backupId} has no manifest in ${dir}`, 'BackupNotFound');
-      const problems = await withHeartbeats(verifyBackupFiles(path, manifest));
-      if (problems.length > 0) throw fail(`backup ${input.backupId} does not match its manifest: ${problems.join('; ')}`, 'BackupCorrupt');
-      const toc = await runTool('pg_restore', ['--list', join(path, 'dump')], conn);
-      return { files: manifest.files.length, tocEntries: toc.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length };
+      await verifyAgainstManifest(input.backupId, path, manifest);
+      return { files: manifest.files.length, tocEntries: await tocEntries(conn, join(path, 'dump')) };
     },
   };
 };

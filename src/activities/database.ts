@@ -6,14 +6,14 @@
 import { Context } from '@temporalio/activity';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listBackups, verifyBackupFiles, type BackupManifest } from '../providers/database/backup.ts';
+import { listBackups, type BackupManifest } from '../providers/database/backup.ts';
 import { serverVersion, toolMajorVersion } from '../providers/database/pg-tools.ts';
 import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, smokeTest, swapBack, swapIn, verifyDatabase } from '../providers/database/restore.ts';
-import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
+import { databaseTarget, fail, verifyAgainstManifest, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
 
-export interface ResolvedBackup {
+interface ResolvedBackup {
   id: string;
   dir: string;
   takenAt: string;
@@ -65,8 +65,7 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
           throw fail(`no backup '${input.backup}' of ${input.system}/${input.database}; available: ${ids}`, 'BackupNotFound');
         }
       }
-      const problems = await withHeartbeats(verifyBackupFiles(chosen.dir, chosen));
-      if (problems.length > 0) throw fail(`backup ${chosen.id} does not match its manifest: ${problems.join('; ')}`, 'BackupCorrupt');
+      await verifyAgainstManifest(chosen.id, chosen.dir, chosen);
       const [server, dump, restore] = await Promise.all([serverVersion(conn), toolMajorVersion('pg_dump'), toolMajorVersion('pg_restore')]);
       for (const tool of [dump, restore]) {
         if (tool.major < server.major) throw fail(`${tool.version} is older than the server (${server.version}); install a client of version ${server.major} or later`, 'ToolsTooOld');
@@ -95,8 +94,10 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
       const how = await createSideDatabase(conn, input.side, input.marker).catch((err: Error) => {
         throw fail(err.message, 'NameTaken');
       });
+      let progress: { restored: number; of: number } | undefined;
       await withHeartbeats(
-        restoreInto(conn, input.side, join(input.backupDir, 'dump'), input.jobs ?? 2, (done, total) => context.heartbeat({ restored: done, of: total }), context.cancellationSignal),
+        restoreInto(conn, input.side, join(input.backupDir, 'dump'), input.jobs ?? 2, (done, total) => (progress = { restored: done, of: total }), context.cancellationSignal),
+        () => progress,
       );
       return { side: input.side, recreated: how === 'recreated' };
     },

@@ -4,7 +4,6 @@
 import { createClient } from '../providers/index.ts';
 import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
-import { runbookFor } from './runbook.ts';
 
 export const createWriterActivities = (deps: ActivityDeps) => {
   const target = (ref: DatabaseRef) => databaseTarget(deps, ref);
@@ -15,8 +14,8 @@ export const createWriterActivities = (deps: ActivityDeps) => {
      * Safe to retry: setting the flag or count it already has changes nothing.
      */
     async stopWriters(input: DatabaseRef & { idempotencyKey: string; actor: string }): Promise<{ method: string; previous: number | boolean | null }> {
-      const runbook = runbookFor(deps, input.system);
-      const how = target(input).config.stopWriters;
+      const { runbook, config } = target(input);
+      const how = config.stopWriters;
       const context = { env: deps.env, logger: deps.logger };
       if (how.method === 'maintenance-flag') {
         if (!runbook.flags) throw fail(`stopWriters uses flag ${how.flag} but the runbook has no flags provider`, 'InvalidRunbook');
@@ -40,8 +39,8 @@ export const createWriterActivities = (deps: ActivityDeps) => {
 
     /** Puts back what stopWriters changed. Safe to retry, for the same reason. */
     async resumeWriters(input: DatabaseRef & { previous: number | boolean | null; idempotencyKey: string; actor: string }): Promise<void> {
-      const runbook = runbookFor(deps, input.system);
-      const how = target(input).config.stopWriters;
+      const { runbook, config } = target(input);
+      const how = config.stopWriters;
       const context = { env: deps.env, logger: deps.logger };
       if (how.method === 'maintenance-flag' && runbook.flags) {
         const flags = createClient('flags', runbook.flags, context);

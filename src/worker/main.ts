@@ -27,8 +27,7 @@ async function run(): Promise<void> {
     await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
     logger.info('worker stopped');
   } finally {
-    await client.connection.close();
-    await connection.close();
+    await connection.close(); // the client shares it
   }
 }
 

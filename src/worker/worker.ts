@@ -3,14 +3,14 @@
  * envconfig (so TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API keys work, Temporal Cloud
  * included), the activities with their real dependencies, and the workflow bundle.
  */
-import { Client, Connection } from '@temporalio/client';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { Client } from '@temporalio/client';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import { TASK_QUEUE } from '../workflows/contract.ts';
+import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';
 
@@ -32,14 +32,14 @@ export function installRuntime(env: WorkerEnv, logger: Logger): void {
   runtimeInstalled = true;
 }
 
-/** Connects worker and client the way the `temporal` CLI would (envconfig: env vars and TOML profiles). */
+/**
+ * Connects the worker the way the `temporal` CLI would (envconfig: env vars and TOML profiles); the
+ * client shares the worker's connection, so closing `connection` closes both.
+ */
 export async function connect(env: Record<string, string | undefined>): Promise<{ connection: NativeConnection; client: Client; namespace: string }> {
-  const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-  const config = loadClientConnectConfig({ overrideEnvVars });
-  const options = { ...config.connectionOptions, address: config.connectionOptions.address ?? 'localhost:7233' };
-  const namespace = config.namespace ?? 'default';
-  const connection = await NativeConnection.connect(options);
-  const client = new Client({ connection: await Connection.connect(options), namespace });
+  const { connectionOptions, namespace } = temporalConnectConfig(env);
+  const connection = await NativeConnection.connect(connectionOptions);
+  const client = new Client({ connection, namespace });
   return { connection, client, namespace };
 }
 

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import type pg from 'pg';
-import { quote, runTool, serverVersion, toolMajorVersion, withClient, type Connection } from './pg-tools.ts';
+import { quote, readServerVersion, runTool, toolMajorVersion, withClient, type Connection } from './pg-tools.ts';
 
 export interface BackupManifest {
   id: string;
@@ -27,7 +27,7 @@ export interface BackupManifest {
   files: { path: string; size: number; sha256: string }[];
 }
 
-export const MANIFEST = 'manifest.json';
+const MANIFEST = 'manifest.json';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -80,8 +80,10 @@ export async function takeBackup(options: TakeBackup): Promise<BackupManifest> {
   }
   const partial = `${options.dir}.partial-${process.pid}-${Date.now()}`;
   await mkdir(partial, { recursive: true });
-  const [server, tool] = await Promise.all([serverVersion(options.conn), toolMajorVersion('pg_dump')]);
-  const { rowCounts, takenAt } = await withClient(options.conn, async (c) => {
+  const toolVersion = toolMajorVersion('pg_dump');
+  toolVersion.catch(() => undefined); // awaited below; this only keeps it handled if connecting fails first
+  const { server, tool, rowCounts, takenAt } = await withClient(options.conn, async (c) => {
+    const [server, tool] = await Promise.all([readServerVersion(c), toolVersion]);
     // Hold a snapshot open, count in it, and have pg_dump dump that same snapshot.
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows } = await c.query<{ snapshot: string; now: Date }>('SELECT pg_export_snapshot() AS snapshot, now() AS now');
@@ -93,7 +95,7 @@ export async function takeBackup(options: TakeBackup): Promise<BackupManifest> {
       { onLine: options.onProgress, signal: options.signal },
     );
     await c.query('COMMIT');
-    return { rowCounts: counts, takenAt: rows[0]!.now.toISOString() };
+    return { server, tool, rowCounts: counts, takenAt: rows[0]!.now.toISOString() };
   });
   const files = [];
   for (const path of await filesUnder(join(partial, 'dump'))) {

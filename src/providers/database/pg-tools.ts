@@ -31,7 +31,7 @@ export function withDatabase(conn: Connection, database: string): Connection {
   return { ...conn, database };
 }
 
-export function client(conn: Connection): pg.Client {
+function client(conn: Connection): pg.Client {
   return new pg.Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database });
 }
 
@@ -95,11 +95,20 @@ export async function toolMajorVersion(tool: 'pg_dump' | 'pg_restore'): Promise<
   return { version: output, major: Number(match[1]) };
 }
 
+/** The server's version, e.g. { version: '16.4', major: 16 }, on a client already connected. */
+export async function readServerVersion(c: pg.Client): Promise<{ version: string; major: number }> {
+  const { rows } = await c.query<{ server_version: string; num: string }>("SELECT current_setting('server_version') AS server_version, current_setting('server_version_num') AS num");
+  return { version: rows[0]!.server_version, major: Math.floor(Number(rows[0]!.num) / 10000) };
+}
+
 export async function serverVersion(conn: Connection): Promise<{ version: string; major: number }> {
-  return withClient(conn, async (c) => {
-    const { rows } = await c.query<{ server_version: string; num: string }>("SELECT current_setting('server_version') AS server_version, current_setting('server_version_num') AS num");
-    return { version: rows[0]!.server_version, major: Math.floor(Number(rows[0]!.num) / 10000) };
-  });
+  return withClient(conn, readServerVersion);
+}
+
+/** How many entries the table of contents of a directory-format dump has (`pg_restore --list`, comments left out). */
+export async function tocEntries(conn: Connection, dumpDir: string): Promise<number> {
+  const listing = await runTool('pg_restore', ['--list', dumpDir], conn);
+  return listing.split('\n').filter((line) => line.trim() && !line.startsWith(';')).length;
 }
 
 export const quote = pg.escapeIdentifier;

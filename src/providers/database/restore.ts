@@ -5,7 +5,7 @@
  * recreate) its own leftover but never touches a database someone else named the same.
  */
 import type pg from 'pg';
-import { quote, runTool, withClient, withDatabase, type Connection } from './pg-tools.ts';
+import { quote, runTool, tocEntries, withClient, withDatabase, type Connection } from './pg-tools.ts';
 import { countRows, type BackupManifest } from './backup.ts';
 
 const MAX_IDENTIFIER = 63; // Postgres truncates longer names silently; we refuse instead
@@ -22,11 +22,14 @@ export function restoreNames(live: string, restoreId: string): { side: string; o
 
 const admin = (conn: Connection) => withDatabase(conn, 'postgres');
 
+/** Which of `names` are databases on the client's server. */
+async function databasesPresent(c: pg.Client, names: string[]): Promise<Set<string>> {
+  const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [names]);
+  return new Set(rows.map((r) => r.datname));
+}
+
 export async function existingDatabases(conn: Connection, names: string[]): Promise<Set<string>> {
-  return withClient(admin(conn), async (c) => {
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [names]);
-    return new Set(rows.map((r) => r.datname));
-  });
+  return withClient(admin(conn), (c) => databasesPresent(c, names));
 }
 
 async function comment(c: pg.Client, database: string): Promise<string | null> {
@@ -37,7 +40,7 @@ async function comment(c: pg.Client, database: string): Promise<string | null> {
 /** Creates the side database; its own leftover from an interrupted attempt is dropped and made anew. */
 export async function createSideDatabase(conn: Connection, side: string, marker: string): Promise<'created' | 'recreated'> {
   return withClient(admin(conn), async (c) => {
-    const exists = (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [side])).rowCount! > 0;
+    const exists = (await databasesPresent(c, [side])).has(side);
     if (exists) {
       if ((await comment(c, side)) !== marker) {
         throw new Error(`database ${JSON.stringify(side)} already exists and was not made by this restore; rename or remove it first`);
@@ -52,8 +55,7 @@ export async function createSideDatabase(conn: Connection, side: string, marker:
 
 /** pg_restore with parallel jobs; `onProgress(done, total)` counts TOC items as pg_restore reports them. */
 export async function restoreInto(conn: Connection, side: string, dumpDir: string, jobs: number, onProgress: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
-  const listing = await runTool('pg_restore', ['--list', dumpDir], conn);
-  const total = listing.split('\n').filter((line) => line.trim() && !line.startsWith(';')).length;
+  const total = await tocEntries(conn, dumpDir);
   let done = 0;
   await runTool('pg_restore', ['--verbose', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${side}`, dumpDir], withDatabase(conn, side), {
     signal,
@@ -130,7 +132,7 @@ export async function swapIn(
   oldComment = `the ${live} database as it was before restore; kept until an explicit cleanup`,
 ): Promise<{ windowMs: number; alreadyDone: boolean }> {
   return withClient(admin(conn), async (c) => {
-    const present = async () => new Set((await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[live, side, old]])).rows.map((r) => r.datname));
+    const present = () => databasesPresent(c, [live, side, old]);
     let names = await present();
     if (names.has(old) && names.has(live) && !names.has(side)) {
       await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
