@@ -3,9 +3,9 @@
  */
 import { withClient } from '../providers/database/pg-tools.ts';
 import { smokeTest } from '../providers/database/restore.ts';
+import { downMigrations } from '../runbook/plan.ts';
 import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
-import { runbookFor } from './runbook.ts';
 
 export const createSchemaActivities = (deps: ActivityDeps) => {
   const target = (ref: DatabaseRef) => databaseTarget(deps, ref);
@@ -17,16 +17,9 @@ export const createSchemaActivities = (deps: ActivityDeps) => {
      * is not run twice.
      */
     async applyDownMigrations(input: DatabaseRef & { phases: number[]; idempotencyKey: string; actor: string }): Promise<{ applied: { phase: number; sql: string }[]; alreadyApplied: boolean }> {
-      const runbook = runbookFor(deps, input.system);
-      const { conn } = target(input);
-      const applied = input.phases.map((id) => {
-        const phase = runbook.phases.find((p) => p.id === id);
-        const down = phase?.rollback.downSql;
-        if (!phase || !down || down.database !== input.database) {
-          throw fail(`phase ${id} has no down SQL for database ${input.database} in the ${input.system} runbook`, 'InvalidInput');
-        }
-        return { phase: id, sql: down.sql };
-      });
+      const { runbook, conn } = target(input);
+      const { applied, missing } = downMigrations(runbook, input.database, input.phases);
+      if (missing.length > 0) throw fail(`phase ${missing[0]} has no down SQL for database ${input.database} in the ${input.system} runbook`, 'InvalidInput');
       return withClient(conn, async (c) => {
         await c.query('CREATE SCHEMA IF NOT EXISTS rollback_runbooks');
         await c.query('CREATE TABLE IF NOT EXISTS rollback_runbooks.schema_rollbacks (key text PRIMARY KEY, phases int[] NOT NULL, applied_by text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');

@@ -38,6 +38,21 @@ export function plannedGate(runbook: Runbook, name: string): PlannedGate | undef
   return { gate: name, role: gate.role, approvers: runbook.approvers[gate.role] ?? [], required: gate.required, forbidRequester: gate.forbidRequester };
 }
 
+/**
+ * The runbook's down SQL of `phases` for `database`, in the order given; `missing` lists the phases
+ * that have none for that database (unknown phase, no down SQL, or down SQL for another database).
+ */
+export function downMigrations(runbook: Runbook, database: string, phases: number[]): { applied: { phase: number; sql: string }[]; missing: number[] } {
+  const applied: { phase: number; sql: string }[] = [];
+  const missing: number[] = [];
+  for (const id of phases) {
+    const down = runbook.phases.find((p) => p.id === id)?.rollback.downSql;
+    if (down && down.database === database) applied.push({ phase: id, sql: down.sql });
+    else missing.push(id);
+  }
+  return { applied, missing };
+}
+
 function weightsWithCanaryAt(runbook: Runbook, canaryWeight: number): Record<string, number> {
   const { stable, canary } = runbook.traffic;
   return { [stable]: 100 - canaryWeight, [canary]: canaryWeight };

@@ -2,7 +2,8 @@
  * Activity proxies for workflows: bounded retries everywhere, heartbeats on anything that waits,
  * and a per-call summary the Temporal UI shows in the event history and timeline.
  */
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, uuid4, type ActivityOptions } from '@temporalio/workflow';
+import type { DatabaseRef } from '../activities/database-target.ts';
 import type { RollbackActivities } from '../activities/index.ts';
 
 /** Refusals that a retry would only repeat. */
@@ -40,3 +41,14 @@ export function activities(summary: string, options: ActivityOptions = quick) {
 }
 
 export const { notify, publishReport } = proxyActivities<RollbackActivities>(quick);
+
+/** A short random id (8 hex digits) for names a run creates, e.g. the safety dump's backup id. */
+export function shortId(): string {
+  return uuid4().replaceAll('-', '').slice(0, 8);
+}
+
+/** Dumps `ref` as `backupId` (a safety dump of `of`) and verifies the dump against its manifest. */
+export async function takeSafetyDump(ref: DatabaseRef, backupId: string, of: string, jobs: number) {
+  await activities(`safety dump of ${of}`, watching(3600)).backupDatabase({ ...ref, backupId, kind: 'safety-dump', jobs });
+  return activities(`verify safety dump ${backupId}`, watching(600)).verifyBackup({ ...ref, backupId });
+}

@@ -10,18 +10,18 @@
  *
  * Compensation swaps back; the side database is dropped only if it was never swapped in.
  */
-import { patched, uuid4, workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { activities, notify, watching } from './activities.ts';
+import { activities, notify, shortId, takeSafetyDump, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { commonInput, parseInput } from './input.ts';
+import { commonInput, databaseRef, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import { schemaRollback } from './schema-rollback.ts';
 
 export const dataRestoreInput = z
   .strictObject({
     ...commonInput,
-    database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
+    database: databaseRef.database,
     action: z.enum(['restore', 'schema-rollback']).default('restore'),
     backup: z.string().min(1).default('latest').describe('"latest" or a backup id'),
     before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
@@ -58,18 +58,15 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
   const input = parseInput('dataRestore', dataRestoreInput, raw);
   if (input.action === 'schema-rollback') return schemaRollback({ ...input, phases: input.phases! });
   const { system, database, requestedBy } = input;
-  const { workflowId, runId } = workflowInfo();
-  const restoreId = uuid4().replaceAll('-', '').slice(0, 8);
-  const marker = `rollback-runbooks side restore ${restoreId} by ${workflowId}`;
+  const restoreId = shortId();
+  const safetyDump = `safety-${restoreId}`;
+  const marker = `rollback-runbooks side restore ${restoreId} by ${workflowInfo().workflowId}`;
   const rollback = new Rollback(
     { workflowType: 'dataRestore', system, reason: input.reason, requestedBy, dryRun: input.dryRun },
     `${system}: ${input.dryRun ? 'dry run of ' : ''}restore of database ${database} from backup ${input.backup} requested by ${requestedBy}: ${input.reason}`,
   );
   const ref = { system, database };
-  const key = (step: string) => `${workflowId}:${runId}:${step}`;
-  const actor = `${requestedBy} via ${workflowId}`;
   let swapWindowMs: number | null = null;
-  let safetyDump: string | null = null;
 
   const result = await rollback.settle(
     async () => {
@@ -84,20 +81,19 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
             .restorePreflight({ ...ref, backup: input.backup, before: input.before, restoreId })
             .catch(refusal),
       }))!;
-      const names = { side: checked.side, old: checked.old };
       const plan: DataRestorePlan = {
         backup: { id: checked.id, takenAt: checked.takenAt, rowCounts: checked.manifest.rowCounts },
         live: checked.live,
-        side: names.side,
-        keptAs: names.old,
+        side: checked.side,
+        keptAs: checked.old,
         checks: checked.checks,
         steps: [
           `safety dump of ${checked.live} (verified against its manifest)`,
-          `backup ${checked.id} restored into ${names.side} (pg_restore -j ${input.jobs})`,
-          `verify ${names.side}: row counts against the manifest, smoke queries`,
+          `backup ${checked.id} restored into ${checked.side} (pg_restore -j ${input.jobs})`,
+          `verify ${checked.side}: row counts against the manifest, smoke queries`,
           'approval (gate before-swap)',
           'stop writers',
-          `swap: ${checked.live} -> ${names.old}, ${names.side} -> ${checked.live}`,
+          `swap: ${checked.live} -> ${checked.old}, ${checked.side} -> ${checked.live}`,
           `verify ${checked.live}: the restored database answers to the name, smoke queries pass`,
           'resume writers',
         ],
@@ -112,23 +108,21 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         run: () => notify({ system, title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
       });
 
-      safetyDump = `safety-${restoreId}`;
-      const takeSafetyDump = async () => {
-        await activities(`safety dump of ${checked.live}`, watching(3600)).backupDatabase({ ...ref, backupId: safetyDump!, kind: 'safety-dump', jobs: input.jobs });
-        const dump = await activities(`verify safety dump ${safetyDump}`, watching(600)).verifyBackup({ ...ref, backupId: safetyDump! });
+      const safetyDumpOfLive = async () => {
+        const dump = await takeSafetyDump(ref, safetyDump, checked.live, input.jobs);
         rollback.status.notes.push(`- safety dump of ${checked.live} before the restore: ${safetyDump} (${dump.files} files, verified against its manifest)`);
         return dump;
       };
       const restoreToSide = () =>
-        activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${names.side}`, watching(6 * 3600)).restoreToSide({
+        activities(`pg_restore -j ${input.jobs} of ${checked.id} into ${checked.side}`, watching(6 * 3600)).restoreToSide({
           ...ref,
           backupDir: checked.dir,
-          side: names.side,
+          side: checked.side,
           marker,
           jobs: input.jobs,
         });
       // Dropped only while it still carries this restore's marker, i.e. never swapped in.
-      const dropSide = () => activities(`drop ${names.side} (never swapped in)`).dropSideDatabase({ ...ref, side: names.side, marker });
+      const dropSide = () => activities(`drop ${checked.side} (never swapped in)`).dropSideDatabase({ ...ref, side: checked.side, marker });
 
       if (patched('safety-dump-before-restore')) {
         // DESIGN: a safety dump before any restore. Taken and verified first, so the restore never
@@ -139,12 +133,12 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           kind: 'snapshot',
           description: `safety dump of ${checked.live}, verified against its manifest`,
           skippable: false,
-          run: takeSafetyDump,
+          run: safetyDumpOfLive,
         });
         await rollback.step({
           name: 'restore-to-side',
           kind: 'change',
-          description: `backup ${checked.id} restored into ${names.side}`,
+          description: `backup ${checked.id} restored into ${checked.side}`,
           run: restoreToSide,
           undo: dropSide,
         });
@@ -153,10 +147,10 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         await rollback.step({
           name: 'restore-to-side',
           kind: 'change',
-          description: `safety dump of ${checked.live}, and backup ${checked.id} restored into ${names.side}, side by side`,
+          description: `safety dump of ${checked.live}, and backup ${checked.id} restored into ${checked.side}, side by side`,
           run: async () => {
             const restoring = restoreToSide(); // scheduled first, as those histories have it
-            return Promise.all([takeSafetyDump(), restoring]);
+            return Promise.all([safetyDumpOfLive(), restoring]);
           },
           undo: dropSide,
         });
@@ -165,31 +159,31 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
       const sideVerified = await rollback.step({
         name: 'verify-side',
         kind: 'verify',
-        description: `verify ${names.side}: row counts and smoke queries`,
-        run: () => activities(`verify ${names.side}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: names.side, manifest: checked.manifest }),
+        description: `verify ${checked.side}: row counts and smoke queries`,
+        run: () => activities(`verify ${checked.side}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: checked.side, manifest: checked.manifest }),
       });
 
-      await rollback.gate('before-swap', `swapping ${names.side} in as ${checked.live}`);
+      await rollback.gate('before-swap', `swapping ${checked.side} in as ${checked.live}`);
 
       const writers = await rollback.step({
         name: 'stop-writers',
         kind: 'change',
         description: 'stop writers as the runbook says',
-        run: () => activities('stop writers').stopWriters({ ...ref, idempotencyKey: key('stop-writers'), actor }),
-        undo: (stopped) => activities('resume writers').resumeWriters({ ...ref, previous: stopped.previous, idempotencyKey: key('stop-writers:undo'), actor }),
+        run: () => activities('stop writers').stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers'), actor: rollback.actor }),
+        undo: (stopped) => activities('resume writers').resumeWriters({ ...ref, previous: stopped.previous, idempotencyKey: rollback.key('stop-writers:undo'), actor: rollback.actor }),
       });
 
       const swap = await rollback.step({
         name: 'swap',
         kind: 'change',
-        description: `swap by rename: ${checked.live} kept as ${names.old}`,
-        run: () => activities(`swap ${names.side} in as ${checked.live}`).swapDatabases({ ...ref, side: names.side, old: names.old }),
-        undo: () => activities(`swap ${names.old} back in as ${checked.live}`).swapDatabasesBack({ ...ref, side: names.side, old: names.old }),
+        description: `swap by rename: ${checked.live} kept as ${checked.old}`,
+        run: () => activities(`swap ${checked.side} in as ${checked.live}`).swapDatabases({ ...ref, side: checked.side, old: checked.old }),
+        undo: () => activities(`swap ${checked.old} back in as ${checked.live}`).swapDatabasesBack({ ...ref, side: checked.side, old: checked.old }),
       });
       swapWindowMs = swap?.windowMs ?? null;
       if (writers) {
         // The restored database carries the flag as it was at backup time: stop writers there too.
-        await activities('stop writers on the restored database').stopWriters({ ...ref, idempotencyKey: key('stop-writers-after-swap'), actor });
+        await activities('stop writers on the restored database').stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers-after-swap'), actor: rollback.actor });
       }
 
       await rollback.step({
@@ -210,14 +204,14 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           name: 'resume-writers',
           kind: 'change',
           description: 'resume writers',
-          run: () => activities('resume writers').resumeWriters({ ...ref, previous: writers.previous, idempotencyKey: key('resume-writers'), actor }),
+          run: () => activities('resume writers').resumeWriters({ ...ref, previous: writers.previous, idempotencyKey: rollback.key('resume-writers'), actor: rollback.actor }),
         });
       }
       return plan;
     },
     'database restore',
   );
-  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump, report: rollback.status.report };
+  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump: input.dryRun ? null : safetyDump, report: rollback.status.report };
 }
 
 /** A refusal before anything changed ends the workflow with the activity's own message. */

@@ -8,15 +8,10 @@ import { workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { activities, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { parseInput } from './input.ts';
-
-const target = {
-  system: z.string().min(1, 'must name a runbook (e.g. "sandbox")'),
-  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
-};
+import { databaseRef, parseInput } from './input.ts';
 
 export const databaseBackupInput = z.strictObject({
-  ...target,
+  ...databaseRef,
   requestedBy: z.string().trim().min(1).default('schedule'),
   backupId: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').optional(),
   jobs: z.int().min(1).max(16).default(2),
@@ -35,8 +30,8 @@ export async function databaseBackup(raw: z.input<typeof databaseBackupInput>) {
   return { id: manifest.id, takenAt: manifest.takenAt, files: manifest.files.length, bytes, rowCounts: manifest.rowCounts };
 }
 
-export async function backupCatalog(raw: z.input<z.ZodObject<typeof target>>) {
-  const input = parseInput('backupCatalog', z.strictObject(target), raw);
+export async function backupCatalog(raw: z.input<z.ZodObject<typeof databaseRef>>) {
+  const input = parseInput('backupCatalog', z.strictObject(databaseRef), raw);
   return activities(`list backups of ${input.system}/${input.database}`)
     .listDatabaseBackups(input)
     .catch((err: unknown) => surfaceKnownFailure(err, REFUSALS));

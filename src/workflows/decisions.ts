@@ -37,7 +37,7 @@ export async function awaitDecision(rollback: Rollback, spec: { name: string; sk
         decision ??= message;
       }
     }
-    if (decision || !(await rollback.wait(() => false, deadline))) break;
+    if (decision || !(await rollback.wait(deadline))) break;
   }
   rollback.status.decisionWaitMs += Date.now() - openedAt;
   rollback.status.pendingDecision = null;

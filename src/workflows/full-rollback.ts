@@ -8,7 +8,7 @@
  *
  * A failed step waits for `decide`; compensation restores the snapshot; `abort` stops anywhere.
  */
-import { ActivityFailure, ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
 import { z } from 'zod';
 import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
 import { activities, notify, watching } from './activities.ts';
@@ -43,13 +43,10 @@ export interface FullRollbackResult {
 export async function fullRollback(raw: FullRollbackInput): Promise<FullRollbackResult> {
   const input = parseInput('fullRollback', fullRollbackInput, raw);
   const { system, requestedBy } = input;
-  const { workflowId, runId } = workflowInfo();
   const rollback = new Rollback(
     { workflowType: 'fullRollback', system, reason: input.reason, requestedBy, dryRun: input.dryRun, detectedAt: input.detectedAt },
     `${system}: ${input.dryRun ? 'dry run of ' : ''}${input.mode} rollback requested by ${requestedBy}: ${input.reason}`,
   );
-  const actor = `${requestedBy} via ${workflowId}`;
-  const key = (step: string) => `${workflowId}:${runId}:${step}`;
 
   return rollback.settle(
     async () => {
@@ -89,10 +86,12 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
 
   /** One planned change, undone by putting back what it found. */
   async function applyChange(step: TrafficPlanStep): Promise<void> {
-    const change = (to: TrafficPlanStep['to'], name: string) =>
-      step.action === 'set-weights'
-        ? activities(`${system}: ${name === step.name ? '' : 'undo '}${step.description}`).setWeights({ system, weights: to as Record<string, number>, idempotencyKey: key(name), actor })
-        : activities(`${system}: ${name === step.name ? '' : 'undo '}${step.description}`).scaleVersion({ system, version: step.version!, count: to as number, idempotencyKey: key(name), actor });
+    const change = (to: TrafficPlanStep['to'], name: string) => {
+      const proxy = activities(`${system}: ${name === step.name ? '' : 'undo '}${step.description}`);
+      return step.action === 'set-weights'
+        ? proxy.setWeights({ system, weights: to as Record<string, number>, idempotencyKey: rollback.key(name), actor: rollback.actor })
+        : proxy.scaleVersion({ system, version: step.version!, count: to as number, idempotencyKey: rollback.key(name), actor: rollback.actor });
+    };
     await rollback.step({
       name: step.name,
       kind: 'change',

@@ -4,6 +4,7 @@
  * on timeout. Every approval, rejection and refusal is recorded with who and when.
  */
 import { setHandler } from '@temporalio/workflow';
+import { plannedGate } from '../runbook/plan.ts';
 import type { Gate } from '../runbook/schema.ts';
 import { notify } from './activities.ts';
 import type { InboxMessage, Rollback } from './rollback.ts';
@@ -65,14 +66,16 @@ export async function awaitApproval(rollback: Rollback, name: string, gate: Gate
   const deadline = openedAt + gate.timeoutSeconds * 1000;
   let escalateAt = gate.escalateAfterSeconds !== undefined ? openedAt + gate.escalateAfterSeconds * 1000 : null;
   if (escalateAt !== null && escalateAt >= deadline) escalateAt = null;
+  // Rollback.gate calls with its runbook's gate `name`, so this is always there.
+  const { role, approvers, required, forbidRequester } = plannedGate(rollback.runbook!, name)!;
   const pending: PendingGate = {
     gate: name,
     before,
-    role: gate.role,
-    approvers: rollback.runbook?.approvers[gate.role] ?? [],
-    required: gate.required,
+    role,
+    approvers,
+    required,
     approvedBy: [],
-    forbidRequester: gate.forbidRequester,
+    forbidRequester,
     escalateAt: escalateAt !== null ? new Date(escalateAt).toISOString() : null,
     deadline: new Date(deadline).toISOString(),
     onTimeout: gate.onTimeout,
@@ -97,7 +100,7 @@ export async function awaitApproval(rollback: Rollback, name: string, gate: Gate
       continue;
     }
     if (Date.now() >= deadline) break;
-    await rollback.wait(() => false, escalateAt ?? deadline);
+    await rollback.wait(escalateAt ?? deadline);
   }
   rollback.status.pendingGate = null;
   const approvedBy = [...pending.approvedBy];

@@ -17,6 +17,12 @@ export const commonInput = {
   dryRun: z.boolean().default(false),
 };
 
+/** The runbook database a workflow works on. */
+export const databaseRef = {
+  system: commonInput.system,
+  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
+};
+
 export function parseInput<T extends z.ZodType>(workflow: string, schema: T, raw: unknown): z.infer<T> {
   const result = validate(schema, raw);
   if (!result.ok) {

@@ -131,6 +131,17 @@ export class Rollback {
     setCurrentDetails(`**${this.headline}**\n\n${details}`);
   }
 
+  /** Who changes are made by, as providers record it: "<requester> via <workflow id>". */
+  get actor(): string {
+    return `${this.status.requestedBy} via ${workflowInfo().workflowId}`;
+  }
+
+  /** The idempotency key of `step` in this run: "<workflow id>:<run id>:<step>". */
+  key(step: string): string {
+    const { workflowId, runId } = workflowInfo();
+    return `${workflowId}:${runId}:${step}`;
+  }
+
   /** People who may decide after a failure or abort: every approver of the runbook, and the requester. */
   operators(): string[] {
     const approvers = Object.values(this.runbook?.approvers ?? {}).flat();
@@ -155,13 +166,14 @@ export class Rollback {
   }
 
   /**
-   * Waits until `done()` holds, a message arrives, an abort comes, or `untilMs` (workflow time) passes.
+   * Waits until a message arrives, an abort comes, or `untilMs` (workflow time) passes.
    * Returns true when woken by something other than the time running out.
    */
-  async wait(done: () => boolean, untilMs: number): Promise<boolean> {
+  async wait(untilMs: number): Promise<boolean> {
+    const woken = () => this.inbox.length > 0 || this.abortRequest !== null;
     const waitMs = untilMs - Date.now();
-    if (waitMs <= 0) return done() || this.inbox.length > 0 || this.abortRequest !== null;
-    return condition(() => done() || this.inbox.length > 0 || this.abortRequest !== null, waitMs);
+    if (waitMs <= 0) return woken();
+    return condition(woken, waitMs);
   }
 
   /**
