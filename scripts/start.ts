@@ -53,16 +53,15 @@ async function run(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   let address = process.env.TEMPORAL_ADDRESS;
   let uiUrl: string | undefined;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SANDBOX_DATABASE_URL: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
-    SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${portFromEnv('SANDBOX_ROUTER_PORT', DEFAULT_PORTS.router)}/hooks/notify`,
-  };
-
   const sandboxPorts = {
     router: portFromEnv('SANDBOX_ROUTER_PORT', DEFAULT_PORTS.router),
     stable: portFromEnv('SANDBOX_STABLE_PORT', DEFAULT_PORTS.stable),
     canary: portFromEnv('SANDBOX_CANARY_PORT', DEFAULT_PORTS.canary),
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SANDBOX_DATABASE_URL: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
+    SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${sandboxPorts.router}/hooks/notify`,
   };
   if (!process.env.RUNBOOKS_DIR && JSON.stringify(sandboxPorts) !== JSON.stringify(DEFAULT_PORTS)) {
     // runbooks/sandbox.yaml names the default ports; give the worker a copy that names these.

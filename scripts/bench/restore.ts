@@ -36,14 +36,15 @@ import { ensureSandboxDatabase } from '../../sandbox/database.ts';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { createActivities } from '../../src/activities/index.ts';
 import type { BackupManifest } from '../../src/providers/database/backup.ts';
-import { parseConnection, runTool, serverVersion, toolMajorVersion, withDatabase } from '../../src/providers/database/pg-tools.ts';
+import { parseConnection, quote, runTool, serverVersion, toolMajorVersion, withClient, withDatabase } from '../../src/providers/database/pg-tools.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
-import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../../src/workflows/contract.ts';
 import type { DataRestoreResult } from '../../src/workflows/data-restore.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/workflows/status.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG, waitForPoller } from '../lib/temporal.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
+import { eventMs, round, saveResults } from './common.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALE = Number(process.env.BENCH_SCALE ?? 50);
@@ -58,7 +59,7 @@ const TARGET_RATIO = 1.15;
 const TARGET_SWAP_MS = 1000;
 const PROBE_INTERVAL_MS = 5;
 const PROBE_IN_FLIGHT = 8;
-// restore-to-side includes the safety dump, taken side by side with the restore.
+// The steps reported one by one; the verified safety dump is its own step, taken before the restore.
 const STEPS = ['safety-dump', 'restore-to-side', 'verify-side', 'swap', 'verify-live'] as const;
 
 const execFileAsync = promisify(execFile);
@@ -69,23 +70,15 @@ const median = (values: number[]) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
-const round = (n: number) => Math.round(n * 10) / 10;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
-const q = pg.escapeIdentifier;
 const conn = parseConnection(`${POSTGRES}/${LIVE}`);
 const log = (line: string) => console.log(`  [bench:restore ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
-async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: `${POSTGRES}/${database}` });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+/** One statement on its own connection to `database`. */
+const sql = <T extends pg.QueryResultRow = pg.QueryResultRow>(database: string, text: string, values: unknown[] = []): Promise<T[]> =>
+  withClient(withDatabase(conn, database), async (c) => (await c.query<T>(text, values)).rows);
 
 /** Every database this run made: the live one and every name derived from it. */
 async function benchDatabases(): Promise<string[]> {
@@ -95,7 +88,7 @@ async function benchDatabases(): Promise<string[]> {
 
 async function dropBenchDatabase(name: string): Promise<void> {
   if (!name.startsWith(PREFIX)) throw new Error(`refusing to drop ${name}: not a bench_restore_ database`);
-  await sql('postgres', `DROP DATABASE IF EXISTS ${q(name)} WITH (FORCE)`);
+  await sql('postgres', `DROP DATABASE IF EXISTS ${quote(name)} WITH (FORCE)`);
 }
 
 /** Dirty buffers written out before each timed measurement, so none pays for the one before. */
@@ -117,7 +110,7 @@ function benchRunbook(sandbox: Sandbox, backupDir: string): string {
 
 /** CREATE DATABASE and pg_restore of the backup into it, nothing else: the bare path. */
 async function restoreFresh(name: string, dumpDir: string, jobs: number): Promise<void> {
-  await sql('postgres', `CREATE DATABASE ${q(name)}`);
+  await sql('postgres', `CREATE DATABASE ${quote(name)}`);
   await runTool('pg_restore', ['--exit-on-error', `--jobs=${jobs}`, `--dbname=${name}`, dumpDir], withDatabase(conn, name));
 }
 
@@ -269,8 +262,6 @@ const probeSummary = (probe: ProbeResult | null) => {
   return `${probe.longestRefusedMs} ms${probe.startedLate ? ' (started late: a lower bound, left out)' : ''}`;
 };
 
-const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-
 /** Every activity of the run from its history: type, start offset from the workflow's start, and how long it ran. */
 async function activityTimeline(handle: WorkflowHandle): Promise<{ activity: string; atMs: number; ms: number }[]> {
   const events = (await handle.fetchHistory()).events ?? [];
@@ -300,10 +291,7 @@ const spanMs = (status: RollbackStatus, first: string, last: string) => {
   return from && to?.endedAt ? Date.parse(to.endedAt) - Date.parse(from.startedAt) : NaN;
 };
 
-const stepMs = (status: RollbackStatus, name: string) => {
-  const step = status.steps.find((s) => s.name === name);
-  return step?.endedAt ? Date.parse(step.endedAt) - Date.parse(step.startedAt) : NaN;
-};
+const stepMs = (status: RollbackStatus, name: string) => spanMs(status, name, name);
 
 async function run(): Promise<void> {
   const cli = await resolveTemporalCli((line) => console.log(line));
@@ -356,14 +344,7 @@ async function run(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    const envStarting = TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path: cli.path },
-        searchAttributes: ALL_SEARCH_ATTRIBUTES,
-        log: { format: 'pretty', level: 'error' },
-        extraArgs: DEV_SERVER_DYNAMIC_CONFIG,
-      },
-    });
+    const envStarting = TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
     starting = envStarting.then((e) => (env = e), () => undefined);
     env = await envStarting;
     // Only the runbook's traffic and health sections point here; no HTTP traffic is needed.
@@ -458,7 +439,7 @@ async function run(): Promise<void> {
       const totalMs = done.at - started;
       const status = await handle.query(statusQuery);
       const steps = Object.fromEntries(status.steps.map((s) => [s.name, stepMs(status, s.name)]));
-      const gateWaitMs = status.steps.filter((s) => s.kind === 'gate').reduce((sum, s) => sum + stepMs(status, s.name), 0);
+      const gateWaitMs = status.steps.filter((s) => s.kind === 'gate').reduce((sum, s) => sum + steps[s.name]!, 0);
       const measuredMs = totalMs - gateWaitMs;
       return {
         workflowId,
@@ -466,7 +447,7 @@ async function run(): Promise<void> {
         gateWaitMs: round(gateWaitMs),
         measuredMs: round(measuredMs),
         steps,
-        otherMs: round(measuredMs - STEPS.reduce((sum, name) => sum + stepMs(status, name), 0)),
+        otherMs: round(measuredMs - STEPS.reduce((sum, name) => sum + (steps[name] ?? NaN), 0)),
         restoreVerifySwapMs: round(spanMs(status, 'restore-to-side', 'verify-live')),
         swapWindowMs: done.result.swapWindowMs === null ? null : round(done.result.swapWindowMs),
         probe: probeResult,
@@ -481,14 +462,10 @@ async function run(): Promise<void> {
       started = performance.now();
       await restoreFresh(side, dumpDir, JOBS);
       const restored = performance.now();
-      const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-      await c.connect();
-      try {
-        await c.query(`ALTER DATABASE ${q(LIVE)} RENAME TO ${q(old)}`);
-        await c.query(`ALTER DATABASE ${q(side)} RENAME TO ${q(LIVE)}`);
-      } finally {
-        await c.end();
-      }
+      await withClient(withDatabase(conn, 'postgres'), async (c) => {
+        await c.query(`ALTER DATABASE ${quote(LIVE)} RENAME TO ${quote(old)}`);
+        await c.query(`ALTER DATABASE ${quote(side)} RENAME TO ${quote(LIVE)}`);
+      });
       const renamed = performance.now();
       return { restoreMs: round(restored - started), renameMs: round(renamed - restored), totalMs: round(renamed - started) };
     };
@@ -558,7 +535,7 @@ async function run(): Promise<void> {
     const results = {
       benchmark: 'restore',
       at: new Date().toISOString(),
-      devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG.filter((arg) => arg !== '--dynamic-config-value'),
+      devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG_VALUES,
       machine: {
         cpus: cpus().length,
         node: process.version,
@@ -614,9 +591,7 @@ async function run(): Promise<void> {
         note: 'CREATE DATABASE + pg_restore into a fresh database; the --jobs=2 figures are the bare path restores of (2)',
       },
     };
-    mkdirSync('bench-results', { recursive: true });
-    const file = join('bench-results', `restore-${results.at.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    const file = saveResults(results);
     const pad = (label: string) => label.padEnd(48);
     console.log(`
 restore of a pgbench scale-${SCALE} database (${Number(accounts).toLocaleString('en')} rows in pgbench_accounts, ${Math.round(Number(bytes) / 1e6)} MB; backup ${Math.round(results.database.backup.bytes / 1e6)} MB), ${RUNS} runs, medians, ${cpus().length} cores

@@ -8,7 +8,7 @@
  * Prints a summary and writes bench-results/rollback-<time>.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
@@ -17,15 +17,14 @@ import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { createActivities } from '../../src/activities/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
-import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../../src/workflows/contract.ts';
 import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG, waitForPoller } from '../lib/temporal.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
+import { eventMs, round, saveResults } from './common.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const GATES = 50;
-/** The dev server's non-default settings, saved with the figures (they move them: see DEV_SERVER_DYNAMIC_CONFIG). */
-const devServerDynamicConfig = DEV_SERVER_DYNAMIC_CONFIG.filter((arg) => arg !== '--dynamic-config-value');
 const DRY_RUNS = 50;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (values: number[], p: number) => {
@@ -33,8 +32,6 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 };
 const median = (values: number[]) => percentile(values, 50);
-const round = (n: number) => Math.round(n * 10) / 10;
-const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 
 /** A runbook for the bench: no waiting anywhere (zero windows, HTTP checks only), optional step gates. */
 function benchRunbook(sandbox: Sandbox, system: string, gates: boolean): string {
@@ -63,14 +60,7 @@ function peakRssMb(pid: number): { rssMb: number; peakMb: number } {
 
 async function run(): Promise<void> {
   const cli = await resolveTemporalCli((line) => console.log(line));
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: cli.path },
-      searchAttributes: ALL_SEARCH_ATTRIBUTES,
-      log: { format: 'pretty', level: 'error' },
-      extraArgs: DEV_SERVER_DYNAMIC_CONFIG,
-    },
-  });
+  const env = await TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
   const sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null });
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
@@ -159,12 +149,11 @@ async function run(): Promise<void> {
     }
     await handle.result();
     const events = (await handle.fetchHistory()).events ?? [];
-    const time = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
     const latencies: number[] = [];
     events.forEach((event, index) => {
       if (!event.workflowExecutionSignaledEventAttributes) return;
       const next = events.slice(index).find((e) => e.activityTaskStartedEventAttributes);
-      if (next) latencies.push(time(next) - time(event));
+      if (next) latencies.push(eventMs(next) - eventMs(event));
     });
     const b = {
       gates: latencies.length,
@@ -188,10 +177,9 @@ async function run(): Promise<void> {
     );
     const c = { dryRuns: DRY_RUNS, allCompleteMs: round(performance.now() - started), workerRssBeforeMb: rssBefore.rssMb, workerPeakRssMb: peakRssMb(worker.pid!).peakMb };
 
-    const results = { benchmark: 'rollback', at: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, devServerDynamicConfig, a, b, c };
-    mkdirSync('bench-results', { recursive: true });
-    const file = join('bench-results', `rollback-${results.at.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    // The dev server's non-default settings are saved with the figures: they move them (see DEV_SERVER_DYNAMIC_CONFIG).
+    const results = { benchmark: 'rollback', at: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG_VALUES, a, b, c };
+    const file = saveResults(results);
     console.log(`
 (a) immediate rollback, ${RUNS} runs: workflow median ${a.medianWorkflowMs} ms vs plain script ${a.medianPlainScriptMs} ms
     ratio ${a.ratio}; overhead per activity median ${a.medianOverheadPerActivityMs} ms (target <= 50 ms) ${a.medianOverheadPerActivityMs <= 50 ? 'MET' : 'NOT MET'}

@@ -12,7 +12,7 @@ export const EXIT_REFUSED = 3;
 export const EXIT_USAGE = 2;
 
 /** Runs node:util parseArgs and turns its errors into one short UsageError line. */
-export function parse<T>(parseFn: () => T): T {
+function parse<T>(parseFn: () => T): T {
   try {
     return parseFn();
   } catch (err) {

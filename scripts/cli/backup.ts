@@ -3,8 +3,9 @@
  * on the worker, where the secrets and backup directories are); `rollback backups` lists them.
  */
 import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import type { backupCatalog, databaseBackup } from '../../src/workflows/database-backup.ts';
 import { parseCommand, required } from './args.ts';
-import { table, when } from './format.ts';
+import { table, utcStamp, when } from './format.ts';
 import { withTemporal } from './temporal.ts';
 
 export const backupUsage = `Usage: rollback backup --system <name> --database <name> [--by <you>] [--id <backupId>]
@@ -25,11 +26,11 @@ export async function backup(argv: string[]): Promise<number> {
     ...(values.id ? { backupId: values.id } : {}),
   };
   return withTemporal(async (temporal) => {
-    const workflowId = `backup-${input.system}-${input.database}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+    const workflowId = `backup-${input.system}-${input.database}-${utcStamp()}`;
     console.log(`Backing up ${input.system}/${input.database} (${workflowId})...`);
-    const result = await temporal.client.workflow.execute('databaseBackup', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+    const result = await temporal.client.workflow.execute<typeof databaseBackup>('databaseBackup', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
     console.log(`Backup ${result.id} taken ${when(result.takenAt)}: ${result.files} files, ${(result.bytes / 1e6).toFixed(1)} MB`);
-    console.log(table(['table', 'rows'], Object.entries(result.rowCounts as Record<string, number>).map(([t, n]) => [t, String(n)])));
+    console.log(table(['table', 'rows'], Object.entries(result.rowCounts).map(([t, n]) => [t, String(n)])));
     return 0;
   });
 }
@@ -38,12 +39,12 @@ export async function backups(argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, { system: { type: 'string' }, database: { type: 'string' } });
   const input = { system: required(values.system, 'system', 'runbook system'), database: required(values.database, 'database', 'runbook database') };
   return withTemporal(async (temporal) => {
-    const list = await temporal.client.workflow.execute('backupCatalog', { taskQueue: TASK_QUEUE, workflowId: `backups-${Date.now()}`, args: [input] });
+    const list = await temporal.client.workflow.execute<typeof backupCatalog>('backupCatalog', { taskQueue: TASK_QUEUE, workflowId: `backups-${Date.now()}`, args: [input] });
     if (list.length === 0) {
       console.log(`No backups of ${input.system}/${input.database} yet. Take one: rollback backup --system ${input.system} --database ${input.database}`);
       return 0;
     }
-    const rows = list.map((b: { id: string; kind: string; takenAt: string; rowCounts: Record<string, number>; serverVersion: string }) => [
+    const rows = list.map((b) => [
       b.id,
       b.kind,
       when(b.takenAt),

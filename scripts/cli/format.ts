@@ -25,7 +25,12 @@ export function clock(iso: string | null | undefined): string {
   return iso ? when(iso).slice(11) : '-';
 }
 
-export function duration(ms: number): string {
+/** `20251121T223501`: UTC to the second, compact, for ids that sort by time. */
+export function utcStamp(now = new Date()): string {
+  return now.toISOString().replace(/[-:]/g, '').slice(0, 15);
+}
+
+function duration(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

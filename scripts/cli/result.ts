@@ -4,7 +4,7 @@ import type { FullRollbackResult } from '../../src/workflows/full-rollback.ts';
 import type { HealthVerdict } from '../../src/workflows/status.ts';
 import { table, value } from './format.ts';
 
-export function planTable(result: FullRollbackResult): string {
+function planTable(result: FullRollbackResult): string {
   const { plan, snapshot } = result;
   const lines = [
     `Now:   weights ${value(snapshot.traffic.weights)}; instances ${value(snapshot.traffic.instances)}`,

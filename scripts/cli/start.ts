@@ -9,6 +9,7 @@ import { TASK_QUEUE } from '../../src/workflows/contract.ts';
 import { dataRestoreInput } from '../../src/workflows/data-restore.ts';
 import { fullRollbackInput } from '../../src/workflows/full-rollback.ts';
 import { number, oneOf, parseCommand, positionals, required, UsageError } from './args.ts';
+import { utcStamp } from './format.ts';
 import { printOutcome } from './result.ts';
 import { ROLLBACK_KINDS, uiLink, withTemporal, type RollbackKind } from './temporal.ts';
 
@@ -79,8 +80,8 @@ function parseNumbers(raw: string | undefined, flag: string, example: string): n
 }
 
 /** `rollback-sandbox-20251121T223501`: readable, sortable, and unique per system per second. */
-export function defaultWorkflowId(system: string, now = new Date()): string {
-  return `rollback-${system}-${now.toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+function defaultWorkflowId(system: string, now = new Date()): string {
+  return `rollback-${system}-${utcStamp(now)}`;
 }
 
 export async function start(argv: string[]): Promise<number> {

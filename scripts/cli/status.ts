@@ -47,7 +47,7 @@ function decisionSection(s: RollbackStatus, id: string): string[] {
   ];
 }
 
-export function renderStatus(s: RollbackStatus, namespace: string): string {
+function renderStatus(s: RollbackStatus, namespace: string): string {
   const lines = [
     `Rollback ${s.workflowId} (${s.workflowType}${s.dryRun ? ', dry run' : ''})`,
     `  system:        ${s.system}`,

@@ -17,12 +17,24 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *   spent every step waits for the next read (about 30 ms each, measured). 1000 reads a second lifts
  *   the cap for one shard without busy polling: the reader only reads when told of new tasks.
  */
-export const DEV_SERVER_DYNAMIC_CONFIG = [
-  '--dynamic-config-value',
-  'system.enableActivityEagerExecution=true',
-  '--dynamic-config-value',
-  'history.transferProcessorMaxPollRPS=1000',
-];
+export const DEV_SERVER_DYNAMIC_CONFIG_VALUES = ['system.enableActivityEagerExecution=true', 'history.transferProcessorMaxPollRPS=1000'];
+
+/** DEV_SERVER_DYNAMIC_CONFIG_VALUES as dev-server arguments. */
+export const DEV_SERVER_DYNAMIC_CONFIG = DEV_SERVER_DYNAMIC_CONFIG_VALUES.flatMap((value) => ['--dynamic-config-value', value]);
+
+/**
+ * The `server` options of TestWorkflowEnvironment.createLocal for the benchmarks' dev server: the
+ * given Temporal CLI, our search attributes, errors only, DEV_SERVER_DYNAMIC_CONFIG. Typed here by
+ * shape, so this module does not depend on @temporalio/testing (a dev dependency).
+ */
+export function devServerOptions(cliPath: string) {
+  return {
+    executable: { type: 'existing-path' as const, path: cliPath },
+    searchAttributes: ALL_SEARCH_ATTRIBUTES,
+    log: { format: 'pretty', level: 'error' },
+    extraArgs: DEV_SERVER_DYNAMIC_CONFIG,
+  };
+}
 
 /** Dev-server arguments: persistent SQLite in WAL mode, the UI, and our search attributes registered. */
 export function devServerArgs(options: { dbFile: string; port: number; uiPort: number; namespace: string }): string[] {
