@@ -4,45 +4,22 @@
  * The tests follow one rollback from start to completion, so they run in order.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { statusQuery } from '../src/workflows/signals.ts';
-import { startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { runCli, startRollbackTestEnv, waitForStatus, type CliRun, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const cliPath = fileURLToPath(new URL('../scripts/cli.ts', import.meta.url));
 const binPath = fileURLToPath(new URL('../scripts/bin/rollback.mjs', import.meta.url));
 
 let t: RollbackTestEnv;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function exec(command: string[], cwd = root): Promise<Run> {
-  // Only this test's server: no profile, API key or UI URL from the developer's shell (the default link is checked).
-  const inherited = Object.entries(process.env).filter(([key]) => !key.startsWith('TEMPORAL_'));
-  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), TEMPORAL_ADDRESS: t.env.address };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, command, { cwd, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const rollback = (...args: string[]) => exec(['--import', 'tsx', cliPath, ...args]);
+// Only this test's server, nothing TEMPORAL_* from the developer's shell (the default UI link is checked).
+const rollback = (...args: string[]) => runCli(t.env.address, args);
 
 /** Visibility lags the workflow a little: run `list` until its output satisfies `done`. */
-async function listUntil(args: string[], done: (stdout: string) => boolean): Promise<Run> {
+async function listUntil(args: string[], done: (stdout: string) => boolean): Promise<CliRun> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const run = await rollback('list', ...args);
@@ -182,7 +159,7 @@ describe('rollback CLI', { timeout: 120_000 }, () => {
       assert.equal(run.stderr.split('\n')[0], line);
       assert.match(run.stderr, /^Usage: rollback /m);
     }
-    const help = await exec([binPath, 'help'], tmpdir()); // the shim finds tsx and the CLI from any directory
+    const help = await runCli(t.env.address, ['help'], tmpdir(), [binPath]); // the shim finds tsx and the CLI from any directory
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /^ {2}rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort$/m);
     const startHelp = await rollback('start', '--help');

@@ -4,7 +4,7 @@
  * are checked: what is live, what was kept, and that nothing was lost.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,35 +17,15 @@ import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { sha256File, type BackupManifest } from '../src/providers/database/backup.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
-import { dropTestDatabase, POSTGRES, quietLogger } from './harness.ts';
-import { startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sql } from './harness.ts';
+import { runCli, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 
 let t: RollbackTestEnv;
+/** The worker's activities, called directly; they read t.runbooks and t.secrets live, so systems added later are seen. */
+let activities: ReturnType<typeof createActivities>;
 const backupRoot = mkdtempSync(join(tmpdir(), 'backups-'));
 const created: string[] = [];
 let n = 0;
-
-/** Every database on the server whose name starts with `prefix`. */
-async function databasesLike(prefix: string): Promise<string[]> {
-  const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [prefix]);
-    return rows.map((r) => r.datname);
-  } finally {
-    await c.end();
-  }
-}
-
-async function sql<T extends pg.QueryResultRow = any>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: `${POSTGRES}/${database}` });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 /** A fingerprint of the data: row counts and an md5 over every orders row in order. */
 async function fingerprint(database: string) {
@@ -54,13 +34,17 @@ async function fingerprint(database: string) {
   return row;
 }
 
-/** A system whose runbook database `main` is a fresh database with sandbox tables and pgbench data. */
-async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void) {
-  const dbName = `sandbox_test_${process.pid}_dr${++n}`;
+/**
+ * A system whose runbook database `main` is a fresh database with sandbox tables and pgbench data at
+ * `pgbenchScale` (0: none), named `dbName` if given (any characters).
+ */
+async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void, options: { dbName?: string; pgbenchScale?: number } = {}) {
+  n += 1;
+  const { dbName = `sandbox_test_${process.pid}_dr${n}`, pgbenchScale = 1 } = options;
   created.push(dbName);
-  const url = `${POSTGRES}/${dbName}`;
+  const url = `${POSTGRES}/${encodeURIComponent(dbName)}`;
   await ensureSandboxDatabase(url);
-  execFileSync('pgbench', ['-i', '-s', '1', '-q', '-h', '127.0.0.1', '-U', 'postgres', dbName], { stdio: 'ignore' });
+  if (pgbenchScale > 0) execFileSync('pgbench', ['-i', '-s', String(pgbenchScale), '-q', '-h', '127.0.0.1', '-U', 'postgres', dbName], { stdio: 'ignore' });
   const urlEnv = `DATABASE_URL_${n}`;
   t.secrets[urlEnv] = url;
   const backupDir = join(backupRoot, dbName);
@@ -71,7 +55,6 @@ async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void) {
     doc.gates['before-swap'].timeoutSeconds = 60;
     edit?.(doc);
   });
-  const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
   const backup = (backupId: string): Promise<BackupManifest> =>
     new MockActivityEnvironment().run(activities.backupDatabase, { system: system.name, database: 'main', backupId });
   return { ...system, dbName, url, backupDir: join(backupDir, 'main'), backup, activities };
@@ -86,12 +69,20 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
   return err.cause;
 }
 
+/** Creates database `name` (dropped after the file) and pg_restores the dump at `dumpDir` into it. */
+async function restoreInto(name: string, dumpDir: string): Promise<void> {
+  created.push(name);
+  await sql('postgres', `CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  execFileSync('pg_restore', ['-h', '127.0.0.1', '-U', 'postgres', '-d', name, dumpDir]);
+}
+
 const restore = (system: string, extra: Record<string, unknown> = {}) =>
   startRollback(t, { system, database: 'main', reason: 'bad migration deleted orders', requestedBy: 'alice', ...extra }, undefined, 'dataRestore');
 
 describe('dataRestore', { timeout: 300_000 }, () => {
   before(async () => {
     t = await startRollbackTestEnv();
+    activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
   });
   after(async () => {
     await t?.stop();
@@ -144,9 +135,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.equal(flag.enabled, false, 'writers resumed');
     // The safety dump restores: it holds the pre-restore state.
     const check = `${s.dbName}_safetycheck`;
-    created.push(check);
-    await sql('postgres', `CREATE DATABASE ${check}`);
-    execFileSync('pg_restore', ['-h', '127.0.0.1', '-U', 'postgres', '-d', check, join(s.backupDir, safety, 'dump')]);
+    await restoreInto(check, join(s.backupDir, safety, 'dump'));
     assert.deepEqual(await fingerprint(check), beforeRestore);
   });
 
@@ -317,9 +306,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.equal(await tables(), 'rag_embeddings');
     assert.match(result.report, /## Changes applied\n\n- phase 5 down SQL \(one transaction\):\n\n```sql\nDROP TABLE IF EXISTS llm_metrics;\nDROP TABLE IF EXISTS grok_usage;\n```/);
     const check = `${s.dbName}_schemacheck`;
-    created.push(check);
-    await sql('postgres', `CREATE DATABASE ${check}`);
-    execFileSync('pg_restore', ['-h', '127.0.0.1', '-U', 'postgres', '-d', check, join(s.backupDir, result.safetyDump, 'dump')]);
+    await restoreInto(check, join(s.backupDir, result.safetyDump, 'dump'));
     assert.deepEqual(await sql(check, 'SELECT id FROM grok_usage ORDER BY id'), [{ id: 1 }, { id: 2 }], 'the safety dump holds what the down SQL dropped');
 
     const unknown = await failureOf(restore(s.name, { action: 'schema-rollback', phases: [2] }).then((h) => h.result()));
@@ -329,8 +316,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
   });
 
   test('pg_restore killed midway fails clearly, and the retry recreates its own side database (no duplicate)', async () => {
-    const s = await newDatabaseSystem();
-    execFileSync('pgbench', ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-U', 'postgres', s.dbName], { stdio: 'ignore' });
+    const s = await newDatabaseSystem(undefined, { pgbenchScale: 10 });
     await s.backup('big');
     const handle = await restore(s.name, { backup: 'big' });
     await waitForStatus(handle, (st) => st.currentStep === 'restore-to-side', 60_000);
@@ -365,7 +351,6 @@ describe('dataRestore', { timeout: 300_000 }, () => {
   test('a side database name already taken by someone else stops the restore and changes nothing', async () => {
     const s = await newDatabaseSystem();
     await s.backup('b1');
-    const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
     const side = `${s.dbName}__restore_deadbeef`;
     created.push(side);
     await sql('postgres', `CREATE DATABASE ${side}`);
@@ -379,19 +364,8 @@ describe('dataRestore', { timeout: 300_000 }, () => {
 
   test('identifiers with odd characters are quoted all the way through a restore', async () => {
     const odd = `sandbox_test_${process.pid}_odd "quoted" db`;
-    created.push(odd);
-    const url = `${POSTGRES}/${encodeURIComponent(odd)}`;
-    await ensureSandboxDatabase(url);
-    const urlEnv = 'ODD_DATABASE_URL';
-    t.secrets[urlEnv] = url;
-    const backupDir = join(backupRoot, 'odd');
-    const system = await t.newSystem((doc) => {
-      doc.databases.main.urlEnv = urlEnv;
-      doc.databases.main.backupDir = backupDir;
-      doc.flags.settings.databaseUrlEnv = urlEnv;
-    });
-    const activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
-    await new MockActivityEnvironment().run(activities.backupDatabase, { system: system.name, database: 'main', backupId: 'b1' });
+    const system = await newDatabaseSystem(undefined, { dbName: odd, pgbenchScale: 0 });
+    await system.backup('b1');
     await sql(odd, 'DELETE FROM payments');
     const handle = await restore(system.name);
     await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 60_000);
@@ -403,16 +377,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
 
   test('the CLI takes a backup through the worker, lists the catalog, and dry-runs a restore from it', async () => {
     const s = await newDatabaseSystem();
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_'))), TEMPORAL_ADDRESS: t.env.address };
-        const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/cli.ts', ...args], { env });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-        child.once('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const cli = (...args: string[]) => runCli(t.env.address, args);
     const taken = await cli('backup', '--system', s.name, '--database', 'main', '--id', 'manual-1');
     assert.equal(taken.code, 0, taken.stderr);
     assert.match(taken.stdout, /Backup manual-1 taken .*: \d+ files, [\d.]+ MB/);

@@ -11,6 +11,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino from 'pino';
+import { parseConnection, withClient, withDatabase } from '../src/providers/database/pg-tools.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../scripts/lib/temporal.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { startSandbox, sandboxRunbookFor, type Sandbox, type SandboxOptions } from '../sandbox/sandbox.ts';
@@ -33,7 +34,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const testWorkerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
+/** Worker settings for tests: no metrics endpoint, a short shutdown grace. */
+export const testWorkerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
 
 /** A dev server on free ports; with `uiPort`, the Web UI too (the browser test). */
 export async function startTemporal(options: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
@@ -88,16 +90,21 @@ export async function startTestSandbox(options: Omit<SandboxOptions, 'ports' | '
   };
 }
 
+/** Runs `text` on the local server's database named exactly `database` (any characters); the result rows. */
+export async function sql<T extends pg.QueryResultRow = any>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
+  return withClient(withDatabase(parseConnection(`${POSTGRES}/postgres`), database), async (c) => (await c.query<T>(text, values)).rows);
+}
+
+/** Every database on the local server whose name starts with `prefix`, in order. */
+export async function databasesLike(prefix: string): Promise<string[]> {
+  const rows = await sql<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [prefix]);
+  return rows.map((r) => r.datname);
+}
+
 /** Drops a database this test run created; refuses any other name. */
 export async function dropTestDatabase(name: string): Promise<void> {
   if (!name.startsWith('sandbox_test_')) throw new Error(`refusing to drop ${name}: not a test database`);
-  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
+  await sql('postgres', `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
 }
 
 export interface RunningWorker {

@@ -3,7 +3,7 @@
  * per test a fresh sandbox with a runbook of its own (its own system name), added to the worker's
  * live runbook map. Test runbooks keep the sandbox's shape with short windows and timeouts.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,13 +15,12 @@ import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
-import { parseEnv } from '../src/worker/env.ts';
 import { createRollbackWorker } from '../src/worker/worker.ts';
 import { TASK_QUEUE } from '../src/workflows/contract.ts';
 import { statusQuery } from '../src/workflows/signals.ts';
 import type { RollbackStatus } from '../src/workflows/status.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
-import { quietLogger, startTemporal } from './harness.ts';
+import { quietLogger, startTemporal, testWorkerEnv } from './harness.ts';
 
 export interface TestSystem {
   name: string;
@@ -46,7 +45,7 @@ export interface RollbackTestEnv {
 let counter = 0;
 
 /** Short windows so a test takes seconds: 1 s health window, few requests needed, quick gate timeouts. */
-function testDefaults(doc: Record<string, any>): void {
+export function testDefaults(doc: Record<string, any>): void {
   doc.health.windowSeconds = 1;
   doc.health.minRequests = 5;
   doc.traffic.stepPauseSeconds = 0;
@@ -66,7 +65,7 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
     connection: env.nativeConnection,
     client: env.client,
     namespace: 'default',
-    env: parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' }),
+    env: testWorkerEnv,
     runbooks,
     secrets,
     logger: quietLogger,
@@ -137,6 +136,33 @@ async function recordHistories(address: string, handles: WorkflowHandle[], dir: 
     // Stack traces name where the checkout lives; recorded as the image's /app, like every fixture.
     writeFileSync(join(dir, name), json.replaceAll(`${repoRoot}/`, '/app/'));
   }
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const cliPath = fileURLToPath(new URL('../scripts/cli.ts', import.meta.url));
+
+/**
+ * The operator CLI (scripts/cli.ts under tsx, or `entry` instead, e.g. the bin shim) as a child process
+ * against the dev server at `address`. Only that server: no profile, API key or UI URL from the
+ * developer's shell (every other TEMPORAL_* variable is dropped).
+ */
+export function runCli(address: string, args: string[], cwd = repoRoot, entry: string[] = ['--import', 'tsx', cliPath]): Promise<CliRun> {
+  const inherited = Object.entries(process.env).filter(([key]) => !key.startsWith('TEMPORAL_'));
+  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), TEMPORAL_ADDRESS: address };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...entry, ...args], { cwd, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Polls the status query until `predicate` holds (or fails after `timeoutMs`, showing the last status). */

@@ -4,24 +4,21 @@
  * completes with every planned change applied exactly once on the router.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
 import { TASK_QUEUE } from '../src/workflows/contract.ts';
 import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
-import { execFileSync } from 'node:child_process';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import pg from 'pg';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
-import { dropTestDatabase, POSTGRES, quietLogger, sleep, startTemporal } from './harness.ts';
+import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
 
 let env: TestWorkflowEnvironment;
@@ -58,10 +55,9 @@ function kill9(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Other pollers of `rollbacks` (a killed worker's) are remembered by the server for a while; wait for ours. */
-async function pollersNow(): Promise<number> {
-  const answer = await env.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: TASK_QUEUE, kind: 1 }, taskQueueType: 2 });
-  return answer.pollers?.length ?? 0;
+/** SIGKILL for every worker process still running. */
+async function killWorkers(): Promise<void> {
+  for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
 }
 
 const changes = () => sandbox.router.changes.map((c) => [c.kind, c.after, c.idempotencyKey?.split(':').at(-1)]);
@@ -72,15 +68,11 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), 'crash-'));
   });
   after(async () => {
-    for (const child of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await killWorkers();
     await sandbox?.stop();
     await env?.teardown();
     rmSync(dir, { recursive: true, force: true });
-    const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-    await c.connect();
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [databaseName]);
-    await c.end();
-    for (const { datname } of rows) await dropTestDatabase(datname);
+    for (const name of await databasesLike(databaseName)) await dropTestDatabase(name);
   });
 
   async function freshSandbox(windowSeconds: number): Promise<string> {
@@ -125,10 +117,10 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
   });
 
   test('during the verification window: the new worker resumes the window and the rollback completes', async () => {
-    for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
+    await killWorkers();
     await freshSandbox(8);
     const first = await startWorkerProcess();
-    while ((await pollersNow()) === 0) await sleep(200);
+    await waitForPoller(env.connection, 'default', 60_000);
     const handle = await env.client.workflow.start('fullRollback', {
       taskQueue: TASK_QUEUE,
       workflowId: `crash-verify-${Date.now()}`,
@@ -156,7 +148,7 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
   });
 
   test('during pg_restore: the new worker recreates the side database, and the restore completes once', async () => {
-    for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
+    await killWorkers();
     const runbookText = await freshSandbox(1);
     await ensureSandboxDatabase(databaseUrl);
     execFileSync('pgbench', ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-U', 'postgres', databaseName], { stdio: 'ignore' });
@@ -169,7 +161,7 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     });
     await new MockActivityEnvironment().run(activities.backupDatabase, { system: 'sandbox', database: 'main', backupId: 'nightly' });
     const first = await startWorkerProcess();
-    while ((await pollersNow()) === 0) await sleep(200);
+    await waitForPoller(env.connection, 'default', 60_000);
     const handle = await env.client.workflow.start('dataRestore', {
       taskQueue: TASK_QUEUE,
       workflowId: `crash-restore-${Date.now()}`,
@@ -190,16 +182,10 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     await waitForStatus(handle, (s) => s.state === 'awaiting_approval', 180_000);
     await handle.signal(approveSignal, { by: 'dana' });
     await handle.result();
-    const c = new pg.Client({ connectionString: `${POSTGRES}/postgres` });
-    await c.connect();
-    const { rows } = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1', [`${databaseName}__`]);
-    await c.end();
-    assert.equal(rows.length, 1, `one kept database and no leftover side database: ${rows.map((r) => r.datname).join(', ')}`);
-    assert.match(rows[0]!.datname, /__pre_restore_/);
-    const live = new pg.Client({ connectionString: databaseUrl });
-    await live.connect();
-    const { rows: counts } = await live.query('SELECT count(*)::int AS n FROM pgbench_accounts');
-    await live.end();
+    const names = await databasesLike(`${databaseName}__`);
+    assert.equal(names.length, 1, `one kept database and no leftover side database: ${names.join(', ')}`);
+    assert.match(names[0]!, /__pre_restore_/);
+    const counts = await sql(databaseName, 'SELECT count(*)::int AS n FROM pgbench_accounts');
     assert.deepEqual(counts, [{ n: 1000000 }]);
     const status = await handle.query(statusQuery);
     assert.equal(status.steps.find((s) => s.name === 'restore-to-side')?.runs, 1);

@@ -20,28 +20,24 @@ import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import type { Runbook } from '../../src/runbook/schema.ts';
-import { parseEnv } from '../../src/worker/env.ts';
 import { createRollbackWorker } from '../../src/worker/worker.ts';
 import { TASK_QUEUE } from '../../src/workflows/contract.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
-import { freePort, quietLogger, startTemporal } from '../harness.ts';
+import { freePort, quietLogger, startTemporal, testWorkerEnv } from '../harness.ts';
+import { testDefaults } from '../rollback-harness.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 const UI_TIMEOUT = 30_000;
-const workerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
 
 /** runbooks/sandbox.yaml for this sandbox with the short windows test/rollback-harness.ts uses. */
 function testRunbook(sandbox: Sandbox, system: string): Runbook {
   const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
   doc.system = system;
-  doc.health.windowSeconds = 1;
-  doc.health.minRequests = 5;
-  doc.traffic.stepPauseSeconds = 0;
-  doc.gates['before-cleanup'].timeoutSeconds = 120; // room for a slow browser between gate and approval
-  delete doc.gates['before-cleanup'].escalateAfterSeconds;
-  doc.decisions = { timeoutSeconds: 120, onTimeout: 'abort' };
-  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
+  testDefaults(doc);
+  // Room for a slow browser between gate and approval.
+  doc.gates['before-cleanup'].timeoutSeconds = 120;
+  doc.decisions.timeoutSeconds = 120;
   return parseRunbook(stringify(doc), `runbooks/${system}.yaml`);
 }
 
@@ -84,7 +80,7 @@ describe('Temporal Web UI', { timeout: 120_000 }, () => {
       connection: env.nativeConnection,
       client: env.client,
       namespace: 'default',
-      env: workerEnv,
+      env: testWorkerEnv,
       runbooks: new Map([[system, testRunbook(sandbox, system)]]),
       secrets: { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` },
       logger: quietLogger,
