@@ -12,13 +12,12 @@ import type { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino from 'pino';
 import { parseConnection, withClient, withDatabase } from '../src/providers/database/pg-tools.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG } from '../scripts/lib/temporal.ts';
+import { devServerOptions } from '../scripts/lib/temporal.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { startSandbox, sandboxRunbookFor, type Sandbox, type SandboxOptions } from '../sandbox/sandbox.ts';
 import { loadRunbooks } from '../src/runbook/load.ts';
 import { parseEnv } from '../src/worker/env.ts';
 import { createRollbackWorker, installRuntime } from '../src/worker/worker.ts';
-import { ALL_SEARCH_ATTRIBUTES } from '../src/workflows/contract.ts';
 
 export const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
 export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
@@ -44,10 +43,7 @@ export async function startTemporal(options: { uiPort?: number } = {}): Promise<
   const cli = await resolveTemporalCli((line) => console.log(line));
   return TestWorkflowEnvironment.createLocal({
     server: {
-      executable: { type: 'existing-path', path: cli.path },
-      searchAttributes: ALL_SEARCH_ATTRIBUTES,
-      log: { format: 'pretty', level: 'error' },
-      extraArgs: DEV_SERVER_DYNAMIC_CONFIG, // as the main job runs it
+      ...devServerOptions(cli.path), // as the main job and the benchmarks run it
       ...(options.uiPort ? { ui: true, uiPort: options.uiPort } : {}),
     },
   });

@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export const DEV_SERVER_DYNAMIC_CONFIG_VALUES = ['system.enableActivityEagerExecution=true', 'history.transferProcessorMaxPollRPS=1000'];
 
 /** DEV_SERVER_DYNAMIC_CONFIG_VALUES as dev-server arguments. */
-export const DEV_SERVER_DYNAMIC_CONFIG = DEV_SERVER_DYNAMIC_CONFIG_VALUES.flatMap((value) => ['--dynamic-config-value', value]);
+const DEV_SERVER_DYNAMIC_CONFIG = DEV_SERVER_DYNAMIC_CONFIG_VALUES.flatMap((value) => ['--dynamic-config-value', value]);
 
 /**
  * The `server` options of TestWorkflowEnvironment.createLocal for the benchmarks' dev server: the
