@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { envSchema } from '../src/worker/env.ts';
-import { ALL_SEARCH_ATTRIBUTES } from '../src/workflows/contract.ts';
+import { ALL_SEARCH_ATTRIBUTES } from '../src/contract/index.ts';
 
 const root = join(import.meta.dirname, '..');
 

@@ -8,10 +8,14 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { abortSignal, approveSignal, decideSignal, rejectSignal, statusQuery } from '../src/workflows/signals.ts';
-import { searchAttributes } from '../src/workflows/contract.ts';
+import { searchAttributes } from '../src/contract/index.ts';
 import { startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 
+const execFileAsync = promisify(execFile);
 let t: RollbackTestEnv;
 const base = { reason: 'canary error rate 14%', requestedBy: 'alice', baselineSeconds: 0 };
 
@@ -23,6 +27,13 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
   assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
   assert.ok(err.cause instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(err.cause)}`);
   return err.cause;
+}
+
+/** The real `temporal` CLI against this file's dev server, as an operator would type it. */
+async function temporalCli(args: string[]): Promise<string> {
+  const cli = await resolveTemporalCli();
+  const { stdout } = await execFileAsync(cli.path, [...args, '--address', t.env.address], { encoding: 'utf8' });
+  return stdout;
 }
 
 const changesOf = (sandbox: { router: { changes: { kind: string; after: unknown }[] } }) => sandbox.router.changes.map((c) => [c.kind, c.after]);
@@ -151,6 +162,58 @@ describe('fullRollback', { timeout: 120_000 }, () => {
     assert.equal(waiting.pendingGate?.approvedBy.length, 0);
     await handle.signal(approveSignal, { by: 'bob' });
     await handle.result();
+  });
+
+  test('signals without a payload (UI dialog left empty, temporal CLI without --input), null ones and unknown names are refused and recorded; the rollback still answers and a valid abort stops it', async () => {
+    const { name, sandbox } = await t.newSystem();
+    const handle = await startRollback(t, { ...base, system: name, mode: 'immediate' });
+    await waitForStatus(handle, (s) => s.state === 'awaiting_approval');
+    // What an operator actually sends: the `temporal` CLI with no --input, or with null.
+    await temporalCli(['workflow', 'signal', '--workflow-id', handle.workflowId, '--name', 'approve']);
+    await temporalCli(['workflow', 'signal', '--workflow-id', handle.workflowId, '--name', 'decide', '--input', 'null']);
+    await temporalCli(['workflow', 'signal', '--workflow-id', handle.workflowId, '--name', 'abort', '--input', 'null']);
+    await temporalCli(['workflow', 'signal', '--workflow-id', handle.workflowId, '--name', 'approv', '--input', '{"by":"bob"}']);
+    await handle.signal('approve', { comment: 'lgtm' });
+    await handle.signal('reject', { by: 'bob' });
+    await handle.signal('approve', { by: 'b\u0000ob' });
+    await handle.signal('approve', ['bob']);
+    const status = await waitForStatus(handle, (s) => s.events.length === 8);
+    assert.equal(status.state, 'awaiting_approval', 'still waiting at its gate, and the status query still answers');
+    assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.detail]), [
+      ['refused', '(unknown)', 'approve: no payload; send JSON like {"by": "bob", "comment": "error rate back under 1%"}'],
+      ['refused', '(unknown)', 'decide: no payload; send JSON like {"by": "bob", "action": "retry|skip|compensate|abort"}'],
+      ['refused', '(unknown)', 'abort: no payload; send JSON like {"by": "bob", "reason": "wrong system"}'],
+      ['refused', 'bob', `unknown signal "approv"; this workflow takes approve, reject, decide, abort`],
+      ['refused', '(unknown)', "approve: 'by' is required"],
+      ['refused', 'bob', "reject: 'reason' is required"],
+      ['refused', '(unknown)', "approve: 'by' must not contain control characters"],
+      ['refused', '(unknown)', 'approve: the payload must be a JSON object like {"by": "bob", "comment": "error rate back under 1%"}'],
+    ]);
+    assert.equal(status.pendingGate?.approvedBy.length, 0, 'none of them counted');
+    await handle.signal(abortSignal, { by: 'carol', reason: 'taking over by hand' });
+    const failure = await failureOf(handle.result());
+    assert.equal(failure.message, `fullRollback of ${name} aborted: aborted by carol: taking over by hand`);
+    assert.deepEqual(sandbox.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 1 } }, 'left as it stood');
+    // The system is free again: the next rollback is not refused as "another rollback is running".
+    const next = await startRollback(t, { ...base, system: name, mode: 'immediate', dryRun: true });
+    assert.equal((await next.result()).dryRun, true);
+  });
+
+  test('names are trimmed before they are judged: "bob " approves as bob, and a refusal names the trimmed name', async () => {
+    const { name } = await t.newSystem();
+    const handle = await startRollback(t, { ...base, system: name, mode: 'immediate', requestedBy: '  alice ' });
+    await waitForStatus(handle, (s) => s.state === 'awaiting_approval');
+    await handle.signal(approveSignal, { by: ' alice' });
+    await handle.signal(approveSignal, { by: 'mallory  ' });
+    await handle.signal(approveSignal, { by: 'bob ', comment: ' ok ' });
+    await handle.result();
+    const status = await handle.query(statusQuery);
+    assert.equal(status.requestedBy, 'alice');
+    assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.detail]), [
+      ['refused', 'alice', 'approval refused: alice requested this rollback and cannot approve it (two-person rule)'],
+      ['refused', 'mallory', 'approval refused: mallory is not an approver for role oncall (alice, bob, carol)'],
+      ['approved', 'bob', 'ok'],
+    ]);
   });
 
   test('a 2-of-N gate needs two distinct approvers; the same person twice counts once', async () => {
@@ -349,10 +412,15 @@ describe('fullRollback', { timeout: 120_000 }, () => {
       [{ ...valid, mode: 'fast' }, 'mode: must be one of: "immediate", "gradual"; received "fast"'],
       [{ ...valid, reason: '' }, 'reason: must say why the rollback is needed'],
       [{ ...valid, requestedBy: undefined }, 'requestedBy: required (expected string)'],
-      [{ ...valid, system: '' }, 'system: must name a runbook (e.g. "sandbox")'],
+      [{ ...valid, system: '' }, 'system: must name a runbook (lower-case letters, digits, "-" or "_", e.g. "sandbox")'],
+      [{ ...valid, mode: 'x'.repeat(1 << 20) }, `mode: must be one of: "immediate", "gradual"; received "${'x'.repeat(40)}…" (1048576 characters)`],
+      [{ ...valid, requestedBy: 'ali\u0000ce' }, 'requestedBy: must not contain control characters'],
+      [{ ...valid, requestedBy: 'a'.repeat(101) }, 'requestedBy: must be at most 100 characters'],
+      [{ ...valid, reason: 'r'.repeat(2001) }, 'reason: must be at most 2000 characters'],
+      [{ ...valid, steps: [50, 0] }, 'steps: only a gradual rollback takes steps; remove them or use mode "gradual"'],
       [{ ...valid, dryRun: 'yes' }, 'dryRun: expected boolean, received string'],
-      [{ ...valid, steps: [50, 20] }, 'steps: the last step must take the canary to 0'],
-      [{ ...valid, steps: [150, 0] }, 'steps[0]: Too big: expected number to be <=100'],
+      [{ ...valid, mode: 'gradual', steps: [50, 20] }, 'steps: the last step must take the canary to 0'],
+      [{ ...valid, mode: 'gradual', steps: [150, 0] }, 'steps[0]: Too big: expected number to be <=100'],
       [{ ...valid, verifyWindowSeconds: -1 }, 'verifyWindowSeconds: Too small: expected number to be >=0'],
       [{ ...valid, detectedAt: 'yesterday' }, 'detectedAt: Invalid ISO datetime'],
       [{ ...valid, weight: 5 }, "unknown key 'weight'"],

@@ -16,7 +16,7 @@ import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbo
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
 import { createRollbackWorker } from '../src/worker/worker.ts';
-import { TASK_QUEUE } from '../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../src/contract/index.ts';
 import { statusQuery } from '../src/workflows/signals.ts';
 import type { RollbackStatus } from '../src/workflows/status.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';

@@ -13,7 +13,7 @@ import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporal
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
-import { TASK_QUEUE } from '../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../src/contract/index.ts';
 import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';

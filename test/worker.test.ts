@@ -7,7 +7,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
-import { TASK_QUEUE } from '../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../src/contract/index.ts';
 import { startTemporal, startTestSandbox, startTestWorker, type RunningWorker, type TestSandbox } from './harness.ts';
 
 let env: TestWorkflowEnvironment;

@@ -38,7 +38,7 @@ import { createActivities } from '../../src/activities/index.ts';
 import type { BackupManifest } from '../../src/providers/database/backup.ts';
 import { parseConnection, quote, runTool, serverVersion, toolMajorVersion, withClient, withDatabase } from '../../src/providers/database/pg-tools.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
-import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../../src/contract/index.ts';
 import type { DataRestoreResult } from '../../src/workflows/data-restore.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/workflows/status.ts';

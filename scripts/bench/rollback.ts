@@ -17,7 +17,7 @@ import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { createActivities } from '../../src/activities/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
-import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';

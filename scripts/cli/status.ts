@@ -3,7 +3,7 @@
  * steps ran and every approval, refusal and decision, from the workflow's `status` query.
  */
 import { QueryNotRegisteredError, WorkflowFailedError } from '@temporalio/client';
-import { searchAttributes } from '../../src/workflows/contract.ts';
+import { searchAttributes } from '../../src/contract/index.ts';
 import type { RollbackStatus } from '../../src/workflows/status.ts';
 import { parseCommand, positionals } from './args.ts';
 import { clock, relative, seconds, table, when } from './format.ts';

@@ -1,6 +1,6 @@
 /** Helpers the main job and operator scripts share for talking to a Temporal service. */
 import { Connection } from '@temporalio/client';
-import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/contract/index.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -5,7 +5,7 @@
  * @temporalio/envconfig and only checked for shape here.
  */
 import { z } from 'zod';
-import { formatProblems, validate } from '../runbook/issues.ts';
+import { formatProblems, validate } from '../contract/index.ts';
 
 const booleanString = z.enum(['true', 'false', '1', '0']);
 const wholeNumber = (min: number, max: number) =>

@@ -8,7 +8,7 @@ import { loadRunbooks } from '../runbook/load.ts';
 import { parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 import { connect, createRollbackWorker, installRuntime } from './worker.ts';
-import { TASK_QUEUE } from '../workflows/contract.ts';
+import { TASK_QUEUE } from '../contract/index.ts';
 
 async function run(): Promise<void> {
   const env = parseEnv(process.env);

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
-import { TASK_QUEUE } from '../workflows/contract.ts';
+import { TASK_QUEUE } from '../contract/index.ts';
 import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';

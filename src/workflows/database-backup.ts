@@ -8,11 +8,12 @@ import { workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { activities, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
+import { personName } from '../contract/index.ts';
 import { databaseRef, parseInput } from './input.ts';
 
 export const databaseBackupInput = z.strictObject({
   ...databaseRef,
-  requestedBy: z.string().trim().min(1).default('schedule'),
+  requestedBy: personName.default('schedule'),
   backupId: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').optional(),
   jobs: z.int().min(1).max(16).default(2),
 });

@@ -16,20 +16,27 @@ import { commonInput, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import type { HealthVerdict, Snapshot } from './status.ts';
 
-export const fullRollbackInput = z.strictObject({
-  ...commonInput,
-  mode: z.enum(['immediate', 'gradual']),
-  steps: z
-    .array(z.int().min(0).max(100))
-    .min(1)
-    .refine((steps) => steps.at(-1) === 0, 'the last step must take the canary to 0')
-    .optional()
-    .describe('canary weights for a gradual rollback, e.g. [50, 0]; default from the runbook'),
-  verifyWindowSeconds: z.number().min(0).max(3600).optional().describe("overrides the runbook's health window"),
-  stepPauseSeconds: z.number().min(0).max(86_400).optional().describe("overrides the runbook's pause between gradual steps"),
-  baselineSeconds: z.number().min(0).max(600).default(5).describe('health baseline measured before any change'),
-  detectedAt: z.iso.datetime({ offset: true }).optional().describe('when the incident was detected, for the RTO scorecard'),
-});
+export const fullRollbackInput = z
+  .strictObject({
+    ...commonInput,
+    mode: z.enum(['immediate', 'gradual']),
+    steps: z
+      .array(z.int().min(0).max(100))
+      .min(1)
+      .max(20)
+      .refine((steps) => steps.at(-1) === 0, 'the last step must take the canary to 0')
+      .optional()
+      .describe('canary weights for a gradual rollback, e.g. [50, 0]; default from the runbook'),
+    verifyWindowSeconds: z.number().min(0).max(3600).optional().describe("overrides the runbook's health window"),
+    stepPauseSeconds: z.number().min(0).max(86_400).optional().describe("overrides the runbook's pause between gradual steps"),
+    baselineSeconds: z.number().min(0).max(600).default(5).describe('health baseline measured before any change'),
+    detectedAt: z.iso.datetime({ offset: true }).optional().describe('when the incident was detected, for the RTO scorecard'),
+  })
+  // Steps given to an immediate rollback would be dropped without a word: say so instead.
+  .refine((input) => input.mode !== 'immediate' || input.steps === undefined, {
+    path: ['steps'],
+    message: 'only a gradual rollback takes steps; remove them or use mode "gradual"',
+  });
 export type FullRollbackInput = z.input<typeof fullRollbackInput>;
 
 export interface FullRollbackResult {

@@ -3,24 +3,16 @@
  * are needed, whether the requester may approve their own rollback, when to escalate and what to do
  * on timeout. Every approval, rejection and refusal is recorded with who and when.
  */
-import { setHandler } from '@temporalio/workflow';
 import { plannedGate } from '../runbook/plan.ts';
 import type { Gate } from '../runbook/schema.ts';
 import { notify } from './activities.ts';
 import type { InboxMessage, Rollback } from './rollback.ts';
-import { approveSignal, rejectSignal } from './signals.ts';
 import type { PendingGate } from './status.ts';
 
 export interface GateOutcome {
   passed: boolean;
   why: string;
   approvedBy: string[];
-}
-
-export function installGateHandlers(rollback: Rollback): void {
-  // Handlers only file the message; awaitApproval judges it (see InboxMessage).
-  setHandler(approveSignal, ({ by, comment }) => void rollback.inbox.push({ kind: 'approve', at: Date.now(), by, comment }));
-  setHandler(rejectSignal, ({ by, reason }) => void rollback.inbox.push({ kind: 'reject', at: Date.now(), by, reason }));
 }
 
 function waitingText(rollback: Rollback, gate: PendingGate): string {

@@ -5,22 +5,22 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import { z } from 'zod';
-import { formatProblems, validate } from '../runbook/issues.ts';
+import { formatProblems, freeText, personName, systemName, validate } from '../contract/index.ts';
 
 export const INVALID_INPUT = 'InvalidInput';
 
 /** Every rollback input carries these (DESIGN.md: public contract). */
 export const commonInput = {
-  system: z.string().min(1, 'must name a runbook (e.g. "sandbox")'),
-  reason: z.string().trim().min(1, 'must say why the rollback is needed'),
-  requestedBy: z.string().trim().min(1, 'must name who asks for the rollback'),
+  system: systemName,
+  reason: freeText('why the rollback is needed'),
+  requestedBy: personName,
   dryRun: z.boolean().default(false),
 };
 
 /** The runbook database a workflow works on. */
 export const databaseRef = {
   system: commonInput.system,
-  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")"),
+  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")").max(63, 'must be at most 63 characters (a Postgres name)'),
 };
 
 export function parseInput<T extends z.ZodType>(workflow: string, schema: T, raw: unknown): z.infer<T> {

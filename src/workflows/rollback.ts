@@ -18,13 +18,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Runbook } from '../runbook/schema.ts';
-import { searchAttributes } from './contract.ts';
+import { searchAttributes, type SignalName, type SignalPayload } from '../contract/index.ts';
 import { renderIncidentReport } from '../runbook/report.ts';
 import { activities, notify, publishReport } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { awaitDecision } from './decisions.ts';
-import { awaitApproval, installGateHandlers, type GateOutcome } from './gates.ts';
-import { abortSignal, decideSignal, statusQuery, type AbortRequest, type DecisionAction } from './signals.ts';
+import { awaitApproval, type GateOutcome } from './gates.ts';
+import { installSignalHandlers, statusQuery, type AbortRequest, type Approval, type Decision, type DecisionAction, type Rejection } from './signals.ts';
 import type { AuditEvent, RollbackState, RollbackStatus, StepKind, StepRecord } from './status.ts';
 
 /**
@@ -96,9 +96,10 @@ export class Rollback {
       report: null,
     };
     setHandler(statusQuery, () => this.status);
-    setHandler(abortSignal, (request) => this.onAbort(request));
-    setHandler(decideSignal, ({ by, action }) => void this.inbox.push({ kind: 'decide', at: Date.now(), by, action }));
-    installGateHandlers(this);
+    installSignalHandlers({
+      accept: (signal, payload) => this.accept(signal, payload),
+      refuse: (by, detail) => this.record({ kind: 'refused', by, detail }),
+    });
     upsertSearchAttributes([
       { key: searchAttributes.system, value: init.system },
       { key: searchAttributes.kind, value: init.workflowType },
@@ -146,6 +147,18 @@ export class Rollback {
   operators(): string[] {
     const approvers = Object.values(this.runbook?.approvers ?? {}).flat();
     return [...new Set([this.status.requestedBy, ...approvers])];
+  }
+
+  /**
+   * A well-formed signal: abort is judged at once (it only records the request); approve, reject and
+   * decide go into the inbox for the gate or decision that waits (see InboxMessage for why).
+   */
+  private accept<S extends SignalName>(signal: S, payload: SignalPayload<S>): void {
+    const at = Date.now();
+    if (signal === 'abort') this.onAbort(payload as AbortRequest);
+    else if (signal === 'approve') this.inbox.push({ kind: 'approve', at, ...(payload as Approval) });
+    else if (signal === 'reject') this.inbox.push({ kind: 'reject', at, ...(payload as Rejection) });
+    else this.inbox.push({ kind: 'decide', at, ...(payload as Decision) });
   }
 
   private onAbort(request: AbortRequest): void {

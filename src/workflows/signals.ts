@@ -1,30 +1,58 @@
 /**
  * Signals and the status query every rollback workflow answers. Defined once, imported by workflows,
- * the operator CLI and tests; the names are the public contract (DESIGN.md).
+ * the operator CLI and tests; the names are the public contract (src/contract).
+ *
+ * A handler never throws: a throwing signal handler fails the workflow task, and every task after it,
+ * so one empty signal from the UI's dialog would jam the rollback for good. Each payload is parsed;
+ * a malformed one, or a signal name nobody defined, is refused and recorded, and the rollback goes on.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, setDefaultSignalHandler, setHandler } from '@temporalio/workflow';
+import {
+  claimedBy,
+  parseSignalPayload,
+  preview,
+  SIGNALS,
+  STATUS_QUERY,
+  type AbortRequest,
+  type Approval,
+  type Decision,
+  type Rejection,
+  type SignalName,
+  type SignalPayload,
+} from '../contract/index.ts';
 import type { RollbackStatus } from './status.ts';
 
-export interface Approval {
-  by: string;
-  comment?: string;
-}
-export interface Rejection {
-  by: string;
-  reason: string;
-}
-export type DecisionAction = 'retry' | 'skip' | 'compensate' | 'abort';
-export interface Decision {
-  by: string;
-  action: DecisionAction;
-}
-export interface AbortRequest {
-  by: string;
-  reason: string;
-}
+export type { AbortRequest, Approval, Decision, DecisionAction, Rejection } from '../contract/index.ts';
 
 export const approveSignal = defineSignal<[Approval]>('approve');
 export const rejectSignal = defineSignal<[Rejection]>('reject');
 export const decideSignal = defineSignal<[Decision]>('decide');
 export const abortSignal = defineSignal<[AbortRequest]>('abort');
-export const statusQuery = defineQuery<RollbackStatus>('status');
+export const statusQuery = defineQuery<RollbackStatus>(STATUS_QUERY);
+
+/** What the handlers hand a well-formed payload to, and where they record a refusal. */
+export interface SignalSink {
+  accept<S extends SignalName>(signal: S, payload: SignalPayload<S>): void;
+  refuse(by: string, detail: string): void;
+}
+
+const definitions = { approve: approveSignal, reject: rejectSignal, decide: decideSignal, abort: abortSignal };
+
+/** Installs the four signal handlers and a default one that records unknown signal names as refused. */
+export function installSignalHandlers(sink: SignalSink): void {
+  for (const name of SIGNALS) {
+    setHandler(definitions[name], (raw: unknown) => {
+      try {
+        const parsed = parseSignalPayload(name, raw);
+        if (parsed.ok) sink.accept(name, parsed.payload);
+        else sink.refuse(parsed.by, parsed.why);
+      } catch (err) {
+        // Unreachable by design; if a bug gets here, refusing beats failing every workflow task.
+        sink.refuse('(unknown)', `${name}: not acted on: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+  setDefaultSignalHandler((name: string, ...args: unknown[]) => {
+    sink.refuse(claimedBy(args[0]), `unknown signal ${preview(name)}; this workflow takes ${SIGNALS.join(', ')}`);
+  });
+}

@@ -21,7 +21,7 @@ import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/san
 import { parseRunbook } from '../../src/runbook/load.ts';
 import type { Runbook } from '../../src/runbook/schema.ts';
 import { createRollbackWorker } from '../../src/worker/worker.ts';
-import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import { freePort, quietLogger, startTemporal, testWorkerEnv } from '../harness.ts';
 import { testDefaults } from '../rollback-harness.ts';

@@ -18,6 +18,20 @@ export function formatPath(path: readonly PropertyKey[]): string {
   }, '');
 }
 
+/** How much of a bad value a message repeats: enough to recognise it, never a whole pasted blob. */
+const PREVIEW_CHARS = 40;
+
+/**
+ * A bad value as a message shows it: JSON, cut to a short prefix with its full length said, e.g.
+ * `"xxxxxxxx…" (1048576 characters)`. Control characters come out escaped, so a message stays one line.
+ */
+export function preview(value: unknown): string {
+  const json = JSON.stringify(value) ?? String(value);
+  if (json.length <= PREVIEW_CHARS + 10) return json;
+  if (typeof value === 'string') return `${JSON.stringify(value.slice(0, PREVIEW_CHARS)).slice(0, -1)}…" (${value.length} characters)`;
+  return `${json.slice(0, PREVIEW_CHARS)}… (${json.length} characters of JSON)`;
+}
+
 function describeInput(input: unknown): string {
   if (input === null) return 'null';
   if (Array.isArray(input)) return 'array';
@@ -31,9 +45,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       if (issue.input === undefined) return `required (expected ${issue.expected})`;
       return `expected ${issue.expected}, received ${describeInput(issue.input)}`;
     case 'unrecognized_keys':
-      return `unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+      return `unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${issue.keys.map((k) => (k.length > PREVIEW_CHARS ? preview(k) : `'${k}'`)).join(', ')}`;
     case 'invalid_value':
-      return `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; received ${JSON.stringify(issue.input)}`;
+      return `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}; received ${preview(issue.input)}`;
     case 'invalid_union':
       if ('note' in issue && issue.note === 'No matching discriminator') {
         return `${issue.message.replace(/^Invalid input: ?/, '')}`.trim() || 'no variant matches';

@@ -1,0 +1,5 @@
+/** The contract: names and shapes outsiders type, shared by workflows, worker, CLI, runbooks and docs. */
+export * from './names.ts';
+export * from './payloads.ts';
+export * from './problems.ts';
+export * from './secrets.ts';

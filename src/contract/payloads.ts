@@ -1,0 +1,97 @@
+/**
+ * The shapes of what people send a rollback: names, reasons, and the payloads of the approve,
+ * reject, decide and abort signals. Parsed inside the workflow (a signal from the UI's dialog or the
+ * `temporal` CLI is checked like one from our CLI), so a malformed one is refused with a message
+ * naming the problem instead of failing the workflow task.
+ */
+import { z } from 'zod';
+import { validate, type Problem } from './problems.ts';
+import type { SignalName } from './names.ts';
+
+// NUL, other C0 controls and DEL: invisible in the UI, and a name carrying them is never who it looks like.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+// Free text may span lines; every other control character is refused.
+const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
+export const MAX_NAME = 100;
+export const MAX_TEXT = 2000;
+
+/** A person (requester, approver): trimmed, so "bob " is bob; 1 to 100 characters, no control characters. */
+export const personName = z
+  .string()
+  .trim()
+  .min(1, 'must name a person')
+  .max(MAX_NAME, `must be at most ${MAX_NAME} characters`)
+  .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+
+/** A reason or comment: trimmed, at most 2000 characters, lines allowed, no other control characters. */
+export const freeText = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `must say ${what}`)
+    .max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`)
+    .refine((s) => !CONTROL_IN_TEXT.test(s), 'must not contain control characters');
+
+/** A runbook system name, as the runbook file names it. */
+export const systemName = z
+  .string()
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must name a runbook (lower-case letters, digits, "-" or "_", e.g. "sandbox")');
+
+export const DECISION_ACTIONS = ['retry', 'skip', 'compensate', 'abort'] as const;
+export type DecisionAction = (typeof DECISION_ACTIONS)[number];
+
+const comment = z
+  .string()
+  .trim()
+  .max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`)
+  .refine((s) => !CONTROL_IN_TEXT.test(s), 'must not contain control characters');
+
+export const approvalPayload = z.strictObject({ by: personName, comment: comment.optional() });
+export const rejectionPayload = z.strictObject({ by: personName, reason: freeText('why') });
+export const decisionPayload = z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS) });
+export const abortPayload = z.strictObject({ by: personName, reason: freeText('why') });
+
+export type Approval = z.infer<typeof approvalPayload>;
+export type Rejection = z.infer<typeof rejectionPayload>;
+export type Decision = z.infer<typeof decisionPayload>;
+export type AbortRequest = z.infer<typeof abortPayload>;
+
+export const SIGNAL_PAYLOADS = {
+  approve: { schema: approvalPayload, example: '{"by": "bob", "comment": "error rate back under 1%"}' },
+  reject: { schema: rejectionPayload, example: '{"by": "bob", "reason": "canary is fine, false alarm"}' },
+  decide: { schema: decisionPayload, example: `{"by": "bob", "action": "${DECISION_ACTIONS.join('|')}"}` },
+  abort: { schema: abortPayload, example: '{"by": "bob", "reason": "wrong system"}' },
+} as const satisfies Record<SignalName, { schema: z.ZodType; example: string }>;
+
+export type SignalPayload<S extends SignalName> = z.infer<(typeof SIGNAL_PAYLOADS)[S]['schema']>;
+
+export type ParsedPayload<S extends SignalName> = { ok: true; payload: SignalPayload<S> } | { ok: false; why: string; by: string };
+
+function sentence(problem: Problem): string {
+  if (!problem.path) return problem.message; // about the whole payload, e.g. "unknown key 'comments'"
+  const field = `'${problem.path}'`;
+  return problem.message.startsWith('required') ? `${field} is required` : `${field} ${problem.message}`;
+}
+
+/** Who a payload claims to be from, fit to record even when the payload is refused; "(unknown)" otherwise. */
+export function claimedBy(raw: unknown): string {
+  const claimed = (raw as { by?: unknown } | null | undefined)?.by;
+  if (typeof claimed !== 'string' || CONTROL.test(claimed) || !claimed.trim()) return '(unknown)';
+  return claimed.trim().slice(0, MAX_NAME);
+}
+
+/**
+ * Parses what arrived with a signal or update. Never throws: a malformed payload comes back with
+ * why (`approve: 'by' is required`) and who it claims to be from (or "(unknown)"), to be recorded.
+ */
+export function parseSignalPayload<S extends SignalName>(signal: S, raw: unknown): ParsedPayload<S> {
+  const { schema, example } = SIGNAL_PAYLOADS[signal];
+  const by = claimedBy(raw);
+  if (raw === undefined || raw === null) return { ok: false, by, why: `${signal}: no payload; send JSON like ${example}` };
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, by, why: `${signal}: the payload must be a JSON object like ${example}` };
+  const result = validate(schema, raw);
+  if (result.ok) return { ok: true, payload: result.data as SignalPayload<S> };
+  return { ok: false, by, why: `${signal}: ${result.problems.map(sentence).join('; ')}` };
+}

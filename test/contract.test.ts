@@ -1,0 +1,78 @@
+/**
+ * The contract (src/contract): the names outsiders type are one list, and the worker, the workflows,
+ * the CLI, the runbook schema and the README agree with it. Also the parsing of what people send a
+ * rollback (signal payloads, names), which must never throw and must say what is wrong.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { GATES, gateNames, parseSignalPayload, preview, ROLLBACK_WORKFLOWS, SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
+import * as registered from '../src/workflows/index.ts';
+import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../src/workflows/signals.ts';
+import { runCli } from './rollback-harness.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
+
+describe('contract', () => {
+  test('the worker registers exactly the workflow types of the contract', () => {
+    assert.deepEqual(Object.keys(registered).sort(), [...WORKFLOW_TYPES].sort());
+  });
+
+  test('the signals the workflows define are the contract’s, by name', () => {
+    assert.deepEqual([approveSignal, rejectSignal, decideSignal, abortSignal].map((s) => s.name), [...SIGNALS]);
+  });
+
+  test('every gate a workflow asks for is in the contract under that workflow, and every contract gate is asked for', () => {
+    // The workflow files name their gates as string literals: gate('before-cleanup', ...) or gates['gradual-step'].
+    const files = readdirSync(`${root}src/workflows`).filter((f) => f.endsWith('.ts'));
+    const used = new Set(files.flatMap((f) => [...read(`src/workflows/${f}`).matchAll(/(?:\.gate\(|gates\[)'([a-z-]+)'/g)].map((m) => m[1]!)));
+    assert.deepEqual([...used].sort(), [...gateNames().keys()].sort());
+  });
+
+  test('the CLI offers exactly the rollback workflows: another type is refused before anything starts', async () => {
+    const help = await runCli('127.0.0.1:1', ['start', '--help']);
+    assert.match(help.stdout, new RegExp(`<type> is one of ${ROLLBACK_WORKFLOWS.join(', ')}\\.`));
+    const unknown = await runCli('127.0.0.1:1', ['start', 'phaseRollback', '--system', 'sandbox', '--reason', 'x', '--by', 'alice']);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr.split('\n')[0], `rollback start: unknown workflow type 'phaseRollback'; must be one of ${ROLLBACK_WORKFLOWS.join(', ')}`);
+  });
+
+  test('the README documents every rollback workflow, gate and signal', () => {
+    const readme = read('README.md');
+    for (const name of [...ROLLBACK_WORKFLOWS, ...gateNames().keys(), ...SIGNALS]) assert.ok(readme.includes(`\`${name}\``), `README mentions \`${name}\``);
+    for (const [workflow, gates] of Object.entries(GATES)) assert.ok(Object.keys(gates).length > 0, `${workflow} has gates`);
+  });
+});
+
+describe('signal payloads', () => {
+  test('a well-formed approval passes, with names and comments trimmed', () => {
+    assert.deepEqual(parseSignalPayload('approve', { by: ' bob ', comment: ' ok ' }), { ok: true, payload: { by: 'bob', comment: 'ok' } });
+    assert.deepEqual(parseSignalPayload('decide', { by: 'bob', action: 'compensate' }), { ok: true, payload: { by: 'bob', action: 'compensate' } });
+  });
+
+  test('each malformed payload is refused with a message naming the problem, and who it claims to be from', () => {
+    const cases: [Parameters<typeof parseSignalPayload>[0], unknown, string, string][] = [
+      ['approve', undefined, '(unknown)', 'approve: no payload; send JSON like {"by": "bob", "comment": "error rate back under 1%"}'],
+      ['abort', null, '(unknown)', 'abort: no payload; send JSON like {"by": "bob", "reason": "wrong system"}'],
+      ['approve', {}, '(unknown)', "approve: 'by' is required"],
+      ['approve', { by: '   ' }, '(unknown)', "approve: 'by' must name a person"],
+      ['approve', { by: 'bo\u0007b' }, '(unknown)', "approve: 'by' must not contain control characters"],
+      ['approve', { by: 'b'.repeat(101) }, 'b'.repeat(100), "approve: 'by' must be at most 100 characters"],
+      ['approve', { by: 'bob', comments: 'typo' }, 'bob', "approve: unknown key 'comments'"],
+      ['decide', { by: 'bob', action: 'rollback' }, 'bob', `decide: 'action' must be one of: "retry", "skip", "compensate", "abort"; received "rollback"`],
+      ['reject', { by: 'bob', reason: '' }, 'bob', "reject: 'reason' must say why"],
+      ['abort', 'stop', '(unknown)', 'abort: the payload must be a JSON object like {"by": "bob", "reason": "wrong system"}'],
+    ];
+    for (const [signal, raw, by, why] of cases) assert.deepEqual(parseSignalPayload(signal, raw), { ok: false, by, why }, JSON.stringify(raw));
+  });
+
+  test('a bad value is echoed as a short prefix with its length, never whole', () => {
+    assert.equal(preview('fast'), '"fast"');
+    assert.equal(preview('x'.repeat(1 << 20)), `"${'x'.repeat(40)}…" (1048576 characters)`);
+    assert.equal(preview('a\u0000b'), '"a\\u0000b"', 'control characters escaped');
+    const refused = parseSignalPayload('decide', { by: 'bob', action: 'y'.repeat(5000) });
+    assert.ok(!refused.ok && refused.why.length < 200, 'the refusal stays short');
+  });
+});
