@@ -6,13 +6,21 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { gateNames } from '../src/contract/index.ts';
 import { runbookSchema } from '../src/runbook/schema.ts';
 
 export const schemaPath = fileURLToPath(new URL('../schemas/runbook.schema.json', import.meta.url));
 
 export function runbookJsonSchema(): string {
   // io: 'input' describes what a person writes (defaults optional), not what the parser returns.
-  const schema = z.toJSONSchema(runbookSchema, { io: 'input', unrepresentable: 'any' });
+  const schema = z.toJSONSchema(runbookSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    // Gate names are checked in a refinement (for its "did you mean" message); editors get the list here.
+    override: ({ jsonSchema, path }) => {
+      if (path.join('.') === 'properties.gates') jsonSchema.propertyNames = { type: 'string', enum: [...gateNames().keys()] };
+    },
+  });
   return `${JSON.stringify({ ...schema, title: 'rollback-runbooks runbook file' }, null, 2)}\n`;
 }
 

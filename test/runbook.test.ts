@@ -86,6 +86,35 @@ describe('runbook files', () => {
     assert.equal(problemsOf(text), "runbooks/x.yaml: gates.before-swap.required: needs 2 approvals but role 'dba' lists only 1");
   });
 
+  test('a misspelt gate name is refused with the gates the workflows use, instead of silently dropping the approval', () => {
+    const text = variant((doc) => {
+      doc.gates['before-swp'] = doc.gates['before-swap'];
+      delete doc.gates['before-swap'];
+    });
+    assert.equal(
+      problemsOf(text),
+      "runbooks/x.yaml: gates.before-swp: unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: before-cleanup, gradual-step (fullRollback); before-swap, before-schema-rollback (dataRestore)",
+    );
+    const far = variant((doc) => {
+      doc.gates.approval = doc.gates['before-swap'];
+    });
+    assert.match(problemsOf(far), /^runbooks\/x\.yaml: gates\.approval: unknown gate 'approval'; gates are: /);
+  });
+
+  test('a URL carrying a credential in its query string is refused like other inline secrets', () => {
+    const text = variant((doc) => {
+      doc.health.metrics.settings.url = 'https://metrics.example.test/federate?match=up&token=abc123';
+    });
+    assert.equal(
+      problemsOf(text),
+      'runbooks/x.yaml: health.metrics.settings.url: carries a credential in its query string (token); put it in an environment variable and reference it by name (urlEnv: SOME_VARIABLE)',
+    );
+    const harmless = variant((doc) => {
+      doc.health.checks[0].url = 'http://127.0.0.1:18080/health?verbose=1';
+    });
+    assert.doesNotThrow(() => parseRunbook(harmless, 'runbooks/x.yaml'));
+  });
+
   test('provider settings are checked by the provider', () => {
     const text = variant((doc) => (doc.traffic.settings = { url: 'not a url' }));
     assert.equal(problemsOf(text), 'runbooks/x.yaml: traffic.settings.url: Invalid URL');

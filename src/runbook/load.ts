@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parseDocument } from 'yaml';
 import { findProvider, UnknownProviderError, type Capability } from '../providers/index.ts';
-import { formatPath, formatProblems, validate, type Problem } from './issues.ts';
+import { formatPath, formatProblems, secretQueryParams, validate, type Problem } from '../contract/index.ts';
 import { runbookSchema, type Runbook } from './schema.ts';
 
 export class RunbookError extends Error {
@@ -35,6 +35,15 @@ function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[]
           {
             path: formatPath(here),
             message: `looks like an inline secret; put it in an environment variable and reference it by name (${key}Env: SOME_VARIABLE)`,
+          },
+        ];
+      }
+      const inQuery = typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? secretQueryParams(value) : [];
+      if (inQuery.length > 0) {
+        return [
+          {
+            path: formatPath(here),
+            message: `carries a credential in its query string (${inQuery.join(', ')}); put it in an environment variable and reference it by name (${key}Env: SOME_VARIABLE)`,
           },
         ];
       }

@@ -4,6 +4,7 @@
  * Schema editors use (schemas/runbook.schema.json).
  */
 import { z } from 'zod';
+import { gateNames, GATES, systemName } from '../contract/index.ts';
 
 /** Secrets are referenced by environment variable name; the value itself never enters a runbook. */
 export const envVarName = z
@@ -81,7 +82,7 @@ export const phaseSchema = z.strictObject({
 
 export const runbookSchema = z
   .strictObject({
-    system: identifier.describe('the name rollbacks use; matches the file name'),
+    system: systemName.describe('the name rollbacks use; matches the file name'),
     description: z.string().optional(),
     traffic: z.strictObject({
       provider: z.string(),
@@ -94,7 +95,11 @@ export const runbookSchema = z
     }),
     health: healthSchema,
     approvers: z.record(identifier, z.array(person).min(1)),
-    gates: z.record(identifier, gateSchema).default({}),
+    // Keys are checked against the contract's gate names below, with a "did you mean" for a typo.
+    gates: z
+      .record(identifier, gateSchema)
+      .default({})
+      .describe(`approval gates by name; the workflows stop at: ${[...gateNames().keys()].join(', ')}`),
     decisions: z
       .strictObject({
         timeoutSeconds: seconds.default(1800),
@@ -116,6 +121,10 @@ export const runbookSchema = z
   })
   .superRefine((runbook, ctx) => {
     const roles = Object.keys(runbook.approvers);
+    for (const name of Object.keys(runbook.gates)) {
+      // A misspelt gate would load and then never be asked for: the approval would silently vanish.
+      if (!gateNames().has(name)) ctx.addIssue({ code: 'custom', path: ['gates', name], message: unknownGate(name) });
+    }
     for (const [name, gate] of Object.entries(runbook.gates)) {
       const members = runbook.approvers[gate.role];
       if (!members) {
@@ -147,6 +156,26 @@ export const runbookSchema = z
       }
     });
   });
+
+/** "unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: ..." */
+function unknownGate(name: string): string {
+  const known = [...gateNames().keys()];
+  const closest = known.map((gate) => ({ gate, distance: editDistance(name, gate) })).sort((a, b) => a.distance - b.distance)[0];
+  const hint = closest && closest.distance <= 3 ? ` (did you mean '${closest.gate}'?)` : '';
+  const byWorkflow = Object.entries(GATES).map(([workflow, gates]) => `${Object.keys(gates).join(', ')} (${workflow})`);
+  return `unknown gate '${name}'${hint}; gates are: ${byWorkflow.join('; ')}`;
+}
+
+/** Levenshtein distance, for the "did you mean" of a misspelt name. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
 
 export type Runbook = z.infer<typeof runbookSchema>;
 export type Gate = z.infer<typeof gateSchema>;
