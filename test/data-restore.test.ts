@@ -60,6 +60,12 @@ async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void, opti
   return { ...system, dbName, url, backupDir: join(backupDir, 'main'), backup, activities };
 }
 
+/** The comment on a database (COMMENT ON DATABASE), or null. */
+async function commentOf(database: string): Promise<string | null> {
+  const [row] = await sql('postgres', "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1", [database]);
+  return row?.c ?? null;
+}
+
 async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
   const err = await promise.then(
     () => assert.fail('the workflow completed'),
@@ -109,6 +115,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     await s.backup('nightly');
     // The incident: a bad migration deletes orders and corrupts balances after the backup.
     await sql(s.dbName, 'DELETE FROM order_items WHERE order_id > 1500; DELETE FROM payments WHERE order_id > 1500; DELETE FROM orders WHERE id > 1500; UPDATE pgbench_accounts SET abalance = abalance - 7');
+    await sql('postgres', `COMMENT ON DATABASE ${pg.escapeIdentifier(s.dbName)} IS 'orders service, production'`);
     const beforeRestore = await fingerprint(s.dbName);
     const handle = await restore(s.name);
     const waiting = await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
@@ -124,6 +131,9 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.equal(kept.length, 1, 'the database as it was is kept under a clear name');
     assert.deepEqual(await fingerprint(kept[0]!), beforeRestore, 'nothing lost: the pre-restore data is all there');
     assert.deepEqual(await databasesLike(`${s.dbName}__restore_`), [], 'the side database became live');
+    // Every database the swap touched says what it now is: a cleanup by label must never find the live one.
+    assert.equal(await commentOf(s.dbName), 'orders service, production', "the live name carries the live database's own comment, not the side marker");
+    assert.equal(await commentOf(kept[0]!), `the ${s.dbName} database as it was before the restore by ${handle.workflowId}; kept until an explicit cleanup`);
     const safety = readdirSync(s.backupDir).find((d) => d.startsWith('safety-'));
     assert.ok(safety, 'a safety dump was taken');
     const status = await handle.query(statusQuery);
@@ -162,6 +172,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     });
     await s.backup('b1');
     await sql(s.dbName, 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 10');
+    await sql('postgres', `COMMENT ON DATABASE ${pg.escapeIdentifier(s.dbName)} IS 'orders service, production'`);
     const original = await fingerprint(s.dbName);
     const handle = await restore(s.name);
     await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
@@ -171,8 +182,11 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     await handle.signal(decideSignal, { by: 'dana', action: 'compensate' });
     await failureOf(handle.result());
     assert.deepEqual(await fingerprint(s.dbName), original, 'the original database is live again, exactly');
-    assert.equal((await databasesLike(`${s.dbName}__restore_`)).length, 1, 'the restored database was swapped in once, so it is kept');
+    const restored = await databasesLike(`${s.dbName}__restore_`);
+    assert.equal(restored.length, 1, 'the restored database was swapped in once, so it is kept');
     assert.deepEqual(await databasesLike(`${s.dbName}__pre_restore_`), []);
+    assert.equal(await commentOf(s.dbName), 'orders service, production', 'the original is live again with its own comment, not "kept until an explicit cleanup"');
+    assert.equal(await commentOf(restored[0]!), `the ${s.dbName} database restored by ${handle.workflowId}, swapped back out by compensation; kept until an explicit cleanup`);
     const status = await handle.query(statusQuery);
     assert.deepEqual(status.steps.filter((st) => st.outcome === 'compensated').map((st) => st.name), ['restore-to-side', 'stop-writers', 'swap']);
   });
@@ -392,5 +406,12 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const missing = await cli('start', 'dataRestore', '--system', s.name, '--reason', 'drill', '--by', 'alice');
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /missing --database/);
+    const foreign = await cli('start', 'dataRestore', '--system', s.name, '--database', 'main', '--mode', 'immediate', '--reason', 'drill', '--by', 'alice');
+    assert.equal(foreign.code, 2);
+    assert.equal(foreign.stderr.split('\n')[0], 'rollback start: --mode does not apply to dataRestore');
+    // A refusal by the workflow is told in its own words, not as "Workflow execution failed".
+    const refused = await cli('backup', '--system', s.name, '--database', 'orders');
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.equal(refused.stderr, `REFUSED: unknown database 'orders' for ${s.name}; the runbook has: main\n`);
   });
 });

@@ -8,10 +8,17 @@ import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listBackups, type BackupManifest } from '../providers/database/backup.ts';
 import { serverVersion, toolMajorVersion } from '../providers/database/pg-tools.ts';
-import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, smokeTest, swapBack, swapIn, verifyDatabase } from '../providers/database/restore.ts';
+import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, smokeTest, databaseComment, swapIn, verifyDatabase } from '../providers/database/restore.ts';
 import { databaseTarget, fail, verifyAgainstManifest, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
+
+interface SwapInput extends DatabaseRef {
+  side: string;
+  old: string;
+  /** The live database's comment before the restore (restorePreflight); absent in rollbacks started before it was recorded. */
+  liveComment?: string | null;
+}
 
 interface ResolvedBackup {
   id: string;
@@ -38,7 +45,7 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
      * latest taken before an instant), its files match the manifest, the tools are not older than
      * the server, and there is room for a safety dump. Safe to retry: it only reads.
      */
-    async restorePreflight(input: DatabaseRef & { backup: string; before?: string; restoreId: string }): Promise<ResolvedBackup & { live: string; side: string; old: string; checks: string[] }> {
+    async restorePreflight(input: DatabaseRef & { backup: string; before?: string; restoreId: string }): Promise<ResolvedBackup & { live: string; side: string; old: string; liveComment: string | null; checks: string[] }> {
       const { conn, dir } = target(input);
       const live = conn.database;
       let names: { side: string; old: string };
@@ -80,7 +87,8 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
         free === null ? 'free disk for the safety dump: not measurable' : `free disk for the safety dump: ${Math.round(free / 1e6)} MB`,
       ];
       const { dir: chosenDir, ...manifest } = chosen;
-      return { id: chosen.id, dir: chosenDir, takenAt: chosen.takenAt, manifest, live, ...names, checks };
+      const liveComment = await databaseComment(conn, live); // put back on whatever is live after a swap
+      return { id: chosen.id, dir: chosenDir, takenAt: chosen.takenAt, manifest, live, ...names, liveComment, checks };
     },
 
     /**
@@ -126,16 +134,33 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
       return { oid };
     },
 
-    /** Swaps the side database in by rename. Safe to retry: it does only what is left to do. */
-    async swapDatabases(input: DatabaseRef & { side: string; old: string }): Promise<{ windowMs: number }> {
+    /**
+     * Swaps the side database in by rename; the live name keeps the live database's own comment and
+     * the old database is labelled as kept. Safe to retry: it does only what is left to do.
+     */
+    async swapDatabases(input: SwapInput): Promise<{ windowMs: number }> {
       const { conn } = target(input);
-      return swapIn(conn, conn.database, input.side, input.old);
+      const live = conn.database;
+      const by = Context.current().info.workflowExecution?.workflowId ?? 'rollback-runbooks';
+      return swapIn(conn, live, input.side, input.old, {
+        live: input.liveComment ?? null,
+        keptAside: `the ${live} database as it was before the restore by ${by}; kept until an explicit cleanup`,
+      });
     },
 
-    /** Compensation: the database as it was becomes live again. Safe to retry, like the swap. */
-    async swapDatabasesBack(input: DatabaseRef & { side: string; old: string }): Promise<{ windowMs: number }> {
+    /**
+     * Compensation: the database as it was becomes live again (with its own comment), and the restored
+     * one goes back to the side name, labelled as swapped out. Safe to retry, like the swap.
+     */
+    async swapDatabasesBack(input: SwapInput): Promise<{ windowMs: number }> {
       const { conn } = target(input);
-      return swapBack(conn, conn.database, input.side, input.old);
+      const live = conn.database;
+      const by = Context.current().info.workflowExecution?.workflowId ?? 'rollback-runbooks';
+      const { windowMs } = await swapIn(conn, live, input.old, input.side, {
+        live: input.liveComment ?? null,
+        keptAside: `the ${live} database restored by ${by}, swapped back out by compensation; kept until an explicit cleanup`,
+      });
+      return { windowMs };
     },
 
     /** Drops the side database only if it is still the one this restore made. Safe to retry. */

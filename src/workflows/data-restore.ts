@@ -23,9 +23,13 @@ export const dataRestoreInput = z
     ...commonInput,
     database: databaseRef.database,
     action: z.enum(['restore', 'schema-rollback']).default('restore'),
-    backup: z.string().min(1).default('latest').describe('"latest" or a backup id'),
+    backup: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, '"latest" or a backup id (letters, digits, ".", "_" or "-", at most 64)')
+      .default('latest')
+      .describe('"latest" or a backup id'),
     before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
-    phases: z.array(z.int().min(1)).min(1).optional().describe('schema-rollback: phases whose down SQL runs, in this order'),
+    phases: z.array(z.int().min(1)).min(1).max(100).optional().describe('schema-rollback: phases whose down SQL runs, in this order'),
     jobs: z.int().min(1).max(16).default(2).describe('parallel jobs for pg_dump and pg_restore'),
   })
   .refine((input) => input.action !== 'schema-rollback' || input.phases !== undefined, {
@@ -173,12 +177,13 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         undo: (stopped) => activities('resume writers').resumeWriters({ ...ref, previous: stopped.previous, idempotencyKey: rollback.key('stop-writers:undo'), actor: rollback.actor }),
       });
 
+      const names = { side: checked.side, old: checked.old, liveComment: checked.liveComment };
       const swap = await rollback.step({
         name: 'swap',
         kind: 'change',
         description: `swap by rename: ${checked.live} kept as ${checked.old}`,
-        run: () => activities(`swap ${checked.side} in as ${checked.live}`).swapDatabases({ ...ref, side: checked.side, old: checked.old }),
-        undo: () => activities(`swap ${checked.old} back in as ${checked.live}`).swapDatabasesBack({ ...ref, side: checked.side, old: checked.old }),
+        run: () => activities(`swap ${checked.side} in as ${checked.live}`).swapDatabases({ ...ref, ...names }),
+        undo: () => activities(`swap ${checked.old} back in as ${checked.live}`).swapDatabasesBack({ ...ref, ...names }),
       });
       swapWindowMs = swap?.windowMs ?? null;
       if (writers) {

@@ -120,52 +120,64 @@ async function runSmokeQueries(c: pg.Client, smokeQueries: SmokeQuery[]): Promis
 }
 
 /**
- * Swaps the side database in: connections refused, backends ended, live renamed to `old`, side
- * renamed to live, connections allowed. Returns how long the database refused connections.
- * Safe to retry: it looks at which names exist and does only what is left to do.
+ * The comments a swap leaves, so every database it touches says what it now is. Anyone (or any later
+ * cleanup) who removes "kept" databases by their comment must never find that label on the live one.
  */
-export async function swapIn(
-  conn: Connection,
-  live: string,
-  side: string,
-  old: string,
-  oldComment = `the ${live} database as it was before restore; kept until an explicit cleanup`,
-): Promise<{ windowMs: number; alreadyDone: boolean }> {
+export interface SwapLabels {
+  /** The live database's own comment from before the restore: whatever answers to the live name carries it (null: none). */
+  live: string | null;
+  /** What the database renamed away from the live name now is. */
+  keptAside: string;
+}
+
+/**
+ * Renames `incoming` to the live name, keeping the current live database as `aside`: connections
+ * refused, backends ended, live renamed to `aside`, `incoming` renamed to live, connections allowed;
+ * then both carry the comments in `labels`. Returns how long the database refused connections.
+ * Safe to retry: it looks at which names exist and does only what is left to do (the comments
+ * included, so a crash between the rename and the comments is mended by the retry).
+ */
+export async function swapIn(conn: Connection, live: string, incoming: string, aside: string, labels: SwapLabels): Promise<{ windowMs: number; alreadyDone: boolean }> {
   return withClient(admin(conn), async (c) => {
-    const present = () => databasesPresent(c, [live, side, old]);
+    const present = () => databasesPresent(c, [live, incoming, aside]);
+    const label = async () => {
+      await c.query(`COMMENT ON DATABASE ${quote(live)} IS ${labels.live === null ? 'NULL' : c.escapeLiteral(labels.live)}`);
+      await c.query(`COMMENT ON DATABASE ${quote(aside)} IS ${c.escapeLiteral(labels.keptAside)}`);
+    };
     let names = await present();
-    if (names.has(old) && names.has(live) && !names.has(side)) {
+    if (names.has(aside) && names.has(live) && !names.has(incoming)) {
       await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
+      await c.query(`ALTER DATABASE ${quote(aside)} WITH ALLOW_CONNECTIONS true`);
+      await label();
       return { windowMs: 0, alreadyDone: true };
     }
-    if (!names.has(live) || !names.has(side) || names.has(old)) {
-      throw new Error(`cannot swap: expected ${live} and ${side} to exist and ${old} not to; found ${[...names].join(', ') || 'none'}`);
+    if (!names.has(live) || !names.has(incoming) || names.has(aside)) {
+      throw new Error(`cannot swap: expected ${live} and ${incoming} to exist and ${aside} not to; found ${[...names].join(', ') || 'none'}`);
     }
     const started = performance.now();
     await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS false`);
     try {
-      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [[live, side]]);
-      await c.query(`ALTER DATABASE ${quote(live)} RENAME TO ${quote(old)}`);
-      await c.query(`ALTER DATABASE ${quote(side)} RENAME TO ${quote(live)}`);
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [[live, incoming]]);
+      await c.query(`ALTER DATABASE ${quote(live)} RENAME TO ${quote(aside)}`);
+      await c.query(`ALTER DATABASE ${quote(incoming)} RENAME TO ${quote(live)}`);
       await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
     } catch (err) {
       // Put back whatever moved, so the live name always answers.
       names = await present();
-      if (!names.has(live) && names.has(old)) await c.query(`ALTER DATABASE ${quote(old)} RENAME TO ${quote(live)}`);
+      if (!names.has(live) && names.has(aside)) await c.query(`ALTER DATABASE ${quote(aside)} RENAME TO ${quote(live)}`);
       await c.query(`ALTER DATABASE ${quote(live)} WITH ALLOW_CONNECTIONS true`);
       throw err;
     }
     const windowMs = performance.now() - started;
-    await c.query(`ALTER DATABASE ${quote(old)} WITH ALLOW_CONNECTIONS true`); // kept for inspection and swap-back
-    await c.query(`COMMENT ON DATABASE ${quote(old)} IS ${c.escapeLiteral(oldComment)}`);
+    await c.query(`ALTER DATABASE ${quote(aside)} WITH ALLOW_CONNECTIONS true`); // kept for inspection and swap-back
+    await label();
     return { windowMs, alreadyDone: false };
   });
 }
 
-/** The reverse of swapIn (compensation): the old database becomes live again; the restored one keeps the side name. */
-export async function swapBack(conn: Connection, live: string, side: string, old: string): Promise<{ windowMs: number }> {
-  const result = await swapIn(conn, live, old, side, `the restored ${live} database, swapped back out; kept until an explicit cleanup`);
-  return { windowMs: result.windowMs };
+/** The comment a database carries, or null. */
+export async function databaseComment(conn: Connection, database: string): Promise<string | null> {
+  return withClient(admin(conn), (c) => comment(c, database));
 }
 
 /** Drops the side database, only if it is still the one this restore made (never swapped in). */
