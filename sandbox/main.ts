@@ -3,6 +3,7 @@
  * SANDBOX_ROUTER_PORT, SANDBOX_STABLE_PORT, SANDBOX_CANARY_PORT, SANDBOX_DATABASE_URL,
  * SANDBOX_LOAD_RPS (requests per second through the router; 0 for none).
  */
+import { redactCredentials } from '../src/contract/index.ts';
 import { DEFAULT_PORTS, startSandbox } from './sandbox.ts';
 
 function port(name: string, fallback: number): number {
@@ -23,13 +24,17 @@ async function run(): Promise<void> {
   });
   console.log(
     `sandbox ready: router ${sandbox.urls.router} (admin ${sandbox.urls.router}/admin/state), ` +
-      `stable ${sandbox.urls.stable}/metrics, canary ${sandbox.urls.canary}/metrics, database ${sandbox.databaseUrl}`,
+      `stable ${sandbox.urls.stable}/metrics, canary ${sandbox.urls.canary}/metrics, database ${sandbox.databaseUrl ? redactCredentials(sandbox.databaseUrl) : 'none'}`,
   );
+  // A second signal while stopping (a terminal sends one to the whole group) must not cut the stop short.
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     void sandbox.stop().then(() => process.exit(0));
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 run().catch((err: unknown) => {

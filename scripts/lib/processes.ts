@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { redactCredentials } from '../../src/contract/index.ts';
 
 export interface Service {
   name: string;
@@ -16,7 +17,8 @@ export function startService(name: string, command: string, args: string[], env:
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       onLine?.(line);
-      console.log(`[${name}] ${line}`);
+      // Whatever a service prints, a URL's password or token never reaches the terminal.
+      console.log(`[${name}] ${redactCredentials(line)}`);
     });
   }
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));

@@ -5,6 +5,7 @@
  */
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import pino, { type Logger } from 'pino';
+import { redactCredentials } from '../contract/index.ts';
 
 export const REDACTED_PATHS = [
   'password',
@@ -25,9 +26,32 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
 ];
 
+/**
+ * What a log line may carry, made safe and readable: every Error (at any depth, under any key; the
+ * SDK logs failures as `{ error }`) becomes `{ type, message, stack, cause }` instead of pino's `{}`,
+ * and every string has URL passwords and secret query values replaced by `***`.
+ */
+export function loggable(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactCredentials(value);
+  if (value instanceof Error) return loggable(pino.stdSerializers.errWithCause(value), depth);
+  if (depth >= 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => loggable(item, depth + 1));
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value; // Dates, Buffers and the like: pino knows them
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, loggable(item, depth + 1)]));
+}
+
 export function createLogger(options: { level: string; format: 'pretty' | 'json' | 'auto'; destination?: pino.DestinationStream }): Logger {
   const pretty = options.format === 'pretty' || (options.format === 'auto' && process.stdout.isTTY === true);
-  const base = { level: options.level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+  const base: pino.LoggerOptions = {
+    level: options.level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((arg) => loggable(arg)) as Parameters<typeof method>);
+      },
+    },
+  };
   if (options.destination) return pino(base, options.destination);
   if (pretty) return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } });
   return pino(base);
