@@ -1,10 +1,10 @@
 /** `rollback list`: rollbacks found through the search attributes the workflows keep up to date. */
 import type { WorkflowExecutionInfo } from '@temporalio/client';
-import { searchAttributes } from '../../src/workflows/contract.ts';
+import { ROLLBACK_WORKFLOWS, searchAttributes } from '../../src/contract/index.ts';
 import type { RollbackState } from '../../src/workflows/status.ts';
 import { number, oneOf, parseCommand, positionals, UsageError } from './args.ts';
 import { table, when } from './format.ts';
-import { ROLLBACK_KINDS, withTemporal } from './temporal.ts';
+import { withTemporal } from './temporal.ts';
 
 // A Record, so adding a state to RollbackState fails typechecking here until it is listed.
 const STATES = Object.keys({
@@ -27,7 +27,7 @@ Lists rollbacks, newest first.
 
   --system <name>   only this runbook system
   --state <state>   one of ${STATES.join(', ')}
-  --kind <type>     one of ${ROLLBACK_KINDS.join(', ')}
+  --kind <type>     one of ${ROLLBACK_WORKFLOWS.join(', ')}
   --limit <n>       at most n rows (default 20)`;
 
 function keyword(value: string, flag: string): string {
@@ -47,8 +47,8 @@ export async function list(argv: string[]): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number; got '${values.limit}'`);
   const clauses = [
     values.kind !== undefined
-      ? `${searchAttributes.kind.name} = '${oneOf(values.kind, ROLLBACK_KINDS, 'kind')}'`
-      : `${searchAttributes.kind.name} IN (${ROLLBACK_KINDS.map((k) => `'${k}'`).join(', ')})`,
+      ? `${searchAttributes.kind.name} = '${oneOf(values.kind, ROLLBACK_WORKFLOWS, 'kind')}'`
+      : `${searchAttributes.kind.name} IN (${ROLLBACK_WORKFLOWS.map((k) => `'${k}'`).join(', ')})`,
   ];
   if (values.system !== undefined) clauses.push(`${searchAttributes.system.name} = ${keyword(values.system, 'system')}`);
   if (values.state !== undefined) clauses.push(`${searchAttributes.state.name} = '${oneOf(values.state, STATES, 'state')}'`);

@@ -4,18 +4,17 @@
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { z } from 'zod';
-import { formatProblems, validate } from '../../src/runbook/issues.ts';
-import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { formatProblems, ROLLBACK_WORKFLOWS, TASK_QUEUE, validate, type RollbackWorkflow } from '../../src/contract/index.ts';
 import { dataRestoreInput } from '../../src/workflows/data-restore.ts';
 import { fullRollbackInput } from '../../src/workflows/full-rollback.ts';
 import { number, oneOf, parseCommand, positionals, required, UsageError } from './args.ts';
 import { utcStamp } from './format.ts';
 import { printOutcome } from './result.ts';
-import { ROLLBACK_KINDS, uiLink, withTemporal, type RollbackKind } from './temporal.ts';
+import { uiLink, withTemporal } from './temporal.ts';
 
 export const startUsage = `Usage: rollback start <type> --system <name> --reason "<why>" --by <you> [options]
 
-Starts a rollback workflow. <type> is one of ${ROLLBACK_KINDS.join(', ')}.
+Starts a rollback workflow. <type> is one of ${ROLLBACK_WORKFLOWS.join(', ')}.
 
   --system <name>         runbook system, e.g. sandbox (required)
   --reason "<why>"        why the rollback is needed (required)
@@ -37,10 +36,10 @@ Example:
   rollback start fullRollback --system sandbox --mode immediate --reason "error rate 14%" --by alice`;
 
 /**
- * Input schemas the CLI can check before starting, so a typo exits 2 instead of starting a workflow
- * that fails at once. They are the workflows' own schemas; other types are checked by their workflow.
+ * Each rollback's own input schema, checked before starting so a typo exits 2 instead of starting a
+ * workflow that fails at once. Typed by the contract's list: a new rollback type needs its entry here.
  */
-const schemas: Partial<Record<RollbackKind, z.ZodType>> = { fullRollback: fullRollbackInput, dataRestore: dataRestoreInput };
+const schemas: Record<RollbackWorkflow, z.ZodObject> = { fullRollback: fullRollbackInput, dataRestore: dataRestoreInput };
 
 /** Problem paths are input keys; the operator typed flags. */
 const flagOf: Record<string, string> = {
@@ -59,9 +58,10 @@ const flagOf: Record<string, string> = {
   phases: '--phases',
 };
 
-function checkInput(kind: RollbackKind, input: Record<string, unknown>): void {
+function checkInput(kind: RollbackWorkflow, input: Record<string, unknown>): void {
   const schema = schemas[kind];
-  if (!schema) return;
+  const foreign = Object.keys(input).filter((key) => !(key in schema.shape));
+  if (foreign.length > 0) throw new UsageError(`${foreign.map((key) => flagOf[key] ?? key).join(', ')} ${foreign.length === 1 ? 'does' : 'do'} not apply to ${kind}`);
   const result = validate(schema, input);
   if (result.ok) return;
   const problems = result.problems.map((p) => {
@@ -102,11 +102,11 @@ export async function start(argv: string[]): Promise<number> {
     id: { type: 'string' },
     wait: { type: 'boolean' },
   });
-  const [typeArg] = positionals(given, [`the workflow type (${ROLLBACK_KINDS.join(', ')})`]);
-  if (!(ROLLBACK_KINDS as readonly string[]).includes(typeArg!)) {
-    throw new UsageError(`unknown workflow type '${typeArg}'; must be one of ${ROLLBACK_KINDS.join(', ')}`);
+  const [typeArg] = positionals(given, [`the workflow type (${ROLLBACK_WORKFLOWS.join(', ')})`]);
+  if (!(ROLLBACK_WORKFLOWS as readonly string[]).includes(typeArg!)) {
+    throw new UsageError(`unknown workflow type '${typeArg}'; must be one of ${ROLLBACK_WORKFLOWS.join(', ')}`);
   }
-  const kind = typeArg as RollbackKind;
+  const kind = typeArg as RollbackWorkflow;
   const system = required(values.system, 'system', 'runbook system');
   const reason = required(values.reason, 'reason', 'why');
   const by = required(values.by, 'by', 'your name');

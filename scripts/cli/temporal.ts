@@ -5,12 +5,10 @@
 import { Client, Connection, ServiceError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { temporalConnectConfig } from '../../src/worker/connect-config.ts';
-import { TASK_QUEUE } from '../../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/workflows/status.ts';
 
-export const ROLLBACK_KINDS = ['fullRollback', 'dataRestore', 'phaseRollback', 'configRollback'] as const;
-export type RollbackKind = (typeof ROLLBACK_KINDS)[number];
 
 /**
  * A query waits for a worker; past this the CLI says no worker answered instead of hanging. Longer
