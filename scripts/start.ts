@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_PORTS, sandboxRunbookFor } from '../sandbox/sandbox.ts';
-import { TASK_QUEUE } from '../src/workflows/contract.ts';
+import { TASK_QUEUE } from '../src/contract/index.ts';
 import { startService, stopService, type Service } from './lib/processes.ts';
 import { devServerArgs, ensureSearchAttributes, waitForPoller, waitForTemporal } from './lib/temporal.ts';
 import { resolveTemporalCli } from './temporal-cli.ts';
@@ -23,6 +23,8 @@ function portFromEnv(name: string, fallback: number): number {
 
 const services: Service[] = [];
 let stopping = false;
+/** Set once the worker first polls: from then on a worker exit is a crash to recover from. */
+let ready = false;
 
 async function stopAll(code: number): Promise<void> {
   if (stopping) return;
@@ -34,12 +36,60 @@ async function stopAll(code: number): Promise<void> {
   process.exit(code);
 }
 
-async function run(): Promise<void> {
-  process.once('SIGINT', () => void stopAll(0));
-  process.once('SIGTERM', () => void stopAll(0));
+/**
+ * Stop on SIGINT/SIGTERM, however many arrive. Ctrl-C in a terminal signals every process of the
+ * foreground group (npm, the bootstrap and us), and the bootstrap passes its own on: a handler that
+ * went away after the first signal would let the second kill us before the services (each in its
+ * own group, so untouched by the terminal) were stopped.
+ */
+function stopOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) say(`${signal} again: already stopping (the worker may take up to its shutdown grace time)`);
+      void stopAll(0);
+    });
+  }
   // Whoever started us died without a signal for us (npm does that on SIGTERM): stop everything too.
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && void stopAll(0), 500).unref();
+}
+
+/** Restarts after a crash: 1 s, doubling to 30 s; back to 1 s once a run has lasted a minute. */
+const RESTART_DELAYS = { firstMs: 1000, maxMs: 30_000, healthyAfterMs: 60_000 };
+
+/**
+ * Keeps the worker running. A crashed worker loses nothing (every rollback resumes from its history
+ * on the next worker), so it is started again, with backoff, while the dev server and the sandbox
+ * (whose router state lives in memory) go on.
+ */
+function superviseWorker(start: () => Service, isReady: () => boolean): void {
+  let delayMs = RESTART_DELAYS.firstMs;
+  const keep = (worker: Service, startedAt: number): void =>
+    void worker.exited.then(async (code) => {
+      if (stopping) return;
+      if (!isReady()) {
+        // It never got going (a broken runbook or environment, printed above): restarting would repeat it.
+        say(`worker exited (code ${code}) before it polled task queue '${TASK_QUEUE}'; see its error above. Stopping the rest`);
+        void stopAll(1);
+        return;
+      }
+      const ranMs = Date.now() - startedAt;
+      if (ranMs >= RESTART_DELAYS.healthyAfterMs) delayMs = RESTART_DELAYS.firstMs;
+      say(`worker exited unexpectedly (${code === 128 ? 'killed by a signal' : `code ${code}`}) after ${Math.round(ranMs / 1000)} s; restarting it in ${delayMs / 1000} s (rollbacks resume where they were)`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, RESTART_DELAYS.maxMs);
+      if (stopping) return;
+      services.splice(services.indexOf(worker), 1);
+      const next = start();
+      say(`worker restarted (pid ${next.child.pid})`);
+      keep(next, Date.now());
+    });
+  keep(start(), Date.now());
+}
+
+async function run(): Promise<void> {
+  stopOnSignals();
+  // The dev server and the sandbox hold what everything else needs: without them, stop the rest.
   const watch = (service: Service) =>
     void service.exited.then((code) => {
       if (!stopping) {
@@ -99,11 +149,14 @@ async function run(): Promise<void> {
   watch(sandbox);
 
   say(`starting the worker on task queue '${TASK_QUEUE}'`);
-  const worker = startService('worker', process.execPath, ['--import', 'tsx', join(root, 'src/worker/main.ts')], env);
-  services.push(worker);
-  watch(worker);
+  superviseWorker(() => {
+    const worker = startService('worker', process.execPath, ['--import', 'tsx', join(root, 'src/worker/main.ts')], env);
+    services.push(worker);
+    return worker;
+  }, () => ready);
   await waitForPoller(connection, namespace, 120_000);
   await connection.close();
+  ready = true;
 
   const example = { system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', dryRun: true };
   console.log(`

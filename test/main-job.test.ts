@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
-import { TASK_QUEUE } from '../src/workflows/contract.ts';
-import { dropTestDatabase, freePort, POSTGRES, startTemporal } from './harness.ts';
+import { TASK_QUEUE } from '../src/contract/index.ts';
+import { approveSignal } from '../src/workflows/signals.ts';
+import { dropTestDatabase, freePort, POSTGRES, sleep, startTemporal } from './harness.ts';
 
 const marker = `main-job-test-${randomUUID()}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'rollbacks-data-'));
 const databaseName = `sandbox_test_${process.pid}_main`;
+const password = `pw-${randomUUID()}`;
 
 /** Processes that carry this test's marker in their environment: everything the main job started. */
 function markedProcesses(): { pid: number; command: string }[] {
@@ -40,28 +42,44 @@ interface MainJob {
   exited: Promise<number | null>;
 }
 
-/** `npm start`, exactly as the README says to run it. */
-async function startMainJob(env: Record<string, string>): Promise<MainJob> {
-  const child = spawn('npm', ['start'], {
-    env: { ...process.env, ...env, ROLLBACKS_TEST_MARKER: marker },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+type Launch = 'npm' | 'terminal' | 'process-group';
+
+/**
+ * `npm start`, exactly as the README says to run it: plainly (`npm`), in a real pseudo-terminal
+ * (`terminal`: util-linux `script`, so Ctrl-C is the terminal's SIGINT to the foreground group), or
+ * as the leader of its own process group (`process-group`, as a supervisor runs it).
+ */
+async function startMainJob(env: Record<string, string>, launch: Launch = 'npm'): Promise<MainJob> {
+  const options = { env: { ...process.env, ...env, ROLLBACKS_TEST_MARKER: marker }, stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'] };
+  const child =
+    launch === 'terminal'
+      ? spawn('script', ['--quiet', '--flush', '--return', '--command', 'npm start', '/dev/null'], options)
+      : spawn('npm', ['start'], { ...options, detached: launch === 'process-group' });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`main job not ready in 180 s:\n${output.join('')}`)), 180_000);
-    const onData = (chunk: Buffer) => {
-      output.push(chunk.toString());
-      if (output.join('').includes('Ready.')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`main job exited (${code}) before it was ready:\n${output.join('')}`)));
-  });
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  await waitForOutput({ child, output, exited }, 'Ready.', 180_000);
   return { child, output, exited };
+}
+
+/** Resolves once the job has printed `text` (after `from` characters of output). */
+async function waitForOutput(job: MainJob, text: string, timeoutMs = 60_000, from = 0): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let ended = false;
+  void job.exited.then(() => (ended = true));
+  while (!job.output.join('').slice(from).includes(text)) {
+    if (ended) throw new Error(`main job exited before printing "${text}":\n${job.output.join('')}`);
+    if (Date.now() > deadline) throw new Error(`main job did not print "${text}" within ${timeoutMs / 1000} s:\n${job.output.join('')}`);
+    await sleep(100);
+  }
+}
+
+/** Waits until no process of ours is left (or 30 s); returns what is left. */
+async function leftOver(): Promise<{ pid: number; command: string }[]> {
+  const deadline = Date.now() + 30_000;
+  while (markedProcesses().length > 0 && Date.now() < deadline) await sleep(200);
+  return markedProcesses();
 }
 
 /**
@@ -71,8 +89,7 @@ async function startMainJob(env: Record<string, string>): Promise<MainJob> {
 async function stopMainJob(job: MainJob): Promise<void> {
   job.child.kill('SIGTERM');
   await job.exited;
-  const deadline = Date.now() + 30_000;
-  while (markedProcesses().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  await leftOver();
 }
 
 describe('main job (npm start)', () => {
@@ -94,8 +111,9 @@ describe('main job (npm start)', () => {
       SANDBOX_ROUTER_PORT: String(ports.router),
       SANDBOX_STABLE_PORT: String(ports.stable),
       SANDBOX_CANARY_PORT: String(ports.canary),
-      SANDBOX_DATABASE_URL: `${POSTGRES}/${databaseName}`,
-      SANDBOX_LOAD_RPS: '5',
+      // The local server trusts every connection, so a password is accepted and must never be printed.
+      SANDBOX_DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:5432/${databaseName}`,
+      SANDBOX_LOAD_RPS: '20', // enough requests for a 2 s verification window
       WORKER_METRICS_ADDRESS: `127.0.0.1:${ports.metrics}`,
       DATA_DIR: dataDir,
     };
@@ -146,6 +164,58 @@ describe('main job (npm start)', () => {
     await again.close();
     await stopMainJob(second);
     assert.deepEqual(markedProcesses(), []);
+  });
+
+  test('in a real terminal: a worker SIGKILLed mid-rollback is restarted while the rest runs on, the rollback completes with each change once, and Ctrl-C stops every process', async () => {
+    const job = await startMainJob(env, 'terminal');
+    assert.doesNotMatch(job.output.join(''), new RegExp(password), 'the database password is never printed');
+    assert.match(job.output.join(''), /database postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\//);
+
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
+    const client = new Client({ connection });
+    const handle = await client.workflow.start('fullRollback', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `main-job-crash-${randomUUID()}`,
+      args: [{ system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0, verifyWindowSeconds: 2 }],
+    });
+    const atGate = async () => (await handle.query<{ state: string }>('status')).state === 'awaiting_approval';
+    for (let deadline = Date.now() + 60_000; !(await atGate()); await sleep(200)) assert.ok(Date.now() < deadline, 'the rollback reached its gate');
+
+    const workers = markedProcesses().filter((p) => p.command.includes('src/worker/main.ts'));
+    assert.equal(workers.length, 1);
+    const before = job.output.join('').length;
+    process.kill(workers[0]!.pid, 'SIGKILL');
+    await waitForOutput(job, 'worker exited unexpectedly (killed by a signal)', 10_000, before);
+    await waitForOutput(job, 'worker restarted', 10_000, before);
+    const running = markedProcesses();
+    assert.ok(running.some((p) => p.command.includes('temporal server start-dev')), 'the dev server ran on');
+    assert.ok(running.some((p) => p.command.includes('sandbox/main.ts')), 'the sandbox ran on');
+
+    await handle.signal(approveSignal, { by: 'bob' });
+    await handle.result();
+    const { changes } = (await (await fetch(`http://127.0.0.1:${ports.router}/admin/changes`)).json()) as { changes: { kind: string; after: unknown }[] };
+    assert.deepEqual(
+      changes.map((c) => [c.kind, c.after]),
+      [
+        ['instances', { version: 'stable', count: 3 }],
+        ['weights', { stable: 100, canary: 0 }],
+        ['instances', { version: 'canary', count: 0 }],
+      ],
+      'the router kept its change log through the crash, and each change was applied once',
+    );
+    await connection.close();
+
+    job.child.stdin!.write('\x03'); // Ctrl-C, as the terminal delivers it: SIGINT to the whole foreground group
+    await job.exited;
+    assert.deepEqual(await leftOver(), [], 'no process left behind');
+    assert.match(job.output.join(''), /\[start\] all stopped/);
+  });
+
+  test('SIGTERM to the whole process group (what a supervisor or kill -- -PGID sends) stops every process', async () => {
+    const job = await startMainJob(env, 'process-group');
+    process.kill(-job.child.pid!, 'SIGTERM');
+    await job.exited;
+    assert.deepEqual(await leftOver(), [], 'no process left behind');
   });
 
   test('with TEMPORAL_ADDRESS set it starts no dev server and its worker polls that service', async () => {
