@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Entry point of `npm start` and `npm test` on a fresh machine: it needs nothing but Node, installs the
-// npm packages when they are missing or stale, then hands over to the TypeScript scripts.
+// npm packages when they are missing or stale (and, for the tests, Debian's Chromium and PostgreSQL
+// client where we are root), then hands over to the TypeScript scripts.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSystemPackages, testRequirements } from './lib/system-packages.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const command = process.argv[2];
@@ -37,7 +39,8 @@ const tsx = ['--import', 'tsx'];
 
 if (command === 'start') {
   // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
-  // Signals are passed on, so SIGTERM to this process stops everything start.ts started.
+  // Signals are passed on, so SIGTERM to this process alone stops everything start.ts started. (Ctrl-C
+  // reaches start.ts from the terminal as well: it stops once, however many signals arrive.)
   const child = spawn(process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   // npm exits on SIGTERM without passing it on; when our parent goes, stop as if we had been told.
@@ -45,6 +48,11 @@ if (command === 'start') {
   setInterval(() => process.ppid !== parent && child.kill('SIGTERM'), 500).unref();
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 } else if (command === 'test') {
+  const problems = ensureSystemPackages(testRequirements());
+  if (problems.length > 0) {
+    for (const problem of problems) console.error(`npm test: ${problem}`);
+    process.exit(1);
+  }
   const steps = [
     ['Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
     ['Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],

@@ -1,0 +1,39 @@
+/**
+ * What `npm test` does about what it needs from the machine (scripts/lib/system-packages.mjs):
+ * install Debian's packages where it is root, else say in one line what to install. The plan is pure
+ * and tested here; the install itself ran on a fresh machine (see the README's quick start).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { isPresent, planSystemPackages, testRequirements } from '../scripts/lib/system-packages.mjs';
+
+const [chromium, pgClient] = testRequirements({ PATH: process.env.PATH });
+
+describe('system packages for npm test', () => {
+  test('Chromium and the PostgreSQL client are what the tests need, found where Debian puts them', () => {
+    assert.equal(chromium!.path, '/usr/bin/chromium');
+    assert.equal(chromium!.debianPackage, 'chromium');
+    assert.equal(pgClient!.command, 'pg_restore');
+    assert.equal(isPresent({ what: 'sh', debianPackage: 'dash', command: 'sh' }), true);
+    assert.equal(isPresent({ what: 'x', debianPackage: 'x', path: '/nonexistent/chromium' }), false);
+  });
+
+  test('as root with apt-get, missing packages are installed', () => {
+    assert.deepEqual(planSystemPackages([chromium!, pgClient!], { isRoot: true, hasAptGet: true }), { install: ['chromium', 'postgresql-client'], problems: [] });
+  });
+
+  test('as another user, one line says what to install; nothing is attempted', () => {
+    assert.deepEqual(planSystemPackages([chromium!], { isRoot: false, hasAptGet: true }), {
+      install: [],
+      problems: ['Chromium (the browser test drives the Temporal Web UI in it) is missing: install it with sudo apt-get install -y chromium, or set CHROMIUM_PATH to a Chromium binary'],
+    });
+  });
+
+  test('a CHROMIUM_PATH that points nowhere is reported, not papered over by an install', () => {
+    const [explicit] = testRequirements({ CHROMIUM_PATH: '/opt/chrome/missing' });
+    assert.deepEqual(planSystemPackages([explicit!], { isRoot: true, hasAptGet: true }), {
+      install: [],
+      problems: ["CHROMIUM_PATH=/opt/chrome/missing does not exist or is not executable; point it at Chromium or unset it to use Debian's package"],
+    });
+  });
+});
