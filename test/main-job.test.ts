@@ -13,7 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { approveSignal } from '../src/workflows/signals.ts';
-import { dropTestDatabase, freePort, POSTGRES, sleep, startTemporal } from './harness.ts';
+import { dropTestDatabase, freePort, sleep, startTemporal } from './harness.ts';
 
 const marker = `main-job-test-${randomUUID()}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'rollbacks-data-'));
