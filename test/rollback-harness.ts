@@ -18,7 +18,7 @@ import type { Runbook } from '../src/runbook/schema.ts';
 import { createRollbackWorker } from '../src/worker/worker.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { statusQuery } from '../src/workflows/signals.ts';
-import type { RollbackStatus } from '../src/workflows/status.ts';
+import type { RollbackStatus } from '../src/contract/index.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { quietLogger, startTemporal, testWorkerEnv } from './harness.ts';
 

@@ -41,7 +41,7 @@ import { parseRunbook } from '../../src/runbook/load.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import type { DataRestoreResult } from '../../src/workflows/data-restore.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
-import type { RollbackStatus } from '../../src/workflows/status.ts';
+import type { RollbackStatus } from '../../src/contract/index.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
 import { eventMs, round, saveResults } from './common.ts';

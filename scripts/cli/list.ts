@@ -1,7 +1,7 @@
 /** `rollback list`: rollbacks found through the search attributes the workflows keep up to date. */
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { ROLLBACK_WORKFLOWS, searchAttributes } from '../../src/contract/index.ts';
-import type { RollbackState } from '../../src/workflows/status.ts';
+import type { RollbackState } from '../../src/contract/index.ts';
 import { number, oneOf, parseCommand, positionals, UsageError } from './args.ts';
 import { table, when } from './format.ts';
 import { withTemporal } from './temporal.ts';

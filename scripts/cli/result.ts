@@ -1,7 +1,7 @@
 /** `start --wait`: the rollback's result in words; a dry run's plan as a table. */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { FullRollbackResult } from '../../src/workflows/full-rollback.ts';
-import type { HealthVerdict } from '../../src/workflows/status.ts';
+import type { HealthVerdict } from '../../src/contract/index.ts';
 import { table, value } from './format.ts';
 
 function planTable(result: FullRollbackResult): string {

@@ -5,7 +5,7 @@
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { abortSignal, approveSignal, decideSignal, rejectSignal, type DecisionAction } from '../../src/workflows/signals.ts';
-import type { AuditEvent, RollbackStatus } from '../../src/workflows/status.ts';
+import type { AuditEvent, RollbackStatus } from '../../src/contract/index.ts';
 import { EXIT_REFUSED, oneOf, parseCommand, positionals, required, UsageError } from './args.ts';
 import { describe, NoWorkerError, queryStatus, withTemporal, type Temporal } from './temporal.ts';
 

@@ -4,7 +4,7 @@
  */
 import { QueryNotRegisteredError, WorkflowFailedError } from '@temporalio/client';
 import { searchAttributes } from '../../src/contract/index.ts';
-import type { RollbackStatus } from '../../src/workflows/status.ts';
+import type { RollbackStatus } from '../../src/contract/index.ts';
 import { parseCommand, positionals } from './args.ts';
 import { clock, relative, seconds, table, when } from './format.ts';
 import { healthLine } from './result.ts';

@@ -7,7 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { temporalConnectConfig } from '../../src/worker/connect-config.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
-import type { RollbackStatus } from '../../src/workflows/status.ts';
+import type { RollbackStatus } from '../../src/contract/index.ts';
 
 
 /**

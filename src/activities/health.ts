@@ -5,7 +5,7 @@ import { runHttpChecks } from '../providers/health/http-checks.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import type { MetricsSample } from '../providers/types.ts';
 import { judgeHealth } from '../runbook/health.ts';
-import type { HealthVerdict } from '../workflows/status.ts';
+import type { HealthVerdict } from '../contract/index.ts';
 import type { ActivityDeps } from './deps.ts';
 import { sleepWithHeartbeats } from './heartbeat.ts';
 import { runbookFor } from './runbook.ts';

@@ -1,6 +1,6 @@
 import { createClient } from '../providers/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
-import type { Snapshot } from '../workflows/status.ts';
+import type { Snapshot } from '../contract/index.ts';
 import type { ActivityDeps } from './deps.ts';
 import { sleepWithHeartbeats, withHeartbeats } from './heartbeat.ts';
 import { runbookFor } from './runbook.ts';

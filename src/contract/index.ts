@@ -3,3 +3,4 @@ export * from './names.ts';
 export * from './payloads.ts';
 export * from './problems.ts';
 export * from './secrets.ts';
+export type * from './status.ts';

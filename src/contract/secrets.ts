@@ -3,9 +3,15 @@
  * like `?token=...` or `?api_key=...`. Runbooks may not carry them (the loader refuses them, naming
  * the environment variable to use instead), and anything we print or log shows them as `***`.
  */
+import { z } from 'zod';
+
+/** Secrets are referenced by environment variable name; the value itself never enters a runbook. */
+export const envVarName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable (like SLACK_WEBHOOK_URL), not hold its value');
 
 /** Query parameters whose value is a credential (signed URLs included). */
-const SECRET_PARAMS = /^(token|access_token|auth|auth_token|api[_-]?key|apikey|key|password|passwd|pass|secret|client_secret|sig|signature|x-amz-signature|x-goog-signature|code)$/i;
+const SECRET_PARAMS = /^(token|access_token|auth|auth_token|api[_-]?key|apikey|key|password|passwd|pass|secret|client_secret|sig|signature|x-amz-signature|x-goog-signature)$/i;
 
 // scheme://user:password@ -> scheme://user:***@ (the user name is kept: it says which account).
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):([^\s/@]*)@/gi;

@@ -18,11 +18,9 @@ export interface Provider<Settings, Client> {
   create(settings: Settings, context: ProviderContext): Client;
 }
 
-/** Weights are percentages per version (summing to 100); instances are counts per version. */
-export interface TrafficState {
-  weights: Record<string, number>;
-  instances: Record<string, number>;
-}
+import type { TrafficState } from '../contract/index.ts';
+
+export type { TrafficState } from '../contract/index.ts';
 
 export interface ChangeOptions {
   /** The same key twice applies the change once: activities derive it from workflow ID and step. */

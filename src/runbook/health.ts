@@ -2,8 +2,7 @@
  * The verdict on health after a change, against the runbook's thresholds. Pure, so the rules are
  * tested directly. Health that cannot be measured is a failure to verify, never a pass.
  */
-import type { WindowHealth } from '../providers/health/window.ts';
-import type { HealthVerdict } from '../workflows/status.ts';
+import type { HealthVerdict, WindowHealth } from '../contract/index.ts';
 import type { Thresholds } from './schema.ts';
 
 const pct = (n: number) => `${n.toFixed(1)}%`;

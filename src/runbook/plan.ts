@@ -2,7 +2,7 @@
  * Pure plan building, shared by workflows (which run it on live state read by an activity) and the
  * CLI. A plan says what will change, from what to what, and which gates stand in the way.
  */
-import type { TrafficState } from '../providers/types.ts';
+import type { TrafficState } from '../contract/index.ts';
 import type { Runbook } from './schema.ts';
 
 export interface PlannedGate {

@@ -3,8 +3,7 @@
  * who approved what, health before and after, and time per RTO stage against the runbook's targets.
  * Pure, so a workflow can build it deterministically and tests can read it.
  */
-import type { WindowHealth } from '../providers/health/window.ts';
-import type { RollbackStatus, StepKind } from '../workflows/status.ts';
+import type { RollbackStatus, StepKind, WindowHealth } from '../contract/index.ts';
 import type { Runbook } from './schema.ts';
 
 export interface RtoStage {

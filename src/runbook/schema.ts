@@ -4,12 +4,7 @@
  * Schema editors use (schemas/runbook.schema.json).
  */
 import { z } from 'zod';
-import { gateNames, GATES, systemName } from '../contract/index.ts';
-
-/** Secrets are referenced by environment variable name; the value itself never enters a runbook. */
-export const envVarName = z
-  .string()
-  .regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable (like SLACK_WEBHOOK_URL), not hold its value');
+import { envVarName, gateNames, GATES, systemName } from '../contract/index.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const person = z.string().min(1);

@@ -102,7 +102,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           'resume writers',
         ],
       };
-      rollback.status.plan = plan;
+      rollback.board.setPlan(plan);
       if (input.dryRun) return plan;
 
       await rollback.step({
@@ -114,7 +114,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
 
       const safetyDumpOfLive = async () => {
         const dump = await takeSafetyDump(ref, safetyDump, checked.live, input.jobs);
-        rollback.status.notes.push(`- safety dump of ${checked.live} before the restore: ${safetyDump} (${dump.files} files, verified against its manifest)`);
+        rollback.board.note(`- safety dump of ${checked.live} before the restore: ${safetyDump} (${dump.files} files, verified against its manifest)`);
         return dump;
       };
       const restoreToSide = () =>
@@ -216,7 +216,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
     },
     'database restore',
   );
-  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump: input.dryRun ? null : safetyDump, report: rollback.status.report };
+  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump: input.dryRun ? null : safetyDump, report: rollback.board.view.report };
 }
 
 /** A refusal before anything changed ends the workflow with the activity's own message. */

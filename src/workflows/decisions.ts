@@ -4,48 +4,72 @@
  * The requester and every approver of the runbook may decide; the runbook sets a timeout and what
  * happens then. Every decision and refusal is recorded.
  */
-import type { Rollback } from './rollback.ts';
-import type { DecisionAction } from './signals.ts';
+import type { DecisionAction } from '../contract/index.ts';
+import type { StatusBoard } from './board.ts';
+import type { Inbox } from './inbox.ts';
+import type { PendingDecision } from '../contract/index.ts';
 
-export async function awaitDecision(rollback: Rollback, spec: { name: string; skippable?: boolean }, error: string): Promise<DecisionAction> {
-  const runbook = rollback.runbook;
-  const timeoutSeconds = runbook?.decisions.timeoutSeconds ?? 1800;
-  const onTimeout = runbook?.decisions.onTimeout ?? 'abort';
-  const actions: DecisionAction[] = spec.skippable === false ? ['retry', 'compensate', 'abort'] : ['retry', 'skip', 'compensate', 'abort'];
+export interface DecisionPolicy {
+  /** Who may decide: the requester and every approver. */
+  deciders: string[];
+  timeoutSeconds: number;
+  onTimeout: 'abort' | 'compensate';
+}
+
+/** The actions open after `step` failed: a step later steps depend on cannot be skipped. */
+export function actionsFor(step: { skippable?: boolean }): DecisionAction[] {
+  return step.skippable === false ? ['retry', 'compensate', 'abort'] : ['retry', 'skip', 'compensate', 'abort'];
+}
+
+/** Why `by` may not decide `action` on the pending decision, or null. */
+export function decisionRefusal(pending: PendingDecision, by: string, action: DecisionAction): string | null {
+  if (!pending.deciders.includes(by)) return `${by} may not decide (${pending.deciders.join(', ')} may)`;
+  if (!pending.actions.includes(action)) return `'${action}' is not one of ${pending.actions.join(', ')}`;
+  return null;
+}
+
+export async function awaitDecision(inbox: Inbox, board: StatusBoard, step: { name: string; skippable?: boolean }, error: string, policy: DecisionPolicy): Promise<DecisionAction> {
+  const { timeoutSeconds, onTimeout } = policy;
+  const actions = actionsFor(step);
   const openedAt = Date.now();
   const deadline = openedAt + timeoutSeconds * 1000;
-  const pending = {
-    step: spec.name,
+  const pending: PendingDecision = {
+    step: step.name,
     error,
     actions,
-    deciders: rollback.operators(),
+    deciders: policy.deciders,
     deadline: new Date(deadline).toISOString(),
     onTimeout,
   };
-  rollback.status.pendingDecision = pending;
-  rollback.setState('awaiting_decision', `${spec.name} failed: ${error}. Waiting for a decision (${actions.join(' | ')}); ${onTimeout} in ${timeoutSeconds} s`);
+  board.setPendingDecision(pending);
+  board.setState('awaiting_decision', `${step.name} failed: ${error}. Waiting for a decision (${actions.join(' | ')}); ${onTimeout} in ${timeoutSeconds} s`);
   let decision: { by: string; action: DecisionAction } | null = null;
-  while (!decision && !rollback.aborted) {
-    for (const message of rollback.inbox.splice(0)) {
+  while (!decision && !inbox.aborted) {
+    for (const message of inbox.take()) {
       if (message.at < openedAt || message.kind !== 'decide') {
-        rollback.refuseStale(message);
-      } else if (!pending.deciders.includes(message.by)) {
-        rollback.record({ kind: 'refused', by: message.by, step: spec.name, detail: `decision refused: ${message.by} may not decide (${pending.deciders.join(', ')} may)` });
-      } else if (!actions.includes(message.action)) {
-        rollback.record({ kind: 'refused', by: message.by, step: spec.name, detail: `decision refused: '${message.action}' is not one of ${actions.join(', ')}` });
+        inbox.refuseStale(message);
+        continue;
+      }
+      const refused = decisionRefusal(pending, message.by, message.action);
+      if (refused) {
+        board.record({ kind: 'refused', by: message.by, step: step.name, detail: `decision refused: ${refused}` });
+        inbox.answer(message, `refused: ${refused}`);
+      } else if (decision) {
+        inbox.answer(message, `not applied: ${decision.by} already decided ${decision.action}`);
       } else {
-        decision ??= message;
+        decision = message;
+        inbox.answer(message, `decided ${message.action} by ${message.by} on step ${step.name}`);
       }
     }
-    if (decision || !(await rollback.wait(deadline))) break;
+    if (decision || !(await inbox.wait(deadline))) break;
   }
-  rollback.status.decisionWaitMs += Date.now() - openedAt;
-  rollback.status.pendingDecision = null;
-  if (rollback.aborted) return 'abort';
+  board.addDecisionWait(Date.now() - openedAt);
+  board.setPendingDecision(null);
+  if (inbox.aborted) return 'abort';
   if (!decision) {
-    rollback.record({ kind: 'timed_out', by: 'runbook', step: spec.name, detail: `no decision within ${timeoutSeconds} s: ${onTimeout}` });
+    board.record({ kind: 'timed_out', by: 'runbook', step: step.name, detail: `no decision within ${timeoutSeconds} s: ${onTimeout}` });
     return onTimeout;
   }
-  rollback.record({ kind: 'decided', by: decision.by, step: spec.name, detail: decision.action });
+  board.record({ kind: 'decided', by: decision.by, step: step.name, detail: decision.action });
   return decision.action;
 }

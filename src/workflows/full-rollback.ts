@@ -14,7 +14,7 @@ import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '.
 import { activities, notify, watching } from './activities.ts';
 import { commonInput, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
-import type { HealthVerdict, Snapshot } from './status.ts';
+import type { HealthVerdict, Snapshot } from '../contract/index.ts';
 
 export const fullRollbackInput = z
   .strictObject({
@@ -66,9 +66,9 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
         skippable: false,
         run: () => activities('capture snapshot: weights, instances, health baseline', watching(input.baselineSeconds)).captureSnapshot({ system, baselineSeconds: input.baselineSeconds }),
       }))!;
-      rollback.status.snapshot = snapshot;
+      rollback.board.setSnapshot(snapshot);
       const plan = planFullRollback(runbook, snapshot.traffic, input);
-      rollback.status.plan = plan;
+      rollback.board.setPlan(plan);
       if (input.dryRun) return { dryRun: true, plan, snapshot, healthAfter: null, report: null };
 
       await rollback.step({
@@ -86,10 +86,10 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
         await verifyHealth(step.name);
         if (step !== shifts.at(-1)) await holdBetweenSteps(step.name);
       }
-      return { dryRun: false, plan, snapshot, healthAfter: rollback.status.healthAfter, report: null };
+      return { dryRun: false, plan, snapshot, healthAfter: rollback.board.view.healthAfter, report: null };
     },
     'rollback',
-  ).then((result) => ({ ...result, report: rollback.status.report }));
+  ).then((result) => ({ ...result, report: rollback.board.view.report }));
 
   /** One planned change, undone by putting back what it found. */
   async function applyChange(step: TrafficPlanStep): Promise<void> {
@@ -109,17 +109,17 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
   }
 
   async function verifyHealth(after: string): Promise<void> {
-    const windowSeconds = input.verifyWindowSeconds ?? rollback.runbook!.health.windowSeconds;
+    const windowSeconds = input.verifyWindowSeconds ?? rollback.runbook.health.windowSeconds;
     await rollback.step({
       name: `verify:${after}`,
       kind: 'verify',
       description: `verify health for ${windowSeconds} s against the runbook's thresholds`,
       run: async () => {
         try {
-          rollback.status.healthAfter = await activities(`verify health of ${system} for ${windowSeconds} s`, watching(windowSeconds)).verifyHealth({ system, windowSeconds });
+          rollback.board.setHealthAfter(await activities(`verify health of ${system} for ${windowSeconds} s`, watching(windowSeconds)).verifyHealth({ system, windowSeconds }));
         } catch (err) {
           if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'HealthNotVerified') {
-            rollback.status.healthAfter = err.cause.details?.[0] as HealthVerdict;
+            rollback.board.setHealthAfter(err.cause.details?.[0] as HealthVerdict);
           }
           throw err;
         }
@@ -129,11 +129,11 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
 
   /** Between gradual steps: the runbook's `gradual-step` gate if it has one, else its pause. */
   async function holdBetweenSteps(after: string): Promise<void> {
-    if (rollback.runbook!.gates['gradual-step']) {
+    if (rollback.runbook.gates['gradual-step']) {
       await rollback.gate('gradual-step', `the next traffic step after ${after}`);
       return;
     }
-    const seconds = input.stepPauseSeconds ?? rollback.runbook!.traffic.stepPauseSeconds;
+    const seconds = input.stepPauseSeconds ?? rollback.runbook.traffic.stepPauseSeconds;
     await rollback.step({
       name: `pause:${after}`,
       kind: 'pause',

@@ -3,11 +3,11 @@
  * are needed, whether the requester may approve their own rollback, when to escalate and what to do
  * on timeout. Every approval, rejection and refusal is recorded with who and when.
  */
-import { plannedGate } from '../runbook/plan.ts';
+import type { PlannedGate } from '../runbook/plan.ts';
 import type { Gate } from '../runbook/schema.ts';
-import { notify } from './activities.ts';
-import type { InboxMessage, Rollback } from './rollback.ts';
-import type { PendingGate } from './status.ts';
+import type { StatusBoard } from './board.ts';
+import type { Inbox, InboxMessage } from './inbox.ts';
+import type { PendingGate } from '../contract/index.ts';
 
 export interface GateOutcome {
   passed: boolean;
@@ -15,93 +15,109 @@ export interface GateOutcome {
   approvedBy: string[];
 }
 
-function waitingText(rollback: Rollback, gate: PendingGate): string {
-  const who = gate.approvers.filter((a) => !(gate.forbidRequester && a === rollback.status.requestedBy)).join(', ');
+export interface GateSpec {
+  name: string;
+  /** What passing the gate lets happen, in words ("cleanup (canary scaled to 0)"). */
+  before: string;
+  settings: Gate;
+  planned: PlannedGate;
+  requestedBy: string;
+  /** Sends the escalation notification. */
+  escalate(text: string): Promise<unknown>;
+}
+
+function waitingText(gate: PendingGate, requestedBy: string): string {
+  const who = gate.approvers.filter((a) => !(gate.forbidRequester && a === requestedBy)).join(', ');
   return `awaiting approval from ${gate.role} (${gate.approvedBy.length} of ${gate.required}) before ${gate.before}; may approve: ${who}`;
 }
 
 /** Why `by` may not approve this gate, or null when they may. */
-function approvalRefusal(rollback: Rollback, gate: PendingGate, by: string): string | null {
+export function approvalRefusal(gate: PendingGate, requestedBy: string, by: string): string | null {
   if (!gate.approvers.includes(by)) return `${by} is not an approver for role ${gate.role} (${gate.approvers.join(', ')})`;
-  if (gate.forbidRequester && by === rollback.status.requestedBy) return `${by} requested this rollback and cannot approve it (two-person rule)`;
+  if (gate.forbidRequester && by === requestedBy) return `${by} requested this rollback and cannot approve it (two-person rule)`;
   if (gate.approvedBy.includes(by)) return `${by} already approved this gate`;
   return null;
 }
 
+/** Why `by` may not reject at this gate, or null. Any member of the role may stop at a gate, the requester included. */
+export function rejectionRefusal(gate: PendingGate, by: string): string | null {
+  return gate.approvers.includes(by) ? null : `${by} is not an approver for role ${gate.role} (${gate.approvers.join(', ')})`;
+}
+
 /** Applies one message to the open gate; returns a rejection when the message is one. */
-function take(rollback: Rollback, gate: PendingGate, openedAt: number, message: InboxMessage): { by: string; reason: string } | null {
+function take(inbox: Inbox, board: StatusBoard, gate: PendingGate, openedAt: number, requestedBy: string, message: InboxMessage): { by: string; reason: string } | null {
   if (message.at < openedAt || message.kind === 'decide') {
-    rollback.refuseStale(message);
+    inbox.refuseStale(message);
     return null;
   }
   const { by } = message;
   if (message.kind === 'approve') {
-    const refused = approvalRefusal(rollback, gate, by);
-    if (refused) rollback.record({ kind: 'refused', by, gate: gate.gate, detail: `approval refused: ${refused}` });
-    else {
+    const refused = approvalRefusal(gate, requestedBy, by);
+    if (refused) {
+      board.record({ kind: 'refused', by, gate: gate.gate, detail: `approval refused: ${refused}` });
+      inbox.answer(message, `refused: ${refused}`);
+    } else {
       gate.approvedBy.push(by);
-      rollback.record({ kind: 'approved', by, gate: gate.gate, detail: message.comment ?? '' });
+      board.record({ kind: 'approved', by, gate: gate.gate, detail: message.comment ?? '' });
+      inbox.answer(message, `approved by ${by} at gate ${gate.gate} (${gate.approvedBy.length} of ${gate.required})`);
     }
     return null;
   }
-  // Any member of the role may stop at the gate, the requester included: the two-person rule is about passing it.
-  if (!gate.approvers.includes(by)) {
-    rollback.record({ kind: 'refused', by, gate: gate.gate, detail: `rejection refused: ${by} is not an approver for role ${gate.role} (${gate.approvers.join(', ')})` });
+  const refused = rejectionRefusal(gate, by);
+  if (refused) {
+    board.record({ kind: 'refused', by, gate: gate.gate, detail: `rejection refused: ${refused}` });
+    inbox.answer(message, `refused: ${refused}`);
     return null;
   }
-  rollback.record({ kind: 'rejected', by, gate: gate.gate, detail: message.reason });
+  board.record({ kind: 'rejected', by, gate: gate.gate, detail: message.reason });
+  inbox.answer(message, `rejected by ${by} at gate ${gate.gate}: the rollback stops here`);
   return { by, reason: message.reason };
 }
 
-export async function awaitApproval(rollback: Rollback, name: string, gate: Gate, before: string): Promise<GateOutcome> {
+/** Waits at a gate until it is approved, rejected, aborted or times out; the board shows who may approve. */
+export async function awaitApproval(inbox: Inbox, board: StatusBoard, spec: GateSpec): Promise<GateOutcome> {
+  const { name, settings: gate, planned, requestedBy } = spec;
   const openedAt = Date.now();
   const deadline = openedAt + gate.timeoutSeconds * 1000;
   let escalateAt = gate.escalateAfterSeconds !== undefined ? openedAt + gate.escalateAfterSeconds * 1000 : null;
   if (escalateAt !== null && escalateAt >= deadline) escalateAt = null;
-  // Rollback.gate calls with its runbook's gate `name`, so this is always there.
-  const { role, approvers, required, forbidRequester } = plannedGate(rollback.runbook!, name)!;
   const pending: PendingGate = {
     gate: name,
-    before,
-    role,
-    approvers,
-    required,
+    before: spec.before,
+    role: planned.role,
+    approvers: planned.approvers,
+    required: planned.required,
     approvedBy: [],
-    forbidRequester,
+    forbidRequester: planned.forbidRequester,
     escalateAt: escalateAt !== null ? new Date(escalateAt).toISOString() : null,
     deadline: new Date(deadline).toISOString(),
     onTimeout: gate.onTimeout,
   };
-  rollback.status.pendingGate = pending;
-  rollback.setState('awaiting_approval', waitingText(rollback, pending));
+  board.setPendingGate(pending);
+  board.setState('awaiting_approval', waitingText(pending, requestedBy));
 
   let rejection: { by: string; reason: string } | null = null;
   for (;;) {
-    for (const message of rollback.inbox.splice(0)) rejection ??= take(rollback, pending, openedAt, message);
-    if (rejection || rollback.aborted || pending.approvedBy.length >= gate.required) break;
-    rollback.describe(waitingText(rollback, pending));
+    for (const message of inbox.take()) rejection ??= take(inbox, board, pending, openedAt, requestedBy, message);
+    if (rejection || inbox.aborted || pending.approvedBy.length >= gate.required) break;
+    board.describe(waitingText(pending, requestedBy));
     if (escalateAt !== null && Date.now() >= escalateAt) {
       escalateAt = null;
-      rollback.record({ kind: 'escalated', by: 'runbook', gate: name, detail: `no approval after ${gate.escalateAfterSeconds} s; escalation sent` });
-      await notify({
-        system: rollback.status.system,
-        title: `approval needed: ${rollback.status.workflowType} waits at gate ${name}`,
-        text: `${waitingText(rollback, pending)}. Rollback ${rollback.status.workflowId}, requested by ${rollback.status.requestedBy}: ${rollback.status.reason}`,
-        severity: 'critical',
-      });
+      board.record({ kind: 'escalated', by: 'runbook', gate: name, detail: `no approval after ${gate.escalateAfterSeconds} s; escalation sent` });
+      await spec.escalate(waitingText(pending, requestedBy));
       continue;
     }
     if (Date.now() >= deadline) break;
-    await rollback.wait(escalateAt ?? deadline);
+    await inbox.wait(escalateAt ?? deadline);
   }
-  rollback.status.pendingGate = null;
+  board.setPendingGate(null);
   const approvedBy = [...pending.approvedBy];
 
-  const aborted = rollback.aborted;
+  const aborted = inbox.aborted;
   if (aborted) return { passed: false, why: `aborted by ${aborted.by}: ${aborted.reason}`, approvedBy };
   if (rejection) return { passed: false, why: `rejected by ${rejection.by} at gate ${name}: ${rejection.reason}`, approvedBy };
   if (approvedBy.length >= gate.required) return { passed: true, why: `approved by ${approvedBy.join(', ')}`, approvedBy };
-  rollback.record({ kind: 'timed_out', by: 'runbook', gate: name, detail: `no approval within ${gate.timeoutSeconds} s: ${gate.onTimeout}` });
+  board.record({ kind: 'timed_out', by: 'runbook', gate: name, detail: `no approval within ${gate.timeoutSeconds} s: ${gate.onTimeout}` });
   if (gate.onTimeout === 'approve') return { passed: true, why: `gate ${name} timed out; the runbook approves on timeout`, approvedBy };
   return { passed: false, why: `gate ${name} timed out after ${gate.timeoutSeconds} s without ${gate.required} approval(s)`, approvedBy };
 }

@@ -28,7 +28,7 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
       if (downs.missing.length > 0) {
         throw ApplicationFailure.nonRetryable(`phase ${downs.missing.join(', ')} has no down SQL for database ${database} in the ${system} runbook`, 'InvalidInput');
       }
-      rollback.status.plan = { phases: downs.applied, safetyDump };
+      rollback.board.setPlan({ phases: downs.applied, safetyDump });
       if (input.dryRun) return;
       await rollback.step({
         name: 'safety-dump',
@@ -44,8 +44,8 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
         description: `down SQL of phases ${input.phases.join(', ')} in one transaction`,
         run: () => activities(`down SQL of phases ${input.phases.join(', ')}`).applyDownMigrations({ ...ref, phases: input.phases, idempotencyKey: rollback.key('down-sql'), actor: rollback.actor }),
       });
-      for (const { phase, sql } of applied?.applied ?? []) rollback.status.notes.push(`- phase ${phase} down SQL (one transaction):`, '', '```sql', sql.trim(), '```', '');
-      rollback.status.notes.push(`- safety dump taken before: ${safetyDump} (restore it with dataRestore, backup "${safetyDump}")`);
+      for (const { phase, sql } of applied?.applied ?? []) rollback.board.note(`- phase ${phase} down SQL (one transaction):`, '', '```sql', sql.trim(), '```', '');
+      rollback.board.note(`- safety dump taken before: ${safetyDump} (restore it with dataRestore, backup "${safetyDump}")`);
       await rollback.step({
         name: 'verify-live',
         kind: 'verify',
@@ -55,6 +55,6 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
     },
     'schema rollback',
   );
-  return { dryRun: input.dryRun, plan: rollback.status.plan as DataRestorePlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.status.report };
+  return { dryRun: input.dryRun, plan: rollback.board.view.plan as DataRestorePlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.board.view.report };
 }
 

@@ -20,7 +20,7 @@ import {
   type SignalName,
   type SignalPayload,
 } from '../contract/index.ts';
-import type { RollbackStatus } from './status.ts';
+import type { RollbackStatus } from '../contract/index.ts';
 
 export type { AbortRequest, Approval, Decision, DecisionAction, Rejection } from '../contract/index.ts';
 

@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { z } from 'zod';
-import { envVarName } from '../../runbook/schema.ts';
+import { envVarName } from '../../contract/index.ts';
 import { secretFromEnv, type FlagsProvider } from '../types.ts';
 
 const settingsSchema = z.strictObject({

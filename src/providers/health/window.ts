@@ -3,19 +3,10 @@
  * `rate()` and `histogram_quantile()`: differences between the scrapes, a counter that went down is
  * taken as restarted from zero, and a quantile is interpolated linearly inside its bucket.
  */
+import type { WindowHealth } from '../../contract/index.ts';
 import type { MetricsSample } from '../types.ts';
 
-export interface WindowHealth {
-  seconds: number;
-  requests: number;
-  errors: number;
-  /** Percent of requests answered 5xx. */
-  errorRatePct: number;
-  /** Percent of requests answered 2xx or 3xx. */
-  successRatePct: number;
-  /** null when no request in the window was observed by the histogram. */
-  p95Ms: number | null;
-}
+export type { WindowHealth } from '../../contract/index.ts';
 
 function increase(before: number, after: number): number {
   return after >= before ? after - before : after; // a reset restarts the counter from zero

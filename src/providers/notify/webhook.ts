@@ -4,7 +4,7 @@
  * environment variable that holds it.
  */
 import { z } from 'zod';
-import { envVarName } from '../../runbook/schema.ts';
+import { envVarName } from '../../contract/index.ts';
 import { secretFromEnv, type NotifyProvider } from '../types.ts';
 
 const settingsSchema = z.strictObject({

@@ -4,7 +4,7 @@
  * carries an Idempotency-Key so a retried activity cannot apply the same change twice.
  */
 import { z } from 'zod';
-import { envVarName } from '../../runbook/schema.ts';
+import { envVarName } from '../../contract/index.ts';
 import type { ChangeOptions, ProviderContext, TrafficClient, TrafficProvider, TrafficState } from '../types.ts';
 import { secretFromEnv } from '../types.ts';
 

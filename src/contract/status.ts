@@ -2,9 +2,26 @@
  * What the `status` query returns and the incident report is written from. Pure data: the CLI and
  * tests import these types too.
  */
-import type { WindowHealth } from '../providers/health/window.ts';
-import type { TrafficState } from '../providers/types.ts';
-import type { DecisionAction } from './signals.ts';
+import type { DecisionAction } from './payloads.ts';
+
+/** Weights are percentages per version (summing to 100); instances are counts per version. */
+export interface TrafficState {
+  weights: Record<string, number>;
+  instances: Record<string, number>;
+}
+
+/** Health over a window, from two scrapes of a metrics source (src/providers/health/window.ts). */
+export interface WindowHealth {
+  seconds: number;
+  requests: number;
+  errors: number;
+  /** Percent of requests answered 5xx. */
+  errorRatePct: number;
+  /** Percent of requests answered 2xx or 3xx. */
+  successRatePct: number;
+  /** null when no request in the window was observed by the histogram. */
+  p95Ms: number | null;
+}
 
 export type RollbackState = 'running' | 'awaiting_approval' | 'awaiting_decision' | 'compensating' | 'completed' | 'failed' | 'aborted';
 

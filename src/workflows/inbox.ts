@@ -1,0 +1,135 @@
+/**
+ * The rollback's inbox: what people send it (approve, reject, decide, abort), as signals (the UI's
+ * Send a Signal dialog, `temporal workflow signal`) or as Updates with validators (the CLI, the UI's
+ * update dialog), which answer the sender at once and keep a refused request out of history.
+ *
+ * Requests that ask for something (approve, reject, decide) are filed with the workflow time they
+ * arrived and taken by the gate or decision that waits: handlers never act on "what is pending right
+ * now", because within one activation Temporal runs signal handlers before activity results, so acting
+ * in the handler could decide differently on replay than it did live. Abort only records the request.
+ */
+import { condition, defineUpdate, setHandler } from '@temporalio/workflow';
+import { parseSignalPayload, SIGNALS, type AbortRequest, type SignalName, type SignalPayload } from '../contract/index.ts';
+import { installSignalHandlers } from './signals.ts';
+import type { AuditEvent } from '../contract/index.ts';
+
+export type InboxMessage = (
+  | { kind: 'approve'; by: string; comment?: string }
+  | { kind: 'reject'; by: string; reason: string }
+  | { kind: 'decide'; by: string; action: SignalPayload<'decide'>['action'] }
+) & {
+  /** Workflow time it arrived (ms). */
+  at: number;
+  /** Set for an Update: the sender waits for the answer given under this number. */
+  replyTo?: number;
+};
+
+export const approveUpdate = defineUpdate<string, [SignalPayload<'approve'>]>('approve');
+export const rejectUpdate = defineUpdate<string, [SignalPayload<'reject'>]>('reject');
+export const decideUpdate = defineUpdate<string, [SignalPayload<'decide'>]>('decide');
+export const abortUpdate = defineUpdate<string, [SignalPayload<'abort'>]>('abort');
+const updates = { approve: approveUpdate, reject: rejectUpdate, decide: decideUpdate, abort: abortUpdate };
+
+/** What the inbox needs from the rollback: where to record, and whether a request could count now. */
+export interface InboxPolicy {
+  record(event: Omit<AuditEvent, 'at'>, at?: string): void;
+  /** Why `request` would not count if it arrived now, or null; an Update's validator refuses with this. */
+  refusal<S extends SignalName>(signal: S, request: SignalPayload<S>): string | null;
+}
+
+export class Inbox {
+  private messages: InboxMessage[] = [];
+  private abortRequest: AbortRequest | null = null;
+  private readonly answers = new Map<number, string>();
+  private nextReply = 1;
+
+  constructor(private readonly policy: InboxPolicy) {}
+
+  /** Signal and Update handlers for approve, reject, decide and abort, and a recorder for unknown signals. */
+  install(): void {
+    installSignalHandlers({
+      accept: (signal, payload) => void this.accept(signal, payload),
+      refuse: (by, detail) => this.policy.record({ kind: 'refused', by, detail }),
+    });
+    for (const name of SIGNALS) {
+      setHandler(
+        updates[name] as ReturnType<typeof defineUpdate<string, [unknown]>>,
+        async (raw: unknown) => {
+          const parsed = parseSignalPayload(name, raw);
+          if (!parsed.ok) return `refused: ${parsed.why}`; // the validator let nothing malformed through
+          const replyTo = this.accept(name, parsed.payload, true);
+          await condition(() => this.answers.has(replyTo));
+          return this.answers.get(replyTo)!;
+        },
+        {
+          validator: (raw: unknown) => {
+            const parsed = parseSignalPayload(name, raw);
+            const why = parsed.ok ? this.policy.refusal(name, parsed.payload) : parsed.why;
+            if (why) throw new Error(`refused: ${why}`);
+          },
+        },
+      );
+    }
+  }
+
+  /** Files a well-formed request; returns the number its answer will be given under. */
+  private accept<S extends SignalName>(signal: S, payload: SignalPayload<S>, wantsReply = false): number {
+    const replyTo = this.nextReply++;
+    if (signal === 'abort') {
+      const answer = this.requestAbort(payload as AbortRequest);
+      if (wantsReply) this.answers.set(replyTo, answer);
+      return replyTo;
+    }
+    const at = Date.now();
+    const reply = wantsReply ? { replyTo } : {};
+    this.messages.push({ kind: signal, at, ...reply, ...(payload as object) } as InboxMessage);
+    return replyTo;
+  }
+
+  private requestAbort(request: AbortRequest): string {
+    const refused = this.policy.refusal('abort', request);
+    if (refused) {
+      this.policy.record({ kind: 'refused', by: request.by, detail: `abort refused: ${refused}` });
+      return `refused: ${refused}`;
+    }
+    if (this.abortRequest) return `an abort was already requested by ${this.abortRequest.by}`;
+    this.abortRequest = request;
+    this.policy.record({ kind: 'abort_requested', by: request.by, detail: request.reason });
+    return `abort requested by ${request.by}: the running step is cancelled and the rollback stops where it stands`;
+  }
+
+  /** The abort request, if one came. */
+  get aborted(): AbortRequest | null {
+    return this.abortRequest;
+  }
+
+  /** Takes every filed message, oldest first. */
+  take(): InboxMessage[] {
+    return this.messages.splice(0);
+  }
+
+  /** Tells an Update's sender what became of its message (no-op for signals). */
+  answer(message: InboxMessage, text: string): void {
+    if (message.replyTo !== undefined) this.answers.set(message.replyTo, text);
+  }
+
+  /** Records (and answers) a message that came when nothing it could apply to was waiting. */
+  refuseStale(message: InboxMessage): void {
+    const what = message.kind === 'decide' ? `decision '${message.action}'` : message.kind === 'approve' ? 'approval' : 'rejection';
+    const waiting = message.kind === 'decide' ? 'no step was waiting for a decision' : 'no gate was waiting for approval';
+    const detail = `${what} refused: ${waiting}`;
+    this.policy.record({ kind: 'refused', by: message.by, detail }, new Date(message.at).toISOString());
+    this.answer(message, `refused: ${waiting}`);
+  }
+
+  /**
+   * Waits until a message arrives, an abort comes, or `untilMs` (workflow time) passes.
+   * Returns true when woken by something other than the time running out.
+   */
+  async wait(untilMs: number): Promise<boolean> {
+    const woken = () => this.messages.length > 0 || this.abortRequest !== null;
+    const waitMs = untilMs - Date.now();
+    if (waitMs <= 0) return woken();
+    return condition(woken, waitMs);
+  }
+}
