@@ -1,18 +1,23 @@
 /**
  * The sandbox's weighted router: it splits traffic between versions by weight (smooth weighted
  * round-robin, as nginx does, so a 50/50 split is exact), proxies to the chosen version's replicas,
- * and serves an admin API to read and set weights and instance counts. Every change it applies goes
- * into a change log; a repeated Idempotency-Key returns the first answer and applies nothing.
+ * and serves an admin API to read and set weights, instance counts and faults, and (through
+ * sandbox/platform-routes.ts) the app's config, secret versions and restarts. Every change it applies
+ * goes into a change log; a repeated Idempotency-Key returns the first answer and applies nothing, even
+ * while the first is still being applied (a restart takes seconds; a client may retry meanwhile).
  */
 import { createHash } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { close, LATENCY_BUCKETS, listen, readJson, sendJson, type Deployment } from './deployment.ts';
+import { LATENCY_BUCKETS, type Deployment } from './deployment.ts';
+import { badRequest, close, HttpError, listen, readJson, sendJson } from './http.ts';
+import type { Platform } from './platform.ts';
+import { platformWrite, replicaHealth } from './platform-routes.ts';
 
 export interface RouterChange {
   id: number;
   at: string;
-  kind: 'weights' | 'instances' | 'fault';
+  kind: 'weights' | 'instances' | 'fault' | 'config' | 'secret' | 'restart';
   before: unknown;
   after: unknown;
   actor: string;
@@ -21,11 +26,9 @@ export interface RouterChange {
 
 interface Remembered {
   bodyHash: string;
-  status: number;
-  body: unknown;
+  /** The first request's answer; pending while it is still being applied. */
+  answer: Promise<Record<string, unknown>>;
 }
-
-class BadRequest extends Error {}
 
 export class Router {
   readonly changes: RouterChange[] = [];
@@ -50,6 +53,7 @@ export class Router {
   constructor(
     private readonly deployments: Map<string, Deployment>,
     readonly weights: Record<string, number>,
+    private readonly platform: Platform,
   ) {
     this.requests = new Counter({
       name: 'sandbox_router_requests_total',
@@ -112,7 +116,7 @@ export class Router {
       }
       this.proxy(req, res);
     } catch (err) {
-      sendJson(res, err instanceof BadRequest ? 400 : 500, { error: (err as Error).message });
+      sendJson(res, err instanceof HttpError ? err.status : 500, { error: (err as Error).message });
     }
   }
 
@@ -133,7 +137,11 @@ export class Router {
     this.cursor.set(version, index + 1);
     const replica = replicas[index]!;
     const upstream = request({ host: '127.0.0.1', port: replica.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      // Connection headers are hop-by-hop: a replica closing its connection to us is not the client's business.
+      const headers = { ...answer.headers };
+      delete headers.connection;
+      delete headers['keep-alive'];
+      res.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(res);
       answer.on('end', () => record(answer.statusCode ?? 502));
     });
@@ -145,30 +153,35 @@ export class Router {
   }
 
   private async handleAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const route = `${req.method} ${req.url?.split('?')[0]}`;
+    const path = req.url?.split('?')[0] ?? '';
+    const route = `${req.method} ${path}`;
     if (route === 'GET /admin/state') return sendJson(res, 200, this.state());
     if (route === 'GET /admin/changes') return sendJson(res, 200, { changes: this.changes, replays: this.replays });
+    if (route === 'GET /admin/config') return sendJson(res, 200, { config: this.platform.configView() });
+    if (route === 'GET /admin/secrets') return sendJson(res, 200, { secrets: this.platform.secretsView() });
+    if (route === 'GET /admin/replicas') return sendJson(res, 200, { replicas: await replicaHealth(this.deployments) });
     if (route === 'PUT /admin/delay') {
       const { ms } = (await readJson(req)) as { ms?: unknown };
-      if (typeof ms !== 'number' || ms < 0 || ms > 600_000) throw new BadRequest('ms must be 0 to 600000');
+      if (typeof ms !== 'number' || ms < 0 || ms > 600_000) throw badRequest('ms must be 0 to 600000');
       this.answerDelayMs = ms;
       return sendJson(res, 200, { answerDelayMs: ms });
     }
     if (route === 'GET /admin/notifications') return sendJson(res, 200, { notifications: this.notifications });
     if (route === 'PUT /admin/outage') {
       const { seconds, routes } = (await readJson(req)) as { seconds?: unknown; routes?: unknown };
-      if (typeof seconds !== 'number' || seconds < 0 || seconds > 3600) throw new BadRequest('seconds must be 0 to 3600');
+      if (typeof seconds !== 'number' || seconds < 0 || seconds > 3600) throw badRequest('seconds must be 0 to 3600');
       if (routes !== undefined && !(Array.isArray(routes) && routes.every((r) => typeof r === 'string'))) {
-        throw new BadRequest('routes must be a list like ["weights", "instances"]');
+        throw badRequest('routes must be a list like ["weights", "instances"]');
       }
       this.outageUntil = Date.now() + seconds * 1000;
       this.outageRoutes = (routes as string[] | undefined) ?? null;
       return sendJson(res, 200, { outageUntil: new Date(this.outageUntil).toISOString(), routes: this.outageRoutes ?? 'all' });
     }
-    const inOutage = Date.now() < this.outageUntil && (this.outageRoutes?.some((r) => route.endsWith(`/admin/${r}`)) ?? true);
+    // An outage of "secrets" covers /admin/secrets/<NAME>/versions/<n> too: routes name the first segment.
+    const inOutage = Date.now() < this.outageUntil && (this.outageRoutes?.includes(path.split('/')[2] ?? '') ?? true);
     if (inOutage) return sendJson(res, 503, { error: 'router control plane unavailable (sandbox outage)' });
     const body = await readJson(req).catch(() => {
-      throw new BadRequest('body is not valid JSON');
+      throw badRequest('body is not valid JSON');
     });
     const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'] : null;
     const actor = typeof req.headers['x-actor'] === 'string' ? req.headers['x-actor'] : 'anonymous';
@@ -178,18 +191,32 @@ export class Router {
       if (seen && seen.bodyHash !== bodyHash) return sendJson(res, 409, { error: `idempotency key ${key} was used for a different change` });
       if (seen) {
         this.replays += 1;
-        return sendJson(res, seen.status, { ...(seen.body as object), replayed: true });
+        return sendJson(res, 200, { ...(await seen.answer), replayed: true });
       }
     }
+    const applying = this.apply(req.method ?? '', path, body, actor, key);
+    if (key) this.idempotency.set(key, { bodyHash, answer: applying });
+    // A refused or failed change is not remembered: the same key may try again.
+    const answer = await applying.catch((err: unknown) => {
+      if (key && this.idempotency.get(key)?.answer === applying) this.idempotency.delete(key);
+      throw err;
+    });
+    if (this.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
+    sendJson(res, 200, answer);
+  }
+
+  private async apply(method: string, path: string, body: unknown, actor: string, key: string | null): Promise<Record<string, unknown>> {
+    const route = `${method} ${path}`;
     let change: RouterChange | null;
     if (route === 'PUT /admin/weights') change = await this.setWeights(body, actor, key);
     else if (route === 'PUT /admin/instances') change = await this.setInstances(body, actor, key);
-    else if (route === 'PUT /admin/fault') change = this.setFault(body, actor, key);
-    else return sendJson(res, 404, { error: `no admin route ${route}` });
-    const answer = { change, state: this.state() };
-    if (key) this.idempotency.set(key, { bodyHash, status: 200, body: answer });
-    if (this.answerDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.answerDelayMs));
-    sendJson(res, 200, answer);
+    else if (route === 'PUT /admin/fault') change = await this.setFault(body, actor, key);
+    else {
+      const applied = await platformWrite(this.platform, this.deployments, method, path, body);
+      if (!applied) throw new HttpError(404, `no admin route ${route}`);
+      return { change: this.record(applied.kind, applied.before, applied.after, actor, key), state: this.state(), ...applied.answer };
+    }
+    return { change, state: this.state() };
   }
 
   private record(kind: RouterChange['kind'], before: unknown, after: unknown, actor: string, key: string | null): RouterChange | null {
@@ -201,25 +228,25 @@ export class Router {
 
   private knownVersion(version: unknown): string {
     if (typeof version !== 'string' || !this.deployments.has(version)) {
-      throw new BadRequest(`unknown version ${JSON.stringify(version)}; must be one of: ${[...this.deployments.keys()].join(', ')}`);
+      throw badRequest(`unknown version ${JSON.stringify(version)}; must be one of: ${[...this.deployments.keys()].join(', ')}`);
     }
     return version;
   }
 
   private async setWeights(body: unknown, actor: string, key: string | null): Promise<RouterChange | null> {
     const weights = (body as { weights?: unknown }).weights;
-    if (!weights || typeof weights !== 'object') throw new BadRequest('expected {"weights": {"<version>": <percent>, ...}}');
+    if (!weights || typeof weights !== 'object') throw badRequest('expected {"weights": {"<version>": <percent>, ...}}');
     const next: Record<string, number> = {};
     for (const version of this.deployments.keys()) {
       const value = (weights as Record<string, unknown>)[version];
       if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 100) {
-        throw new BadRequest(`weights.${version} must be an integer from 0 to 100`);
+        throw badRequest(`weights.${version} must be an integer from 0 to 100`);
       }
       next[version] = value as number;
     }
     for (const version of Object.keys(weights)) this.knownVersion(version);
     const sum = Object.values(next).reduce((a, b) => a + b, 0);
-    if (sum !== 100) throw new BadRequest(`weights must add up to 100, not ${sum}`);
+    if (sum !== 100) throw badRequest(`weights must add up to 100, not ${sum}`);
     const before = { ...this.weights };
     Object.assign(this.weights, next);
     this.current.clear();
@@ -230,20 +257,20 @@ export class Router {
     const { version, count } = body as { version?: unknown; count?: unknown };
     const deployment = this.deployments.get(this.knownVersion(version))!;
     if (!Number.isInteger(count) || (count as number) < 0 || (count as number) > 20) {
-      throw new BadRequest('count must be an integer from 0 to 20');
+      throw badRequest('count must be an integer from 0 to 20');
     }
     const before = { version, count: deployment.replicas.length };
     await deployment.scale(count as number);
     return this.record('instances', before, { version, count }, actor, key);
   }
 
-  private setFault(body: unknown, actor: string, key: string | null): RouterChange | null {
+  private async setFault(body: unknown, actor: string, key: string | null): Promise<RouterChange | null> {
     const { version, errorRatePct = 0, addedLatencyMs = 0 } = body as { version?: unknown; errorRatePct?: unknown; addedLatencyMs?: unknown };
     const deployment = this.deployments.get(this.knownVersion(version))!;
-    if (typeof errorRatePct !== 'number' || errorRatePct < 0 || errorRatePct > 100) throw new BadRequest('errorRatePct must be 0 to 100');
-    if (typeof addedLatencyMs !== 'number' || addedLatencyMs < 0 || addedLatencyMs > 30_000) throw new BadRequest('addedLatencyMs must be 0 to 30000');
+    if (typeof errorRatePct !== 'number' || errorRatePct < 0 || errorRatePct > 100) throw badRequest('errorRatePct must be 0 to 100');
+    if (typeof addedLatencyMs !== 'number' || addedLatencyMs < 0 || addedLatencyMs > 30_000) throw badRequest('addedLatencyMs must be 0 to 30000');
     const before = { version, ...deployment.fault };
-    deployment.fault = { errorRatePct, addedLatencyMs };
+    await deployment.setFault({ errorRatePct, addedLatencyMs });
     return this.record('fault', before, { version, errorRatePct, addedLatencyMs }, actor, key);
   }
 }
