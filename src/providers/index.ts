@@ -1,54 +1,99 @@
 /**
- * Every provider, registered by capability and id. Runbooks name providers by id; an unknown id is
- * refused with the list of valid ones, and provider settings are checked by the provider's schema
- * when the runbook is loaded, so a typo stops the worker at start-up rather than mid-rollback.
+ * Every provider, registered by id with the capabilities it offers. Runbooks name providers by id; an
+ * unknown id is refused with the list of valid ones, a provider asked for a capability it does not
+ * offer names the ones that do, and settings are checked by the provider's schema when the runbook is
+ * loaded, so a typo stops the worker at start-up rather than mid-rollback. test/providers.test.ts
+ * checks that every provider file under src/providers is registered here.
  */
+import { commandProvider } from './command/command.ts';
+import { flagdFile } from './flags/flagd-file.ts';
 import { postgresTableFlags } from './flags/postgres-table.ts';
 import { prometheus } from './health/prometheus.ts';
 import { logNotify } from './notify/log.ts';
 import { webhookNotify } from './notify/webhook.ts';
+import { httpAdmin } from './platform/http-admin.ts';
+import { redisProvider } from './redis/redis.ts';
 import { httpRouter } from './traffic/http-router.ts';
-import type { FlagsClient, MetricsClient, NotifyClient, Provider, ProviderContext, TrafficClient } from './types.ts';
+import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefinition } from './types.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each provider has its own settings type
-type AnyProvider = Provider<any, unknown>;
+export type AnyProvider = ProviderDefinition<Capability, any>;
 
-function registry(...providers: AnyProvider[]): Map<string, AnyProvider> {
-  return new Map(providers.map((provider) => [provider.id, provider]));
-}
+export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider] as AnyProvider[]).map((p) => [p.id, p]),
+);
 
-export const providers = {
-  traffic: registry(httpRouter),
-  metrics: registry(prometheus),
-  notify: registry(logNotify, webhookNotify),
-  flags: registry(postgresTableFlags),
+/** In words, for messages: `killSwitches` -> "kill switches". */
+export const CAPABILITY_NAMES: Record<Capability, string> = {
+  traffic: 'traffic',
+  scaling: 'instance scaling',
+  metrics: 'metrics',
+  notify: 'notifications',
+  flags: 'feature flags',
+  config: 'config',
+  secrets: 'secrets',
+  killSwitches: 'kill switches',
+  restarts: 'restarts',
+  commands: 'commands',
+  keyspace: 'Redis keyspace backups',
 };
-export type Capability = keyof typeof providers;
 
 export class UnknownProviderError extends Error {}
 
-interface ClientOf {
-  traffic: TrafficClient;
-  metrics: MetricsClient;
-  notify: NotifyClient;
-  flags: FlagsClient;
+/** Providers that offer `capability`, by id. */
+export function providersOf(capability: Capability): string[] {
+  return [...PROVIDERS.values()].filter((p) => p.capabilities.includes(capability)).map((p) => p.id);
 }
 
+/** The provider `id`, which must offer `capability`; the error names the ones that do. */
 export function findProvider(capability: Capability, id: string): AnyProvider {
-  const registered: Map<string, AnyProvider> = providers[capability];
-  const provider = registered.get(id);
-  if (!provider) {
-    throw new UnknownProviderError(`unknown ${capability} provider '${id}'; must be one of: ${[...registered.keys()].join(', ')}`);
+  const provider = PROVIDERS.get(id);
+  const offering = providersOf(capability).join(', ');
+  if (!provider) throw new UnknownProviderError(`unknown ${CAPABILITY_NAMES[capability]} provider '${id}'; must be one of: ${offering}`);
+  if (!provider.capabilities.includes(capability)) {
+    throw new UnknownProviderError(`provider '${id}' offers no ${CAPABILITY_NAMES[capability]} (it offers ${provider.capabilities.map((c) => CAPABILITY_NAMES[c]).join(', ')}); providers of ${CAPABILITY_NAMES[capability]}: ${offering}`);
   }
   return provider;
 }
 
-/** Parses settings with the provider's schema, then binds them to a live client. */
-export function createClient<C extends Capability>(
-  capability: C,
-  ref: { provider: string; settings: Record<string, unknown> },
-  context: ProviderContext,
-): ClientOf[C] {
-  const provider = findProvider(capability, ref.provider);
-  return provider.create(provider.settingsSchema.parse(ref.settings), context) as ClientOf[C];
+export interface ProviderRef {
+  provider: string;
+  settings: Record<string, unknown>;
+}
+
+/** Whether the provider of `ref` must not repeat `action` (see ProviderDefinition.notRepeatable). */
+export function notRepeatable(ref: ProviderRef, action: string): boolean {
+  return PROVIDERS.get(ref.provider)?.notRepeatable?.includes(action) ?? false;
+}
+
+/**
+ * Live clients, one per provider reference (provider id and settings), made on first use and kept for
+ * the worker's life: pools and connections are opened once, not per activity. `close()` at shutdown.
+ */
+export class ProviderClients {
+  private readonly made = new Map<string, ProviderClient<Capability>>();
+
+  constructor(private readonly context: ProviderContext) {}
+
+  get<C extends Capability>(capability: C, ref: ProviderRef): Clients[C] {
+    const key = JSON.stringify([ref.provider, ref.settings]);
+    let client = this.made.get(key);
+    if (!client) {
+      const provider = findProvider(capability, ref.provider);
+      client = provider.create(provider.settingsSchema.parse(ref.settings), this.context);
+      this.made.set(key, client);
+    }
+    const offered = (client as Partial<Clients>)[capability];
+    if (!offered) throw new UnknownProviderError(`provider '${ref.provider}' offers no ${CAPABILITY_NAMES[capability]}`);
+    return offered;
+  }
+
+  /** Closes every client made; one that fails to close is logged and the rest still close. */
+  async close(): Promise<void> {
+    const clients = [...this.made.values()];
+    this.made.clear();
+    await Promise.all(
+      clients.map((c) => c.close?.().catch((err: unknown) => this.context.logger.warn({ error: err }, 'a provider client did not close cleanly'))),
+    );
+  }
 }

@@ -1,26 +1,25 @@
 /**
- * One interface per capability. A provider is a plain object: an id runbooks name, a zod schema for
- * its runbook `settings`, and `create`, which binds the settings to a live client. Providers read
- * secrets from the environment by the variable names the runbook gives, never from the runbook.
+ * One interface per capability, and the shape of a provider: a plain object with the id runbooks
+ * name, the capabilities it offers, a zod schema for its runbook `settings`, and `create`, which binds
+ * the settings to one live client per worker (closed at shutdown). Providers read secrets from the
+ * environment by the variable names the runbook gives, never from the runbook.
+ *
+ * Every change method is safe to repeat with the same idempotency key (the activity calling it may be
+ * retried after a worker died mid-call), unless the provider lists it in `notRepeatable`: then a
+ * retry is refused and a person decides (see src/activities/repeat-guard.ts).
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { TrafficState } from '../contract/index.ts';
+import type * as keyspaceFunctions from './keyspace/redis-keyspace.ts';
+
+export type { TrafficState } from '../contract/index.ts';
 
 export interface ProviderContext {
   /** Where `*Env` settings are looked up; the worker passes process.env. */
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
 }
-
-export interface Provider<Settings, Client> {
-  id: string;
-  settingsSchema: z.ZodType<Settings>;
-  create(settings: Settings, context: ProviderContext): Client;
-}
-
-import type { TrafficState } from '../contract/index.ts';
-
-export type { TrafficState } from '../contract/index.ts';
 
 export interface ChangeOptions {
   /** The same key twice applies the change once: activities derive it from workflow ID and step. */
@@ -29,9 +28,15 @@ export interface ChangeOptions {
   actor: string;
 }
 
+/** Traffic weights per version (percentages summing to 100). */
 export interface TrafficClient {
   readState(): Promise<TrafficState>;
   setWeights(weights: Record<string, number>, options: ChangeOptions): Promise<TrafficState>;
+}
+
+/** Instance counts per version. */
+export interface ScalingClient {
+  readState(): Promise<TrafficState>;
   scale(version: string, count: number, options: ChangeOptions): Promise<TrafficState>;
 }
 
@@ -59,16 +64,122 @@ export interface NotifyClient {
   send(notification: Notification): Promise<void>;
 }
 
+/** Feature flags: on or off by name. */
 export interface FlagsClient {
+  /** Every flag the store knows, by name. */
   readFlags(): Promise<Record<string, boolean>>;
   setFlag(name: string, enabled: boolean, options: ChangeOptions): Promise<void>;
-  close(): Promise<void>;
 }
 
-export type TrafficProvider<S = unknown> = Provider<S, TrafficClient>;
-export type MetricsProvider<S = unknown> = Provider<S, MetricsClient>;
-export type NotifyProvider<S = unknown> = Provider<S, NotifyClient>;
-export type FlagsProvider<S = unknown> = Provider<S, FlagsClient>;
+/** Configuration values (environment-like, never secrets): null means unset. */
+export interface ConfigClient {
+  readConfig(): Promise<Record<string, string>>;
+  setConfig(values: Record<string, string | null>, options: ChangeOptions): Promise<void>;
+}
+
+export type VersionState = 'ENABLED' | 'DISABLED';
+
+/** A secret's versions and which one services load (the latest enabled one), never its value. */
+export interface SecretVersions {
+  name: string;
+  versions: { version: number; state: VersionState }[];
+  /** The version a service starting now would load; null when none is enabled. */
+  current: number | null;
+}
+
+export interface SecretsClient {
+  /** Every secret the store holds, with its versions. */
+  readSecrets(): Promise<SecretVersions[]>;
+  /** Sets the state of the given versions (others untouched) and returns the secret as it then is. */
+  setVersionStates(name: string, states: Record<number, VersionState>, options: ChangeOptions): Promise<SecretVersions>;
+}
+
+/** Emergency kill switches: a feature switched off at once, without a deploy (seed 002). */
+export interface KillSwitchClient {
+  readKillSwitches(features: string[]): Promise<Record<string, boolean>>;
+  setKillSwitch(feature: string, on: boolean, options: ChangeOptions): Promise<void>;
+}
+
+/** What one running replica of a service loaded when it started. */
+export interface ReplicaInfo {
+  version: string;
+  replica: number | string;
+  pid?: number;
+  startedAt: string;
+  config: Record<string, string>;
+  secretVersions: Record<string, number>;
+}
+
+/** Restarts, so services load changed config and secrets (seed 000: `fly apps restart`). */
+export interface RestartClient {
+  /** Versions (services) that can be restarted. */
+  targets(): Promise<string[]>;
+  readReplicas(target: string): Promise<ReplicaInfo[]>;
+  restart(target: string, options: ChangeOptions): Promise<ReplicaInfo[]>;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** The last lines of output (stdout and stderr interleaved), secrets masked. */
+  outputTail: string[];
+}
+
+/** Commands from the runbook (argv, never a shell string), e.g. seed 000's clear_rag_cache.py. */
+export interface CommandClient {
+  run(
+    command: { argv: string[]; env: Record<string, string>; timeoutMs: number },
+    observe: { onLine(line: string): void; signal?: AbortSignal },
+  ): Promise<CommandResult>;
+}
+
+type Keyspace = typeof keyspaceFunctions;
+
+/** Backups of a Redis keyspace (keys matching a pattern) and their restore, saving what was there first. */
+export interface KeyspaceClient {
+  countKeys(pattern: string): Promise<number>;
+  backup(options: Parameters<Keyspace['backupKeyspace']>[1]): ReturnType<Keyspace['backupKeyspace']>;
+  listBackups(dir: string): ReturnType<Keyspace['listKeyspaceBackups']>;
+  verifyBackup(dir: string, id: string): Promise<string[]>;
+  restore(options: Parameters<Keyspace['restoreKeyspace']>[1]): ReturnType<Keyspace['restoreKeyspace']>;
+  verifyRestore(options: Parameters<Keyspace['verifyKeyspaceRestore']>[1]): Promise<string[]>;
+  undoRestore(options: Parameters<Keyspace['undoKeyspaceRestore']>[1]): ReturnType<Keyspace['undoKeyspaceRestore']>;
+}
+
+export interface Clients {
+  traffic: TrafficClient;
+  scaling: ScalingClient;
+  metrics: MetricsClient;
+  notify: NotifyClient;
+  flags: FlagsClient;
+  config: ConfigClient;
+  secrets: SecretsClient;
+  killSwitches: KillSwitchClient;
+  restarts: RestartClient;
+  commands: CommandClient;
+  keyspace: KeyspaceClient;
+}
+
+export type Capability = keyof Clients;
+
+/** The client `create` returns: one object per capability offered, and how to let go of connections. */
+export type ProviderClient<C extends Capability> = { [K in C]: Clients[K] } & { close?(): Promise<void> };
+
+export interface ProviderDefinition<C extends Capability = Capability, Settings = unknown> {
+  id: string;
+  /** One line for `rollback providers` and the README. */
+  description: string;
+  capabilities: readonly C[];
+  settingsSchema: z.ZodType<Settings>;
+  /** Settings that load, for the registry test and the docs. */
+  example: Record<string, unknown>;
+  /** Change methods that a second call would apply again (no idempotency key honoured). */
+  notRepeatable?: readonly string[];
+  /** Binds settings to live clients. Connects lazily: creating a client does no I/O. */
+  create(settings: Settings, context: ProviderContext): ProviderClient<C>;
+}
 
 /** Reads a secret named by a runbook; the error names the variable, never a value. */
 export function secretFromEnv(context: ProviderContext, name: string): string {

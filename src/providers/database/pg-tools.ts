@@ -4,6 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import pg from 'pg';
+import { runProgram } from '../command/runner.ts';
+
+/** Longer than any restore we would wait for; the activity's own timeout and cancellation come first. */
+const TOOL_TIMEOUT_MS = 6 * 3_600_000;
 
 export interface Connection {
   host: string;
@@ -58,27 +62,19 @@ export interface ToolRun {
   signal?: AbortSignal;
 }
 
-/** Runs pg_dump, pg_restore or psql; rejects with the tool's last stderr lines on failure. */
-export function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], conn: Connection, options: ToolRun = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tool, args, { env: pgEnv(conn), stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
-    let stdout = '';
-    let tail = '';
-    let partial = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = partial + chunk.toString();
-      const lines = text.split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) options.onLine?.(line);
-      tail = (tail + chunk.toString()).slice(-2000);
-    });
-    child.on('error', (err) => reject(new Error(`${tool} could not run: ${err.message}`)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${tool} ${signal ? `was killed (${signal})` : `exited with ${code}`}: ${tail.trim().split('\n').slice(-3).join(' | ')}`));
-    });
+/** Runs pg_dump or pg_restore (through the shared runner); rejects with the tool's last output lines on failure. */
+export async function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], conn: Connection, options: ToolRun = {}): Promise<string> {
+  const result = await runProgram([tool, ...args], {
+    env: pgEnv(conn),
+    timeoutMs: TOOL_TIMEOUT_MS,
+    signal: options.signal,
+    secrets: conn.password ? [conn.password] : [],
+    // pg_dump and pg_restore -v report progress on stderr.
+    onLine: (line, stream) => stream === 'stderr' && options.onLine?.(line),
   });
+  if (result.exitCode === 0) return result.stdout;
+  const how = result.timedOut ? `was stopped after ${TOOL_TIMEOUT_MS / 3_600_000} h` : result.signal ? `was killed (${result.signal})` : `exited with ${result.exitCode}`;
+  throw new Error(`${tool} ${how}: ${result.outputTail.slice(-3).join(' | ')}`);
 }
 
 /** Major version of a client tool, e.g. 15 for "pg_dump (PostgreSQL) 15.20". */

@@ -5,7 +5,7 @@
  */
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { z } from 'zod';
-import type { MetricsClient, MetricsProvider, MetricsSample } from '../types.ts';
+import type { MetricsSample, ProviderClient, ProviderDefinition } from '../types.ts';
 
 const settingsSchema = z.strictObject({
   url: z.url(),
@@ -53,14 +53,23 @@ export function sampleFromText(text: string, settings: Settings, takenAtMs: numb
   return { takenAtMs, requestsByStatus, latencyBuckets };
 }
 
-function create(settings: Settings): MetricsClient {
+function create(settings: Settings): ProviderClient<'metrics'> {
   return {
-    async scrape() {
-      const response = await fetch(settings.url, { signal: AbortSignal.timeout(settings.timeoutMs) });
-      if (!response.ok) throw new Error(`metrics endpoint ${settings.url} answered ${response.status}`);
-      return sampleFromText(await response.text(), settings, Date.now());
+    metrics: {
+      async scrape() {
+        const response = await fetch(settings.url, { signal: AbortSignal.timeout(settings.timeoutMs) });
+        if (!response.ok) throw new Error(`metrics endpoint ${settings.url} answered ${response.status}`);
+        return sampleFromText(await response.text(), settings, Date.now());
+      },
     },
   };
 }
 
-export const prometheus: MetricsProvider<Settings> = { id: 'prometheus', settingsSchema, create };
+export const prometheus: ProviderDefinition<'metrics', Settings> = {
+  id: 'prometheus',
+  description: 'request counter by status and latency histogram from a Prometheus text endpoint; health over a window from two scrapes',
+  capabilities: ['metrics'],
+  settingsSchema,
+  example: { url: 'http://127.0.0.1:18080/metrics', requestsMetric: 'http_requests_total', latencyMetric: 'http_request_duration_seconds' },
+  create,
+};

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import type { ChangeOptions, ProviderContext, TrafficClient, TrafficProvider, TrafficState } from '../types.ts';
+import type { ChangeOptions, ProviderClient, ProviderContext, ProviderDefinition, TrafficState } from '../types.ts';
 import { secretFromEnv } from '../types.ts';
 
 const settingsSchema = z.strictObject({
@@ -20,7 +20,7 @@ const stateSchema = z.object({
   instances: z.record(z.string(), z.int()),
 });
 
-function create(settings: Settings, context: ProviderContext): TrafficClient {
+function create(settings: Settings, context: ProviderContext): ProviderClient<'traffic' | 'scaling'> {
   const base = settings.url.replace(/\/$/, '');
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (settings.adminTokenEnv) headers.authorization = `Bearer ${secretFromEnv(context, settings.adminTokenEnv)}`;
@@ -38,11 +38,18 @@ function create(settings: Settings, context: ProviderContext): TrafficClient {
     return stateSchema.parse(parsed.state ?? parsed);
   }
 
+  const readState = () => call('GET', '/admin/state');
   return {
-    readState: () => call('GET', '/admin/state'),
-    setWeights: (weights, options) => call('PUT', '/admin/weights', { weights }, options),
-    scale: (version, count, options) => call('PUT', '/admin/instances', { version, count }, options),
+    traffic: { readState, setWeights: (weights, options) => call('PUT', '/admin/weights', { weights }, options) },
+    scaling: { readState, scale: (version, count, options) => call('PUT', '/admin/instances', { version, count }, options) },
   };
 }
 
-export const httpRouter: TrafficProvider<Settings> = { id: 'http-router', settingsSchema, create };
+export const httpRouter: ProviderDefinition<'traffic' | 'scaling', Settings> = {
+  id: 'http-router',
+  description: 'traffic weights and instance counts through a router admin API (the sandbox router\'s); every change carries an idempotency key',
+  capabilities: ['traffic', 'scaling'],
+  settingsSchema,
+  example: { url: 'http://127.0.0.1:18080' },
+  create,
+};

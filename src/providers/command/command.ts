@@ -1,0 +1,41 @@
+/**
+ * Commands the runbook lists (seed 000's `python scripts/clear_rag_cache.py`, a platform CLI), run on
+ * the worker's machine as argument vectors through the shared runner. The program sees only the
+ * variables named here (PATH, HOME and the like) plus those the action maps from the worker's
+ * environment by name, whose values are masked in everything it prints.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { envVarName } from '../../contract/index.ts';
+import type { ProviderDefinition } from '../types.ts';
+import { runProgram } from './runner.ts';
+
+const settingsSchema = z.strictObject({
+  cwd: z.string().min(1).default('.').describe('working directory, relative to where the worker runs'),
+  inheritEnv: z.array(envVarName).default(['PATH', 'HOME', 'LANG', 'TZ']).describe('variables of the worker passed to every command'),
+});
+type Settings = z.infer<typeof settingsSchema>;
+
+export const commandProvider: ProviderDefinition<'commands', Settings> = {
+  id: 'command',
+  description: 'runs the runbook\'s commands as argument vectors (no shell) on the worker, with a timeout; output in heartbeats and the report',
+  capabilities: ['commands'],
+  settingsSchema,
+  example: { cwd: '.' },
+  create(settings, context) {
+    const base = Object.fromEntries(settings.inheritEnv.flatMap((name) => (context.env[name] !== undefined ? [[name, context.env[name]!]] : [])));
+    return {
+      commands: {
+        run: (command, observe) =>
+          runProgram(command.argv, {
+            env: { ...base, ...command.env },
+            cwd: resolve(settings.cwd),
+            timeoutMs: command.timeoutMs,
+            signal: observe.signal,
+            secrets: Object.values(command.env),
+            onLine: (line) => observe.onLine(line),
+          }),
+      },
+    };
+  },
+};
