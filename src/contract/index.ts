@@ -4,3 +4,4 @@ export * from './payloads.ts';
 export * from './problems.ts';
 export * from './secrets.ts';
 export type * from './status.ts';
+export * from './inputs.ts';

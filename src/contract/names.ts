@@ -12,11 +12,11 @@ export const TASK_QUEUE = 'rollbacks';
  * Rollbacks an on-call engineer starts (Temporal UI, `temporal workflow start`, `rollback start`).
  * Each is registered by the worker; the CLI offers exactly these.
  */
-export const ROLLBACK_WORKFLOWS = ['fullRollback', 'dataRestore'] as const;
+export const ROLLBACK_WORKFLOWS = ['fullRollback', 'dataRestore', 'phaseRollback', 'configRollback'] as const;
 export type RollbackWorkflow = (typeof ROLLBACK_WORKFLOWS)[number];
 
 /** Helpers the CLI and Schedules start: they change nothing a rollback would undo. */
-export const SUPPORT_WORKFLOWS = ['databaseBackup', 'backupCatalog'] as const;
+export const SUPPORT_WORKFLOWS = ['databaseBackup', 'backupCatalog', 'keyspaceBackup'] as const;
 
 /** Every workflow type the worker registers, no more and no fewer. */
 export const WORKFLOW_TYPES = [...ROLLBACK_WORKFLOWS, ...SUPPORT_WORKFLOWS] as const;
@@ -35,11 +35,20 @@ export const GATES = {
     'before-swap': 'before the restored database is swapped in (also guards a schema rollback without its own gate)',
     'before-schema-rollback': 'before a schema rollback runs its down SQL',
   },
+  phaseRollback: {
+    'before-phase': 'before each phase is undone (a before-phase-<id> gate takes its place for that phase)',
+    'before-phase-<id>': 'before phase <id> is undone, e.g. before-phase-2 with the DBA role for a phase with down SQL',
+  },
+  configRollback: {
+    'before-config-change': 'before flags, config, secret versions and restarts change',
+    'before-kill-switch': 'before kill switches flip (without it they flip at once: seed 002, "instant effect")',
+  },
 } as const satisfies Record<RollbackWorkflow, Record<string, string>>;
 
-export type GateName = { [W in keyof typeof GATES]: keyof (typeof GATES)[W] }[keyof typeof GATES];
+/** Gate names that take a phase id, written with `<id>` in GATES. */
+const PHASE_GATE = /^before-phase-(\d+)$/;
 
-/** Every gate name with the workflows that use it, e.g. `before-swap` -> ['dataRestore']. */
+/** Every gate name (patterns as written, e.g. `before-phase-<id>`) with the workflows that use it. */
 export function gateNames(): Map<string, string[]> {
   const names = new Map<string, string[]>();
   for (const [workflow, gates] of Object.entries(GATES)) {
@@ -48,11 +57,50 @@ export function gateNames(): Map<string, string[]> {
   return names;
 }
 
+/** Whether a runbook may configure gate `name`: a fixed name, or before-phase-<id> for one of its phases. */
+export function isKnownGate(name: string, phaseIds: readonly number[]): boolean {
+  const phase = PHASE_GATE.exec(name);
+  if (phase) return phaseIds.includes(Number(phase[1]));
+  return gateNames().has(name) && !name.includes('<');
+}
+
+/** The gate that guards phase `id` in a runbook with these gates, if any. */
+export function phaseGate(gates: Readonly<Record<string, unknown>>, id: number): string | null {
+  if (gates[`before-phase-${id}`]) return `before-phase-${id}`;
+  return gates['before-phase'] ? 'before-phase' : null;
+}
+
 /** Signals every rollback workflow answers (the UI's Send a Signal dialog lists them). */
 export const SIGNALS = ['approve', 'reject', 'decide', 'abort'] as const;
 export type SignalName = (typeof SIGNALS)[number];
 
 export const STATUS_QUERY = 'status';
+
+/**
+ * Failure types a rollback ends with or an activity refuses with; none is worth retrying as it is
+ * (a retry would compute the same refusal), so activity retry policies stop at them.
+ */
+export const FAILURE_TYPES = {
+  InvalidInput: 'the input or the requested change cannot be carried out (unknown phase, flag, secret, version); nothing changed',
+  InvalidRunbook: 'the runbook lacks what the rollback needs (no traffic section, no such provider)',
+  UnknownSystem: 'no runbook of that name is loaded on the worker',
+  RollbackAlreadyRunning: 'another rollback of the same system is running',
+  HealthNotVerified: 'health after a change was bad or could not be measured',
+  UnknownDatabase: 'no such database in the runbook, or it does not exist on the server',
+  BackupNotFound: 'no backup of that id (or none before the instant asked)',
+  BackupCorrupt: "a backup's files do not match its manifest",
+  ToolsTooOld: 'pg_dump or pg_restore is older than the server',
+  NotEnoughDisk: 'no room for the safety dump',
+  NameTaken: 'a database name the restore needs is taken by something else',
+  MissingSecret: 'an environment variable the runbook names is not set on the worker',
+  RestoreNotVerified: 'a restored database or keyspace did not match its backup',
+  SchemaRollbackFailed: 'the down SQL failed and was rolled back whole',
+  NotSafeToRepeat: 'a change that must not run twice may have run in an attempt that ended without an answer',
+  CommandFailed: "a runbook command exited non-zero, timed out or did not print its success pattern",
+  RollbackAborted: 'the rollback was aborted or rejected; what was done is left as it is',
+  RollbackFailed: 'a step failed and the rollback compensated (or timed out deciding)',
+} as const;
+export type FailureType = keyof typeof FAILURE_TYPES;
 
 export const searchAttributes = {
   system: defineSearchAttributeKey('RollbackSystem', SearchAttributeType.KEYWORD),

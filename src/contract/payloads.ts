@@ -39,6 +39,9 @@ export const systemName = z
   .max(64, 'must be at most 64 characters')
   .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must name a runbook (lower-case letters, digits, "-" or "_", e.g. "sandbox")');
 
+/** Config keys look like environment variables (seed 000: ROUTING_MODE, LLM_PROVIDER). */
+export const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must look like an environment variable name (letters, digits, "_")');
+
 export const DECISION_ACTIONS = ['retry', 'skip', 'compensate', 'abort'] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 

@@ -52,7 +52,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       if ('note' in issue && issue.note === 'No matching discriminator') {
         return `${issue.message.replace(/^Invalid input: ?/, '')}`.trim() || 'no variant matches';
       }
-      return 'matches none of the allowed forms';
+      // A union given its own message ("must be a list ... or a range ...") says it best.
+      return issue.message && issue.message !== 'Invalid input' ? issue.message : 'matches none of the allowed forms';
     default:
       return issue.message.replace(/^Invalid input: /, '');
   }

@@ -73,11 +73,32 @@ export interface PendingDecision {
   onTimeout: 'abort' | 'compensate';
 }
 
+/** What a replica loaded when it started (config values, secret version numbers; never a secret's value). */
+export interface ReplicaBoot {
+  replica: number | string;
+  pid?: number;
+  startedAt: string;
+  config: Record<string, string>;
+  secretVersions: Record<string, number>;
+}
+
+/** One thing a rollback changes, as it was before: what compensation puts back, exactly. */
+export type CapturedValue =
+  | { kind: 'flag'; provider: string; flag: string; enabled: boolean }
+  | { kind: 'config'; provider: string; values: Record<string, string | null> }
+  | { kind: 'secret-version'; provider: string; secret: string; versions: { version: number; state: 'ENABLED' | 'DISABLED' }[]; current: number | null }
+  | { kind: 'kill-switch'; provider: string; feature: string; on: boolean }
+  | { kind: 'restart'; provider: string; target: string; replicas: ReplicaBoot[] }
+  | { kind: 'keyspace'; provider: string; keyspace: string; pattern: string; keys: number };
+
 export interface Snapshot {
   takenAt: string;
-  traffic: TrafficState;
+  /** Weights and instance counts (rollbacks that move traffic). */
+  traffic?: TrafficState;
   /** Health over a short window before any change; null when it could not be measured. */
   baseline: WindowHealth | null;
+  /** Every other value the rollback changes (phase and config rollbacks). */
+  values?: CapturedValue[];
 }
 
 export interface HealthVerdict {

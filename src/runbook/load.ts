@@ -6,8 +6,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parseDocument } from 'yaml';
-import { findProvider, UnknownProviderError, type Capability } from '../providers/index.ts';
 import { formatPath, formatProblems, secretQueryParams, validate, type Problem } from '../contract/index.ts';
+import { earlierFormatProblems } from './migrations.ts';
+import { checkProviders } from './provider-check.ts';
 import { runbookSchema, type Runbook } from './schema.ts';
 
 export class RunbookError extends Error {
@@ -53,25 +54,6 @@ function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[]
   return [];
 }
 
-function providerProblems(runbook: Runbook): Problem[] {
-  const refs: { capability: Capability; path: string; ref: { provider: string; settings: Record<string, unknown> } }[] = [
-    { capability: 'traffic', path: 'traffic', ref: runbook.traffic },
-    ...runbook.notify.map((ref, i) => ({ capability: 'notify' as const, path: `notify[${i}]`, ref })),
-  ];
-  if (runbook.health.metrics) refs.push({ capability: 'metrics', path: 'health.metrics', ref: runbook.health.metrics });
-  if (runbook.flags) refs.push({ capability: 'flags', path: 'flags', ref: runbook.flags });
-  return refs.flatMap(({ capability, path, ref }) => {
-    try {
-      const result = validate(findProvider(capability, ref.provider).settingsSchema, ref.settings);
-      if (result.ok) return [];
-      return result.problems.map((p) => ({ path: `${path}.settings${p.path ? `.${p.path}` : ''}`, message: p.message }));
-    } catch (err) {
-      if (err instanceof UnknownProviderError) return [{ path: `${path}.provider`, message: err.message }];
-      throw err;
-    }
-  });
-}
-
 /** Validates one runbook's text; `file` is how messages name it. Throws RunbookError. */
 export function parseRunbook(text: string, file: string): Runbook {
   const document = parseDocument(text, { prettyErrors: true });
@@ -87,9 +69,11 @@ export function parseRunbook(text: string, file: string): Runbook {
   const raw: unknown = document.toJS();
   const secrets = inlineSecrets(raw);
   if (secrets.length > 0) throw new RunbookError(file, secrets);
+  const earlier = earlierFormatProblems(raw);
+  if (earlier.length > 0) throw new RunbookError(file, earlier);
   const result = validate(runbookSchema, raw);
   if (!result.ok) throw new RunbookError(file, result.problems);
-  const problems = providerProblems(result.data);
+  const problems = checkProviders(result.data);
   const expectedName = basename(file).replace(/\.ya?ml$/, '');
   if (result.data.system !== expectedName) {
     problems.unshift({ path: 'system', message: `'${result.data.system}' does not match the file name (${expectedName})` });

@@ -3,7 +3,8 @@
  * CLI. A plan says what will change, from what to what, and which gates stand in the way.
  */
 import type { TrafficState } from '../contract/index.ts';
-import type { Runbook } from './schema.ts';
+import type { Action } from './actions.ts';
+import type { Phase, Runbook } from './schema.ts';
 
 export interface PlannedGate {
   gate: string;
@@ -39,6 +40,22 @@ export function plannedGate(runbook: Runbook, name: string): PlannedGate | undef
 }
 
 /**
+ * A phase's actions. Runbooks in the histories of rollbacks started before phases became action lists
+ * hold `rollback: {flags, config, restart, downSql}`: read as the actions it meant, so they replay.
+ */
+export function phaseActions(phase: Phase): Action[] {
+  const rollback: unknown = phase.rollback;
+  if (Array.isArray(rollback)) return rollback as Action[];
+  const earlier = rollback as { flags?: Record<string, boolean>; config?: Record<string, string>; restart?: boolean; downSql?: { database: string; sql: string } };
+  return [
+    ...Object.entries(earlier.flags ?? {}).map(([flag, enabled]): Action => ({ flag, enabled })),
+    ...(earlier.config && Object.keys(earlier.config).length > 0 ? [{ config: earlier.config } as Action] : []),
+    ...(earlier.restart ? [{ restart: 'all' } as Action] : []),
+    ...(earlier.downSql ? [{ 'down-sql': earlier.downSql } as Action] : []),
+  ];
+}
+
+/**
  * The runbook's down SQL of `phases` for `database`, in the order given; `missing` lists the phases
  * that have none for that database (unknown phase, no down SQL, or down SQL for another database).
  */
@@ -46,21 +63,23 @@ export function downMigrations(runbook: Runbook, database: string, phases: numbe
   const applied: { phase: number; sql: string }[] = [];
   const missing: number[] = [];
   for (const id of phases) {
-    const down = runbook.phases.find((p) => p.id === id)?.rollback.downSql;
-    if (down && down.database === database) applied.push({ phase: id, sql: down.sql });
+    const phase = runbook.phases.find((p) => p.id === id);
+    const downs = (phase ? phaseActions(phase) : []).flatMap((action) => ('down-sql' in action && action['down-sql'].database === database ? [action['down-sql'].sql] : []));
+    if (downs.length > 0) applied.push({ phase: id, sql: downs.join(';\n') });
     else missing.push(id);
   }
   return { applied, missing };
 }
 
-function weightsWithCanaryAt(runbook: Runbook, canaryWeight: number): Record<string, number> {
-  const { stable, canary } = runbook.traffic;
+type Traffic = NonNullable<Runbook['traffic']>;
+
+function weightsWithCanaryAt({ stable, canary }: Traffic, canaryWeight: number): Record<string, number> {
   return { [stable]: 100 - canaryWeight, [canary]: canaryWeight };
 }
 
 /** From the live state to all traffic on stable, stable scaled up, canary scaled to zero. */
 export function planFullRollback(
-  runbook: Runbook,
+  runbook: Runbook & { traffic: Traffic },
   current: TrafficState,
   options: { mode: 'immediate' | 'gradual'; steps?: number[] },
 ): FullRollbackPlan {
@@ -81,7 +100,7 @@ export function planFullRollback(
   const canaryWeights = options.mode === 'immediate' ? [0] : (options.steps ?? runbook.traffic.gradualSteps);
   let from = current.weights;
   canaryWeights.forEach((weight, index) => {
-    const to = weightsWithCanaryAt(runbook, weight);
+    const to = weightsWithCanaryAt(runbook.traffic, weight);
     const name = canaryWeights.length === 1 ? 'shift-traffic' : `shift-traffic-${index + 1}`;
     steps.push({ name, phase: 'shift', action: 'set-weights', from, to, description: `shift ${canary} to ${weight}%, ${stable} to ${100 - weight}%` });
     from = to;

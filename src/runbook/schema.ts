@@ -4,7 +4,8 @@
  * Schema editors use (schemas/runbook.schema.json).
  */
 import { z } from 'zod';
-import { envVarName, gateNames, GATES, systemName } from '../contract/index.ts';
+import { envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
+import { actionSchema } from './actions.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const person = z.string().min(1);
@@ -20,10 +21,11 @@ export const gateSchema = z.strictObject({
   onTimeout: z.enum(['abort', 'approve']).default('abort'),
 });
 
+// Defaults are seed 000's rollback triggers: error rate > 10%, P95 > 3000 ms, success rate < 90%.
 export const thresholdsSchema = z.strictObject({
-  errorRatePct: z.number().min(0).max(100).describe('fail when the error rate is above this'),
-  p95Ms: z.number().positive().describe('fail when p95 latency is above this'),
-  successRatePct: z.number().min(0).max(100).describe('fail when the success rate is below this'),
+  errorRatePct: z.number().min(0).max(100).default(10).describe('fail when the error rate is above this'),
+  p95Ms: z.number().positive().default(3000).describe('fail when p95 latency is above this'),
+  successRatePct: z.number().min(0).max(100).default(90).describe('fail when the success rate is below this'),
 });
 
 export const healthSchema = z.strictObject({
@@ -43,7 +45,7 @@ export const healthSchema = z.strictObject({
       settings: providerSettings,
     })
     .optional(),
-  thresholds: thresholdsSchema,
+  thresholds: thresholdsSchema.default({ errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }),
   windowSeconds: seconds.default(300).describe('how long to watch metrics after a change'),
   minRequests: z.int().min(1).default(20).describe('fewer requests than this in the window cannot verify health'),
 });
@@ -57,29 +59,37 @@ export const databaseSchema = z.strictObject({
   stopWriters: z
     .discriminatedUnion('method', [
       z.strictObject({ method: z.literal('scale-to-zero'), version: z.string() }),
-      z.strictObject({ method: z.literal('maintenance-flag'), flag: z.string() }),
+      z.strictObject({ method: z.literal('maintenance-flag'), flag: z.string(), provider: identifier.optional().describe('a flags provider under providers:') }),
       z.strictObject({ method: z.literal('terminate-connections') }),
     ])
     .default({ method: 'terminate-connections' }),
+});
+
+export const keyspaceSchema = z.strictObject({
+  provider: identifier.optional().describe('a keyspace provider under providers: (e.g. redis)'),
+  pattern: z.string().min(1).describe('the keys it holds, as a SCAN pattern, e.g. session:*:agentic_state'),
+  backupDir: z.string().min(1),
 });
 
 export const phaseSchema = z.strictObject({
   id: z.int().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
-  rollback: z.strictObject({
-    flags: z.record(z.string(), z.boolean()).default({}).describe('feature flags to set when rolling this phase back'),
-    config: z.record(z.string(), z.string()).default({}).describe('configuration values to set (never secrets)'),
-    restart: z.boolean().default(false),
-    downSql: z.strictObject({ database: identifier, sql: z.string().min(1) }).optional(),
-  }),
+  rollback: z.array(actionSchema).min(1).describe('what undoing this phase does, in order'),
+  verify: z
+    .union([z.boolean(), z.strictObject({ windowSeconds: seconds })])
+    .default(true)
+    .describe('verify health after the phase (false: no health check; windowSeconds: instead of the runbook window)'),
 });
+
+export const providerRefSchema = z.strictObject({ provider: z.string(), settings: providerSettings });
 
 export const runbookSchema = z
   .strictObject({
     system: systemName.describe('the name rollbacks use; matches the file name'),
     description: z.string().optional(),
-    traffic: z.strictObject({
+    traffic: z
+      .strictObject({
       provider: z.string(),
       settings: providerSettings,
       stable: z.string().default('stable'),
@@ -87,8 +97,14 @@ export const runbookSchema = z
       stableInstances: z.int().min(1).describe('instances of stable after a full rollback'),
       gradualSteps: z.array(z.int().min(0).max(100)).default([50, 0]).describe('canary weights, in order'),
       stepPauseSeconds: seconds.default(300),
-    }),
-    health: healthSchema,
+    })
+      .optional()
+      .describe('how traffic moves between a stable and a canary version; leave out for a system without a router'),
+    providers: z
+      .record(identifier, providerRefSchema)
+      .default({})
+      .describe('providers by the name actions use: flags, config, secrets, kill switches, restarts, commands, keyspaces'),
+    health: healthSchema.default({ checks: [], thresholds: { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, windowSeconds: 300, minRequests: 20 }),
     approvers: z.record(identifier, z.array(person).min(1)),
     // Keys are checked against the contract's gate names below, with a "did you mean" for a typo.
     gates: z
@@ -111,14 +127,15 @@ export const runbookSchema = z
       verificationMinutes: z.number().positive(),
     }),
     databases: z.record(identifier, databaseSchema).default({}),
-    flags: z.strictObject({ provider: z.string(), settings: providerSettings }).optional(),
+    keyspaces: z.record(identifier, keyspaceSchema).default({}).describe('Redis keyspaces whose backups a redis-restore action restores'),
     phases: z.array(phaseSchema).default([]),
   })
   .superRefine((runbook, ctx) => {
     const roles = Object.keys(runbook.approvers);
+    const phaseIds = runbook.phases.map((phase) => phase.id);
     for (const name of Object.keys(runbook.gates)) {
       // A misspelt gate would load and then never be asked for: the approval would silently vanish.
-      if (!gateNames().has(name)) ctx.addIssue({ code: 'custom', path: ['gates', name], message: unknownGate(name) });
+      if (!isKnownGate(name, phaseIds)) ctx.addIssue({ code: 'custom', path: ['gates', name], message: unknownGate(name, phaseIds) });
     }
     for (const [name, gate] of Object.entries(runbook.gates)) {
       const members = runbook.approvers[gate.role];
@@ -141,20 +158,23 @@ export const runbookSchema = z
       if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['phases', index, 'id'], message: `duplicate phase id ${id}` });
     });
     runbook.phases.forEach((phase, index) => {
-      const db = phase.rollback.downSql?.database;
-      if (db && !runbook.databases[db]) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['phases', index, 'rollback', 'downSql', 'database'],
-          message: `unknown database '${db}'; must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}`,
-        });
-      }
+      phase.rollback.forEach((action, i) => {
+        const path = ['phases', index, 'rollback', i];
+        if ('down-sql' in action && !runbook.databases[action['down-sql'].database]) {
+          const db = action['down-sql'].database;
+          ctx.addIssue({ code: 'custom', path: [...path, 'down-sql', 'database'], message: `unknown database '${db}'; must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}` });
+        }
+        if ('redis-restore' in action && !runbook.keyspaces[action['redis-restore']]) {
+          const name = action['redis-restore'];
+          ctx.addIssue({ code: 'custom', path: [...path, 'redis-restore'], message: `unknown keyspace '${name}'; must be one of: ${Object.keys(runbook.keyspaces).join(', ') || '(none declared under keyspaces:)'}` });
+        }
+      });
     });
   });
 
 /** "unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: ..." */
-function unknownGate(name: string): string {
-  const known = [...gateNames().keys()];
+function unknownGate(name: string, phaseIds: readonly number[]): string {
+  const known = [...gateNames().keys()].map((gate) => (gate.includes('<id>') && phaseIds[0] !== undefined ? gate.replace('<id>', String(phaseIds[0])) : gate));
   const closest = known.map((gate) => ({ gate, distance: editDistance(name, gate) })).sort((a, b) => a.distance - b.distance)[0];
   const hint = closest && closest.distance <= 3 ? ` (did you mean '${closest.gate}'?)` : '';
   const byWorkflow = Object.entries(GATES).map(([workflow, gates]) => `${Object.keys(gates).join(', ')} (${workflow})`);
@@ -176,4 +196,6 @@ export type Runbook = z.infer<typeof runbookSchema>;
 export type Gate = z.infer<typeof gateSchema>;
 export type Thresholds = z.infer<typeof thresholdsSchema>;
 export type Phase = z.infer<typeof phaseSchema>;
+export type ProviderRef = z.infer<typeof providerRefSchema>;
+export type Keyspace = z.infer<typeof keyspaceSchema>;
 export type RunbookDatabase = z.infer<typeof databaseSchema>;

@@ -1,0 +1,84 @@
+/**
+ * The actions a runbook phase rolls back with, in the order it lists them. Each is written with its
+ * kind as the key naming its target (`flag: grok_integration`, `restart: stable`), so a runbook reads
+ * like the seeds' procedures, and names the provider (under `providers:`) that carries it out; the
+ * provider may be left out where the runbook has exactly one that can. Pure zod, shared by the
+ * runbook loader (which fills in the provider), the plans and the workflows.
+ */
+import { z } from 'zod';
+import { configKey, envVarName } from '../contract/index.ts';
+import type { Capability } from '../providers/types.ts';
+
+const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
+const provider = identifier.optional().describe('a name under providers:; may be left out when exactly one provider can do this');
+
+export const flagAction = z.strictObject({
+  flag: z.string().min(1).describe('feature flag name'),
+  enabled: z.boolean().describe('the value to set'),
+  provider,
+});
+
+export const configAction = z.strictObject({
+  config: z.record(configKey, z.string().nullable()).refine((c) => Object.keys(c).length > 0, 'must set at least one key').describe('values to set; null unsets a key'),
+  provider,
+});
+
+export const secretVersionAction = z.strictObject({
+  'secret-version': z.string().min(1).describe('secret name'),
+  to: z.union([z.literal('previous'), z.int().min(1)]).default('previous').describe('"previous" (the version before the current one) or a version number'),
+  provider,
+});
+
+export const killSwitchAction = z.strictObject({
+  'kill-switch': z.string().min(1).describe('feature name'),
+  on: z.boolean().default(true).describe('true switches the feature off (the kill switch engaged)'),
+  provider,
+});
+
+export const restartAction = z.strictObject({
+  restart: z.string().min(1).describe('the version or service to restart, or "all"'),
+  provider,
+});
+
+export const commandAction = z.strictObject({
+  command: z.array(z.string().min(1)).min(1).describe('argument vector, e.g. [python, scripts/clear_rag_cache.py]; never a shell string'),
+  env: z.record(configKey, envVarName).default({}).describe('variables for the command, each taken from the worker environment variable named'),
+  timeoutSeconds: z.number().positive().max(86_400).default(300),
+  successPattern: z.string().optional().describe('a regular expression the output must match, besides exit code 0'),
+  repeatable: z.boolean().default(false).describe('safe to run twice; otherwise a retry after an unclear end asks a person'),
+  undo: z.array(z.string().min(1)).min(1).optional().describe('argument vector run by compensation'),
+  provider,
+});
+
+export const downSqlAction = z.strictObject({
+  'down-sql': z.strictObject({ database: identifier, sql: z.string().min(1) }),
+});
+
+export const redisRestoreAction = z.strictObject({
+  'redis-restore': identifier.describe('a keyspace under keyspaces:'),
+  backup: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '"latest" or a backup id').default('latest'),
+});
+
+export const actionSchema = z.union([flagAction, configAction, secretVersionAction, killSwitchAction, restartAction, commandAction, downSqlAction, redisRestoreAction]);
+export type Action = z.infer<typeof actionSchema>;
+
+/** Every action kind, by the key that names it. */
+export const ACTION_KINDS = ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore'] as const;
+export type ActionKind = (typeof ACTION_KINDS)[number];
+
+/** What kind an action is: the first action key it carries. */
+export function actionKind(action: Action): ActionKind {
+  return ACTION_KINDS.find((kind) => kind in action)!;
+}
+
+/** The capability a provider needs to carry out each kind (down-sql uses the runbook's database instead). */
+export const ACTION_CAPABILITY: Record<ActionKind, Capability | null> = {
+  flag: 'flags',
+  config: 'config',
+  'secret-version': 'secrets',
+  'kill-switch': 'killSwitches',
+  restart: 'restarts',
+  command: 'commands',
+  'down-sql': null,
+  'redis-restore': 'keyspace',
+};

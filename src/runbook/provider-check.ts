@@ -1,0 +1,82 @@
+/**
+ * The runbook's providers, checked against the registry when the file loads: every provider id
+ * exists, offers what it is used for, and accepts its settings; every action, keyspace and
+ * maintenance flag names a provider of the right capability, or has it filled in where the runbook
+ * has exactly one. Worker-side (it reads the registry); the runbook it returns names every provider.
+ */
+import type { Problem } from '../contract/index.ts';
+import { validate } from '../contract/index.ts';
+import { CAPABILITY_NAMES, findProvider, PROVIDERS, providersOf, UnknownProviderError } from '../providers/index.ts';
+import type { Capability } from '../providers/types.ts';
+import { ACTION_CAPABILITY, actionKind } from './actions.ts';
+import type { Runbook } from './schema.ts';
+
+function settingsProblems(capability: Capability | null, path: string, ref: { provider: string; settings: Record<string, unknown> }): Problem[] {
+  try {
+    const provider = capability ? findProvider(capability, ref.provider) : PROVIDERS.get(ref.provider);
+    if (!provider) throw new UnknownProviderError(`unknown provider '${ref.provider}'; must be one of: ${[...PROVIDERS.keys()].join(', ')}`);
+    const result = validate(provider.settingsSchema, ref.settings);
+    if (result.ok) return [];
+    return result.problems.map((p) => ({ path: `${path}.settings${p.path ? `.${p.path}` : ''}`, message: p.message }));
+  } catch (err) {
+    if (err instanceof UnknownProviderError) return [{ path: `${path}.provider`, message: err.message }];
+    throw err;
+  }
+}
+
+/**
+ * Resolves the runbook provider name `given` for `capability`: the named one must offer it; with no
+ * name, the only provider under `providers:` that offers it. Returns the name or a problem.
+ */
+export function resolveName(runbook: Runbook, capability: Capability, given: string | undefined, path: string): { name: string } | { problem: Problem } {
+  const offering = Object.entries(runbook.providers)
+    .filter(([, ref]) => PROVIDERS.get(ref.provider)?.capabilities.includes(capability))
+    .map(([name]) => name);
+  const what = CAPABILITY_NAMES[capability];
+  if (given !== undefined) {
+    const ref = runbook.providers[given];
+    if (!ref) return { problem: { path: `${path}.provider`, message: `no provider named '${given}' under providers:; those offering ${what}: ${offering.join(', ') || 'none'}` } };
+    if (!offering.includes(given)) return { problem: { path: `${path}.provider`, message: `provider '${given}' (${ref.provider}) offers no ${what}; those that do: ${offering.join(', ') || 'none'}` } };
+    return { name: given };
+  }
+  if (offering.length === 1) return { name: offering[0]! };
+  if (offering.length === 0) {
+    return { problem: { path, message: `needs a provider of ${what}, and none is under providers: (one of: ${providersOf(capability).join(', ')})` } };
+  }
+  return { problem: { path: `${path}.provider`, message: `required: ${offering.join(' and ')} both offer ${what}; name one` } };
+}
+
+/** Checks every provider reference and fills in the provider of each action; returns the problems found. */
+export function checkProviders(runbook: Runbook): Problem[] {
+  const problems: Problem[] = [];
+  if (runbook.traffic) {
+    problems.push(...settingsProblems('traffic', 'traffic', runbook.traffic));
+    if (problems.length === 0) problems.push(...settingsProblems('scaling', 'traffic', runbook.traffic));
+  }
+  runbook.notify.forEach((ref, i) => problems.push(...settingsProblems('notify', `notify[${i}]`, ref)));
+  if (runbook.health.metrics) problems.push(...settingsProblems('metrics', 'health.metrics', runbook.health.metrics));
+  for (const [name, ref] of Object.entries(runbook.providers)) problems.push(...settingsProblems(null, `providers.${name}`, ref));
+  if (problems.length > 0) return problems; // names below resolve against providers that must exist first
+
+  const resolve = (capability: Capability, given: string | undefined, path: string, set: (name: string) => void) => {
+    const resolved = resolveName(runbook, capability, given, path);
+    if ('problem' in resolved) problems.push(resolved.problem);
+    else set(resolved.name);
+  };
+  for (const [name, keyspace] of Object.entries(runbook.keyspaces)) {
+    resolve('keyspace', keyspace.provider, `keyspaces.${name}`, (p) => (keyspace.provider = p));
+  }
+  for (const [name, database] of Object.entries(runbook.databases)) {
+    const how = database.stopWriters;
+    if (how.method === 'maintenance-flag') resolve('flags', how.provider, `databases.${name}.stopWriters`, (p) => (how.provider = p));
+    if (how.method === 'scale-to-zero' && !runbook.traffic) problems.push({ path: `databases.${name}.stopWriters`, message: 'scale-to-zero needs the traffic section (nothing here scales versions)' });
+  }
+  runbook.phases.forEach((phase, p) =>
+    phase.rollback.forEach((action, a) => {
+      const capability = ACTION_CAPABILITY[actionKind(action)];
+      if (!capability || 'redis-restore' in action || 'down-sql' in action) return; // keyspaces and databases name their own
+      resolve(capability, action.provider, `phases[${p}].rollback[${a}]`, (name) => (action.provider = name));
+    }),
+  );
+  return problems;
+}
