@@ -16,6 +16,9 @@ const usage = `Usage: rollback <command> [options]     (rollback <command> --hel
                  [--steps 50,0] [--dry-run] [--verify-window <s>] [--detected-at <ISO>] [--id <id>] [--wait]
   rollback start dataRestore --system <name> --database <name> --reason "<why>" --by <you>
                  [--backup latest|<id>] [--before <ISO>] [--action restore|schema-rollback --phases 5,4]
+  rollback start phaseRollback --system <name> --phases 5,4,3 | --from 5 --to 3 --reason "<why>" --by <you>
+  rollback start configRollback --system <name> [--kill-switch grok] [--flag name=off] [--config KEY=value]
+                 [--secret NAME=previous] [--restart all] --reason "<why>" --by <you>
   rollback status <workflowId> [--json]
   rollback approve <workflowId> --by <you> [--comment "<text>"]
   rollback reject <workflowId> --by <you> --reason "<why>"

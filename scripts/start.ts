@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_PORTS, sandboxRunbookFor } from '../sandbox/sandbox.ts';
+import { DEFAULT_FLAGD_FILE, DEFAULT_PORTS, sandboxRunbookFor } from '../sandbox/sandbox.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { startService, stopService, type Service } from './lib/processes.ts';
 import { devServerArgs, ensureSearchAttributes, waitForPoller, waitForTemporal } from './lib/temporal.ts';
@@ -108,19 +108,22 @@ async function run(): Promise<void> {
     stable: portFromEnv('SANDBOX_STABLE_PORT', DEFAULT_PORTS.stable),
     canary: portFromEnv('SANDBOX_CANARY_PORT', DEFAULT_PORTS.canary),
   };
+  const flagdFile = join(dataDir, 'flags', 'sandbox.flagd.json');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SANDBOX_DATABASE_URL: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
     SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${sandboxPorts.router}/hooks/notify`,
+    SANDBOX_FLAGD_FILE: flagdFile,
   };
-  if (!process.env.RUNBOOKS_DIR && JSON.stringify(sandboxPorts) !== JSON.stringify(DEFAULT_PORTS)) {
-    // runbooks/sandbox.yaml names the default ports; give the worker a copy that names these.
+  const defaultPlaces = JSON.stringify(sandboxPorts) === JSON.stringify(DEFAULT_PORTS) && flagdFile === join(root, DEFAULT_FLAGD_FILE);
+  if (!process.env.RUNBOOKS_DIR && !defaultPlaces) {
+    // runbooks/sandbox.yaml names the default ports and flag file; give the worker a copy that names these.
     const dir = join(dataDir, 'runbooks');
     mkdirSync(dir, { recursive: true });
-    for (const name of readdirSync(join(root, 'runbooks'))) copyFileSync(join(root, 'runbooks', name), join(dir, name));
-    writeFileSync(join(dir, 'sandbox.yaml'), sandboxRunbookFor({ ports: sandboxPorts }));
+    for (const name of readdirSync(join(root, 'runbooks')).filter((n) => /\.ya?ml$/.test(n))) copyFileSync(join(root, 'runbooks', name), join(dir, name));
+    writeFileSync(join(dir, 'sandbox.yaml'), sandboxRunbookFor({ ports: sandboxPorts, flagdFile }));
     env.RUNBOOKS_DIR = dir;
-    say(`sandbox on non-default ports: the worker reads runbooks from ${dir} (runbooks/sandbox.yaml with those ports)`);
+    say(`sandbox on non-default ports or data directory: the worker reads runbooks from ${dir} (runbooks/sandbox.yaml with those)`);
   }
 
   if (address) {

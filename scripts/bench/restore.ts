@@ -35,6 +35,7 @@ import { parseDocument, stringify } from 'yaml';
 import { ensureSandboxDatabase } from '../../sandbox/database.ts';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { createActivities } from '../../src/activities/index.ts';
+import { ProviderClients } from '../../src/providers/index.ts';
 import type { BackupManifest } from '../../src/providers/database/backup.ts';
 import { parseConnection, quote, runTool, serverVersion, toolMajorVersion, withClient, withDatabase } from '../../src/providers/database/pg-tools.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
@@ -101,7 +102,7 @@ function benchRunbook(sandbox: Sandbox, backupDir: string): string {
   doc.system = SYSTEM;
   doc.databases.main.urlEnv = URL_ENV;
   doc.databases.main.backupDir = backupDir;
-  doc.flags.settings.databaseUrlEnv = URL_ENV;
+  doc.providers.flags.settings.databaseUrlEnv = URL_ENV;
   doc.gates = {};
   doc.decisions = { timeoutSeconds: 60, onTimeout: 'abort' };
   doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
@@ -369,15 +370,12 @@ async function run(): Promise<void> {
 
     // The backup, outside any timed section: the backupDatabase activity, jobs 2.
     log(`backup of ${LIVE} (backupDatabase activity, jobs ${JOBS})`);
-    const activities = createActivities({
-      runbooks: new Map([[SYSTEM, runbook]]),
-      env: secrets,
-      logger: pino({ level: 'error' }),
-      temporal: { client: env.client, namespace: 'default' },
-      reportsDir,
-    });
+    const logger = pino({ level: 'error' });
+    const clients = new ProviderClients({ env: secrets, logger });
+    const activities = createActivities({ runbooks: new Map([[SYSTEM, runbook]]), env: secrets, logger, clients, temporal: { client: env.client, namespace: 'default' }, reportsDir });
     started = performance.now();
     const manifest: BackupManifest = await new MockActivityEnvironment().run(activities.backupDatabase, { system: SYSTEM, database: 'main', backupId: BACKUP_ID, jobs: JOBS });
+    await clients.close();
     const backupMs = performance.now() - started;
     const dumpDir = join(backupsOfMain, BACKUP_ID, 'dump');
 

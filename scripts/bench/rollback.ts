@@ -16,6 +16,7 @@ import pino from 'pino';
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { createActivities } from '../../src/activities/index.ts';
+import { ProviderClients } from '../../src/providers/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
@@ -68,6 +69,7 @@ async function run(): Promise<void> {
   writeFileSync(join(dir, 'gates.yaml'), benchRunbook(sandbox, 'gates', true));
   for (let i = 1; i <= DRY_RUNS; i += 1) writeFileSync(join(dir, `dry-${i}.yaml`), benchRunbook(sandbox, `dry-${i}`, false));
   let worker: ChildProcess | undefined;
+  let clients: ProviderClients | undefined;
   try {
     worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
       env: { ...process.env, ...secrets, TEMPORAL_ADDRESS: env.address, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json' },
@@ -78,7 +80,9 @@ async function run(): Promise<void> {
 
     // (a) workflow vs plain script, alternating so both see the same machine state.
     const runbook = parseRunbook(benchRunbook(sandbox, 'bench', false), 'runbooks/bench.yaml');
-    const acts = createActivities({ runbooks: new Map([['bench', runbook]]), env: secrets, logger: pino({ level: 'error' }), temporal: { client: env.client, namespace: 'default' }, reportsDir: join(dir, 'reports') });
+    const logger = pino({ level: 'error' });
+    clients = new ProviderClients({ env: secrets, logger });
+    const acts = createActivities({ runbooks: new Map([['bench', runbook]]), env: secrets, logger, clients, temporal: { client: env.client, namespace: 'default' }, reportsDir: join(dir, 'reports') });
     const mock = new MockActivityEnvironment();
     const plainScript = async (n: number) => {
       const key = (step: string) => `plain-${n}:${step}`;
@@ -187,6 +191,7 @@ async function run(): Promise<void> {
 (c) ${c.dryRuns} concurrent dry runs: all complete in ${c.allCompleteMs} ms; worker peak RSS ${c.workerPeakRssMb} MB
 saved ${file}`);
   } finally {
+    await clients?.close();
     worker?.kill('SIGTERM');
     await sandbox.stop();
     await env.teardown();

@@ -2,6 +2,7 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { FullRollbackResult } from '../../src/workflows/full-rollback.ts';
 import type { HealthVerdict } from '../../src/contract/index.ts';
+import type { ChangePlan } from '../../src/runbook/phase-plan.ts';
 import { table, value } from './format.ts';
 
 function planTable(result: FullRollbackResult): string {
@@ -26,6 +27,18 @@ function planTable(result: FullRollbackResult): string {
   return lines.join('\n');
 }
 
+/** A phase or config rollback's plan: every change with the value found (live) and the value set. */
+export function changePlanTable(plan: ChangePlan): string {
+  return plan.sets
+    .map((set) => {
+      const gate = set.gate ? `; gate ${set.gate.gate}: ${set.gate.required} approval(s) from ${set.gate.role} (${set.gate.approvers.join(', ')})` : '';
+      const verify = set.verifySeconds === null ? '' : `; then health verified for ${set.verifySeconds} s`;
+      const rows = set.changes.map((c) => [c.name, c.from || '-', c.to, c.changes ? '' : '(already so)']);
+      return `${set.title}${gate}${verify}\n${table(['STEP', 'NOW', 'AFTER', ''], rows)}`;
+    })
+    .join('\n\n');
+}
+
 export function healthLine(health: HealthVerdict | null): string {
   if (!health) return 'Health after: not measured';
   const w = health.window;
@@ -45,6 +58,14 @@ export async function printOutcome(handle: WorkflowHandle, kind: string): Promis
       return 1;
     }
     throw err;
+  }
+  if (kind === 'phaseRollback' || kind === 'configRollback') {
+    const changes = result as { dryRun: boolean; plan: ChangePlan; healthAfter: HealthVerdict | null; report: string | null };
+    console.log(changes.dryRun ? 'Dry run: nothing was changed.' : 'Rollback completed.');
+    console.log(changePlanTable(changes.plan));
+    if (!changes.dryRun) console.log(healthLine(changes.healthAfter));
+    if (changes.report) console.log(`\n${changes.report}`);
+    return 0;
   }
   if (kind !== 'fullRollback') {
     console.log(JSON.stringify(result, null, 2));

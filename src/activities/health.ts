@@ -1,6 +1,5 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { createClient } from '../providers/index.ts';
 import { runHttpChecks } from '../providers/health/http-checks.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import type { MetricsSample } from '../providers/types.ts';
@@ -30,7 +29,7 @@ export const createHealthActivities = (deps: ActivityDeps) => ({
     const metricsRef = runbook.health.metrics;
     let window = null;
     if (metricsRef) {
-      const metrics = createClient('metrics', metricsRef, { env: deps.env, logger: deps.logger });
+      const metrics = deps.clients.get('metrics', metricsRef);
       const resumed = context.info.heartbeatDetails as { first?: StoredSample } | undefined;
       const first = resumed?.first ? restore(resumed.first) : await metrics.scrape().catch(() => null);
       if (first) {

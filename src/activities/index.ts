@@ -3,9 +3,14 @@
  * result (`proxyActivities<RollbackActivities>`), never the code.
  */
 import { createBackupActivities } from './backup.ts';
+import { createCommandActivities } from './commands.ts';
+import { createConfigActivities } from './config.ts';
 import { createDatabaseActivities } from './database.ts';
 import type { ActivityDeps } from './deps.ts';
+import { createFlagActivities } from './flags.ts';
 import { createHealthActivities } from './health.ts';
+import { createInspectActivities } from './inspect.ts';
+import { createKeyspaceActivities } from './keyspace.ts';
 import { createNotifyActivities } from './notify.ts';
 import { createPreflightActivities } from './preflight.ts';
 import { createRecordActivities } from './records.ts';
@@ -27,6 +32,11 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createDatabaseActivities(deps),
   ...createWriterActivities(deps),
   ...createSchemaActivities(deps),
+  ...createInspectActivities(deps),
+  ...createFlagActivities(deps),
+  ...createConfigActivities(deps),
+  ...createCommandActivities(deps),
+  ...createKeyspaceActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

@@ -1,5 +1,4 @@
 import { log } from '@temporalio/activity';
-import { createClient } from '../providers/index.ts';
 import type { Notification } from '../providers/types.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
@@ -16,7 +15,7 @@ export const createNotifyActivities = (deps: ActivityDeps) => ({
     const failed: string[] = [];
     for (const channel of runbook.notify) {
       try {
-        await createClient('notify', channel, { env: deps.env, logger: deps.logger }).send(notification);
+        await deps.clients.get('notify', channel).send(notification);
         sent.push(channel.provider);
       } catch (err) {
         log.warn('notification channel failed', { channel: channel.provider, error: (err as Error).message });

@@ -14,3 +14,18 @@ export function runbookFor(deps: ActivityDeps, system: string): Runbook {
   }
   return runbook;
 }
+
+/** The runbook's traffic block, which fullRollback and scale-to-zero writers need; a clear refusal when it has none. */
+export function trafficOf(runbook: Runbook): NonNullable<Runbook['traffic']> {
+  if (!runbook.traffic) {
+    throw ApplicationFailure.nonRetryable(`the ${runbook.system} runbook has no traffic section: nothing routes traffic between versions here`, 'InvalidRunbook');
+  }
+  return runbook.traffic;
+}
+
+/** The provider the runbook names `name` under providers: (the loader has checked it exists and filled defaults in). */
+export function providerRef(runbook: Runbook, name: string | undefined): { provider: string; settings: Record<string, unknown> } {
+  const ref = name === undefined ? undefined : runbook.providers[name];
+  if (!ref) throw ApplicationFailure.nonRetryable(`the ${runbook.system} runbook has no provider named '${name}' under providers:`, 'InvalidRunbook');
+  return ref;
+}

@@ -1,31 +1,40 @@
-import { createClient } from '../providers/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
-import type { Snapshot } from '../contract/index.ts';
+import type { Snapshot, TrafficState, WindowHealth } from '../contract/index.ts';
 import type { ActivityDeps } from './deps.ts';
 import { sleepWithHeartbeats, withHeartbeats } from './heartbeat.ts';
-import { runbookFor } from './runbook.ts';
+import { runbookFor, trafficOf } from './runbook.ts';
 
-export const createSnapshotActivities = (deps: ActivityDeps) => ({
-  /**
-   * Records what compensation restores (weights and instance counts) and a health baseline over
-   * `baselineSeconds`. Safe to retry: it only reads; a retry takes a fresh snapshot before any change.
-   */
-  async captureSnapshot(input: { system: string; baselineSeconds: number }): Promise<Snapshot> {
-    const runbook = runbookFor(deps, input.system);
-    const context = { env: deps.env, logger: deps.logger };
-    const traffic = await withHeartbeats(createClient('traffic', runbook.traffic, context).readState());
-    let baseline: Snapshot['baseline'] = null;
-    if (runbook.health.metrics && input.baselineSeconds > 0) {
-      const metrics = createClient('metrics', runbook.health.metrics, context);
-      try {
-        const first = await metrics.scrape();
-        await sleepWithHeartbeats(input.baselineSeconds * 1000);
-        baseline = healthBetween(first, await metrics.scrape());
-      } catch (err) {
-        // A baseline is for the report; a rollback must not wait on a broken metrics endpoint to start.
-        deps.logger.warn({ system: input.system, error: (err as Error).message }, 'health baseline not measured');
-      }
+export const createSnapshotActivities = (deps: ActivityDeps) => {
+  /** Health over `seconds` before any change, for the report; null when it cannot be measured. */
+  async function baselineOf(system: string, seconds: number): Promise<WindowHealth | null> {
+    const runbook = runbookFor(deps, system);
+    if (!runbook.health.metrics || seconds <= 0) return null;
+    const metrics = deps.clients.get('metrics', runbook.health.metrics);
+    try {
+      const first = await metrics.scrape();
+      await sleepWithHeartbeats(seconds * 1000);
+      return healthBetween(first, await metrics.scrape());
+    } catch (err) {
+      // A baseline is for the report; a rollback must not wait on a broken metrics endpoint to start.
+      deps.logger.warn({ system, error: (err as Error).message }, 'health baseline not measured');
+      return null;
     }
-    return { takenAt: new Date().toISOString(), traffic, baseline };
-  },
-});
+  }
+
+  return {
+    /**
+     * Records what compensation restores (weights and instance counts) and a health baseline over
+     * `baselineSeconds`. Safe to retry: it only reads; a retry takes a fresh snapshot before any change.
+     */
+    async captureSnapshot(input: { system: string; baselineSeconds: number }): Promise<Snapshot & { traffic: TrafficState }> {
+      const runbook = runbookFor(deps, input.system);
+      const traffic = await withHeartbeats(deps.clients.get('traffic', trafficOf(runbook)).readState());
+      return { takenAt: new Date().toISOString(), traffic, baseline: await baselineOf(input.system, input.baselineSeconds) };
+    },
+
+    /** Health over `seconds` before a phase or config rollback changes anything. Safe to retry: it only reads. */
+    async measureBaseline(input: { system: string; seconds: number }): Promise<WindowHealth | null> {
+      return baselineOf(input.system, input.seconds);
+    },
+  };
+};

@@ -1,9 +1,9 @@
 /**
  * Stopping and resuming writers around a database swap, the way the runbook's `stopWriters` says.
  */
-import { createClient } from '../providers/index.ts';
-import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
+import { databaseTarget, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
+import { providerRef, trafficOf } from './runbook.ts';
 
 export const createWriterActivities = (deps: ActivityDeps) => {
   const target = (ref: DatabaseRef) => databaseTarget(deps, ref);
@@ -16,22 +16,16 @@ export const createWriterActivities = (deps: ActivityDeps) => {
     async stopWriters(input: DatabaseRef & { idempotencyKey: string; actor: string }): Promise<{ method: string; previous: number | boolean | null }> {
       const { runbook, config } = target(input);
       const how = config.stopWriters;
-      const context = { env: deps.env, logger: deps.logger };
       if (how.method === 'maintenance-flag') {
-        if (!runbook.flags) throw fail(`stopWriters uses flag ${how.flag} but the runbook has no flags provider`, 'InvalidRunbook');
-        const flags = createClient('flags', runbook.flags, context);
-        try {
-          const previous = (await flags.readFlags())[how.flag] ?? false;
-          await flags.setFlag(how.flag, true, input);
-          return { method: how.method, previous };
-        } finally {
-          await flags.close();
-        }
+        const flags = deps.clients.get('flags', providerRef(runbook, how.provider));
+        const previous = (await flags.readFlags())[how.flag] ?? false;
+        await flags.setFlag(how.flag, true, input);
+        return { method: how.method, previous };
       }
       if (how.method === 'scale-to-zero') {
-        const traffic = createClient('traffic', runbook.traffic, context);
-        const previous = (await traffic.readState()).instances[how.version] ?? 0;
-        await traffic.scale(how.version, 0, input);
+        const scaling = deps.clients.get('scaling', trafficOf(runbook));
+        const previous = (await scaling.readState()).instances[how.version] ?? 0;
+        await scaling.scale(how.version, 0, input);
         return { method: how.method, previous };
       }
       return { method: how.method, previous: null };
@@ -41,16 +35,10 @@ export const createWriterActivities = (deps: ActivityDeps) => {
     async resumeWriters(input: DatabaseRef & { previous: number | boolean | null; idempotencyKey: string; actor: string }): Promise<void> {
       const { runbook, config } = target(input);
       const how = config.stopWriters;
-      const context = { env: deps.env, logger: deps.logger };
-      if (how.method === 'maintenance-flag' && runbook.flags) {
-        const flags = createClient('flags', runbook.flags, context);
-        try {
-          await flags.setFlag(how.flag, input.previous === true, input);
-        } finally {
-          await flags.close();
-        }
+      if (how.method === 'maintenance-flag') {
+        await deps.clients.get('flags', providerRef(runbook, how.provider)).setFlag(how.flag, input.previous === true, input);
       } else if (how.method === 'scale-to-zero') {
-        await createClient('traffic', runbook.traffic, context).scale(how.version, Number(input.previous ?? 0), input);
+        await deps.clients.get('scaling', trafficOf(runbook)).scale(how.version, Number(input.previous ?? 0), input);
       }
     },
   };

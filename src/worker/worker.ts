@@ -8,6 +8,7 @@ import { makeTelemetryFilterString, NativeConnection, Runtime, Worker, type Work
 import type { Logger } from 'pino';
 import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.ts';
+import { ProviderClients } from '../providers/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import { TASK_QUEUE } from '../contract/index.ts';
 import { temporalConnectConfig } from './connect-config.ts';
@@ -56,15 +57,45 @@ export interface RollbackWorkerOptions {
   overrides?: Partial<WorkerOptions>;
 }
 
-export function createRollbackWorker(options: RollbackWorkerOptions): Promise<Worker> {
+/**
+ * The rollback worker and the provider clients its activities share (pools, Redis connections), made
+ * once and closed when it stops.
+ */
+export class RollbackWorker {
+  constructor(
+    readonly worker: Worker,
+    private readonly clients: ProviderClients,
+  ) {}
+
+  /** Polls until shutdown (SIGINT/SIGTERM or shutdown()), drains, then closes the provider clients. */
+  async run(): Promise<void> {
+    try {
+      await this.worker.run();
+    } finally {
+      await this.clients.close();
+    }
+  }
+
+  shutdown(): void {
+    this.worker.shutdown();
+  }
+
+  getState() {
+    return this.worker.getState();
+  }
+}
+
+export async function createRollbackWorker(options: RollbackWorkerOptions): Promise<RollbackWorker> {
+  const clients = new ProviderClients({ env: options.secrets, logger: options.logger });
   const activities = createActivities({
     runbooks: options.runbooks,
     env: options.secrets,
     logger: options.logger,
+    clients,
     temporal: { client: options.client, namespace: options.namespace },
     reportsDir: options.reportsDir,
   });
-  return Worker.create({
+  const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: TASK_QUEUE,
@@ -74,4 +105,5 @@ export function createRollbackWorker(options: RollbackWorkerOptions): Promise<Wo
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_CONCURRENT_ACTIVITIES,
     ...options.overrides,
   });
+  return new RollbackWorker(worker, clients);
 }

@@ -4,24 +4,11 @@
  */
 import { proxyActivities, uuid4, type ActivityOptions } from '@temporalio/workflow';
 import type { DatabaseRef } from '../activities/database-target.ts';
+import { FAILURE_TYPES } from '../contract/index.ts';
 import type { RollbackActivities } from '../activities/index.ts';
 
 /** Refusals that a retry would only repeat. */
-const NON_RETRYABLE = [
-  'UnknownSystem',
-  'RollbackAlreadyRunning',
-  'HealthNotVerified',
-  'InvalidInput',
-  'UnknownDatabase',
-  'BackupNotFound',
-  'BackupCorrupt',
-  'ToolsTooOld',
-  'NotEnoughDisk',
-  'NameTaken',
-  'MissingSecret',
-  'RestoreNotVerified',
-  'InvalidRunbook',
-];
+const NON_RETRYABLE = Object.keys(FAILURE_TYPES);
 
 export const quick: ActivityOptions = {
   startToCloseTimeout: '2 minutes',

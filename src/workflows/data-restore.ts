@@ -11,32 +11,13 @@
  * Compensation swaps back; the side database is dropped only if it was never swapped in.
  */
 import { patched, workflowInfo } from '@temporalio/workflow';
-import { z } from 'zod';
 import { activities, notify, shortId, takeSafetyDump, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { commonInput, databaseRef, parseInput } from './input.ts';
+import { dataRestoreInput, type DataRestoreInput } from '../contract/index.ts';
+import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import { schemaRollback } from './schema-rollback.ts';
 
-export const dataRestoreInput = z
-  .strictObject({
-    ...commonInput,
-    database: databaseRef.database,
-    action: z.enum(['restore', 'schema-rollback']).default('restore'),
-    backup: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, '"latest" or a backup id (letters, digits, ".", "_" or "-", at most 64)')
-      .default('latest')
-      .describe('"latest" or a backup id'),
-    before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
-    phases: z.array(z.int().min(1)).min(1).max(100).optional().describe('schema-rollback: phases whose down SQL runs, in this order'),
-    jobs: z.int().min(1).max(16).default(2).describe('parallel jobs for pg_dump and pg_restore'),
-  })
-  .refine((input) => input.action !== 'schema-rollback' || input.phases !== undefined, {
-    path: ['phases'],
-    message: 'schema-rollback needs the phases to roll back, e.g. [5, 4]',
-  });
-export type DataRestoreInput = z.input<typeof dataRestoreInput>;
 
 export interface DataRestorePlan {
   backup: { id: string; takenAt: string; rowCounts: Record<string, number> };

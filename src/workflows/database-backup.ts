@@ -8,15 +8,9 @@ import { workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { activities, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { personName } from '../contract/index.ts';
-import { databaseRef, parseInput } from './input.ts';
+import { databaseBackupInput, databaseRef, keyspaceBackupInput } from '../contract/index.ts';
+import { parseInput } from './input.ts';
 
-export const databaseBackupInput = z.strictObject({
-  ...databaseRef,
-  requestedBy: personName.default('schedule'),
-  backupId: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').optional(),
-  jobs: z.int().min(1).max(16).default(2),
-});
 
 const REFUSALS = new Set(['UnknownDatabase', 'MissingSecret']);
 
@@ -36,4 +30,18 @@ export async function backupCatalog(raw: z.input<z.ZodObject<typeof databaseRef>
   return activities(`list backups of ${input.system}/${input.database}`)
     .listDatabaseBackups(input)
     .catch((err: unknown) => surfaceKnownFailure(err, REFUSALS));
+}
+
+/**
+ * keyspaceBackup: one backup of a runbook keyspace (seed 004, before stage 9: the continuation state
+ * in Redis), with its manifest; what a phase's redis-restore action restores. Schedulable like
+ * databaseBackup.
+ */
+export async function keyspaceBackup(raw: z.input<typeof keyspaceBackupInput>) {
+  const input = parseInput('keyspaceBackup', keyspaceBackupInput, raw);
+  const backupId = input.backupId ?? workflowInfo().startTime.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const manifest = await activities(`backup ${backupId} of keyspace ${input.system}/${input.keyspace}`, watching(3600))
+    .backupKeyspace({ system: input.system, keyspace: input.keyspace, backupId })
+    .catch((err: unknown) => surfaceKnownFailure(err, REFUSALS));
+  return { id: manifest.id, takenAt: manifest.takenAt, pattern: manifest.pattern, keyCount: manifest.keyCount, bytes: manifest.bytes };
 }

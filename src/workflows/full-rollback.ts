@@ -8,41 +8,21 @@
  *
  * A failed step waits for `decide`; compensation restores the snapshot; `abort` stops anywhere.
  */
-import { ActivityFailure, ApplicationFailure, condition } from '@temporalio/workflow';
-import { z } from 'zod';
+import { ApplicationFailure, condition } from '@temporalio/workflow';
 import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
 import { activities, notify, watching } from './activities.ts';
-import { commonInput, parseInput } from './input.ts';
+import { verifyHealth } from './health.ts';
+import { fullRollbackInput, type FullRollbackInput } from '../contract/index.ts';
+import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
-import type { HealthVerdict, Snapshot } from '../contract/index.ts';
+import type { HealthVerdict, Snapshot, TrafficState } from '../contract/index.ts';
+import type { Runbook } from '../runbook/schema.ts';
 
-export const fullRollbackInput = z
-  .strictObject({
-    ...commonInput,
-    mode: z.enum(['immediate', 'gradual']),
-    steps: z
-      .array(z.int().min(0).max(100))
-      .min(1)
-      .max(20)
-      .refine((steps) => steps.at(-1) === 0, 'the last step must take the canary to 0')
-      .optional()
-      .describe('canary weights for a gradual rollback, e.g. [50, 0]; default from the runbook'),
-    verifyWindowSeconds: z.number().min(0).max(3600).optional().describe("overrides the runbook's health window"),
-    stepPauseSeconds: z.number().min(0).max(86_400).optional().describe("overrides the runbook's pause between gradual steps"),
-    baselineSeconds: z.number().min(0).max(600).default(5).describe('health baseline measured before any change'),
-    detectedAt: z.iso.datetime({ offset: true }).optional().describe('when the incident was detected, for the RTO scorecard'),
-  })
-  // Steps given to an immediate rollback would be dropped without a word: say so instead.
-  .refine((input) => input.mode !== 'immediate' || input.steps === undefined, {
-    path: ['steps'],
-    message: 'only a gradual rollback takes steps; remove them or use mode "gradual"',
-  });
-export type FullRollbackInput = z.input<typeof fullRollbackInput>;
 
 export interface FullRollbackResult {
   dryRun: boolean;
   plan: FullRollbackPlan;
-  snapshot: Snapshot;
+  snapshot: Snapshot & { traffic: TrafficState };
   healthAfter: HealthVerdict | null;
   report: string | null;
 }
@@ -57,7 +37,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
 
   return rollback.settle(
     async () => {
-      const runbook = await rollback.preflight();
+      const runbook = withTraffic(await rollback.preflight());
 
       const snapshot = (await rollback.step({
         name: 'capture-snapshot',
@@ -83,7 +63,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
         if (step.phase === 'cleanup') await rollback.gate('before-cleanup', 'cleanup (canary scaled to 0)');
         await applyChange(step);
         if (step.phase !== 'shift') continue;
-        await verifyHealth(step.name);
+        await verifyHealth(rollback, system, step.name, input.verifyWindowSeconds ?? runbook.health.windowSeconds);
         if (step !== shifts.at(-1)) await holdBetweenSteps(step.name);
       }
       return { dryRun: false, plan, snapshot, healthAfter: rollback.board.view.healthAfter, report: null };
@@ -108,32 +88,13 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
     });
   }
 
-  async function verifyHealth(after: string): Promise<void> {
-    const windowSeconds = input.verifyWindowSeconds ?? rollback.runbook.health.windowSeconds;
-    await rollback.step({
-      name: `verify:${after}`,
-      kind: 'verify',
-      description: `verify health for ${windowSeconds} s against the runbook's thresholds`,
-      run: async () => {
-        try {
-          rollback.board.setHealthAfter(await activities(`verify health of ${system} for ${windowSeconds} s`, watching(windowSeconds)).verifyHealth({ system, windowSeconds }));
-        } catch (err) {
-          if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'HealthNotVerified') {
-            rollback.board.setHealthAfter(err.cause.details?.[0] as HealthVerdict);
-          }
-          throw err;
-        }
-      },
-    });
-  }
-
   /** Between gradual steps: the runbook's `gradual-step` gate if it has one, else its pause. */
   async function holdBetweenSteps(after: string): Promise<void> {
     if (rollback.runbook.gates['gradual-step']) {
       await rollback.gate('gradual-step', `the next traffic step after ${after}`);
       return;
     }
-    const seconds = input.stepPauseSeconds ?? rollback.runbook.traffic.stepPauseSeconds;
+    const seconds = input.stepPauseSeconds ?? withTraffic(rollback.runbook).traffic.stepPauseSeconds;
     await rollback.step({
       name: `pause:${after}`,
       kind: 'pause',
@@ -143,4 +104,15 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
       },
     });
   }
+}
+
+/** fullRollback moves traffic: a runbook without a traffic section is refused before anything changes. */
+function withTraffic(runbook: Runbook): Runbook & { traffic: NonNullable<Runbook['traffic']> } {
+  if (!runbook.traffic) {
+    throw ApplicationFailure.nonRetryable(
+      `the ${runbook.system} runbook has no traffic section, and fullRollback moves traffic between versions; use phaseRollback or configRollback`,
+      'InvalidRunbook',
+    );
+  }
+  return runbook as Runbook & { traffic: NonNullable<Runbook['traffic']> };
 }

@@ -1,4 +1,6 @@
-// Every workflow type the worker registers; the names are the public contract (DESIGN.md).
+// Every workflow type the worker registers: exactly the contract's WORKFLOW_TYPES (test/contract.test.ts).
 export { fullRollback } from './full-rollback.ts';
 export { dataRestore } from './data-restore.ts';
-export { backupCatalog, databaseBackup } from './database-backup.ts';
+export { phaseRollback } from './phase-rollback.ts';
+export { configRollback } from './config-rollback.ts';
+export { backupCatalog, databaseBackup, keyspaceBackup } from './database-backup.ts';

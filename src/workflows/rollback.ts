@@ -85,6 +85,11 @@ export class Rollback {
     return signal === 'approve' ? approvalRefusal(pendingGate, requestedBy, by) : rejectionRefusal(pendingGate, by);
   }
 
+  /** Compensation for work spanning several steps (see StepRunner.addUndo). */
+  undoLater(description: string, undo: () => Promise<unknown>): void {
+    this.steps.addUndo(description, undo);
+  }
+
   /** Runs one step (see StepRunner.run): on failure a person decides. */
   step<T>(spec: StepSpec<T>): Promise<T | undefined> {
     return this.steps.run(spec);

@@ -10,7 +10,8 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { downMigrations } from '../runbook/plan.ts';
 import { activities, shortId, takeSafetyDump } from './activities.ts';
-import type { DataRestorePlan, DataRestoreResult, dataRestoreInput } from './data-restore.ts';
+import type { dataRestoreInput } from '../contract/index.ts';
+import type { DataRestorePlan, DataRestoreResult } from './data-restore.ts';
 import { Rollback } from './rollback.ts';
 
 export async function schemaRollback(input: z.output<typeof dataRestoreInput> & { phases: number[] }): Promise<DataRestoreResult> {

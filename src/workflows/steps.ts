@@ -40,7 +40,7 @@ export function failureMessage(err: unknown): string {
 }
 
 export class StepRunner {
-  private readonly compensations: { step: string; description: string; undo: () => Promise<unknown> }[] = [];
+  private readonly compensations: { step: string | null; description: string; undo: () => Promise<unknown> }[] = [];
   private running: CancellationScope | null = null;
 
   constructor(
@@ -54,6 +54,14 @@ export class StepRunner {
     return this.compensations.length;
   }
 
+  /**
+   * Registers compensation for work spanning several steps (a phase, undone as one: its actions newest
+   * first, restarts last). Such an undo marks its own steps and reports its own failures on the board.
+   */
+  addUndo(description: string, undo: () => Promise<unknown>): void {
+    this.compensations.unshift({ step: null, description, undo });
+  }
+
   /** Cancels the step that is running, if any (abort). */
   cancelRunningStep(): void {
     this.running?.cancel();
@@ -62,8 +70,8 @@ export class StepRunner {
   /**
    * Runs one step. On failure (after the activity's own bounded retries) it waits for `decide`:
    * retry runs it again, skip goes on without it, compensate and abort stop the rollback. A refusal
-   * from a preflight step (nothing changed yet: unknown system, another rollback running) ends the
-   * rollback with its own message instead.
+   * from a preflight or snapshot step (nothing changed yet: unknown system, another rollback running,
+   * an unknown flag) ends the rollback with its own message instead.
    */
   async run<T>(spec: StepSpec<T>): Promise<T | undefined> {
     const record: StepRecord = { name: spec.name, kind: spec.kind, description: spec.description, startedAt: now(), endedAt: null, outcome: 'running', runs: 0 };
@@ -89,7 +97,8 @@ export class StepRunner {
           record.outcome = 'aborted';
           throw new StopRollback('abort', `aborted by ${abort.by} during ${spec.name}: ${abort.reason}`);
         }
-        if (spec.kind === 'preflight' && err instanceof ApplicationFailure) throw err; // a refusal: nothing changed
+        // A refusal surfaced by a step that reads before anything changes (unknown system, unknown flag): it stands.
+        if ((spec.kind === 'preflight' || spec.kind === 'snapshot') && err instanceof ApplicationFailure) throw err;
         // Anything else Temporal reports (an activity, a child workflow, a timeout) may leave something
         // changed: a person decides. A plain Error is a bug in workflow code: Temporal retries the task.
         if (!(err instanceof TemporalFailure) || isCancellation(err)) throw err;
@@ -121,15 +130,15 @@ export class StepRunner {
   async compensate(): Promise<void> {
     this.board.setState('compensating', `undoing ${this.compensations.length} completed step(s), newest first`);
     for (const { step, description, undo } of this.compensations.splice(0)) {
-      const record = this.board.stepNamed(step);
+      const record = step === null ? undefined : this.board.stepNamed(step);
       try {
-        this.board.describe(`undoing ${step}: ${description}`);
+        this.board.describe(`undoing ${step ?? description}${step ? `: ${description}` : ''}`);
         await undo();
         if (record) record.outcome = 'compensated';
       } catch (err) {
         if (record) record.outcome = 'compensation_failed';
-        this.board.compensationFailed(`${step}: ${failureMessage(err)}`);
-        log.warn('undo failed; continuing with the rest', { step, error: failureMessage(err) });
+        this.board.compensationFailed(`${step ?? description}: ${failureMessage(err)}`);
+        log.warn('undo failed; continuing with the rest', { step: step ?? description, error: failureMessage(err) });
       }
     }
   }

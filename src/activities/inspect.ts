@@ -1,0 +1,119 @@
+/**
+ * Before a phase or config rollback changes anything: the provider of every action resolved, every
+ * target read from live state (the snapshot compensation restores), and the whole request judged, so
+ * an unknown flag, secret, version or restart target is refused with every problem named and nothing
+ * changed.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { resolve } from 'node:path';
+import type { CapturedValue } from '../contract/index.ts';
+import { ACTION_CAPABILITY, actionKind, type Action } from '../runbook/actions.ts';
+import { planChanges } from '../runbook/change-plan.ts';
+import { resolveName } from '../runbook/provider-check.ts';
+import type { Runbook } from '../runbook/schema.ts';
+import type { ActivityDeps } from './deps.ts';
+import { withHeartbeats } from './heartbeat.ts';
+import { providerRef, runbookFor } from './runbook.ts';
+
+export const INVALID_CHANGE = 'InvalidInput';
+
+/** The action's target in words: "flag grok_integration", "restart all". */
+function targetOf(action: Action): string {
+  const kind = actionKind(action);
+  const target = (action as Record<string, unknown>)[kind];
+  return `${kind} ${typeof target === 'string' ? target : Array.isArray(target) ? target.join(' ') : Object.keys(target as object).join(', ')}`;
+}
+
+/** A name not found among `known`, with what there is. */
+function unknown(what: string, name: string, where: string, known: string[]): string {
+  return `unknown ${what} '${name}' in ${where}; it has: ${[...known].sort().join(', ') || 'none'}`;
+}
+
+/** The keyspace of a redis-restore action, its provider and where its backups are. */
+export function keyspaceOf(runbook: Runbook, name: string) {
+  const keyspace = runbook.keyspaces[name];
+  if (!keyspace) throw ApplicationFailure.nonRetryable(`unknown keyspace '${name}' in the ${runbook.system} runbook`, INVALID_CHANGE);
+  return { ...keyspace, ref: providerRef(runbook, keyspace.provider), dir: resolve(keyspace.backupDir, name) };
+}
+
+export const createInspectActivities = (deps: ActivityDeps) => ({
+  /**
+   * Resolves each action's provider (the runbook's only one of the kind when not named), reads the
+   * current value of every target, and refuses (InvalidInput, listing every problem) a request that
+   * cannot be carried out. Safe to retry: it only reads.
+   */
+  async inspectChanges(input: { system: string; actions: Action[] }): Promise<{ actions: Action[]; values: CapturedValue[] }> {
+    const runbook = runbookFor(deps, input.system);
+    const problems: string[] = [];
+    const actions: Action[] = [];
+    for (const original of input.actions) {
+      const action = { ...original } as Action;
+      const capability = ACTION_CAPABILITY[actionKind(action)];
+      if (capability && !('redis-restore' in action) && !('down-sql' in action)) {
+        const resolved = resolveName(runbook, capability, action.provider, actionKind(action));
+        if ('problem' in resolved) problems.push(`${targetOf(action)}: ${resolved.problem.message} (in a configRollback input: "providers": {"${capability}": "<name>"})`);
+        else action.provider = resolved.name;
+      }
+      actions.push(action);
+    }
+    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${problems.join('\n  ')}`, INVALID_CHANGE, problems);
+
+    const values: CapturedValue[] = [];
+    const ref = (name: string) => providerRef(runbook, name);
+    await withHeartbeats(
+      (async () => {
+        for (const action of actions) {
+          if ('flag' in action) {
+            const all = await deps.clients.get('flags', ref(action.provider!)).readFlags();
+            if (!(action.flag in all)) problems.push(unknown('flag', action.flag, action.provider!, Object.keys(all)));
+            else if (!values.some((v) => v.kind === 'flag' && v.provider === action.provider && v.flag === action.flag)) {
+              values.push({ kind: 'flag', provider: action.provider!, flag: action.flag, enabled: all[action.flag]! });
+            }
+          } else if ('config' in action) {
+            const all = await deps.clients.get('config', ref(action.provider!)).readConfig();
+            const missing = Object.keys(action.config).filter((key) => !(key in all));
+            for (const key of missing) problems.push(unknown('config key', key, action.provider!, Object.keys(all)));
+            // One entry per provider, holding every key any action touches.
+            const found = Object.fromEntries(Object.keys(action.config).map((k) => [k, all[k] ?? null]));
+            const entry = values.find((v) => v.kind === 'config' && v.provider === action.provider);
+            if (entry?.kind === 'config') Object.assign(entry.values, found);
+            else if (missing.length === 0) values.push({ kind: 'config', provider: action.provider!, values: found });
+          } else if ('secret-version' in action) {
+            const all = await deps.clients.get('secrets', ref(action.provider!)).readSecrets();
+            const secret = all.find((s) => s.name === action['secret-version']);
+            if (!secret) problems.push(unknown('secret', action['secret-version'], action.provider!, all.map((s) => s.name)));
+            else if (!values.some((v) => v.kind === 'secret-version' && v.provider === action.provider && v.secret === secret.name)) {
+              values.push({ kind: 'secret-version', provider: action.provider!, secret: secret.name, versions: secret.versions, current: secret.current });
+            }
+          } else if ('kill-switch' in action) {
+            const found = await deps.clients.get('killSwitches', ref(action.provider!)).readKillSwitches([action['kill-switch']]);
+            values.push({ kind: 'kill-switch', provider: action.provider!, feature: action['kill-switch'], on: found[action['kill-switch']] ?? false });
+          } else if ('restart' in action) {
+            const restarts = deps.clients.get('restarts', ref(action.provider!));
+            const targets = await restarts.targets();
+            if (action.restart !== 'all' && !targets.includes(action.restart)) {
+              problems.push(unknown('restart target', action.restart, action.provider!, [...targets, 'all']));
+              continue;
+            }
+            for (const target of action.restart === 'all' ? targets : [action.restart]) {
+              if (values.some((v) => v.kind === 'restart' && v.provider === action.provider && v.target === target)) continue; // read once
+              const replicas = (await restarts.readReplicas(target)).map(({ replica, pid, startedAt, config, secretVersions }) => ({ replica, pid, startedAt, config, secretVersions }));
+              values.push({ kind: 'restart', provider: action.provider!, target, replicas });
+            }
+          } else if ('redis-restore' in action) {
+            const keyspace = keyspaceOf(runbook, action['redis-restore']);
+            const client = deps.clients.get('keyspace', keyspace.ref);
+            const backups = (await client.listBackups(keyspace.dir)).filter((b) => b.kind === 'backup');
+            if (action.backup === 'latest' ? backups.length === 0 : !backups.some((b) => b.id === action.backup)) {
+              problems.push(`no backup '${action.backup}' of keyspace ${action['redis-restore']} in ${keyspace.dir}; backups: ${backups.map((b) => b.id).join(', ') || 'none'}`);
+            }
+            values.push({ kind: 'keyspace', provider: keyspace.provider!, keyspace: action['redis-restore'], pattern: keyspace.pattern, keys: await client.countKeys(keyspace.pattern) });
+          }
+        }
+      })(),
+    );
+    problems.push(...planChanges(actions, values, { phase: null, prefix: '' }).problems.filter((p) => !/was not read from/.test(p)));
+    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${problems.join('\n  ')}`, INVALID_CHANGE, problems);
+    return { actions, values };
+  },
+});

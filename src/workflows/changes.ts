@@ -1,0 +1,105 @@
+/**
+ * Carrying out a change set (a phase, or a config rollback's changes): each planned change is a step
+ * run by its activity, and the set is compensated as one unit: its changes undone newest first, then
+ * its restarts run again, so services load the values put back. A change with no way back (down SQL,
+ * a command without an undo) is reported under "Not restored" with what to do instead.
+ */
+import { workflowInfo } from '@temporalio/workflow';
+import type { Change, PlannedChange } from '../runbook/change-plan.ts';
+import type { ChangeSet } from '../runbook/phase-plan.ts';
+import { activities, takeSafetyDump, watching } from './activities.ts';
+import type { Rollback } from './rollback.ts';
+import { failureMessage } from './steps.ts';
+
+/** The activity call that carries out `change`; `key` is its idempotency key. */
+async function carryOut(rollback: Rollback, system: string, change: Change, key: string, summary: string): Promise<unknown> {
+  const who = { system, idempotencyKey: key, actor: rollback.actor };
+  switch (change.kind) {
+    case 'flag':
+      return activities(summary).setFlag({ ...who, provider: change.provider, flag: change.flag, enabled: change.enabled });
+    case 'config':
+      return activities(summary).setConfig({ ...who, provider: change.provider, values: change.values });
+    case 'secret-version':
+      return activities(summary).setSecretVersions({ ...who, provider: change.provider, secret: change.secret, states: change.states });
+    case 'kill-switch':
+      return activities(summary).setKillSwitch({ ...who, provider: change.provider, feature: change.feature, on: change.on });
+    case 'restart': {
+      const replicas = await activities(summary, watching(300)).restartService({ ...who, provider: change.provider, target: change.target });
+      const loaded = replicas.map((r) => `${change.target}#${r.replica}: ${Object.entries(r.secretVersions).map(([s, v]) => `${s} v${v}`).join(', ') || 'no secrets'}`);
+      rollback.board.note(`- restarted ${change.target}: ${replicas.length} replica(s) up (${loaded.join('; ')})`);
+      return replicas;
+    }
+    case 'command': {
+      const { provider, argv, env, timeoutSeconds, successPattern, repeatable } = change;
+      const result = await activities(summary, watching(timeoutSeconds)).runCommand({ system, provider, argv, env, timeoutSeconds, successPattern, repeatable });
+      rollback.board.note(`- ran \`${argv.join(' ')}\` (exit ${result.exitCode}, ${(result.durationMs / 1000).toFixed(1)} s): ${result.outputTail.slice(-3).join(' / ') || 'no output'}`);
+      return result;
+    }
+    case 'down-sql': {
+      // DESIGN: a safety dump before any down migration; the dump is the way back.
+      const ref = { system, database: change.database };
+      const dumpId = `safety-${workflowInfo().runId.slice(0, 8)}-p${change.phase}`;
+      await takeSafetyDump(ref, dumpId, change.database, 2);
+      const applied = await activities(summary).applyDownMigrations({ ...ref, phases: [change.phase], idempotencyKey: key, actor: rollback.actor });
+      for (const { sql } of applied.applied) rollback.board.note(`- phase ${change.phase} down SQL on ${change.database} (one transaction; safety dump ${dumpId} before it):`, '', '```sql', sql.trim(), '```', '');
+      return applied;
+    }
+    case 'redis-restore': {
+      const saved = await activities(summary, watching(3600)).restoreKeyspace({ system, keyspace: change.keyspace, backup: change.backup, saveId: saveIdFor(key) });
+      rollback.board.note(`- keyspace ${change.keyspace}: ${saved.restored} keys restored from backup ${saved.backupId}; the ${saved.existedBefore} keys there before saved as ${saved.savedAs}`);
+      return saved;
+    }
+    case 'redis-restore-undo':
+      return activities(summary, watching(3600)).undoKeyspaceRestore({ system, keyspace: change.keyspace, saveId: saveIdFor(key.replace(/:undo$/, '')) });
+  }
+}
+
+/** The save a keyspace restore takes first, named from the step's key (the same on every retry). */
+function saveIdFor(key: string): string {
+  return `save-${key.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(-60)}`;
+}
+
+/**
+ * Runs every change of `set` as a step (each waits for a decision if it fails) and registers the
+ * set's compensation once its first change is done.
+ */
+export async function runChangeSet(rollback: Rollback, system: string, set: ChangeSet): Promise<void> {
+  const done: PlannedChange[] = [];
+  for (const change of set.changes) {
+    const ran = await rollback.step({
+      name: change.name,
+      kind: 'change',
+      description: `${change.target}: ${change.from ? `${change.from} -> ` : ''}${change.to}`,
+      run: () => carryOut(rollback, system, change.change, rollback.key(change.name), `${set.name}: ${change.target} -> ${change.to}`),
+    });
+    if (ran === undefined && rollback.board.stepNamed(change.name)?.outcome === 'skipped') continue;
+    done.push(change);
+    if (done.length === 1) rollback.undoLater(`${set.title} (${system})`, () => undoSet(rollback, system, done));
+  }
+}
+
+/** Compensation of one set: undone newest first, restarts last (so replicas load what was put back). */
+async function undoSet(rollback: Rollback, system: string, done: PlannedChange[]): Promise<void> {
+  const newestFirst = [...done].reverse();
+  const order = [...newestFirst.filter((c) => c.kind !== 'restart'), ...newestFirst.filter((c) => c.kind === 'restart')];
+  for (const change of order) {
+    const record = rollback.board.stepNamed(change.name);
+    if (!change.undo) {
+      if (record) record.outcome = 'compensation_failed';
+      rollback.board.compensationFailed(`${change.name}: not undone: ${change.noUndo}`);
+      continue;
+    }
+    if (!change.changes) {
+      if (record) record.outcome = 'compensated'; // it found the value already set: nothing to put back
+      continue;
+    }
+    try {
+      rollback.board.describe(`undoing ${change.name}: ${change.target} back to ${change.from || 'as it was'}`);
+      await carryOut(rollback, system, change.undo, rollback.key(`${change.name}:undo`), `undo ${change.target}: back to ${change.from || 'as it was'}`);
+      if (record) record.outcome = 'compensated';
+    } catch (err) {
+      if (record) record.outcome = 'compensation_failed';
+      rollback.board.compensationFailed(`${change.name}: ${failureMessage(err)}`);
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * configRollback: the ad-hoc rollback of configuration. Seed 002's "Bad environment variable", "Bad
+ * secret" (`gcloud secrets versions enable --version=PREV` + redeploy), "Bad feature flag" and
+ * "Emergency Kill Switch" (instant effect), seed 001's "Configuration Rollback":
+ *
+ *   preflight -> snapshot (every value it changes, from live state) -> notify -> kill switches, at once
+ *   (gate before-kill-switch only if the runbook has it) -> gate before-config-change if the runbook has
+ *   it -> flags, config, secret versions, restarts -> verify health -> report -> notify
+ *
+ * A failed step waits for `decide`; compensation puts every value back and restarts again.
+ */
+import { configRollbackInput, type ConfigRollbackInput, type HealthVerdict, type Snapshot } from '../contract/index.ts';
+import { configActions, planConfigRollback, type ChangePlan } from '../runbook/phase-plan.ts';
+import { activities, notify, watching } from './activities.ts';
+import { runChangeSet } from './changes.ts';
+import { surfaceKnownFailure } from './failures.ts';
+import { verifyHealth } from './health.ts';
+import { parseInput } from './input.ts';
+import { Rollback } from './rollback.ts';
+
+export interface ConfigRollbackResult {
+  dryRun: boolean;
+  plan: ChangePlan;
+  snapshot: Snapshot;
+  healthAfter: HealthVerdict | null;
+  report: string | null;
+}
+
+/** "kill switch grok, flag grok_integration, config LLM_PROVIDER, secret XAI_API_KEY, restart all". */
+function whatChanges(input: ReturnType<typeof parseInput<typeof configRollbackInput>>): string {
+  return [
+    ...Object.keys(input.killSwitches ?? {}).map((f) => `kill switch ${f}`),
+    ...Object.keys(input.flags ?? {}).map((f) => `flag ${f}`),
+    ...Object.keys(input.config ?? {}).map((k) => `config ${k}`),
+    ...Object.keys(input.secrets ?? {}).map((s) => `secret ${s}`),
+    ...(input.restart ?? []).map((t) => `restart ${t}`),
+  ].join(', ');
+}
+
+export async function configRollback(raw: ConfigRollbackInput): Promise<ConfigRollbackResult> {
+  const input = parseInput('configRollback', configRollbackInput, raw);
+  const { system, requestedBy } = input;
+  const rollback = new Rollback(
+    { workflowType: 'configRollback', system, reason: input.reason, requestedBy, dryRun: input.dryRun, detectedAt: input.detectedAt },
+    `${system}: ${input.dryRun ? 'dry run of ' : ''}config rollback (${whatChanges(input)}) requested by ${requestedBy}: ${input.reason}`,
+  );
+
+  const result = await rollback.settle(async () => {
+    const runbook = await rollback.preflight();
+    const asked = configActions(input);
+    const inspected = (await rollback.step({
+      name: 'capture-snapshot',
+      kind: 'snapshot',
+      description: 'read every value this rollback changes, from live state',
+      skippable: false,
+      run: () => activities(`snapshot of ${whatChanges(input)}`).inspectChanges({ system, actions: [...asked.killSwitches, ...asked.changes] }).catch(surfaceKnownFailure),
+    }))!;
+    const baseline = await activities(`health baseline of ${system}`, watching(input.baselineSeconds)).measureBaseline({ system, seconds: input.baselineSeconds });
+    const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
+    rollback.board.setSnapshot(snapshot);
+    // The inspection resolved each action's provider, in the order given: kill switches first.
+    const resolved = { killSwitches: inspected.actions.slice(0, asked.killSwitches.length), changes: inspected.actions.slice(asked.killSwitches.length) };
+    const plan = planConfigRollback(runbook, resolved, inspected.values, input.verifyWindowSeconds);
+    rollback.board.setPlan(plan);
+    if (input.dryRun) return { plan, snapshot };
+
+    await rollback.step({
+      name: 'notify-start',
+      kind: 'notify',
+      description: 'tell the runbook channels the rollback started',
+      run: () => notify({ system, title: `config rollback started by ${requestedBy}`, text: `${input.reason}\nChanges: ${whatChanges(input)}`, severity: 'warning' }),
+    });
+    for (const set of plan.sets) {
+      if (set.gate) await rollback.gate(set.gate.gate, `changing ${set.title}`);
+      await runChangeSet(rollback, system, set);
+      if (set.verifySeconds !== null) await verifyHealth(rollback, system, 'config', set.verifySeconds);
+    }
+    return { plan, snapshot };
+  }, 'config rollback');
+  return { dryRun: input.dryRun, ...result, healthAfter: rollback.board.view.healthAfter, report: rollback.board.view.report };
+}

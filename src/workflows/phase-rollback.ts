@@ -1,0 +1,76 @@
+/**
+ * phaseRollback: undo shipped phases, newest first. Seed 000's "Phase-Specific Rollback Procedures"
+ * (env flags, `fly secrets set`, `fly apps restart`, the RAG cache script) and seed 004's
+ * "Stage-Specific Rollback" (stage 9's Redis backup restore, stage 10 and 11 flags), made durable:
+ *
+ *   preflight -> the phases asked for, highest first -> snapshot (every value they change, read from
+ *   live state; a health baseline) -> notify -> for each phase: its gate if the runbook sets one ->
+ *   its actions in order -> verify health -> report -> notify
+ *
+ * A failed step waits for `decide`; compensation re-applies the undone phases newest first (restoring
+ * the snapshot exactly, restarting again so services load it); `abort` stops anywhere.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { phaseRollbackInput, type HealthVerdict, type PhaseRollbackInput, type Snapshot } from '../contract/index.ts';
+import { phaseActions } from '../runbook/plan.ts';
+import { planPhaseRollback, selectPhases, type ChangePlan } from '../runbook/phase-plan.ts';
+import { activities, notify, watching } from './activities.ts';
+import { runChangeSet } from './changes.ts';
+import { surfaceKnownFailure } from './failures.ts';
+import { verifyHealth } from './health.ts';
+import { INVALID_INPUT, parseInput } from './input.ts';
+import { Rollback } from './rollback.ts';
+
+export interface PhaseRollbackResult {
+  dryRun: boolean;
+  plan: ChangePlan;
+  snapshot: Snapshot;
+  healthAfter: HealthVerdict | null;
+  report: string | null;
+}
+
+export async function phaseRollback(raw: PhaseRollbackInput): Promise<PhaseRollbackResult> {
+  const input = parseInput('phaseRollback', phaseRollbackInput, raw);
+  const { system, requestedBy } = input;
+  const asked = Array.isArray(input.phases) ? input.phases.join(', ') : `${input.phases.from} to ${input.phases.to}`;
+  const rollback = new Rollback(
+    { workflowType: 'phaseRollback', system, reason: input.reason, requestedBy, dryRun: input.dryRun, detectedAt: input.detectedAt },
+    `${system}: ${input.dryRun ? 'dry run of ' : ''}rollback of phases ${asked} requested by ${requestedBy}: ${input.reason}`,
+  );
+
+  const result = await rollback.settle(async () => {
+    const runbook = await rollback.preflight();
+    const selected = selectPhases(runbook, input.phases);
+    if ('problem' in selected) throw ApplicationFailure.nonRetryable(`invalid phaseRollback input:\n  phases: ${selected.problem}`, INVALID_INPUT);
+    const { phases } = selected;
+
+    const inspected = (await rollback.step({
+      name: 'capture-snapshot',
+      kind: 'snapshot',
+      description: `read every value phases ${phases.map((p) => p.id).join(', ')} change, from live state`,
+      skippable: false,
+      run: () => activities(`snapshot of what phases ${phases.map((p) => p.id).join(', ')} change`).inspectChanges({ system, actions: phases.flatMap(phaseActions) }).catch(surfaceKnownFailure),
+    }))!;
+    const baseline = await activities(`health baseline of ${system}`, watching(input.baselineSeconds)).measureBaseline({ system, seconds: input.baselineSeconds });
+    const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
+    rollback.board.setSnapshot(snapshot);
+    const plan = planPhaseRollback(runbook, phases, inspected.actions, inspected.values, input.verifyWindowSeconds);
+    rollback.board.setPlan(plan);
+    if (input.dryRun) return { plan, snapshot };
+
+    await rollback.step({
+      name: 'notify-start',
+      kind: 'notify',
+      description: 'tell the runbook channels the rollback started',
+      run: () => notify({ system, title: `rollback of phases ${phases.map((p) => p.id).join(', ')} started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.sets.map((s) => `${s.title} (${s.changes.length} changes)`).join('; ')}`, severity: 'warning' }),
+    });
+
+    for (const phase of plan.sets) {
+      if (phase.gate) await rollback.gate(phase.gate.gate, `undoing ${phase.title}`);
+      await runChangeSet(rollback, system, phase);
+      if (phase.verifySeconds !== null) await verifyHealth(rollback, system, phase.name.replace(' ', '-'), phase.verifySeconds);
+    }
+    return { plan, snapshot };
+  }, 'phase rollback');
+  return { dryRun: input.dryRun, ...result, healthAfter: rollback.board.view.healthAfter, report: rollback.board.view.report };
+}
