@@ -15,6 +15,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
+import { ProviderClients } from '../src/providers/index.ts';
 import { sha256File, type BackupManifest } from '../src/providers/database/backup.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sql } from './harness.ts';
@@ -23,6 +24,7 @@ import { runCli, startRollback, startRollbackTestEnv, waitForStatus, type Rollba
 let t: RollbackTestEnv;
 /** The worker's activities, called directly; they read t.runbooks and t.secrets live, so systems added later are seen. */
 let activities: ReturnType<typeof createActivities>;
+let clients: ProviderClients;
 const backupRoot = mkdtempSync(join(tmpdir(), 'backups-'));
 const created: string[] = [];
 let n = 0;
@@ -51,7 +53,7 @@ async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void, opti
   const system = await t.newSystem((doc) => {
     doc.databases.main.urlEnv = urlEnv;
     doc.databases.main.backupDir = backupDir;
-    doc.flags.settings.databaseUrlEnv = urlEnv;
+    doc.providers.flags.settings.databaseUrlEnv = urlEnv;
     doc.gates['before-swap'].timeoutSeconds = 60;
     edit?.(doc);
   });
@@ -88,9 +90,11 @@ const restore = (system: string, extra: Record<string, unknown> = {}) =>
 describe('dataRestore', { timeout: 300_000 }, () => {
   before(async () => {
     t = await startRollbackTestEnv();
-    activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
+    clients = new ProviderClients({ env: t.secrets, logger: quietLogger });
+    activities = createActivities({ runbooks: t.runbooks, env: t.secrets, logger: quietLogger, clients, temporal: { client: t.env.client, namespace: 'default' }, reportsDir: t.reportsDir });
   });
   after(async () => {
+    await clients.close();
     await t?.stop();
     for (const prefix of created) for (const name of await databasesLike(prefix)) await dropTestDatabase(name);
     rmSync(backupRoot, { recursive: true, force: true });

@@ -8,7 +8,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino from 'pino';
 import { parseConnection, withClient, withDatabase } from '../src/providers/database/pg-tools.ts';
@@ -17,7 +16,7 @@ import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { startSandbox, sandboxRunbookFor, type Sandbox, type SandboxOptions } from '../sandbox/sandbox.ts';
 import { loadRunbooks } from '../src/runbook/load.ts';
 import { parseEnv } from '../src/worker/env.ts';
-import { createRollbackWorker, installRuntime } from '../src/worker/worker.ts';
+import { createRollbackWorker, installRuntime, type RollbackWorker } from '../src/worker/worker.ts';
 
 export const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
 export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
@@ -104,7 +103,7 @@ export async function dropTestDatabase(name: string): Promise<void> {
 }
 
 export interface RunningWorker {
-  worker: Worker;
+  worker: RollbackWorker;
   stop(): Promise<void>;
 }
 

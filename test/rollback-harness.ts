@@ -10,17 +10,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
+import { createClient as createRedisClient } from 'redis';
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
-import { createRollbackWorker } from '../src/worker/worker.ts';
+import { createRollbackWorker, type RollbackWorker } from '../src/worker/worker.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { statusQuery } from '../src/workflows/signals.ts';
 import type { RollbackStatus } from '../src/contract/index.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
-import { quietLogger, startTemporal, testWorkerEnv } from './harness.ts';
+import { dropTestDatabase, POSTGRES, quietLogger, startTemporal, testWorkerEnv } from './harness.ts';
 
 export interface TestSystem {
   name: string;
@@ -30,15 +30,15 @@ export interface TestSystem {
 
 export interface RollbackTestEnv {
   env: TestWorkflowEnvironment;
-  worker: Worker;
+  worker: RollbackWorker;
   runbooks: Map<string, Runbook>;
   reportsDir: string;
   /** Secrets the worker resolves `*Env` names from; tests add database URLs here. */
   secrets: Record<string, string>;
   /** Every rollback started through startRollback, so their histories can be kept as replay fixtures. */
   started: WorkflowHandle[];
-  /** A new sandbox and a runbook named `<prefix>-<n>` for it; `edit` changes the runbook document. */
-  newSystem(edit?: (doc: Record<string, any>) => void, options?: { loadRequestsPerSecond?: number }): Promise<TestSystem>;
+  /** A new sandbox (the previous one is stopped) and a runbook named `<prefix>-<n>` for it; `edit` changes the runbook document. */
+  newSystem(edit?: (doc: Record<string, any>) => void, options?: { loadRequestsPerSecond?: number; database?: boolean }): Promise<TestSystem>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +52,7 @@ export function testDefaults(doc: Record<string, any>): void {
   doc.gates['before-cleanup'].timeoutSeconds = 60;
   delete doc.gates['before-cleanup'].escalateAfterSeconds;
   doc.decisions = { timeoutSeconds: 60, onTimeout: 'abort' };
+  for (const gate of ['before-phase-9', 'before-phase-11']) if (doc.gates[gate]) doc.gates[gate].timeoutSeconds = 60;
   doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
 }
 
@@ -59,6 +60,7 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
   const env = await startTemporal();
   const runbooks = new Map<string, Runbook>();
   const sandboxes: Sandbox[] = [];
+  const databases: string[] = [];
   const reportsDir = mkdtempSync(join(tmpdir(), 'reports-'));
   const secrets: Record<string, string> = {};
   const worker = await createRollbackWorker({
@@ -81,14 +83,36 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
     secrets,
     started,
     async newSystem(edit, options) {
-      // Tests in a file run one after another: only the newest sandbox needs traffic.
-      for (const earlier of sandboxes) earlier.load.stop();
-      const sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: options?.loadRequestsPerSecond ?? 40 });
-      sandboxes.push(sandbox);
+      // Tests in a file run one after another, each on the sandbox it just made (its rollbacks awaited):
+      // stop the earlier ones entirely, replica processes and all, so memory stays bounded.
+      await Promise.all(sandboxes.splice(0).map((earlier) => earlier.stop()));
       const name = `sys-${process.pid}-${++counter}`;
+      // Its own flag file, Redis keys, keyspace backups and (if asked) database: systems never see each other's.
+      const redisPrefix = `${name}:`;
+      const databaseUrl = options?.database ? `${POSTGRES}/sandbox_test_${name.replaceAll('-', '_')}` : null;
+      if (databaseUrl) databases.push(databaseUrl);
+      const sandbox = await startSandbox({
+        ports: { router: 0, stable: 0, canary: 0 },
+        databaseUrl,
+        loadRequestsPerSecond: options?.loadRequestsPerSecond ?? 40,
+        redis: { killSwitchPrefix: `${redisPrefix}kill_switch:` },
+        flagdFile: join(reportsDir, name, 'flags.flagd.json'),
+      });
+      sandboxes.push(sandbox);
       const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
       doc.system = name;
       testDefaults(doc);
+      doc.providers.redis.settings.killSwitchPrefix = `${redisPrefix}kill_switch:`;
+      doc.keyspaces.sessions.pattern = `${redisPrefix}session:*:agentic_state`;
+      doc.keyspaces.sessions.backupDir = join(reportsDir, name, 'redis-backups');
+      for (const phase of doc.phases as { rollback: Record<string, any>[] }[]) {
+        for (const action of phase.rollback) if (action.command) action.command = action.command.map((arg: string) => arg.replace('rag:cache:*', `${redisPrefix}rag:cache:*`));
+      }
+      doc.databases.main.backupDir = join(reportsDir, name, 'backups');
+      const urlEnv = `SANDBOX_DATABASE_URL_${counter}`;
+      doc.databases.main.urlEnv = urlEnv;
+      doc.providers.flags.settings.databaseUrlEnv = urlEnv;
+      if (databaseUrl) secrets[urlEnv] = databaseUrl;
       edit?.(doc);
       // Every system's webhook channel posts to its own sandbox router.
       doc.notify = (doc.notify as { provider: string; settings?: { urlEnv?: string } }[]).map((n) =>
@@ -106,6 +130,8 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
       await running;
       await Promise.all(sandboxes.map((s) => s.stop()));
       await env.teardown();
+      for (const url of databases) await dropTestDatabase(decodeURIComponent(new URL(url).pathname.slice(1)));
+      await deleteRedisKeys(`sys-${process.pid}-*`);
       rmSync(reportsDir, { recursive: true, force: true });
     },
   };
@@ -175,4 +201,15 @@ export async function waitForStatus(handle: WorkflowHandle, predicate: (s: Rollb
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`status never matched; last: ${JSON.stringify({ state: last?.state, step: last?.currentStep, details: last?.details, events: last?.events })}`);
+}
+
+/** Deletes every Redis key matching `pattern` (a test's own prefix), so tests leave nothing behind. */
+export async function deleteRedisKeys(pattern: string): Promise<void> {
+  const client = createRedisClient();
+  await client.connect();
+  try {
+    for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 500 })) if (keys.length > 0) await client.del(keys);
+  } finally {
+    await client.close();
+  }
 }

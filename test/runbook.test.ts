@@ -29,7 +29,7 @@ describe('runbook files', () => {
   test('the sandbox runbook loads with its defaults filled in', () => {
     const runbook = parseRunbook(good, 'runbooks/sandbox.yaml');
     assert.equal(runbook.system, 'sandbox');
-    assert.equal(runbook.traffic.provider, 'http-router');
+    assert.equal(runbook.traffic?.provider, 'http-router');
     assert.deepEqual(runbook.health.thresholds, { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 });
     assert.deepEqual(runbook.approvers.oncall, ['alice', 'bob', 'carol']);
     assert.equal(runbook.gates['before-cleanup']?.forbidRequester, true);

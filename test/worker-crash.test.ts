@@ -17,6 +17,7 @@ import { TASK_QUEUE } from '../src/contract/index.ts';
 import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
+import { ProviderClients } from '../src/providers/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
@@ -152,14 +153,17 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     const runbookText = await freshSandbox(1);
     await ensureSandboxDatabase(databaseUrl);
     execFileSync('pgbench', ['-i', '-s', '10', '-q', '-h', '127.0.0.1', '-U', 'postgres', databaseName], { stdio: 'ignore' });
+    const clients = new ProviderClients({ env: { SANDBOX_DATABASE_URL: databaseUrl }, logger: quietLogger });
     const activities = createActivities({
       runbooks: new Map([['sandbox', parseRunbook(runbookText, 'runbooks/sandbox.yaml')]]),
       env: { SANDBOX_DATABASE_URL: databaseUrl },
       logger: quietLogger,
+      clients,
       temporal: { client: env.client, namespace: 'default' },
       reportsDir: join(dir, 'reports'),
     });
     await new MockActivityEnvironment().run(activities.backupDatabase, { system: 'sandbox', database: 'main', backupId: 'nightly' });
+    await clients.close();
     const first = await startWorkerProcess();
     await waitForPoller(env.connection, 'default', 60_000);
     const handle = await env.client.workflow.start('dataRestore', {

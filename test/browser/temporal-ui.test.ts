@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import type { Runbook } from '../../src/runbook/schema.ts';
-import { createRollbackWorker } from '../../src/worker/worker.ts';
+import { createRollbackWorker, type RollbackWorker } from '../../src/worker/worker.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import { freePort, quietLogger, startTemporal, testWorkerEnv } from '../harness.ts';
@@ -57,7 +56,7 @@ const input = { system, reason: 'canary error rate 14%', requestedBy: 'alice', m
 const approval = { by: 'bob', comment: 'looks good' };
 
 let env: TestWorkflowEnvironment | undefined;
-let worker: Worker | undefined;
+let worker: RollbackWorker | undefined;
 let running: Promise<void> | undefined;
 let sandbox: Sandbox | undefined;
 let reportsDir: string | undefined;
