@@ -76,17 +76,18 @@ describe('rollback CLI', { timeout: 120_000 }, () => {
     assert.match(run.stdout, /^ {2}gate:before-cleanup +running +1 /m);
   });
 
-  test('an approval from someone who is not an approver is refused: exit code 3 with the reason', async () => {
+  test('an approval from someone who is not an approver is refused at once by the workflow (an Update), exit code 3 with the reason, and leaves no trace in history', async () => {
     const run = await rollback('approve', id, '--by', 'mallory');
     assert.equal(run.code, 3, run.stdout + run.stderr);
-    assert.equal(run.stderr.trim(), 'REFUSED: approval refused: mallory is not an approver for role oncall (alice, bob, carol)');
+    assert.equal(run.stderr.trim(), 'REFUSED: mallory is not an approver for role oncall (alice, bob, carol)');
     assert.equal((await handle.query(statusQuery)).state, 'awaiting_approval', 'still waiting');
+    assert.ok(!JSON.stringify((await handle.fetchHistory()).events).includes('mallory'), 'the refused Update never entered history');
   });
 
   test('an approval from bob is accepted, and the rollback then completes', async () => {
     const run = await rollback('approve', id, '--by', 'bob', '--comment', 'error rate back under 1%');
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^accepted: approved by bob at gate before-cleanup: error rate back under 1%$/m);
+    assert.match(run.stdout, /^accepted: approved by bob at gate before-cleanup \(1 of 1\)$/m);
     await handle.result();
     assert.equal((await handle.query(statusQuery)).state, 'completed');
     assert.deepEqual(system.sandbox.router.state().instances, { stable: 3, canary: 0 });
@@ -108,11 +109,8 @@ describe('rollback CLI', { timeout: 120_000 }, () => {
     assert.equal(status.workflowId, id);
     assert.equal(status.state, 'completed');
     assert.deepEqual(
-      status.events.map((e: any) => [e.kind, e.by]),
-      [
-        ['refused', 'mallory'],
-        ['approved', 'bob'],
-      ],
+      status.events.map((e: any) => [e.kind, e.by, e.detail]),
+      [['approved', 'bob', 'error rate back under 1%']],
     );
   });
 

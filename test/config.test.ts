@@ -43,9 +43,12 @@ describe('runbook JSON Schema', () => {
 
   test('the schema names the fields an editor should offer', () => {
     const schema = JSON.parse(runbookJsonSchema());
-    assert.deepEqual(schema.required, ['system', 'traffic', 'health', 'approvers', 'rto']);
+    assert.deepEqual(schema.required, ['system', 'approvers', 'rto'], 'traffic and health may be left out');
     assert.equal(schema.additionalProperties, false);
     assert.ok(schema.properties.health.properties.thresholds.properties.p95Ms);
+    assert.ok(schema.properties.gates.propertyNames.enum.includes('before-phase'), 'gate names are offered');
+    const actionKeys = schema.properties.phases.items.properties.rollback.items.anyOf.map((a: { required: string[] }) => a.required[0]);
+    assert.deepEqual(actionKeys, ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore'], 'every action kind is offered');
   });
 });
 

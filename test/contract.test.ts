@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { GATES, gateNames, parseSignalPayload, preview, ROLLBACK_WORKFLOWS, SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
+import { GATES, gateNames, parseSignalPayload, phaseGate, preview, ROLLBACK_WORKFLOWS, SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
 import * as registered from '../src/workflows/index.ts';
 import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../src/workflows/signals.ts';
 import { runCli } from './rollback-harness.ts';
@@ -24,19 +24,24 @@ describe('contract', () => {
     assert.deepEqual([approveSignal, rejectSignal, decideSignal, abortSignal].map((s) => s.name), [...SIGNALS]);
   });
 
-  test('every gate a workflow asks for is in the contract under that workflow, and every contract gate is asked for', () => {
-    // The workflow files name their gates as string literals: gate('before-cleanup', ...) or gates['gradual-step'].
-    const files = readdirSync(`${root}src/workflows`).filter((f) => f.endsWith('.ts'));
-    const used = new Set(files.flatMap((f) => [...read(`src/workflows/${f}`).matchAll(/(?:\.gate\(|gates\[)'([a-z-]+)'/g)].map((m) => m[1]!)));
-    assert.deepEqual([...used].sort(), [...gateNames().keys()].sort());
+  test('every gate the workflows ask for is in the contract, and every gate in the contract is asked for', () => {
+    // Gates are named as string literals where a workflow or its plan asks for them: gate('before-cleanup'),
+    // gates['gradual-step'], gate('before-kill-switch'); phase gates by phaseGate() in the contract.
+    const sources = ['src/workflows', 'src/runbook'].flatMap((dir) => readdirSync(`${root}${dir}`).filter((f) => f.endsWith('.ts')).map((f) => read(`${dir}/${f}`)));
+    const asked = new Set(sources.flatMap((text) => [...text.matchAll(/(?:\.gate\(|gates\[|gate\()'([a-z-]+)'/g)].map((m) => m[1]!)));
+    asked.add('before-phase').add('before-phase-<id>'); // phaseGate(), read by the phase plan
+    assert.deepEqual([...asked].sort(), [...gateNames().keys()].sort());
+    assert.equal(phaseGate({ 'before-phase': {}, 'before-phase-3': {} }, 3), 'before-phase-3');
+    assert.equal(phaseGate({ 'before-phase': {} }, 5), 'before-phase');
+    assert.equal(phaseGate({}, 5), null);
   });
 
   test('the CLI offers exactly the rollback workflows: another type is refused before anything starts', async () => {
     const help = await runCli('127.0.0.1:1', ['start', '--help']);
     assert.match(help.stdout, new RegExp(`<type> is one of ${ROLLBACK_WORKFLOWS.join(', ')}\\.`));
-    const unknown = await runCli('127.0.0.1:1', ['start', 'phaseRollback', '--system', 'sandbox', '--reason', 'x', '--by', 'alice']);
+    const unknown = await runCli('127.0.0.1:1', ['start', 'canaryRollback', '--system', 'sandbox', '--reason', 'x', '--by', 'alice']);
     assert.equal(unknown.code, 2);
-    assert.equal(unknown.stderr.split('\n')[0], `rollback start: unknown workflow type 'phaseRollback'; must be one of ${ROLLBACK_WORKFLOWS.join(', ')}`);
+    assert.equal(unknown.stderr.split('\n')[0], `rollback start: unknown workflow type 'canaryRollback'; must be one of ${ROLLBACK_WORKFLOWS.join(', ')}`);
   });
 
   test('the README documents every rollback workflow, gate and signal', () => {

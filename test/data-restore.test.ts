@@ -141,7 +141,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const safety = readdirSync(s.backupDir).find((d) => d.startsWith('safety-'));
     assert.ok(safety, 'a safety dump was taken');
     const status = await handle.query(statusQuery);
-    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'verify-live', 'resume-writers']);
+    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'stop-writers-after-swap', 'verify-live', 'resume-writers']);
     assert.deepEqual(status.events.map((e) => [e.kind, e.by]), [['refused', 'bob'], ['approved', 'dana']]);
     const verifiedWith = (await handle.fetchHistory()).events?.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []).filter((name) => name.startsWith('verify'));
     assert.deepEqual(verifiedWith, ['verifyBackup', 'verifyRestoredDatabase', 'verifyLiveDatabase'], 'rows counted once, on the side database');
@@ -301,8 +301,8 @@ describe('dataRestore', { timeout: 300_000 }, () => {
 
   test('schema rollback runs only the runbook’s down SQL, in one transaction, after a safety dump that restores', async () => {
     const s = await newDatabaseSystem((doc) => {
-      doc.phases[4].rollback.downSql = { database: 'main', sql: 'DROP TABLE IF EXISTS llm_metrics;\nDROP TABLE IF EXISTS grok_usage;' };
-      doc.phases[3].rollback.downSql = { database: 'main', sql: 'DROP TABLE rag_embeddings;\nSELECT no_such_function();' };
+      doc.phases[4].rollback.push({ 'down-sql': { database: 'main', sql: 'DROP TABLE IF EXISTS llm_metrics;\nDROP TABLE IF EXISTS grok_usage;' } });
+      doc.phases[3].rollback.push({ 'down-sql': { database: 'main', sql: 'DROP TABLE rag_embeddings;\nSELECT no_such_function();' } });
     });
     await sql(s.dbName, 'CREATE TABLE grok_usage (id int); CREATE TABLE llm_metrics (id int); CREATE TABLE rag_embeddings (id int); INSERT INTO grok_usage VALUES (1), (2)');
     const tables = async () => (await sql(s.dbName, "SELECT string_agg(tablename, ',' ORDER BY tablename) AS t FROM pg_tables WHERE tablename IN ('grok_usage', 'llm_metrics', 'rag_embeddings')"))[0].t;

@@ -34,7 +34,7 @@ describe('runbook files', () => {
     assert.deepEqual(runbook.approvers.oncall, ['alice', 'bob', 'carol']);
     assert.equal(runbook.gates['before-cleanup']?.forbidRequester, true);
     assert.equal(runbook.health.checks[0]?.expectStatus, 200, 'expectStatus defaults to 200');
-    assert.deepEqual(runbook.phases.map((p) => p.id), [1, 2, 3, 4, 5]);
+    assert.deepEqual(runbook.phases.map((p) => p.id), [1, 2, 3, 4, 5, 9, 10, 11], "seed 000's phases and seed 004's stages 9-11");
     assert.equal(runbook.databases.main?.urlEnv, 'SANDBOX_DATABASE_URL');
   });
 
@@ -93,7 +93,7 @@ describe('runbook files', () => {
     });
     assert.equal(
       problemsOf(text),
-      "runbooks/x.yaml: gates.before-swp: unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: before-cleanup, gradual-step (fullRollback); before-swap, before-schema-rollback (dataRestore)",
+      "runbooks/x.yaml: gates.before-swp: unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: before-cleanup, gradual-step (fullRollback); before-swap, before-schema-rollback (dataRestore); before-phase, before-phase-<id> (phaseRollback); before-config-change, before-kill-switch (configRollback)",
     );
     const far = variant((doc) => {
       doc.gates.approval = doc.gates['before-swap'];
@@ -113,6 +113,78 @@ describe('runbook files', () => {
       doc.health.checks[0].url = 'http://127.0.0.1:18080/health?verbose=1';
     });
     assert.doesNotThrow(() => parseRunbook(harmless, 'runbooks/x.yaml'));
+  });
+
+  test('a runbook in the earlier format is refused with the replacement written out from its own content', () => {
+    const text = variant((doc) => {
+      doc.flags = doc.providers.flags;
+      delete doc.providers.flags;
+      doc.phases[2].rollback = { flags: { dual_lane_routing: false }, config: { ROUTING_MODE: 'single' }, restart: true };
+    });
+    assert.equal(
+      problemsOf(text),
+      [
+        'runbooks/x.yaml: flags: flag stores are named under providers: now (actions and stopWriters refer to them by name). Replace this section with:',
+        'providers:',
+        '  flags:',
+        '    provider: postgres-table',
+        '    settings:',
+        '      databaseUrlEnv: SANDBOX_DATABASE_URL',
+        '      table: feature_flags',
+        'runbooks/x.yaml: phases[2].rollback: a phase now lists its rollback actions in order. Replace it with:',
+        'rollback:',
+        '  - flag: dual_lane_routing',
+        '    enabled: false',
+        '  - config:',
+        '      ROUTING_MODE: single',
+        '  - restart: all',
+      ].join('\n'),
+    );
+  });
+
+  test('a system without a router loads: traffic and health may be left out', () => {
+    const text = variant((doc) => {
+      delete doc.traffic;
+      delete doc.health;
+    });
+    const runbook = parseRunbook(text, 'runbooks/x.yaml');
+    assert.equal(runbook.traffic, undefined);
+    assert.deepEqual(runbook.health.thresholds, { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, "seed 000's triggers by default");
+  });
+
+  test('each action gets its provider: the one named, or the only one that can; otherwise the problem says which to name', () => {
+    const runbook = parseRunbook(good, 'runbooks/sandbox.yaml');
+    assert.deepEqual(runbook.phases[4]!.rollback.map((a) => ('provider' in a ? a.provider : null)), ['flags', 'app', 'app', 'app'], 'config, secret-version and restart filled in');
+    const ambiguous = variant((doc) => {
+      delete doc.phases[0].rollback[0].provider;
+    });
+    assert.equal(problemsOf(ambiguous), 'runbooks/x.yaml: phases[0].rollback[0].provider: required: flags and flagd both offer feature flags; name one');
+    const wrong = variant((doc) => {
+      doc.phases[0].rollback[1].provider = 'redis';
+    });
+    assert.equal(problemsOf(wrong), "runbooks/x.yaml: phases[0].rollback[1].provider: provider 'redis' (redis) offers no config; those that do: app");
+    const unnamed = variant((doc) => {
+      doc.phases[0].rollback[0].provider = 'launchdarkly';
+    });
+    assert.match(problemsOf(unnamed), /phases\[0\]\.rollback\[0\]\.provider: no provider named 'launchdarkly' under providers:; those offering feature flags: flags, flagd$/);
+  });
+
+  test('a phase gate for a phase the runbook lacks, an unknown keyspace and an unknown action kind are refused', () => {
+    const text = variant((doc) => {
+      doc.gates['before-phase-7'] = { role: 'oncall' };
+      doc.phases[5].rollback[0]['redis-restore'] = 'sesions';
+    });
+    assert.equal(
+      problemsOf(text),
+      [
+        "runbooks/x.yaml: gates.before-phase-7: gate before-phase-7 names phase 7, which this runbook does not have (its phases: 1, 2, 3, 4, 5, 9, 10, 11)",
+        "runbooks/x.yaml: phases[5].rollback[0].redis-restore: unknown keyspace 'sesions'; must be one of: sessions",
+      ].join('\n'),
+    );
+    const unknownKind = variant((doc) => {
+      doc.phases[0].rollback.push({ deploy: 'stable' });
+    });
+    assert.match(problemsOf(unknownKind), /^runbooks\/x\.yaml: phases\[0\]\.rollback\[3\]: /);
   });
 
   test('provider settings are checked by the provider', () => {

@@ -14,7 +14,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { createClient as createRedisClient } from 'redis';
 import { SANDBOX_FLAGS } from '../sandbox/database.ts';
-import { ensureFlagdFile, PHASE_FLAGS } from '../sandbox/flagd.ts';
+import { ensureFlagdFile, ENTITY_FLAGS, PHASE_FLAGS } from '../sandbox/flagd.ts';
 import { sendBurst } from '../sandbox/load-generator.ts';
 import { LATENCY_BUCKETS } from '../sandbox/deployment.ts';
 import { SEED_CONFIG } from '../sandbox/platform.ts';
@@ -495,13 +495,14 @@ describe('sandbox platform: replica processes, config, secrets, kill switches an
     assert.deepEqual(orders.map((r) => r.status), Array(20).fill(200));
   });
 
-  test('the flagd file is made with the five phase flags and evaluated on each request: a disabled flag or one defaulting to off reads false at once', async (t) => {
+  test("the flagd file is made with the five phase flags and seed 004's entity flags and evaluated on each request: a disabled flag or one defaulting to off reads false at once", async (t) => {
     const s = await fresh(t);
     const file = readJsonFile(s.flagdFile);
-    assert.deepEqual(Object.keys(file.flags), [...PHASE_FLAGS]);
+    assert.deepEqual(Object.keys(file.flags), [...PHASE_FLAGS, ...Object.keys(ENTITY_FLAGS)]);
     assert.ok(PHASE_FLAGS.every((name) => SANDBOX_FLAGS[name]?.description.startsWith('Phase')), 'the phase flags of sandbox/database.ts');
     assert.deepEqual(file.flags.grok_integration, { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' });
-    const allOn = Object.fromEntries(PHASE_FLAGS.map((name) => [name, true]));
+    assert.deepEqual(file.flags.legacy_entity_paths, { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' }, 'off after the cutover');
+    const allOn = { ...Object.fromEntries(PHASE_FLAGS.map((name) => [name, true])), ...ENTITY_FLAGS };
     const flags = async () => (await s.call('GET', '/api/flags')).body.flags;
     assert.deepEqual(await flags(), allOn);
 

@@ -14,7 +14,8 @@ import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
-import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
+import { createClient as createRedisClient } from 'redis';
+import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { ProviderClients } from '../src/providers/index.ts';
@@ -146,6 +147,100 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
       ['weights', { stable: 100, canary: 0 }, 'shift-traffic'],
       ['instances', { version: 'canary', count: 0 }, 'cleanup'],
     ]);
+  });
+
+  /** The sandbox with its platform, Redis (keys under this test's prefix) and flag file, and the runbook for it. */
+  async function freshPlatformSandbox(): Promise<{ prefix: string; text: string }> {
+    await sandbox?.stop();
+    const prefix = `crash-${process.pid}-${Date.now()}:`;
+    sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40, redis: { killSwitchPrefix: `${prefix}kill_switch:` }, flagdFile: join(dir, 'flags.flagd.json') });
+    const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
+    doc.health.windowSeconds = 1;
+    doc.health.minRequests = 5;
+    doc.providers.redis.settings.killSwitchPrefix = `${prefix}kill_switch:`;
+    doc.keyspaces.sessions.pattern = `${prefix}session:*:agentic_state`;
+    doc.keyspaces.sessions.backupDir = join(dir, 'redis-backups');
+    doc.decisions = { timeoutSeconds: 120, onTimeout: 'abort' };
+    const text = stringify(doc);
+    writeFileSync(join(dir, 'sandbox.yaml'), text);
+    return { prefix, text };
+  }
+
+  test('during a restart: the retried restart is answered from the platform, the replicas restart once and load the rolled-back config', async () => {
+    await killWorkers();
+    await freshPlatformSandbox();
+    const first = await startWorkerProcess();
+    await waitForPoller(env.connection, 'default', 60_000);
+    const handle = await env.client.workflow.start('configRollback', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `crash-restart-${Date.now()}`,
+      args: [{ system: 'sandbox', reason: 'crash drill', requestedBy: 'alice', config: { ROUTING_MODE: 'single' }, restart: ['stable'], baselineSeconds: 0, verifyWindowSeconds: 1 }],
+    });
+    await waitForStatus(handle, (s) => s.currentStep === 'config ROUTING_MODE' || s.currentStep === 'restart stable', 60_000);
+    // The platform restarts at once but answers 30 s later, so the worker dies mid-call.
+    await fetch(`${sandbox.urls.router}/admin/delay`, { method: 'PUT', body: JSON.stringify({ ms: 30_000 }) });
+    const deadline = Date.now() + 60_000;
+    while (!sandbox.router.changes.some((c) => c.kind === 'restart') && Date.now() < deadline) await sleep(50);
+    await kill9(first);
+    await fetch(`${sandbox.urls.router}/admin/delay`, { method: 'PUT', body: JSON.stringify({ ms: 0 }) });
+    await startWorkerProcess();
+    await handle.result();
+    assert.deepEqual(sandbox.router.changes.map((c) => c.kind), ['config', 'restart'], 'the config set once, the replicas restarted once');
+    assert.ok(sandbox.router.replays >= 1, 'the retried restart was answered from the platform’s memory');
+    const { replicas } = (await (await fetch(`${sandbox.urls.router}/admin/replicas`)).json()) as { replicas: Record<string, { config: Record<string, string> }[]> };
+    assert.deepEqual(replicas.stable!.map((r) => r.config.ROUTING_MODE), ['single', 'single']);
+    assert.deepEqual(replicas.canary!.map((r) => r.config.ROUTING_MODE), ['dual-lane'], 'the canary was not restarted');
+  });
+
+  test('during a Redis restore: the new worker finishes it without saving again, so compensation still puts back what was there before', async () => {
+    await killWorkers();
+    const { prefix, text } = await freshPlatformSandbox();
+    const key = (n: number) => `${prefix}session:${n}:agentic_state`;
+    const keys = 30_000;
+    const redis = createRedisClient();
+    await redis.connect();
+    try {
+      for (let n = 0; n < keys; n += 1000) await redis.mSet(Array.from({ length: 1000 }, (_, i) => [key(n + i), `backed up ${n + i}`] as [string, string]));
+      const clients = new ProviderClients({ env: {}, logger: quietLogger });
+      const activities = createActivities({ runbooks: new Map([['sandbox', parseRunbook(text, 'runbooks/sandbox.yaml')]]), env: {}, logger: quietLogger, clients, temporal: { client: env.client, namespace: 'default' }, reportsDir: join(dir, 'reports') });
+      await new MockActivityEnvironment().run(activities.backupKeyspace, { system: 'sandbox', keyspace: 'sessions', backupId: 'before-stage-9' });
+      await clients.close();
+      for (let n = 0; n < keys; n += 1000) await redis.mSet(Array.from({ length: 1000 }, (_, i) => [key(n + i), `broken ${n + i}`] as [string, string]));
+
+      const first = await startWorkerProcess();
+      await waitForPoller(env.connection, 'default', 60_000);
+      const handle = await env.client.workflow.start('phaseRollback', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `crash-redis-${Date.now()}`,
+        args: [{ system: 'sandbox', phases: [9], reason: 'crash drill', requestedBy: 'alice', baselineSeconds: 0, verifyWindowSeconds: 1 }],
+      });
+      await waitForStatus(handle, (s) => s.state === 'awaiting_approval', 60_000);
+      await handle.signal(approveSignal, { by: 'bob' });
+      // Kill the worker once the restore is writing keys (its heartbeat says so), the save already taken.
+      let restoring = false;
+      for (let deadline = Date.now() + 60_000; !restoring && Date.now() < deadline; await sleep(20)) {
+        const pending = (await handle.describe()).raw.pendingActivities?.[0];
+        const details = pending?.heartbeatDetails?.payloads?.[0]?.data;
+        restoring = !!details && Buffer.from(details).toString().includes('"phase":"restore"');
+      }
+      assert.ok(restoring, 'the restore was under way');
+      await kill9(first);
+      await startWorkerProcess();
+      await waitForStatus(handle, (s) => s.currentStep === 'verify:phase-9', 120_000);
+      assert.equal(await redis.get(key(12_345)), 'backed up 12345', 'the retried restore completed');
+      // Health fails now, and the on-call engineer compensates: the save must hold what was there before.
+      sandbox.deployments.get('stable')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+      await waitForStatus(handle, (s) => s.state === 'awaiting_decision', 60_000);
+      await handle.signal(decideSignal, { by: 'bob', action: 'compensate' });
+      await handle.result().catch(() => undefined);
+      const sample = await redis.mGet([key(0), key(12_345), key(keys - 1)]);
+      assert.deepEqual(sample, ['broken 0', 'broken 12345', `broken ${keys - 1}`], 'compensation put back the values from before the restore');
+      const status = await handle.query(statusQuery);
+      assert.equal(status.steps.find((s) => s.name === 'phase-9/restore keyspace sessions')?.runs, 1, 'one step run, retried inside Temporal');
+    } finally {
+      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (batch.length > 0) await redis.del(batch);
+      await redis.close();
+    }
   });
 
   test('during pg_restore: the new worker recreates the side database, and the restore completes once', async () => {

@@ -4,15 +4,16 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
-import type { backupCatalog, databaseBackup } from '../../src/workflows/database-backup.ts';
-import { EXIT_REFUSED, parseCommand, required } from './args.ts';
+import type { backupCatalog, databaseBackup, keyspaceBackup } from '../../src/workflows/database-backup.ts';
+import { EXIT_REFUSED, parseCommand, required, UsageError } from './args.ts';
 import { table, utcStamp, when } from './format.ts';
 import { withTemporal } from './temporal.ts';
 
-export const backupUsage = `Usage: rollback backup --system <name> --database <name> [--by <you>] [--id <backupId>]
+export const backupUsage = `Usage: rollback backup --system <name> (--database <name> | --keyspace <name>) [--by <you>] [--id <backupId>]
 
-Takes a pg_dump backup (directory format, parallel jobs) with a manifest: sha256 of every file, row
-counts per table, versions. Waits for it and prints what was taken.`;
+Takes a backup and waits for it: of a database, pg_dump (directory format, parallel jobs) with a
+manifest (sha256 of every file, row counts per table, versions); of a Redis keyspace, every key
+matching its pattern (DUMP and PTTL) with a manifest (key count, sha256).`;
 
 export const backupsUsage = `Usage: rollback backups --system <name> --database <name>
 
@@ -28,7 +29,11 @@ function refused(err: unknown): typeof REFUSED {
 }
 
 export async function backup(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { system: { type: 'string' }, database: { type: 'string' }, by: { type: 'string' }, id: { type: 'string' } });
+  const { values } = parseCommand(argv, { system: { type: 'string' }, database: { type: 'string' }, keyspace: { type: 'string' }, by: { type: 'string' }, id: { type: 'string' } });
+  if (values.keyspace !== undefined) {
+    if (values.database !== undefined) throw new UsageError('give --database or --keyspace, not both');
+    return backupKeyspace({ system: required(values.system, 'system', 'runbook system'), keyspace: values.keyspace, by: values.by, id: values.id });
+  }
   const input = {
     system: required(values.system, 'system', 'runbook system'),
     database: required(values.database, 'database', 'runbook database'),
@@ -64,6 +69,19 @@ export async function backups(argv: string[]): Promise<number> {
       b.serverVersion,
     ]);
     console.log(table(['id', 'kind', 'taken at', 'rows', 'server'], rows));
+    return 0;
+  });
+}
+
+/** `rollback backup --keyspace`: the keyspaceBackup workflow (seed 004: the continuation state before stage 9). */
+async function backupKeyspace(options: { system: string; keyspace: string; by?: string; id?: string }): Promise<number> {
+  const input = { system: options.system, keyspace: options.keyspace, requestedBy: options.by ?? process.env.USER ?? 'cli', ...(options.id ? { backupId: options.id } : {}) };
+  return withTemporal(async (temporal) => {
+    const workflowId = `backup-${input.system}-${input.keyspace}-${utcStamp()}`;
+    console.log(`Backing up keyspace ${input.system}/${input.keyspace} (${workflowId})...`);
+    const result = await temporal.client.workflow.execute<typeof keyspaceBackup>('keyspaceBackup', { taskQueue: TASK_QUEUE, workflowId, args: [input] }).catch(refused);
+    if (result === REFUSED) return EXIT_REFUSED;
+    console.log(`Backup ${result.id} taken ${when(result.takenAt)}: ${result.keyCount} keys matching ${result.pattern}, ${(result.bytes / 1e3).toFixed(1)} kB`);
     return 0;
   });
 }

@@ -28,7 +28,7 @@ export const CAPABILITY_NAMES: Record<Capability, string> = {
   traffic: 'traffic',
   scaling: 'instance scaling',
   metrics: 'metrics',
-  notify: 'notifications',
+  notify: 'notify',
   flags: 'feature flags',
   config: 'config',
   secrets: 'secrets',

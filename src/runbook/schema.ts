@@ -174,6 +174,8 @@ export const runbookSchema = z
 
 /** "unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: ..." */
 function unknownGate(name: string, phaseIds: readonly number[]): string {
+  const phase = /^before-phase-(\d+)$/.exec(name);
+  if (phase) return `gate ${name} names phase ${phase[1]}, which this runbook does not have (its phases: ${[...phaseIds].sort((a, b) => a - b).join(', ') || 'none'})`;
   const known = [...gateNames().keys()].map((gate) => (gate.includes('<id>') && phaseIds[0] !== undefined ? gate.replace('<id>', String(phaseIds[0])) : gate));
   const closest = known.map((gate) => ({ gate, distance: editDistance(name, gate) })).sort((a, b) => a.distance - b.distance)[0];
   const hint = closest && closest.distance <= 3 ? ` (did you mean '${closest.gate}'?)` : '';

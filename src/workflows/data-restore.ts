@@ -168,8 +168,14 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
       });
       swapWindowMs = swap?.windowMs ?? null;
       if (writers) {
-        // The restored database carries the flag as it was at backup time: stop writers there too.
-        await activities('stop writers on the restored database').stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers-after-swap'), actor: rollback.actor });
+        // The restored database carries the flag as it was at backup time: stop writers there too. A step
+        // like any other, so a failure here waits for a decision instead of failing the workflow task.
+        await rollback.step({
+          name: 'stop-writers-after-swap',
+          kind: 'change',
+          description: 'stop writers on the restored database (its flag is as it was at backup time)',
+          run: () => activities('stop writers on the restored database').stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers-after-swap'), actor: rollback.actor }),
+        });
       }
 
       await rollback.step({

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -36,7 +36,9 @@ function testRunbook(sandbox: Sandbox, system: string): Runbook {
   testDefaults(doc);
   // Room for a slow browser between gate and approval.
   doc.gates['before-cleanup'].timeoutSeconds = 120;
+  doc.gates['before-phase-11'].timeoutSeconds = 120;
   doc.decisions.timeoutSeconds = 120;
+  doc.providers.redis.settings.killSwitchPrefix = `browser-${process.pid}:kill_switch:`;
   return parseRunbook(stringify(doc), `runbooks/${system}.yaml`);
 }
 
@@ -67,14 +69,20 @@ let uiUrl: string;
 // No skipping: .ci/run installs Debian's chromium, and a missing browser must fail loudly.
 if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
 
-describe('Temporal Web UI', { timeout: 120_000 }, () => {
+describe('Temporal Web UI', { timeout: 180_000 }, () => {
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
     const uiPort = await freePort();
     uiUrl = `http://127.0.0.1:${uiPort}`;
     env = await startTemporal({ uiPort });
-    sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40 });
     reportsDir = mkdtempSync(join(tmpdir(), 'reports-'));
+    sandbox = await startSandbox({
+      ports: { router: 0, stable: 0, canary: 0 },
+      databaseUrl: null,
+      loadRequestsPerSecond: 40,
+      redis: { killSwitchPrefix: `browser-${process.pid}:kill_switch:` },
+      flagdFile: join(reportsDir, 'flags.flagd.json'),
+    });
     worker = await createRollbackWorker({
       connection: env.nativeConnection,
       client: env.client,
@@ -105,8 +113,9 @@ describe('Temporal Web UI', { timeout: 120_000 }, () => {
     if (reportsDir) rmSync(reportsDir, { recursive: true, force: true });
   });
 
-  test('an operator starts a rollback in the Web UI, sees it wait for approval in Current Details, approves it with a signal and sees it complete', async (t) => {
-    const stage = async (name: string, run: () => Promise<void>) => {
+  /** Runs `stages` in order; a stage that fails leaves a screenshot named after it. */
+  function stages(t: TestContext) {
+    return async (name: string, run: () => Promise<void>) => {
       const started = Date.now();
       try {
         await run();
@@ -116,73 +125,86 @@ describe('Temporal Web UI', { timeout: 120_000 }, () => {
       }
       t.diagnostic(`${name}: ${Date.now() - started} ms`);
     };
-    const header = page.locator('header').filter({ has: page.getByTestId('workflow-id-heading') });
-    const currentDetails = page.frameLocator('iframe[title="output"]');
-    /** Current Details is fetched once when the tab opens; the UI refetches it when R is pressed. */
-    const waitForCurrentDetails = (text: string) =>
-      waitUntil(`"${text}" in Current Details`, async () => {
-        if (await currentDetails.getByText(text).isVisible().catch(() => false)) return true;
-        await page.keyboard.press('r');
-        return currentDetails
-          .getByText(text)
-          .waitFor({ timeout: 1_000 })
-          .then(() => true, () => false);
-      });
+  }
 
-    await stage('start form', async () => {
-      await page.goto(`${uiUrl}/namespaces/default/workflows`);
-      await page.getByRole('button', { name: 'Start Workflow' }).click();
-      await page.getByRole('heading', { name: 'Start a Workflow' }).waitFor();
-      await page.getByLabel('Workflow ID').fill(workflowId);
-      await page.getByLabel('Task Queue').fill(TASK_QUEUE);
-      await page.getByLabel('Workflow Type').fill('fullRollback');
-      // The input is a CodeMirror editor. It reformats its JSON on blur, which moves the submit button
-      // under the pointer: give it the formatted text it would produce and blur it before clicking.
-      await page.getByRole('main').locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(input, null, 2));
-      await page.getByLabel('Workflow Type').focus();
-      assert.equal(await page.getByLabel('json/plain').isChecked(), true, 'encoding json/plain');
-      await page.getByText('Task Queue is Active').waitFor(); // the UI saw our worker polling 'rollbacks'
-      await page.setViewportSize({ width: 1280, height: 1000 }); // the whole form, submit button included
-      await page.screenshot({ path: join(SHOTS, '01-start-form.png') });
-      await page.setViewportSize({ width: 1280, height: 800 });
-      const [response] = await Promise.all([
-        page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/api/v1/namespaces/default/workflows/${workflowId}`),
-        page.getByTestId('start-workflow-button').click(),
-      ]);
-      assert.equal(response.status(), 200, `start answered ${response.status()}: ${await response.text()}`);
-      await page.getByText('Workflow started successfully').waitFor();
+  const header = () => page.locator('header').filter({ has: page.getByTestId('workflow-id-heading') });
+  const currentDetails = () => page.frameLocator('iframe[title="output"]');
+
+  /** Current Details is fetched once when the tab opens; the UI refetches it when R is pressed. */
+  const waitForCurrentDetails = (text: string) =>
+    waitUntil(`"${text}" in Current Details`, async () => {
+      if (await currentDetails().getByText(text).isVisible().catch(() => false)) return true;
+      await page.keyboard.press('r');
+      return currentDetails()
+        .getByText(text)
+        .waitFor({ timeout: 1_000 })
+        .then(() => true, () => false);
     });
 
+  /** The Start Workflow form, filled and submitted as an operator would. */
+  async function startFromForm(workflowId: string, workflowType: string, input: unknown, shot: string): Promise<void> {
+    await page.goto(`${uiUrl}/namespaces/default/workflows`);
+    await page.getByRole('button', { name: 'Start Workflow' }).click();
+    await page.getByRole('heading', { name: 'Start a Workflow' }).waitFor();
+    await page.getByLabel('Workflow ID').fill(workflowId);
+    await page.getByLabel('Task Queue').fill(TASK_QUEUE);
+    await page.getByLabel('Workflow Type').fill(workflowType);
+    // The input is a CodeMirror editor. It reformats its JSON on blur, which moves the submit button
+    // under the pointer: give it the formatted text it would produce and blur it before clicking.
+    await page.getByRole('main').locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(input, null, 2));
+    await page.getByLabel('Workflow Type').focus();
+    assert.equal(await page.getByLabel('json/plain').isChecked(), true, 'encoding json/plain');
+    await page.getByText('Task Queue is Active').waitFor(); // the UI saw our worker polling 'rollbacks'
+    await page.setViewportSize({ width: 1280, height: 1000 }); // the whole form, submit button included
+    await page.screenshot({ path: join(SHOTS, shot) });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/api/v1/namespaces/default/workflows/${workflowId}`),
+      page.getByTestId('start-workflow-button').click(),
+    ]);
+    assert.equal(response.status(), 200, `start answered ${response.status()}: ${await response.text()}`);
+    await page.getByText('Workflow started successfully').waitFor();
+  }
+
+  /** The workflow's page, User Metadata tab, until Current Details says `waitingFor`. */
+  async function openAt(workflowId: string, waitingFor: string): Promise<void> {
+    await page.goto(`${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+    await header().getByText('Running', { exact: true }).waitFor();
+    await page.getByRole('tab', { name: 'User Metadata' }).click();
+    await page.getByRole('heading', { name: 'Current Details' }).waitFor();
+    await waitForCurrentDetails(waitingFor);
+  }
+
+  /** More Actions > Send a Signal, the signal picked from the workflow's own definitions, a JSON payload. */
+  async function sendSignal(workflowId: string, name: string, payload: unknown, shot?: string): Promise<void> {
+    await header().getByRole('button', { name: 'More Actions' }).click();
+    await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Send a Signal' });
+    // The signal names come from the workflow's own definitions (__temporal_workflow_metadata).
+    await dialog.getByTestId('signal-select-button').click();
+    await dialog.getByRole('option', { name, exact: true }).click();
+    await dialog.locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(payload, null, 2));
+    await dialog.getByRole('heading', { name: 'Send a Signal' }).click(); // blur the editor
+    if (shot) await page.screenshot({ path: join(SHOTS, shot) });
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(`/workflows/${workflowId}/signal/${name}`)),
+      dialog.getByRole('button', { name: 'Submit' }).click(),
+    ]);
+    assert.equal(response.status(), 200, `signal answered ${response.status()}: ${await response.text()}`);
+    await dialog.waitFor({ state: 'hidden' });
+  }
+
+  test('an operator starts a rollback in the Web UI, sees it wait for approval in Current Details, approves it with a signal and sees it complete', async (t) => {
+    const stage = stages(t);
+    await stage('start form', () => startFromForm(workflowId, 'fullRollback', input, '01-start-form.png'));
     await stage('awaiting approval', async () => {
-      await page.goto(`${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
-      await header.getByText('Running', { exact: true }).waitFor();
-      await page.getByRole('tab', { name: 'User Metadata' }).click();
-      await page.getByRole('heading', { name: 'Current Details' }).waitFor();
-      await waitForCurrentDetails('awaiting approval from oncall (0 of 1) before cleanup');
-      await currentDetails.getByText(`${system}: immediate rollback requested by alice: canary error rate 14%`).waitFor();
+      await openAt(workflowId, 'awaiting approval from oncall (0 of 1) before cleanup');
+      await currentDetails().getByText(`${system}: immediate rollback requested by alice: canary error rate 14%`).waitFor();
       await page.screenshot({ path: join(SHOTS, '02-awaiting-approval.png') });
     });
-
-    await stage('signal dialog', async () => {
-      await header.getByRole('button', { name: 'More Actions' }).click();
-      await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
-      const dialog = page.getByRole('dialog', { name: 'Send a Signal' });
-      // The signal names come from the workflow's own definitions (__temporal_workflow_metadata).
-      await dialog.getByTestId('signal-select-button').click();
-      await dialog.getByRole('option', { name: 'approve', exact: true }).click();
-      await dialog.locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(approval, null, 2));
-      await dialog.getByRole('heading', { name: 'Send a Signal' }).click(); // blur the editor
-      await page.screenshot({ path: join(SHOTS, '03-signal-dialog.png') });
-      const [response] = await Promise.all([
-        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(`/workflows/${workflowId}/signal/approve`)),
-        dialog.getByRole('button', { name: 'Submit' }).click(),
-      ]);
-      assert.equal(response.status(), 200, `signal answered ${response.status()}: ${await response.text()}`);
-      await dialog.waitFor({ state: 'hidden' });
-    });
-
+    await stage('signal dialog', () => sendSignal(workflowId, 'approve', approval, '03-signal-dialog.png'));
     await stage('completed', async () => {
-      await header.getByText('Completed', { exact: true }).waitFor();
+      await header().getByText('Completed', { exact: true }).waitFor();
       await waitForCurrentDetails('rollback completed');
       await page.screenshot({ path: join(SHOTS, '04-completed.png') });
     });
@@ -199,5 +221,28 @@ describe('Temporal Web UI', { timeout: 120_000 }, () => {
       "the UI's json/plain signal input arrived as the approval",
     );
     assert.deepEqual(sandbox!.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 0 } });
+  });
+
+  test('an operator starts phaseRollback of the cutover (seed 004 stage 11) from the form, approves its gate, and the flag file and every replica show the rollback', async (t) => {
+    const stage = stages(t);
+    const id = 'rollback-sandbox-phase-11';
+    const phases = { system, phases: [11], reason: 'cutover broke conversation continuity', requestedBy: 'alice', baselineSeconds: 0, verifyWindowSeconds: 1 };
+    await stage('start form', () => startFromForm(id, 'phaseRollback', phases, '05-phase-start-form.png'));
+    await stage('awaiting approval', async () => {
+      await openAt(id, 'awaiting approval from oncall (0 of 1) before undoing phase 11: Cutover');
+      await page.screenshot({ path: join(SHOTS, '06-phase-awaiting-approval.png') });
+    });
+    await stage('signal dialog', () => sendSignal(id, 'approve', { by: 'carol', comment: 'continuity first' }));
+    await stage('completed', async () => {
+      await header().getByText('Completed', { exact: true }).waitFor();
+      await waitForCurrentDetails('rollback completed');
+      await page.screenshot({ path: join(SHOTS, '07-phase-completed.png') });
+    });
+    const status = await env!.client.workflow.getHandle(id).query(statusQuery);
+    assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.gate]), [['approved', 'carol', 'before-phase-11']]);
+    const served = (await (await fetch(`${sandbox!.urls.router}/api/flags`)).json()) as { flags: Record<string, boolean> };
+    assert.equal(served.flags.legacy_entity_paths, true, 'the flag file turned the legacy paths back on');
+    const { replicas } = (await (await fetch(`${sandbox!.urls.router}/admin/replicas`)).json()) as { replicas: Record<string, { config: Record<string, string> }[]> };
+    for (const list of Object.values(replicas)) for (const replica of list) assert.equal(replica.config.ENTITY_SYSTEM, 'legacy', 'every replica restarted onto the legacy entity system');
   });
 });

@@ -31,6 +31,18 @@ export interface RunResult {
   outputTail: string[];
 }
 
+/** Process groups of programs running now: ended with this process, whichever way it exits. */
+const running = new Set<number>();
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
 function masker(secrets: string[]): (line: string) => string {
   const values = secrets.filter((s) => s.length >= 4);
   return (line) => redactCredentials(values.reduce((text, value) => text.split(value).join('***'), line));
@@ -45,6 +57,7 @@ export function runProgram(argv: readonly string[], options: RunOptions): Promis
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(program, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (child.pid !== undefined) running.add(child.pid);
     let stdout = '';
     const tail: string[] = [];
     let timedOut = false;
@@ -92,6 +105,7 @@ export function runProgram(argv: readonly string[], options: RunOptions): Promis
       reject(new Error(`${program} could not run: ${err.message}`));
     });
     child.on('close', (exitCode, signal) => {
+      if (child.pid !== undefined) running.delete(child.pid);
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ exitCode, signal, timedOut, durationMs: performance.now() - started, stdout, outputTail: tail });

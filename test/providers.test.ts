@@ -1,0 +1,91 @@
+/**
+ * The provider registry and the project's layering: every provider file is registered under its id
+ * and offers a client for each capability it declares, with the methods that capability needs; an
+ * unknown id or a provider asked for something it does not offer is refused naming the right ones;
+ * folders import one way (nothing under src/ imports a folder that imports it back).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { findProvider, PROVIDERS, providersOf, type AnyProvider } from '../src/providers/index.ts';
+import type { Capability } from '../src/providers/types.ts';
+import { quietLogger } from './harness.ts';
+
+const src = fileURLToPath(new URL('../src/', import.meta.url));
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+}
+
+/** The methods each capability's client must have. */
+const METHODS: Record<Capability, string[]> = {
+  traffic: ['readState', 'setWeights'],
+  scaling: ['readState', 'scale'],
+  metrics: ['scrape'],
+  notify: ['send'],
+  flags: ['readFlags', 'setFlag'],
+  config: ['readConfig', 'setConfig'],
+  secrets: ['readSecrets', 'setVersionStates'],
+  killSwitches: ['readKillSwitches', 'setKillSwitch'],
+  restarts: ['targets', 'readReplicas', 'restart'],
+  commands: ['run'],
+  keyspace: ['countKeys', 'backup', 'listBackups', 'verifyBackup', 'restore', 'verifyRestore', 'undoRestore'],
+};
+
+describe('provider registry', () => {
+  test('every provider file under src/providers is registered, and every registered provider has its file', async () => {
+    const defined: string[] = [];
+    for (const file of filesUnder(join(src, 'providers'))) {
+      const module = (await import(file)) as Record<string, unknown>;
+      for (const value of Object.values(module)) {
+        const candidate = value as Partial<AnyProvider>;
+        if (candidate && typeof candidate === 'object' && typeof candidate.id === 'string' && Array.isArray(candidate.capabilities) && typeof candidate.create === 'function') {
+          defined.push(candidate.id);
+          assert.equal(PROVIDERS.get(candidate.id), candidate, `${relative(src, file)}: provider '${candidate.id}' is the registered one`);
+        }
+      }
+    }
+    assert.deepEqual(defined.sort(), [...PROVIDERS.keys()].sort());
+  });
+
+  test('each provider accepts its example settings and offers every method of every capability it declares', async () => {
+    for (const provider of PROVIDERS.values()) {
+      const settings = provider.settingsSchema.parse(provider.example);
+      // Secrets by name: give every *Env setting a value, as the worker's environment would.
+      const env = Object.fromEntries(Object.entries(provider.example).filter(([k]) => k.endsWith('Env')).map(([, name]) => [String(name), 'postgres://u@127.0.0.1:1/x']));
+      const client = provider.create(settings, { env, logger: quietLogger }) as unknown as Record<string, Record<string, unknown>> & { close?: () => Promise<void> };
+      for (const capability of provider.capabilities) {
+        for (const method of METHODS[capability]) assert.equal(typeof client[capability]?.[method], 'function', `${provider.id}.${capability}.${method}`);
+      }
+      await client.close?.();
+      assert.ok(provider.description.length > 20, `${provider.id} says what it does`);
+    }
+  });
+
+  test('an unknown id lists the providers of that capability; a provider asked for what it does not offer names those that do', () => {
+    assert.throws(() => findProvider('flags', 'launchdarkly'), { message: "unknown feature flags provider 'launchdarkly'; must be one of: postgres-table, flagd-file" });
+    assert.throws(() => findProvider('killSwitches', 'postgres-table'), {
+      message: "provider 'postgres-table' offers no kill switches (it offers feature flags); providers of kill switches: redis",
+    });
+    assert.deepEqual(providersOf('restarts'), ['http-admin']);
+  });
+});
+
+describe('layering', () => {
+  test('folders import one way: contract below everything; no two folders under src/ import each other', () => {
+    const edges = new Set<string>();
+    for (const file of filesUnder(src)) {
+      const from = relative(src, file).split('/')[0]!;
+      for (const [, target] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+        const to = relative(src, join(file, '..', target!)).split('/')[0]!;
+        if (to !== from && !to.startsWith('..')) edges.add(`${from} -> ${to}`);
+      }
+    }
+    const mutual = [...edges].filter((edge) => edges.has(edge.split(' -> ').reverse().join(' -> ')));
+    assert.deepEqual(mutual, [], 'no two folders import each other');
+    assert.deepEqual([...edges].filter((e) => e.startsWith('contract ->')), [], 'the contract imports nothing of ours');
+    assert.deepEqual([...edges].filter((e) => e.startsWith('providers ->')).sort(), ['providers -> contract'], 'providers sit on the contract only');
+  });
+});
