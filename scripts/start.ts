@@ -162,6 +162,7 @@ async function run(): Promise<void> {
   ready = true;
 
   const example = { system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', dryRun: true };
+  const phases = { system: 'sandbox', phases: { from: 5, to: 3 }, reason: 'grok answers wrong', requestedBy: 'alice', verifyWindowSeconds: 10, dryRun: true };
   console.log(`
   Ready.
   Temporal Web UI:  ${uiUrl ?? '(the UI of the service at ' + address + ')'}
@@ -173,6 +174,8 @@ async function run(): Promise<void> {
     Task Queue:     ${TASK_QUEUE}
     Workflow Type:  fullRollback
     Input (JSON):   ${JSON.stringify(example)}
+  Or undo seed 000's phases 5 to 3 (type phaseRollback; leave out dryRun to do it):
+    Input (JSON):   ${JSON.stringify(phases)}
 
   Ctrl-C stops everything.
 `);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -241,6 +241,32 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
       for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (batch.length > 0) await redis.del(batch);
       await redis.close();
     }
+  });
+
+  test('during a command that is not safe to repeat: the new worker refuses to run it again, and a person decides', async () => {
+    await killWorkers();
+    const { text } = await freshPlatformSandbox();
+    const doc = parseDocument(text).toJS() as Record<string, any>;
+    const marker = join(dir, `ran-${Date.now()}`);
+    // Appends a line each time it runs, then works for a while: the worker dies meanwhile.
+    doc.phases.find((p: { id: number }) => p.id === 4).rollback = [{ command: ['node', '-e', `require('fs').appendFileSync(${JSON.stringify(marker)}, 'ran\\n'); setTimeout(() => {}, 6000)`], timeoutSeconds: 60 }];
+    writeFileSync(join(dir, 'sandbox.yaml'), stringify(doc));
+    const first = await startWorkerProcess();
+    await waitForPoller(env.connection, 'default', 60_000);
+    const handle = await env.client.workflow.start('phaseRollback', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `crash-command-${Date.now()}`,
+      args: [{ system: 'sandbox', phases: [4], reason: 'crash drill', requestedBy: 'alice', baselineSeconds: 0, verifyWindowSeconds: 1 }],
+    });
+    for (let deadline = Date.now() + 60_000; !existsSync(marker) && Date.now() < deadline; ) await sleep(50);
+    await kill9(first);
+    await startWorkerProcess();
+    const waiting = await waitForStatus(handle, (s) => s.state === 'awaiting_decision', 90_000);
+    assert.equal(waiting.pendingDecision?.step, 'phase-4/command node');
+    assert.match(waiting.pendingDecision!.error, /^the command node -e .* may already have run: attempt 1 ended without an answer \(the worker may have died\)\. Check its effect, then decide retry \(run it again\) or skip$/);
+    assert.equal(readFileSync(marker, 'utf8'), 'ran\n', 'it ran once, and was not run again on its own');
+    await handle.signal(decideSignal, { by: 'bob', action: 'skip' });
+    await handle.result();
   });
 
   test('during pg_restore: the new worker recreates the side database, and the restore completes once', async () => {
