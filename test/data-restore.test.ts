@@ -9,8 +9,6 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
@@ -19,7 +17,7 @@ import { ProviderClients } from '../src/providers/index.ts';
 import { sha256File, type BackupManifest } from '../src/providers/database/backup.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sql } from './harness.ts';
-import { runCli, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { failureOf, runCli, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 
 let t: RollbackTestEnv;
 /** The worker's activities, called directly; they read t.runbooks and t.secrets live, so systems added later are seen. */
@@ -68,14 +66,6 @@ async function commentOf(database: string): Promise<string | null> {
   return row?.c ?? null;
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await promise.then(
-    () => assert.fail('the workflow completed'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-  return err.cause;
-}
 
 /** Creates database `name` (dropped after the file) and pg_restores the dump at `dumpDir` into it. */
 async function restoreInto(name: string, dumpDir: string): Promise<void> {

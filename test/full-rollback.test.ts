@@ -4,8 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -13,21 +11,12 @@ import { promisify } from 'node:util';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { abortSignal, approveSignal, decideSignal, rejectSignal, statusQuery } from '../src/workflows/signals.ts';
 import { searchAttributes } from '../src/contract/index.ts';
-import { startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 
 const execFileAsync = promisify(execFile);
 let t: RollbackTestEnv;
 const base = { reason: 'canary error rate 14%', requestedBy: 'alice', baselineSeconds: 0 };
 
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await promise.then(
-    () => assert.fail('the workflow completed'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
-  assert.ok(err.cause instanceof ApplicationFailure, `expected ApplicationFailure, got ${String(err.cause)}`);
-  return err.cause;
-}
 
 /** The real `temporal` CLI against this file's dev server, as an operator would type it. */
 async function temporalCli(args: string[]): Promise<string> {

@@ -8,27 +8,18 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createClient as createRedisClient } from 'redis';
 import type { Sandbox } from '../sandbox/sandbox.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { approveUpdate } from '../src/workflows/inbox.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { sql } from './harness.ts';
-import { startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
 
 let t: RollbackTestEnv;
 const base = { reason: 'grok answers in the wrong language', requestedBy: 'alice', baselineSeconds: 0, verifyWindowSeconds: 1 };
 
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await promise.then(
-    () => assert.fail('the workflow completed'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-  return err.cause;
-}
 
 const plainRedis = () => createRedisClient();
 

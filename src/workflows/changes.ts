@@ -6,8 +6,12 @@
  */
 import { workflowInfo } from '@temporalio/workflow';
 import type { Change, PlannedChange } from '../runbook/change-plan.ts';
-import type { ChangeSet } from '../runbook/phase-plan.ts';
-import { activities, takeSafetyDump, watching } from './activities.ts';
+import type { ChangePlan, ChangeSet } from '../runbook/phase-plan.ts';
+import type { Snapshot } from '../contract/index.ts';
+import type { Action } from '../runbook/actions.ts';
+import { activities, notify, takeSafetyDump, watching } from './activities.ts';
+import { surfaceKnownFailure } from './failures.ts';
+import { verifyHealth } from './health.ts';
 import type { Rollback } from './rollback.ts';
 import { failureMessage } from './steps.ts';
 
@@ -102,4 +106,45 @@ async function undoSet(rollback: Rollback, system: string, done: PlannedChange[]
       rollback.board.compensationFailed(`${change.name}: ${failureMessage(err)}`);
     }
   }
+}
+
+/**
+ * Carries out a plan: for each set, its gate if it has one, its changes, then health for the set's
+ * window. `verifyName` names the verification step after a set ("phase-5", "config").
+ */
+export async function runPlan(rollback: Rollback, system: string, plan: ChangePlan, verifyName: (set: ChangeSet) => string): Promise<void> {
+  for (const set of plan.sets) {
+    if (set.gate) await rollback.gate(set.gate.gate, `${set.phase === null ? 'changing' : 'undoing'} ${set.title}`);
+    await runChangeSet(rollback, system, set);
+    if (set.verifySeconds !== null) await verifyHealth(rollback, system, verifyName(set), set.verifySeconds);
+  }
+}
+
+/**
+ * The snapshot of a phase or config rollback, before anything changes: every target read from live
+ * state (a request that cannot be carried out ends the rollback there, with every problem named) and a
+ * health baseline. Returns the actions with their providers resolved, in the order given.
+ */
+export async function captureTargets(rollback: Rollback, system: string, what: string, actions: Action[], baselineSeconds: number): Promise<{ actions: Action[]; snapshot: Snapshot }> {
+  const inspected = (await rollback.step({
+    name: 'capture-snapshot',
+    kind: 'snapshot',
+    description: `read every value ${what} changes, from live state`,
+    skippable: false,
+    run: () => activities(`snapshot of what ${what} changes`).inspectChanges({ system, actions }).catch(surfaceKnownFailure),
+  }))!;
+  const baseline = await activities(`health baseline of ${system}`, watching(baselineSeconds)).measureBaseline({ system, seconds: baselineSeconds });
+  const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
+  rollback.board.setSnapshot(snapshot);
+  return { actions: inspected.actions, snapshot };
+}
+
+/** Tells the runbook's channels the rollback started (a step: a failing channel is a decision, not a crash). */
+export async function announceStart(rollback: Rollback, system: string, title: string, text: string): Promise<void> {
+  await rollback.step({
+    name: 'notify-start',
+    kind: 'notify',
+    description: 'tell the runbook channels the rollback started',
+    run: () => notify({ system, title, text, severity: 'warning' }),
+  });
 }

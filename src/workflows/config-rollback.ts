@@ -11,10 +11,7 @@
  */
 import { configRollbackInput, type ConfigRollbackInput, type HealthVerdict, type Snapshot } from '../contract/index.ts';
 import { configActions, planConfigRollback, type ChangePlan } from '../runbook/phase-plan.ts';
-import { activities, notify, watching } from './activities.ts';
-import { runChangeSet } from './changes.ts';
-import { surfaceKnownFailure } from './failures.ts';
-import { verifyHealth } from './health.ts';
+import { announceStart, captureTargets, runPlan } from './changes.ts';
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 
@@ -48,33 +45,15 @@ export async function configRollback(raw: ConfigRollbackInput): Promise<ConfigRo
   const result = await rollback.settle(async () => {
     const runbook = await rollback.preflight();
     const asked = configActions(input);
-    const inspected = (await rollback.step({
-      name: 'capture-snapshot',
-      kind: 'snapshot',
-      description: 'read every value this rollback changes, from live state',
-      skippable: false,
-      run: () => activities(`snapshot of ${whatChanges(input)}`).inspectChanges({ system, actions: [...asked.killSwitches, ...asked.changes] }).catch(surfaceKnownFailure),
-    }))!;
-    const baseline = await activities(`health baseline of ${system}`, watching(input.baselineSeconds)).measureBaseline({ system, seconds: input.baselineSeconds });
-    const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
-    rollback.board.setSnapshot(snapshot);
+    const { actions, snapshot } = await captureTargets(rollback, system, whatChanges(input), [...asked.killSwitches, ...asked.changes], input.baselineSeconds);
     // The inspection resolved each action's provider, in the order given: kill switches first.
-    const resolved = { killSwitches: inspected.actions.slice(0, asked.killSwitches.length), changes: inspected.actions.slice(asked.killSwitches.length) };
-    const plan = planConfigRollback(runbook, resolved, inspected.values, input.verifyWindowSeconds);
+    const resolved = { killSwitches: actions.slice(0, asked.killSwitches.length), changes: actions.slice(asked.killSwitches.length) };
+    const plan = planConfigRollback(runbook, resolved, snapshot.values!, input.verifyWindowSeconds);
     rollback.board.setPlan(plan);
     if (input.dryRun) return { plan, snapshot };
 
-    await rollback.step({
-      name: 'notify-start',
-      kind: 'notify',
-      description: 'tell the runbook channels the rollback started',
-      run: () => notify({ system, title: `config rollback started by ${requestedBy}`, text: `${input.reason}\nChanges: ${whatChanges(input)}`, severity: 'warning' }),
-    });
-    for (const set of plan.sets) {
-      if (set.gate) await rollback.gate(set.gate.gate, `changing ${set.title}`);
-      await runChangeSet(rollback, system, set);
-      if (set.verifySeconds !== null) await verifyHealth(rollback, system, 'config', set.verifySeconds);
-    }
+    await announceStart(rollback, system, `config rollback started by ${requestedBy}`, `${input.reason}\nChanges: ${whatChanges(input)}`);
+    await runPlan(rollback, system, plan, () => 'config');
     return { plan, snapshot };
   }, 'config rollback');
   return { dryRun: input.dryRun, ...result, healthAfter: rollback.board.view.healthAfter, report: rollback.board.view.report };

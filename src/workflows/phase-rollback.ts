@@ -14,10 +14,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import { phaseRollbackInput, type HealthVerdict, type PhaseRollbackInput, type Snapshot } from '../contract/index.ts';
 import { phaseActions } from '../runbook/plan.ts';
 import { planPhaseRollback, selectPhases, type ChangePlan } from '../runbook/phase-plan.ts';
-import { activities, notify, watching } from './activities.ts';
-import { runChangeSet } from './changes.ts';
-import { surfaceKnownFailure } from './failures.ts';
-import { verifyHealth } from './health.ts';
+import { announceStart, captureTargets, runPlan } from './changes.ts';
 import { INVALID_INPUT, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 
@@ -44,32 +41,14 @@ export async function phaseRollback(raw: PhaseRollbackInput): Promise<PhaseRollb
     if ('problem' in selected) throw ApplicationFailure.nonRetryable(`invalid phaseRollback input:\n  phases: ${selected.problem}`, INVALID_INPUT);
     const { phases } = selected;
 
-    const inspected = (await rollback.step({
-      name: 'capture-snapshot',
-      kind: 'snapshot',
-      description: `read every value phases ${phases.map((p) => p.id).join(', ')} change, from live state`,
-      skippable: false,
-      run: () => activities(`snapshot of what phases ${phases.map((p) => p.id).join(', ')} change`).inspectChanges({ system, actions: phases.flatMap(phaseActions) }).catch(surfaceKnownFailure),
-    }))!;
-    const baseline = await activities(`health baseline of ${system}`, watching(input.baselineSeconds)).measureBaseline({ system, seconds: input.baselineSeconds });
-    const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
-    rollback.board.setSnapshot(snapshot);
-    const plan = planPhaseRollback(runbook, phases, inspected.actions, inspected.values, input.verifyWindowSeconds);
+    const ids = phases.map((p) => p.id).join(', ');
+    const { actions, snapshot } = await captureTargets(rollback, system, `phases ${ids}`, phases.flatMap(phaseActions), input.baselineSeconds);
+    const plan = planPhaseRollback(runbook, phases, actions, snapshot.values!, input.verifyWindowSeconds);
     rollback.board.setPlan(plan);
     if (input.dryRun) return { plan, snapshot };
 
-    await rollback.step({
-      name: 'notify-start',
-      kind: 'notify',
-      description: 'tell the runbook channels the rollback started',
-      run: () => notify({ system, title: `rollback of phases ${phases.map((p) => p.id).join(', ')} started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.sets.map((s) => `${s.title} (${s.changes.length} changes)`).join('; ')}`, severity: 'warning' }),
-    });
-
-    for (const phase of plan.sets) {
-      if (phase.gate) await rollback.gate(phase.gate.gate, `undoing ${phase.title}`);
-      await runChangeSet(rollback, system, phase);
-      if (phase.verifySeconds !== null) await verifyHealth(rollback, system, phase.name.replace(' ', '-'), phase.verifySeconds);
-    }
+    await announceStart(rollback, system, `rollback of phases ${ids} started by ${requestedBy}`, `${input.reason}\nPlan: ${plan.sets.map((s) => `${s.title} (${s.changes.length} changes)`).join('; ')}`);
+    await runPlan(rollback, system, plan, (phase) => phase.name.replace(' ', '-'));
     return { plan, snapshot };
   }, 'phase rollback');
   return { dryRun: input.dryRun, ...result, healthAfter: rollback.board.view.healthAfter, report: rollback.board.view.report };

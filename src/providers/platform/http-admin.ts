@@ -10,7 +10,8 @@
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { secretFromEnv, type ChangeOptions, type ProviderDefinition, type ReplicaInfo, type SecretVersions, type VersionState } from '../types.ts';
+import { adminApi } from '../admin-api.ts';
+import type { ProviderDefinition, ReplicaInfo, SecretVersions, VersionState } from '../types.ts';
 
 const settingsSchema = z.strictObject({
   url: z.url(),
@@ -45,21 +46,7 @@ export const httpAdmin: ProviderDefinition<'config' | 'secrets' | 'restarts', Se
   settingsSchema,
   example: { url: 'http://127.0.0.1:18080' },
   create(settings, context) {
-    const base = settings.url.replace(/\/$/, '');
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (settings.adminTokenEnv) headers.authorization = `Bearer ${secretFromEnv(context, settings.adminTokenEnv)}`;
-
-    async function call(method: string, path: string, body?: unknown, options?: ChangeOptions): Promise<unknown> {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: options ? { ...headers, 'idempotency-key': options.idempotencyKey, 'x-actor': options.actor } : headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(settings.timeoutMs),
-      });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`admin API ${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
-      return JSON.parse(text) as unknown;
-    }
+    const call = adminApi(settings, context, 'admin API');
 
     const readSecrets = async (): Promise<SecretVersions[]> => {
       const { secrets } = secretsSchema.parse(await call('GET', '/admin/secrets'));

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
+import { adminApi } from '../admin-api.ts';
 import type { ChangeOptions, ProviderClient, ProviderContext, ProviderDefinition, TrafficState } from '../types.ts';
-import { secretFromEnv } from '../types.ts';
 
 const settingsSchema = z.strictObject({
   url: z.url(),
@@ -21,22 +21,11 @@ const stateSchema = z.object({
 });
 
 function create(settings: Settings, context: ProviderContext): ProviderClient<'traffic' | 'scaling'> {
-  const base = settings.url.replace(/\/$/, '');
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (settings.adminTokenEnv) headers.authorization = `Bearer ${secretFromEnv(context, settings.adminTokenEnv)}`;
-
-  async function call(method: string, path: string, body?: unknown, options?: ChangeOptions): Promise<TrafficState> {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: options ? { ...headers, 'idempotency-key': options.idempotencyKey, 'x-actor': options.actor } : headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(settings.timeoutMs),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`router ${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
-    const parsed = JSON.parse(text) as { state?: unknown };
+  const api = adminApi(settings, context, 'router');
+  const call = async (method: string, path: string, body?: unknown, options?: ChangeOptions): Promise<TrafficState> => {
+    const parsed = (await api(method, path, body, options)) as { state?: unknown };
     return stateSchema.parse(parsed.state ?? parsed);
-  }
+  };
 
   const readState = () => call('GET', '/admin/state');
   return {
