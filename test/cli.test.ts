@@ -172,4 +172,25 @@ describe('rollback CLI', { timeout: 120_000 }, () => {
       assert.equal(run.stderr.trim(), 'no workflow rollback-nope in namespace default');
     }
   });
+
+  test('phaseRollback and configRollback start from the CLI: a dry run prints every change with the value found now, a kill switch takes effect, and a secret value is refused unechoed', async () => {
+    const other = await t.newSystem();
+    const dry = await rollback('start', 'phaseRollback', '--system', other.name, '--from', '11', '--to', '10', '--reason', 'cutover broke continuity', '--by', 'alice', '--dry-run', '--wait');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^Dry run: nothing was changed\.$/m);
+    assert.match(dry.stdout, /^phase 11: Cutover; gate before-phase-11: 1 approval\(s\) from oncall \(alice, bob, carol\); then health verified for 1 s$/m);
+    assert.match(dry.stdout, /^ {2}phase-11\/flag legacy_entity_paths +false +true *$/m);
+    assert.match(dry.stdout, /^ {2}phase-10\/config USE_DELTA_ENTITIES +USE_DELTA_ENTITIES=true +USE_DELTA_ENTITIES=false *$/m);
+
+    const secret = await rollback('start', 'configRollback', '--system', other.name, '--secret', 'XAI_API_KEY=xai-live-7f3c9d', '--reason', 'bad key', '--by', 'alice');
+    assert.equal(secret.code, 2);
+    assert.equal(secret.stderr.split('\n')[0], `rollback start: --secret XAI_API_KEY= must be "previous" or a version number; a secret's value never goes into a rollback`);
+    assert.doesNotMatch(secret.stderr, /7f3c9d/, 'the value typed by mistake is not echoed');
+
+    const kill = await rollback('start', 'configRollback', '--system', other.name, '--kill-switch', 'grok', '--verify-window', '1', '--reason', 'grok answers wrong', '--by', 'alice', '--wait');
+    assert.equal(kill.code, 0, kill.stderr);
+    assert.match(kill.stdout, /^ {2}kill switch grok +off +on \(feature off\) *$/m);
+    const answer = (await (await fetch(`${other.sandbox.urls.router}/api/features/grok`)).json()) as { enabled: boolean };
+    assert.equal(answer.enabled, false, 'the service now answers with grok off');
+  });
 });
