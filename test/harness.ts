@@ -21,15 +21,27 @@ import { createRollbackWorker, installRuntime, type RollbackWorker } from '../sr
 export const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
 export const quietLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether `port` on loopback can be bound right now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port for a service a test starts later. Chosen below the kernel's ephemeral range (32768 and up
+ * on Linux): a port the kernel handed out and took back would be handed to the next process that
+ * binds port 0 (a sandbox replica, the dev server's own listeners), and the service then finds it
+ * taken. Below that range only an explicit bind can take it.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
 }
 
 /** Worker settings for tests: no metrics endpoint, a short shutdown grace. */
