@@ -7,6 +7,7 @@
  * with it, however it ends.
  */
 import { redactCredentials } from '../src/contract/index.ts';
+import { stopWithParent } from '../src/worker/parent.ts';
 import { DEFAULT_PORTS, DEFAULT_REDIS, startSandbox } from './sandbox.ts';
 
 function port(name: string, fallback: number): number {
@@ -44,6 +45,8 @@ async function run(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('SIGHUP', stop);
+  stopWithParent(stop);
 }
 
 run().catch((err: unknown) => {

@@ -42,7 +42,7 @@ if (command === 'start') {
   // Signals are passed on, so SIGTERM to this process alone stops everything start.ts started. (Ctrl-C
   // reaches start.ts from the terminal as well: it stops once, however many signals arrive.)
   const child = spawn(process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   // npm exits on SIGTERM without passing it on; when our parent goes, stop as if we had been told.
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && child.kill('SIGTERM'), 500).unref();

@@ -37,13 +37,14 @@ async function stopAll(code: number): Promise<void> {
 }
 
 /**
- * Stop on SIGINT/SIGTERM, however many arrive. Ctrl-C in a terminal signals every process of the
+ * Stop on SIGINT/SIGTERM/SIGHUP, however many arrive. Ctrl-C in a terminal signals every process of the
  * foreground group (npm, the bootstrap and us), and the bootstrap passes its own on: a handler that
  * went away after the first signal would let the second kill us before the services (each in its
  * own group, so untouched by the terminal) were stopped.
  */
 function stopOnSignals(): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // SIGHUP: the terminal was closed (a tmux session killed, an SSH connection dropped).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (stopping) say(`${signal} again: already stopping (the worker may take up to its shutdown grace time)`);
       void stopAll(0);
@@ -114,6 +115,8 @@ async function run(): Promise<void> {
     SANDBOX_DATABASE_URL: process.env.SANDBOX_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/sandbox',
     SANDBOX_WEBHOOK_URL: process.env.SANDBOX_WEBHOOK_URL ?? `http://127.0.0.1:${sandboxPorts.router}/hooks/notify`,
     SANDBOX_FLAGD_FILE: flagdFile,
+    // The sandbox and the worker stop by themselves if this process dies without stopping them (SIGKILL).
+    ROLLBACKS_MAIN_JOB_PID: String(process.pid),
   };
   const defaultPlaces = JSON.stringify(sandboxPorts) === JSON.stringify(DEFAULT_PORTS) && flagdFile === join(root, DEFAULT_FLAGD_FILE);
   if (!process.env.RUNBOOKS_DIR && !defaultPlaces) {

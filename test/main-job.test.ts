@@ -211,6 +211,13 @@ describe('main job (npm start)', () => {
     assert.match(job.output.join(''), /\[start\] all stopped/);
   });
 
+  test('closing the terminal (its SIGHUP to the foreground group) stops every process', async () => {
+    const job = await startMainJob(env, 'terminal');
+    job.child.kill('SIGTERM'); // `script` ends, its pseudo-terminal closes: the kernel hangs up on npm start
+    await job.exited;
+    assert.deepEqual(await leftOver(), [], 'no process left behind');
+  });
+
   test('SIGTERM to the whole process group (what a supervisor or kill -- -PGID sends) stops every process', async () => {
     const job = await startMainJob(env, 'process-group');
     process.kill(-job.child.pid!, 'SIGTERM');

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { loadRunbooks } from '../runbook/load.ts';
 import { parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
+import { stopWithParent } from './parent.ts';
 import { connect, createRollbackWorker, installRuntime } from './worker.ts';
 import { TASK_QUEUE } from '../contract/index.ts';
 
@@ -24,6 +25,10 @@ async function run(): Promise<void> {
       { taskQueue: TASK_QUEUE, namespace, metrics: env.WORKER_METRICS_ADDRESS === 'off' ? 'off' : `http://${env.WORKER_METRICS_ADDRESS}/metrics` },
       'worker polling',
     );
+    stopWithParent(() => {
+      logger.warn('the main job is gone: stopping');
+      worker.shutdown();
+    });
     await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
     logger.info('worker stopped');
   } finally {

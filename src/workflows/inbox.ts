@@ -65,7 +65,11 @@ export class Inbox {
           validator: (raw: unknown) => {
             const parsed = parseSignalPayload(name, raw);
             const why = parsed.ok ? this.policy.refusal(name, parsed.payload) : parsed.why;
-            if (why) throw new Error(`refused: ${why}`);
+            if (!why) return;
+            // The UI's Update dialog shows the message, and a stack if there is one: here it is only noise.
+            const refusal = new Error(`refused: ${why}`);
+            refusal.stack = '';
+            throw refusal;
           },
         },
       );

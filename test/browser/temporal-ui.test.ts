@@ -194,6 +194,33 @@ describe('Temporal Web UI', { timeout: 180_000 }, () => {
     await dialog.waitFor({ state: 'hidden' });
   }
 
+  /**
+   * More Actions > Send an Update: the update picked from the workflow's own definitions, a JSON
+   * payload. Resolves with the refusal the dialog shows (its validator's message), or null once the
+   * update succeeded and the dialog closed.
+   */
+  async function sendUpdate(workflowId: string, name: string, payload: unknown, shot?: string): Promise<string | null> {
+    const dialog = page.getByRole('dialog', { name: 'Send an Update' });
+    if (!(await dialog.isVisible())) {
+      await header().getByRole('button', { name: 'More Actions' }).click();
+      await page.getByRole('menuitem', { name: 'Send an Update' }).click();
+      await dialog.getByTestId('update-select-button').click();
+      await dialog.getByRole('option', { name, exact: true }).click();
+    }
+    await dialog.locator('[contenteditable="true"][data-language="json"]').fill(JSON.stringify(payload, null, 2));
+    await dialog.getByRole('heading', { name: 'Send an Update' }).click(); // blur the editor
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(`/workflows/${workflowId}/update/`)),
+      dialog.getByRole('button', { name: 'Submit' }).click(),
+    ]);
+    const outcome = (await response.json()) as { outcome?: { failure?: { message: string } } };
+    if (shot) await page.screenshot({ path: join(SHOTS, shot) });
+    const refusal = outcome.outcome?.failure?.message ?? null;
+    if (refusal) await dialog.getByText(refusal).first().waitFor();
+    else await dialog.waitFor({ state: 'hidden' });
+    return refusal;
+  }
+
   test('an operator starts a rollback in the Web UI, sees it wait for approval in Current Details, approves it with a signal and sees it complete', async (t) => {
     const stage = stages(t);
     await stage('start form', () => startFromForm(workflowId, 'fullRollback', input, '01-start-form.png'));
@@ -223,7 +250,7 @@ describe('Temporal Web UI', { timeout: 180_000 }, () => {
     assert.deepEqual(sandbox!.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 0 } });
   });
 
-  test('an operator starts phaseRollback of the cutover (seed 004 stage 11) from the form, approves its gate, and the flag file and every replica show the rollback', async (t) => {
+  test('an operator starts phaseRollback of the cutover (seed 004 stage 11) from the form, is refused and then approves its gate in the Update dialog, and the flag file and every replica show the rollback', async (t) => {
     const stage = stages(t);
     const id = 'rollback-sandbox-phase-11';
     const phases = { system, phases: [11], reason: 'cutover broke conversation continuity', requestedBy: 'alice', baselineSeconds: 0, verifyWindowSeconds: 1 };
@@ -232,11 +259,15 @@ describe('Temporal Web UI', { timeout: 180_000 }, () => {
       await openAt(id, 'awaiting approval from oncall (0 of 1) before undoing phase 11: Cutover');
       await page.screenshot({ path: join(SHOTS, '06-phase-awaiting-approval.png') });
     });
-    await stage('signal dialog', () => sendSignal(id, 'approve', { by: 'carol', comment: 'continuity first' }));
+    await stage('update dialog', async () => {
+      // An Update answers in the dialog: someone not in the role is refused there, and nothing is recorded.
+      assert.equal(await sendUpdate(id, 'approve', { by: 'dave' }, '07-update-refused.png'), 'refused: dave is not an approver for role oncall (alice, bob, carol)');
+      assert.equal(await sendUpdate(id, 'approve', { by: 'carol', comment: 'continuity first' }), null);
+    });
     await stage('completed', async () => {
       await header().getByText('Completed', { exact: true }).waitFor();
       await waitForCurrentDetails('rollback completed');
-      await page.screenshot({ path: join(SHOTS, '07-phase-completed.png') });
+      await page.screenshot({ path: join(SHOTS, '08-phase-completed.png') });
     });
     const status = await env!.client.workflow.getHandle(id).query(statusQuery);
     assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.gate]), [['approved', 'carol', 'before-phase-11']]);
