@@ -37,11 +37,11 @@ function findTests(dir) {
 ensureNodeModules();
 const tsx = ['--import', 'tsx'];
 
-if (command === 'start') {
+if (command === 'start' || command === 'cluster') {
   // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
   // Signals are passed on, so SIGTERM to this process alone stops everything start.ts started. (Ctrl-C
   // reaches start.ts from the terminal as well: it stops once, however many signals arrive.)
-  const child = spawn(process.execPath, [...tsx, 'scripts/start.ts', ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
+  const child = spawn(process.execPath, [...tsx, `scripts/${command}.ts`, ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   // npm exits on SIGTERM without passing it on; when our parent goes, stop as if we had been told.
   const parent = process.ppid;
@@ -55,6 +55,7 @@ if (command === 'start') {
   }
   const steps = [
     ['Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
+    ['Resolving the Temporal server, temporal-sql-tool and UI server for the cluster tests (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/cluster-binaries.ts']],
     ['Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],
     ['Lint (eslint)', ['node_modules/eslint/bin/eslint.js', '.']],
   ];
@@ -62,11 +63,15 @@ if (command === 'start') {
     const status = run(label, process.execPath, args);
     if (status !== 0) process.exit(status);
   }
-  const files = process.argv.length > 3 ? process.argv.slice(3) : findTests(join(root, 'test')).sort();
-  process.exit(
-    run(`Tests (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', '--test-reporter=spec', ...files]),
-  );
+  const testRun = (label, files) => run(`${label} (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', '--test-reporter=spec', ...files]);
+  if (process.argv.length > 3) process.exit(testRun('Tests', process.argv.slice(3)));
+  // The cluster suite restarts PostgreSQL and SIGKILLs a Temporal server: it runs alone, after the rest.
+  const all = findTests(join(root, 'test')).sort();
+  const cluster = all.filter((f) => f.startsWith(join('test', 'cluster')));
+  const main = testRun('Tests', all.filter((f) => !cluster.includes(f)));
+  const clusterStatus = testRun('Cluster tests: a Temporal server on PostgreSQL', cluster);
+  process.exit(main || clusterStatus);
 } else {
-  console.error('usage: node scripts/bootstrap.mjs start|test [test files...]');
+  console.error('usage: node scripts/bootstrap.mjs start|cluster|test [test files...]');
   process.exit(2);
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { envSchema } from '../src/worker/env.ts';
+import { defaultPorts, DYNAMIC_CONFIG_PATH, HISTORY_SHARDS, serverConfig, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../scripts/lib/cluster.ts';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/contract/index.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -170,5 +171,35 @@ describe('Dockerfile', () => {
   test('the worker runs as the non-root node user', () => {
     const users = dockerfile.split('\n').filter((line) => /^USER\s/.test(line));
     assert.equal(users.at(-1)?.trim(), 'USER node');
+  });
+});
+
+describe('docker-compose.yml and npm run cluster agree', () => {
+  const temporal = () => service('temporal');
+  const env = () => temporal().environment as Record<string, string>;
+
+  test('the same Temporal server and UI versions', () => {
+    assert.equal(temporal().image, `temporalio/auto-setup:${TEMPORAL_SERVER_VERSION}`);
+    assert.equal(service('temporal-admin-tools').image, `temporalio/admin-tools:${TEMPORAL_SERVER_VERSION}`);
+    assert.equal(service('temporal-ui').image, `temporalio/ui:${TEMPORAL_UI_VERSION}`);
+  });
+
+  test('the same schema setup: PostgreSQL 12 plugin, the same two databases, 4 history shards', () => {
+    const settings = { postgres: { host: '127.0.0.1', port: 5432, user: 'temporal' }, databases: { main: 'temporal', visibility: 'temporal_visibility' }, ports: defaultPorts(), dir: '/tmp/x', uiPort: 8233 };
+    const config = parse(serverConfig(settings));
+    assert.equal(env().DB, 'postgres12');
+    assert.equal(config.persistence.datastores['postgres-default'].sql.pluginName, env().DB);
+    assert.equal(env().DBNAME, config.persistence.datastores['postgres-default'].sql.databaseName);
+    assert.equal(env().VISIBILITY_DBNAME, config.persistence.datastores['postgres-visibility'].sql.databaseName);
+    assert.equal(Number(env().NUM_HISTORY_SHARDS), HISTORY_SHARDS);
+    assert.equal(config.persistence.numHistoryShards, HISTORY_SHARDS);
+  });
+
+  test('the same dynamic config file', () => {
+    const mounted = (temporal().volumes as string[]).find((v) => v.endsWith(`:/etc/temporal/${env().DYNAMIC_CONFIG_FILE_PATH}:ro`));
+    assert.equal(mounted?.split(':')[0], './deploy/temporal/dynamicconfig.yaml');
+    const settings = { postgres: { host: '127.0.0.1', port: 5432, user: 'temporal' }, databases: { main: 'temporal', visibility: 'temporal_visibility' }, ports: defaultPorts(), dir: '/tmp/x', uiPort: 8233 };
+    assert.equal(parse(serverConfig(settings)).dynamicConfigClient.filepath, DYNAMIC_CONFIG_PATH);
+    assert.equal(DYNAMIC_CONFIG_PATH, join(root, 'deploy/temporal/dynamicconfig.yaml'));
   });
 });
