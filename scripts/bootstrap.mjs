@@ -63,13 +63,13 @@ if (command === 'start' || command === 'cluster') {
     const status = run(label, process.execPath, args);
     if (status !== 0) process.exit(status);
   }
-  const testRun = (label, files) => run(`${label} (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', '--test-reporter=spec', ...files]);
+  const testRun = (label, files, flags = []) => run(`${label} (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', ...flags, '--test-reporter=spec', ...files]);
   if (process.argv.length > 3) process.exit(testRun('Tests', process.argv.slice(3)));
   // The cluster suite restarts PostgreSQL and SIGKILLs a Temporal server: it runs alone, after the rest.
   const all = findTests(join(root, 'test')).sort();
   const cluster = all.filter((f) => f.startsWith(join('test', 'cluster')));
   const main = testRun('Tests', all.filter((f) => !cluster.includes(f)));
-  const clusterStatus = testRun('Cluster tests: a Temporal server on PostgreSQL', cluster);
+  const clusterStatus = testRun('Cluster tests: a Temporal server on PostgreSQL', cluster, ['--test-concurrency=1']);
   process.exit(main || clusterStatus);
 } else {
   console.error('usage: node scripts/bootstrap.mjs start|cluster|test [test files...]');

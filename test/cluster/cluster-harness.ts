@@ -21,6 +21,8 @@ export interface TestCluster {
   client: Client;
   connection: Connection;
   settings: ClusterSettings;
+  /** The Web UI server's address when started with `{ ui: true }`. */
+  uiUrl: string | null;
   /** SIGKILL of the Temporal server process (every service of the cluster: one process). */
   killServer(): Promise<void>;
   startServer(): Promise<void>;
@@ -31,7 +33,7 @@ export interface TestCluster {
 
 const say = (line: string) => console.log(`[cluster test] ${line}`);
 
-export async function startTestCluster(): Promise<TestCluster> {
+export async function startTestCluster(options: { ui?: boolean } = {}): Promise<TestCluster> {
   const binaries = await resolveClusterBinaries(say);
   const ports = defaultPorts(await freePort());
   Object.assign(ports, { frontendHttp: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort(), metrics: await freePort(), pprof: await freePort() });
@@ -42,22 +44,24 @@ export async function startTestCluster(): Promise<TestCluster> {
     databases: { main: name, visibility: `${name}_visibility` },
     ports,
     dir: mkdtempSync(join(tmpdir(), 'cluster-')),
-    uiPort: null,
+    uiPort: options.ui ? await freePort() : null,
   };
   await migrateDatabases(binaries.sqlTool, settings, say);
-  const { serverArgs } = writeClusterConfig(settings);
+  const { serverArgs, uiArgs } = writeClusterConfig(settings);
   const address = `127.0.0.1:${ports.frontend}`;
   let server: Service = startService('temporal-server', binaries.server, serverArgs, process.env);
   const connection = await waitForTemporal(address, 120_000);
   await ensureNamespace(connection, 'default');
   await ensureSearchAttributes(connection, 'default');
   const client = new Client({ connection });
+  const ui = settings.uiPort === null ? null : startService('temporal-ui', binaries.ui, uiArgs, process.env);
   const workers: ChildProcess[] = [];
   return {
     address,
     client,
     connection,
     settings,
+    uiUrl: settings.uiPort === null ? null : `http://127.0.0.1:${settings.uiPort}`,
     async killServer() {
       const exited = server.exited;
       server.child.kill('SIGKILL');
@@ -78,6 +82,7 @@ export async function startTestCluster(): Promise<TestCluster> {
     async stop() {
       for (const worker of workers) if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
       await connection.close().catch(() => undefined);
+      if (ui) await stopService(ui);
       await stopService(server);
       for (const database of [settings.databases.main, settings.databases.visibility]) {
         await sql('postgres', `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);

@@ -1,9 +1,9 @@
 /**
  * The production path, for real: a Temporal server (not the dev server) on PostgreSQL with 4 history
- * shards, two worker processes, the real sandbox and database. A fullRollback and a dataRestore end to
- * end; a worker SIGKILLed mid-step while the other finishes; the Temporal server SIGKILLed at a gate
- * and restarted; PostgreSQL restarted mid-rollback; and every history made here replayed against the
- * current workflow code.
+ * shards, its Web UI server, two worker processes, the real sandbox and database. A fullRollback and a
+ * dataRestore end to end; a rollback started and approved in the Web UI; a worker SIGKILLed mid-step
+ * while the other finishes; the Temporal server SIGKILLed at a gate and restarted; PostgreSQL
+ * restarted mid-rollback; and every history made here replayed against the current workflow code.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -22,7 +22,8 @@ import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { ProviderClients } from '../../src/providers/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
-import { approveSignal } from '../../src/workflows/signals.ts';
+import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
+import { launchChromium, SHOTS, TemporalUi } from '../browser/ui-driver.ts';
 import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sleep, sql } from '../harness.ts';
 import { waitForStatus } from '../rollback-harness.ts';
 import { startTestCluster, type TestCluster } from './cluster-harness.ts';
@@ -79,7 +80,7 @@ async function resetSandbox(): Promise<void> {
 
 describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000 }, () => {
   before(async () => {
-    cluster = await startTestCluster();
+    cluster = await startTestCluster({ ui: true });
     dir = cluster.settings.dir;
     await ensureSandboxDatabase(databaseUrl);
     await startClusterSandbox();
@@ -113,6 +114,34 @@ describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000
     await restore.result();
     assert.deepEqual(await sql(databaseName, 'SELECT count(*)::int AS n FROM payments'), [{ n: 1000 }], 'live is the backup again');
     assert.equal((await databasesLike(`${databaseName}__pre_restore_`)).length, 1, 'the database as it was is kept');
+  });
+
+  test("the cluster's Web UI (the ui-server build): an operator starts a rollback from the form, is refused and then approves in the Update dialog, and sees it complete", async (t) => {
+    await resetSandbox();
+    const { browser, page } = await launchChromium();
+    try {
+      const ui = new TemporalUi(page, cluster.uiUrl!);
+      const stage = ui.stages(t);
+      const id = 'cluster-ui-rollback';
+      await stage('start form', () => ui.startFromForm(id, 'fullRollback', { system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 }, 'cluster-01-start-form.png'));
+      await stage('awaiting approval', () => ui.openAt(id, 'awaiting approval from oncall (0 of 1) before cleanup'));
+      await stage('update dialog', async () => {
+        assert.equal(await ui.sendUpdate(id, 'approve', { by: 'dave' }, 'cluster-02-update-refused.png'), 'refused: dave is not an approver for role oncall (alice, bob, carol)');
+        assert.equal(await ui.sendUpdate(id, 'approve', { by: 'bob', comment: 'looks good' }), null);
+      });
+      await stage('completed', async () => {
+        await ui.header().getByText('Completed', { exact: true }).waitFor();
+        await ui.waitForCurrentDetails('rollback completed');
+        await page.screenshot({ path: join(SHOTS, 'cluster-03-completed.png') });
+      });
+      const handle = cluster.client.workflow.getHandle(id);
+      started.push(handle);
+      const status = await handle.query(statusQuery);
+      assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.gate]), [['approved', 'bob', 'before-cleanup']], 'the refused approval left no trace');
+      assert.deepEqual(sandbox.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 0 } });
+    } finally {
+      await browser.close();
+    }
   });
 
   test('one of two workers SIGKILLed mid-step: the other finishes the rollback, and each router change is applied once', async () => {
@@ -172,7 +201,7 @@ describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000
 
   test('every history recorded on the cluster replays against the current workflow code', async () => {
     const histories = await Promise.all(started.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
-    assert.equal(histories.length, 5);
+    assert.equal(histories.length, 6, 'a fullRollback, a dataRestore, the one started in the UI and the three interrupted ones');
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'cluster' }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
