@@ -25,6 +25,10 @@ COPY src ./src
 COPY schemas ./schemas
 COPY runbooks ./runbooks
 
+# The workflow bundle (webpack over src/workflows), built once here rather than by every container start;
+# the worker checks it against the sources it was built from (src/worker/workflow-bundle.ts).
+RUN node --import tsx src/worker/build-workflow-bundle.ts .cache/workflow-bundle
+
 # Code stays root-owned (read-only for the worker); only .data (reports, backups) is writable.
 # A named volume mounted on /app/.data starts with this ownership.
 RUN mkdir -p /app/.data/reports /app/.data/backups && chown -R node:node /app/.data
@@ -32,4 +36,5 @@ USER node
 
 # Temporal's worker drains on SIGTERM within WORKER_SHUTDOWN_GRACE_SECONDS.
 STOPSIGNAL SIGTERM
+# The same command as every worker of ours (src/worker/command.ts).
 CMD ["node", "--import", "tsx", "src/worker/main.ts"]

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { envSchema } from '../src/worker/env.ts';
+import { WORKER_ENTRY, WORKER_NODE_FLAGS } from '../src/worker/command.ts';
 import { defaultPorts, DYNAMIC_CONFIG_PATH, HISTORY_SHARDS, serverConfig, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../scripts/lib/cluster.ts';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/contract/index.ts';
 
@@ -161,11 +162,20 @@ describe('docker-compose.yml', () => {
 describe('Dockerfile', () => {
   const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 
-  test('the image starts the worker entry point through tsx', () => {
+  test('the image starts the worker as every other worker is started (src/worker/command.ts), and so does npm run worker', () => {
     const cmd = dockerfile.split('\n').filter((line) => /^CMD\s/.test(line));
     assert.equal(cmd.length, 1, 'expected exactly one CMD');
-    assert.match(cmd[0] ?? '', /src\/worker\/main\.ts/);
-    assert.match(cmd[0] ?? '', /tsx/);
+    const expected = ['node', ...WORKER_NODE_FLAGS, '--import', 'tsx', WORKER_ENTRY];
+    assert.deepEqual(JSON.parse(cmd[0]!.replace(/^CMD\s+/, '')), expected);
+    const packageJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.equal(packageJson.scripts.worker, expected.join(' '));
+  });
+
+  test('the image carries the workflow bundle, built before the code becomes read-only', () => {
+    const lines = dockerfile.split('\n');
+    const build = lines.findIndex((line) => line.includes('src/worker/build-workflow-bundle.ts .cache/workflow-bundle'));
+    assert.ok(build > lines.findIndex((line) => /^COPY src /.test(line)), 'the bundle is built after the source is copied');
+    assert.ok(build < lines.findIndex((line) => /^USER /.test(line)), 'the bundle is built before USER node');
   });
 
   test('the worker runs as the non-root node user', () => {

@@ -198,7 +198,15 @@ export async function waitForStatus(handle: WorkflowHandle, predicate: (s: Rollb
   const deadline = Date.now() + timeoutMs;
   let last: RollbackStatus | undefined;
   while (Date.now() < deadline) {
-    last = await handle.query(statusQuery);
+    try {
+      last = await handle.query(statusQuery);
+    } catch (err) {
+      // Right after a worker is killed and another started, the server answers queries with "no
+      // poller seen for task queue recently" until the new worker polls: ask again.
+      if (!/no poller seen/.test(String((err as { cause?: unknown }).cause ?? err))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      continue;
+    }
     if (predicate(last)) return last;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -22,6 +22,7 @@ import { ProviderClients } from '../src/providers/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
+import { workerNodeArgs } from '../src/worker/command.ts';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
@@ -32,7 +33,7 @@ const databaseUrl = `${POSTGRES}/${databaseName}`;
 
 /** A worker exactly as production runs it: its own process, src/worker/main.ts, configured by environment. */
 async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+  const child = spawn(process.execPath, workerNodeArgs(), {
     env: {
       ...process.env,
       TEMPORAL_ADDRESS: env.address,

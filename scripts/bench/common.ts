@@ -1,16 +1,111 @@
-/** What the benchmarks share: rounding, event times from a workflow history, saving the figures. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+/**
+ * What the benchmarks share: the Temporal services they measure against, worker processes, rounding,
+ * percentiles, event times, worker memory, the bench runbook, saving the figures.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { parseDocument, stringify } from 'yaml';
+import { sandboxRunbookFor, type Sandbox } from '../../sandbox/sandbox.ts';
+import { workerNodeArgs } from '../../src/worker/command.ts';
+import { startTestCluster } from '../../test/cluster/cluster-harness.ts';
+import { devServerOptions } from '../lib/temporal.ts';
+import { resolveTemporalCli } from '../temporal-cli.ts';
+
+/**
+ * A Temporal service to measure against: `dev`, the dev server `npm start` runs (SQLite in memory), or
+ * `cluster`, the Temporal server on PostgreSQL that `npm run cluster` runs (4 history shards).
+ */
+export interface BenchService {
+  name: 'dev' | 'cluster';
+  address: string;
+  client: Client;
+  connection: Connection;
+  stop(): Promise<void>;
+}
+
+/** BENCH_TARGETS (comma-separated dev, cluster), or all of them. */
+export function benchTargets(): BenchService['name'][] {
+  const targets = (process.env.BENCH_TARGETS ?? 'dev,cluster').split(',').map((t) => t.trim());
+  for (const target of targets) if (target !== 'dev' && target !== 'cluster') throw new Error(`BENCH_TARGETS: unknown target ${target}; use dev, cluster or both`);
+  return targets as BenchService['name'][];
+}
+
+export async function startBenchService(name: BenchService['name']): Promise<BenchService> {
+  if (name === 'cluster') {
+    const cluster = await startTestCluster();
+    return { name, address: cluster.address, client: cluster.client, connection: cluster.connection, stop: () => cluster.stop() };
+  }
+  const cli = await resolveTemporalCli((line) => console.log(line));
+  const env = await TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
+  return { name, address: env.address, client: env.client, connection: env.connection, stop: () => env.teardown() };
+}
+
+/** A worker process as production runs it (src/worker/command.ts), against `service`, quiet. */
+export function startBenchWorker(service: BenchService, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, workerNodeArgs(), {
+    env: { ...process.env, ...env, TEMPORAL_ADDRESS: service.address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+export async function stopBenchWorker(worker: ChildProcess): Promise<void> {
+  if (worker.exitCode !== null || worker.signalCode !== null) return;
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  worker.kill('SIGTERM');
+  await exited;
+}
 
 /** To one decimal. */
 export const round = (n: number) => Math.round(n * 10) / 10;
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The nearest-rank percentile: the smallest value with at least p% of the values at or below it. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+export const median = (values: number[]) => percentile(values, 50);
 
 /** A history event's time in ms since the epoch (the server's clock). */
 export const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
   Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 
+/** A process's resident memory now and at its peak so far (VmHWM), in MB, from /proc. */
+export function processRssMb(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { rssMb: round(kb('VmRSS') / 1024), peakMb: round(kb('VmHWM') / 1024) };
+}
+
+/**
+ * A runbook for the benchmarks: runbooks/sandbox.yaml for this sandbox as `system`, with no waiting
+ * anywhere (zero windows, HTTP checks only) and the given gates.
+ */
+export function benchRunbook(sandbox: Sandbox, system: string, gates: Record<string, { role: string; timeoutSeconds: number }>): string {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed YAML document, edited freely
+  const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
+  doc.system = system;
+  delete doc.health.metrics; // a zero-length window measures nothing; checks still verify
+  doc.health.windowSeconds = 0;
+  doc.gates = gates;
+  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
+  return stringify(doc);
+}
+
+/** The canary release as it stood before any rollback. */
+export async function resetSandbox(sandbox: Sandbox): Promise<void> {
+  const put = (path: string, body: unknown) => fetch(`${sandbox.urls.router}${path}`, { method: 'PUT', body: JSON.stringify(body) });
+  await put('/admin/weights', { weights: { stable: 75, canary: 25 } });
+  await put('/admin/instances', { version: 'stable', count: 2 });
+  await put('/admin/instances', { version: 'canary', count: 1 });
+}
+
 /** Writes bench-results/<benchmark>-<at>.json and returns its path. */
-export function saveResults(results: { benchmark: string; at: string }): string {
+export function saveResults(results: { benchmark: string; at: string } & Record<string, unknown>): string {
   mkdirSync('bench-results', { recursive: true });
   const file = join('bench-results', `${results.benchmark}-${results.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

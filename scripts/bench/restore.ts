@@ -25,7 +25,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
@@ -46,6 +45,7 @@ import type { RollbackStatus } from '../../src/contract/index.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
 import { eventMs, round, saveResults } from './common.ts';
+import { workerNodeArgs } from '../../src/worker/command.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALE = Number(process.env.BENCH_SCALE ?? 50);
@@ -379,7 +379,7 @@ async function run(): Promise<void> {
     const backupMs = performance.now() - started;
     const dumpDir = join(backupsOfMain, BACKUP_ID, 'dump');
 
-    worker = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../src/worker/main.ts', import.meta.url))], {
+    worker = spawn(process.execPath, workerNodeArgs(), {
       env: {
         ...process.env,
         ...secrets,

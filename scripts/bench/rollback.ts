@@ -1,88 +1,68 @@
 /**
  * `npm run bench:rollback`: what Temporal orchestration costs a rollback, measured side by side in
- * one run on this machine, against the real dev server, a real worker process and the real sandbox.
+ * one run on this machine, with a real worker process and the real sandbox, against each Temporal
+ * service in turn: the dev server (`npm start`) and the cluster on PostgreSQL (`npm run cluster`, one
+ * worker here so the two compare like for like; BENCH_TARGETS=dev,cluster chooses).
  *   (a) an immediate rollback as a workflow vs the same activity calls in a plain script: ratio and
  *       overhead per activity (target: median overhead per activity <= 50 ms);
  *   (b) approve signal to the next activity starting, over 50 gates (target: p95 <= 150 ms);
  *   (c) 50 concurrent dry runs on distinct systems: time to all complete, worker peak RSS.
  * Prints a summary and writes bench-results/rollback-<time>.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
-import { parseDocument, stringify } from 'yaml';
-import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { createActivities } from '../../src/activities/index.ts';
 import { ProviderClients } from '../../src/providers/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
-import { resolveTemporalCli } from '../temporal-cli.ts';
-import { eventMs, round, saveResults } from './common.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, waitForPoller } from '../lib/temporal.ts';
+import {
+  benchRunbook,
+  benchTargets,
+  eventMs,
+  median,
+  percentile,
+  processRssMb,
+  resetSandbox,
+  round,
+  saveResults,
+  sleep,
+  startBenchService,
+  startBenchWorker,
+  stopBenchWorker,
+  type BenchService,
+} from './common.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const GATES = 50;
 const DRY_RUNS = 50;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-};
-const median = (values: number[]) => percentile(values, 50);
+const NO_GATES = {};
+const STEP_GATES = { 'gradual-step': { role: 'oncall', timeoutSeconds: 600 }, 'before-cleanup': { role: 'oncall', timeoutSeconds: 600 } };
 
-/** A runbook for the bench: no waiting anywhere (zero windows, HTTP checks only), optional step gates. */
-function benchRunbook(sandbox: Sandbox, system: string, gates: boolean): string {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed YAML document, edited freely
-  const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
-  doc.system = system;
-  delete doc.health.metrics; // a zero-length window measures nothing; checks still verify
-  doc.health.windowSeconds = 0;
-  doc.gates = gates ? { 'gradual-step': { role: 'oncall', timeoutSeconds: 600 }, 'before-cleanup': { role: 'oncall', timeoutSeconds: 600 } } : {};
-  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
-  return stringify(doc);
-}
-
-async function resetSandbox(sandbox: Sandbox): Promise<void> {
-  const put = (path: string, body: unknown) => fetch(`${sandbox.urls.router}${path}`, { method: 'PUT', body: JSON.stringify(body) });
-  await put('/admin/weights', { weights: { stable: 75, canary: 25 } });
-  await put('/admin/instances', { version: 'stable', count: 2 });
-  await put('/admin/instances', { version: 'canary', count: 1 });
-}
-
-function peakRssMb(pid: number): { rssMb: number; peakMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { rssMb: round(kb('VmRSS') / 1024), peakMb: round(kb('VmHWM') / 1024) };
-}
-
-async function run(): Promise<void> {
-  const cli = await resolveTemporalCli((line) => console.log(line));
-  const env = await TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
-  const sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null });
+async function measure(service: BenchService, sandbox: Sandbox) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
-  writeFileSync(join(dir, 'bench.yaml'), benchRunbook(sandbox, 'bench', false));
-  writeFileSync(join(dir, 'gates.yaml'), benchRunbook(sandbox, 'gates', true));
-  for (let i = 1; i <= DRY_RUNS; i += 1) writeFileSync(join(dir, `dry-${i}.yaml`), benchRunbook(sandbox, `dry-${i}`, false));
+  writeFileSync(join(dir, 'bench.yaml'), benchRunbook(sandbox, 'bench', NO_GATES));
+  writeFileSync(join(dir, 'gates.yaml'), benchRunbook(sandbox, 'gates', STEP_GATES));
+  for (let i = 1; i <= DRY_RUNS; i += 1) writeFileSync(join(dir, `dry-${i}.yaml`), benchRunbook(sandbox, `dry-${i}`, NO_GATES));
   let worker: ChildProcess | undefined;
   let clients: ProviderClients | undefined;
   try {
-    worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-      env: { ...process.env, ...secrets, TEMPORAL_ADDRESS: env.address, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitForPoller(env.connection, 'default', 60_000);
+    worker = startBenchWorker(service, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
+    await waitForPoller(service.connection, 'default', 60_000);
     const input = { system: 'bench', reason: 'benchmark', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 };
 
     // (a) workflow vs plain script, alternating so both see the same machine state.
-    const runbook = parseRunbook(benchRunbook(sandbox, 'bench', false), 'runbooks/bench.yaml');
+    const runbook = parseRunbook(benchRunbook(sandbox, 'bench', NO_GATES), 'runbooks/bench.yaml');
     const logger = pino({ level: 'error' });
     clients = new ProviderClients({ env: secrets, logger });
-    const acts = createActivities({ runbooks: new Map([['bench', runbook]]), env: secrets, logger, clients, temporal: { client: env.client, namespace: 'default' }, reportsDir: join(dir, 'reports') });
+    const acts = createActivities({ runbooks: new Map([['bench', runbook]]), env: secrets, logger, clients, temporal: { client: service.client, namespace: 'default' }, reportsDir: join(dir, 'reports') });
     const mock = new MockActivityEnvironment();
     const plainScript = async (n: number) => {
       const key = (step: string) => `plain-${n}:${step}`;
@@ -105,9 +85,9 @@ async function run(): Promise<void> {
       await resetSandbox(sandbox);
       let started = performance.now();
       const workflowId = `bench-a-${i}-${Date.now()}`;
-      await env.client.workflow.execute('fullRollback', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+      await service.client.workflow.execute('fullRollback', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
       const wf = performance.now() - started;
-      const history = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      const history = (await service.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
       await resetSandbox(sandbox);
       started = performance.now();
       await plainScript(i);
@@ -137,7 +117,7 @@ async function run(): Promise<void> {
     await resetSandbox(sandbox);
     // GATES - 1 gradual steps (a gate after each but the last) plus the gate before cleanup.
     const steps = Array.from({ length: GATES }, (_, i) => 2 * (GATES - 1 - i));
-    const handle = await env.client.workflow.start('fullRollback', {
+    const handle = await service.client.workflow.start('fullRollback', {
       taskQueue: TASK_QUEUE,
       workflowId: `bench-gates-${Date.now()}`,
       args: [{ ...input, system: 'gates', mode: 'gradual', steps }],
@@ -168,35 +148,57 @@ async function run(): Promise<void> {
     };
 
     // (c) 50 concurrent dry runs on distinct systems.
-    const rssBefore = peakRssMb(worker.pid!);
+    const rssBefore = processRssMb(worker.pid!);
     const started = performance.now();
     await Promise.all(
       Array.from({ length: DRY_RUNS }, (_, i) =>
-        env.client.workflow.execute('fullRollback', {
+        service.client.workflow.execute('fullRollback', {
           taskQueue: TASK_QUEUE,
           workflowId: `bench-dry-${i}-${Date.now()}`,
           args: [{ ...input, system: `dry-${i + 1}`, dryRun: true }],
         }),
       ),
     );
-    const c = { dryRuns: DRY_RUNS, allCompleteMs: round(performance.now() - started), workerRssBeforeMb: rssBefore.rssMb, workerPeakRssMb: peakRssMb(worker.pid!).peakMb };
+    const c = { dryRuns: DRY_RUNS, allCompleteMs: round(performance.now() - started), workerRssBeforeMb: rssBefore.rssMb, workerPeakRssMb: processRssMb(worker.pid!).peakMb };
 
-    // The dev server's non-default settings are saved with the figures: they move them (see DEV_SERVER_DYNAMIC_CONFIG).
-    const results = { benchmark: 'rollback', at: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG_VALUES, a, b, c };
-    const file = saveResults(results);
+    console.log(`  [bench:rollback] ${service.name}: overhead per activity median ${a.medianOverheadPerActivityMs} ms; approve -> next activity p95 ${b.p95Ms} ms`);
+    return { a, b, c };
+  } finally {
+    await clients?.close();
+    if (worker) await stopBenchWorker(worker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function run(): Promise<void> {
+  const sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null });
+  const results: Partial<Record<BenchService['name'], Awaited<ReturnType<typeof measure>>>> = {};
+  try {
+    for (const target of benchTargets()) {
+      const service = await startBenchService(target);
+      try {
+        results[target] = await measure(service, sandbox);
+      } finally {
+        await service.stop();
+      }
+    }
+  } finally {
+    await sandbox.stop();
+  }
+  const { dev, cluster } = results;
+  const clusterVsDev = dev && cluster ? { overheadPerActivityRatio: round(cluster.a.medianOverheadPerActivityMs / dev.a.medianOverheadPerActivityMs), workflowMsRatio: round(cluster.a.medianWorkflowMs / dev.a.medianWorkflowMs) } : undefined;
+  // The dev server's non-default settings are saved with the figures: they move them (see DEV_SERVER_DYNAMIC_CONFIG).
+  const file = saveResults({ benchmark: 'rollback', at: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version }, devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG_VALUES, results, clusterVsDev });
+  for (const [target, { a, b, c }] of Object.entries(results)) {
     console.log(`
+${target}:
 (a) immediate rollback, ${RUNS} runs: workflow median ${a.medianWorkflowMs} ms vs plain script ${a.medianPlainScriptMs} ms
     ratio ${a.ratio}; overhead per activity median ${a.medianOverheadPerActivityMs} ms (target <= 50 ms) ${a.medianOverheadPerActivityMs <= 50 ? 'MET' : 'NOT MET'}
 (b) approve -> next activity start over ${b.gates} gates: p50 ${b.p50Ms} ms, p95 ${b.p95Ms} ms (target <= 150 ms) ${b.p95Ms <= 150 ? 'MET' : 'NOT MET'}
-(c) ${c.dryRuns} concurrent dry runs: all complete in ${c.allCompleteMs} ms; worker peak RSS ${c.workerPeakRssMb} MB
-saved ${file}`);
-  } finally {
-    await clients?.close();
-    worker?.kill('SIGTERM');
-    await sandbox.stop();
-    await env.teardown();
-    rmSync(dir, { recursive: true, force: true });
+(c) ${c.dryRuns} concurrent dry runs: all complete in ${c.allCompleteMs} ms; worker peak RSS ${c.workerPeakRssMb} MB`);
   }
+  if (clusterVsDev) console.log(`\ncluster vs dev server: overhead per activity ${cluster!.a.medianOverheadPerActivityMs} vs ${dev!.a.medianOverheadPerActivityMs} ms (${clusterVsDev.overheadPerActivityRatio}x); a whole rollback ${cluster!.a.medianWorkflowMs} vs ${dev!.a.medianWorkflowMs} ms`);
+  console.log(`saved ${file}`);
 }
 
 run().catch((err: unknown) => {

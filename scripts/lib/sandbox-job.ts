@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FLAGD_FILE, DEFAULT_PORTS, sandboxRunbookFor } from '../../sandbox/sandbox.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
+import { workerNodeArgs } from '../../src/worker/command.ts';
 import type { MainJob } from './main-job.ts';
 import { startService } from './processes.ts';
 
@@ -61,7 +62,7 @@ export function startSandboxAndWorkers(job: MainJob, env: NodeJS.ProcessEnv, cou
     const [host, port] = metrics.split(':');
     const own = metrics === 'off' || n === 1 ? metrics : `${host}:${Number(port) + n - 1}`;
     const name = count === 1 ? 'worker' : `worker-${n}`;
-    job.supervise(() => startService(name, process.execPath, ['--import', 'tsx', join(root, 'src/worker/main.ts')], { ...env, WORKER_METRICS_ADDRESS: own }));
+    job.supervise(() => startService(name, process.execPath, workerNodeArgs(), { ...env, WORKER_METRICS_ADDRESS: own }));
   }
 }
 

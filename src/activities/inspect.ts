@@ -7,7 +7,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { resolve } from 'node:path';
 import type { CapturedValue } from '../contract/index.ts';
-import { ACTION_CAPABILITY, actionKind, type Action } from '../runbook/actions.ts';
+import { ACTION_CAPABILITY, actionKind } from '../runbook/action-kinds.ts';
+import type { Action } from '../runbook/actions.ts';
 import { planChanges } from '../runbook/change-plan.ts';
 import { resolveName } from '../runbook/provider-check.ts';
 import type { Runbook } from '../runbook/schema.ts';

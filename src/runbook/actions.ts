@@ -7,7 +7,6 @@
  */
 import { z } from 'zod';
 import { configKey, envVarName } from '../contract/index.ts';
-import type { Capability } from '../providers/types.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const provider = identifier.optional().describe('a name under providers:; may be left out when exactly one provider can do this');
@@ -61,24 +60,3 @@ export const redisRestoreAction = z.strictObject({
 
 export const actionSchema = z.union([flagAction, configAction, secretVersionAction, killSwitchAction, restartAction, commandAction, downSqlAction, redisRestoreAction]);
 export type Action = z.infer<typeof actionSchema>;
-
-/** Every action kind, by the key that names it. */
-export const ACTION_KINDS = ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore'] as const;
-export type ActionKind = (typeof ACTION_KINDS)[number];
-
-/** What kind an action is: the first action key it carries. */
-export function actionKind(action: Action): ActionKind {
-  return ACTION_KINDS.find((kind) => kind in action)!;
-}
-
-/** The capability a provider needs to carry out each kind (down-sql uses the runbook's database instead). */
-export const ACTION_CAPABILITY: Record<ActionKind, Capability | null> = {
-  flag: 'flags',
-  config: 'config',
-  'secret-version': 'secrets',
-  'kill-switch': 'killSwitches',
-  restart: 'restarts',
-  command: 'commands',
-  'down-sql': null,
-  'redis-restore': 'keyspace',
-};

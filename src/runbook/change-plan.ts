@@ -5,7 +5,8 @@
  * changes, and tests read it directly.
  */
 import type { CapturedValue } from '../contract/index.ts';
-import { actionKind, type Action, type ActionKind } from './actions.ts';
+import { actionKind, type ActionKind } from './action-kinds.ts';
+import type { Action } from './actions.ts';
 
 type VersionStates = Record<number, 'ENABLED' | 'DISABLED'>;
 

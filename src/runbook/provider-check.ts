@@ -8,7 +8,7 @@ import type { Problem } from '../contract/index.ts';
 import { validate } from '../contract/index.ts';
 import { CAPABILITY_NAMES, findProvider, PROVIDERS, providersOf, UnknownProviderError } from '../providers/index.ts';
 import type { Capability } from '../providers/types.ts';
-import { ACTION_CAPABILITY, actionKind } from './actions.ts';
+import { ACTION_CAPABILITY, actionKind } from './action-kinds.ts';
 import type { Runbook } from './schema.ts';
 
 function settingsProblems(capability: Capability | null, path: string, ref: { provider: string; settings: Record<string, unknown> }): Problem[] {

@@ -38,6 +38,7 @@ export const envSchema = z.object({
     .describe('where the worker serves Prometheus metrics; "off" disables'),
   WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
   WORKER_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 10_000).default(50),
+  WORKER_MAX_CACHED_WORKFLOWS: wholeNumber(0, 100_000).optional(),
 });
 
 export type WorkerEnv = z.infer<typeof envSchema>;

@@ -6,7 +6,6 @@
 import { Client } from '@temporalio/client';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { fileURLToPath } from 'node:url';
 import { createActivities } from '../activities/index.ts';
 import { ProviderClients } from '../providers/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
@@ -15,7 +14,9 @@ import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+import { DEFAULT_BUNDLE_CACHE_DIR, workflowBundlePath } from './workflow-bundle.ts';
+
+export { workflowsPath } from './workflow-bundle.ts';
 
 let runtimeInstalled = false;
 
@@ -54,6 +55,8 @@ export interface RollbackWorkerOptions {
   /** A client for the same service, used by preflight to see other running rollbacks. */
   client: Client;
   reportsDir: string;
+  /** Where the workflow bundle is cached; null builds it afresh into a temporary directory. */
+  bundleCacheDir?: string | null;
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -99,10 +102,11 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: TASK_QUEUE,
-    workflowsPath,
+    workflowBundle: { codePath: await workflowBundlePath({ cacheDir: options.bundleCacheDir ?? DEFAULT_BUNDLE_CACHE_DIR, logger: options.logger }) },
     activities,
     shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxCachedWorkflows: options.env.WORKER_MAX_CACHED_WORKFLOWS,
     ...options.overrides,
   });
   return new RollbackWorker(worker, clients);

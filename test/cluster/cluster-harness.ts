@@ -15,6 +15,7 @@ import { defaultPorts, ensureNamespace, migrateDatabases, resolveClusterBinaries
 import { startService, stopService, type Service } from '../../scripts/lib/processes.ts';
 import { ensureSearchAttributes, waitForTemporal } from '../../scripts/lib/temporal.ts';
 import { freePort, sql } from '../harness.ts';
+import { workerNodeArgs } from '../../src/worker/command.ts';
 
 export interface TestCluster {
   address: string;
@@ -72,7 +73,7 @@ export async function startTestCluster(options: { ui?: boolean } = {}): Promise<
       (await waitForTemporal(address, 120_000)).close().catch(() => undefined);
     },
     startWorker(env) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+      const child = spawn(process.execPath, workerNodeArgs(), {
         env: { ...process.env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
         stdio: ['ignore', 'inherit', 'inherit'],
       });

@@ -1,0 +1,111 @@
+/**
+ * The workflow bundle (webpack over src/workflows) the worker runs, built in a child process and kept
+ * on disk until a file it was built from changes.
+ *
+ * Why not let Worker.create bundle in the worker: webpack, its loaders and swc stay in the worker's
+ * memory once they have run (about 130 MB of resident memory for the life of the process, measured
+ * with `npm run bench:capacity`), and every worker start and every test worker paid about 2.5 s of
+ * bundling. Built here, the worker only reads a file.
+ *
+ * The cache (.cache/workflow-bundle/ in the checkout) holds the bundle and a manifest listing every
+ * file webpack read with its SHA-256; a bundle is used only while all of them are unchanged. Two
+ * workers starting together may both build: each writes its own file and renames the manifest into
+ * place, and both bundles are the same. Where the cache cannot be written (a read-only image), the
+ * bundle goes to a temporary directory for this process; the Dockerfile builds it into the image.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * Modules every workflow in the worker shares instead of evaluating its own copy (see
+ * src/workflows/shared-modules.ts for what may go there).
+ */
+export const sharedModulesPath = fileURLToPath(new URL('../workflows/shared-modules.ts', import.meta.url));
+
+export const DEFAULT_BUNDLE_CACHE_DIR = fileURLToPath(new URL('../../.cache/workflow-bundle/', import.meta.url));
+
+const BUILDER = fileURLToPath(new URL('./build-workflow-bundle.ts', import.meta.url));
+
+/** What build-workflow-bundle.ts writes beside the bundle. */
+export interface BundleManifest {
+  bundle: string;
+  /** Every file webpack read, with its SHA-256. */
+  files: Record<string, string>;
+}
+
+export const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** The cached bundle, when every file it was built from is as it was; otherwise null. */
+function cachedBundle(cacheDir: string): string | null {
+  const manifestPath = join(cacheDir, 'manifest.json');
+  if (!existsSync(manifestPath)) return null;
+  try {
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as BundleManifest;
+    const bundlePath = join(cacheDir, manifest.bundle);
+    if (!existsSync(bundlePath)) return null;
+    for (const [file, hash] of Object.entries(manifest.files)) {
+      if (!existsSync(file) || sha256(readFileSync(file)) !== hash) return null;
+    }
+    return bundlePath;
+  } catch {
+    return null; // a half-written or foreign manifest: build again
+  }
+}
+
+/** Runs build-workflow-bundle.ts in its own process, writing into `dir`. */
+function build(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // The child loads TypeScript the way this process does: through tsx, resolved from here.
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), BUILDER, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let errors = '';
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`building the workflow bundle failed (${signal ?? `exit code ${code}`}):\n${errors.trim()}`));
+    });
+  });
+}
+
+function writable(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const probe = join(dir, `.probe-${process.pid}`);
+    writeFileSync(probe, '');
+    renameSync(probe, join(dir, '.probe'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The path of an up-to-date workflow bundle: the cached one, or one built now (about 3 s).
+ * `cacheDir` null builds into a temporary directory every time.
+ */
+export async function workflowBundlePath(options: { cacheDir: string | null; logger: Logger }): Promise<string> {
+  const { logger } = options;
+  let dir = options.cacheDir;
+  if (dir) {
+    const cached = cachedBundle(dir);
+    if (cached) return cached;
+    if (!writable(dir)) {
+      logger.warn({ cacheDir: dir }, 'cannot write the workflow bundle cache; building into a temporary directory');
+      dir = null;
+    }
+  }
+  dir ??= mkdtempSync(join(tmpdir(), 'workflow-bundle-'));
+  const started = Date.now();
+  await build(dir);
+  const built = cachedBundle(dir);
+  if (!built) throw new Error(`the workflow bundle built into ${dir} is not there, or changed while it was built`);
+  logger.info({ bundle: built, ms: Date.now() - started }, 'workflow bundle built');
+  return built;
+}
