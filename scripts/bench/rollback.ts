@@ -113,32 +113,34 @@ async function measure(service: BenchService, sandbox: Sandbox) {
       targetOverheadPerActivityMs: 50,
     };
 
-    // (b) approve -> next activity start, from the server's own event times.
-    await resetSandbox(sandbox);
-    // GATES - 1 gradual steps (a gate after each but the last) plus the gate before cleanup.
-    const steps = Array.from({ length: GATES }, (_, i) => 2 * (GATES - 1 - i));
-    const handle = await service.client.workflow.start('fullRollback', {
-      taskQueue: TASK_QUEUE,
-      workflowId: `bench-gates-${Date.now()}`,
-      args: [{ ...input, system: 'gates', mode: 'gradual', steps }],
-    });
-    let approved = 0;
-    while (approved < GATES) {
-      const status = await handle.query(statusQuery);
-      if (status.state === 'completed' || status.state === 'failed' || status.state === 'aborted') break;
-      if (status.pendingGate && status.events.filter((e) => e.kind === 'approved').length === approved) {
-        await handle.signal(approveSignal, { by: 'bob' });
-        approved += 1;
-      } else await sleep(5);
-    }
-    await handle.result();
-    const events = (await handle.fetchHistory()).events ?? [];
+    // (b) approve -> next activity start, from the server's own event times. A gradual rollback takes
+    // at most 20 steps (fullRollbackInput), so the gates come from several rollbacks one after another:
+    // 19 gradual steps (a gate after each but the last) plus the gate before cleanup in each.
     const latencies: number[] = [];
-    events.forEach((event, index) => {
-      if (!event.workflowExecutionSignaledEventAttributes) return;
-      const next = events.slice(index).find((e) => e.activityTaskStartedEventAttributes);
-      if (next) latencies.push(eventMs(next) - eventMs(event));
-    });
+    const steps = Array.from({ length: 20 }, (_, i) => 5 * (19 - i));
+    for (let n = 0; latencies.length < GATES; n += 1) {
+      await resetSandbox(sandbox);
+      const handle = await service.client.workflow.start('fullRollback', {
+        taskQueue: TASK_QUEUE,
+        workflowId: `bench-gates-${n}-${Date.now()}`,
+        args: [{ ...input, system: 'gates', mode: 'gradual', steps }],
+      });
+      for (let approved = 0; ; ) {
+        const status = await handle.query(statusQuery);
+        if (status.state === 'completed' || status.state === 'failed' || status.state === 'aborted') break;
+        if (status.pendingGate && status.events.filter((e) => e.kind === 'approved').length === approved) {
+          await handle.signal(approveSignal, { by: 'bob' });
+          approved += 1;
+        } else await sleep(5);
+      }
+      await handle.result();
+      const events = (await handle.fetchHistory()).events ?? [];
+      events.forEach((event, index) => {
+        if (!event.workflowExecutionSignaledEventAttributes) return;
+        const next = events.slice(index).find((e) => e.activityTaskStartedEventAttributes);
+        if (next) latencies.push(eventMs(next) - eventMs(event));
+      });
+    }
     const b = {
       gates: latencies.length,
       p50Ms: round(percentile(latencies, 50)),
