@@ -9,6 +9,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
@@ -77,6 +78,16 @@ async function restoreInto(name: string, dumpDir: string): Promise<void> {
 const restore = (system: string, extra: Record<string, unknown> = {}) =>
   startRollback(t, { system, database: 'main', reason: 'bad migration deleted orders', requestedBy: 'alice', ...extra }, undefined, 'dataRestore');
 
+/** The result of the (only) completed activity of `type` in a workflow's history. */
+async function activityResult<T>(handle: WorkflowHandle, type: string): Promise<T> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map(events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [[String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name]] : [])));
+  const completed = events.find((e) => e.activityTaskCompletedEventAttributes && scheduled.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) === type);
+  const payload = completed?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+  assert.ok(payload?.data, `no completed ${type} in the history`);
+  return JSON.parse(Buffer.from(payload.data).toString()) as T;
+}
+
 describe('dataRestore', { timeout: 300_000 }, () => {
   before(async () => {
     t = await startRollbackTestEnv();
@@ -135,6 +146,16 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.deepEqual(status.events.map((e) => [e.kind, e.by]), [['refused', 'bob'], ['approved', 'dana']]);
     const verifiedWith = (await handle.fetchHistory()).events?.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []).filter((name) => name.startsWith('verify'));
     assert.deepEqual(verifiedWith, ['verifyBackup', 'verifyRestoredDatabase', 'verifyLiveDatabase'], 'rows counted once, on the side database');
+    // Counted as pg_restore finished each table's data (while it built the indexes): every table, and
+    // each count is what the restored database holds.
+    const { countedWhileLoading } = await activityResult<{ countedWhileLoading: Record<string, number> }>(handle, 'restoreToSide');
+    const tables = await sql(s.dbName, "SELECT schemaname || '.' || relname AS t FROM pg_stat_user_tables ORDER BY 1");
+    assert.deepEqual(Object.keys(countedWhileLoading).sort(), tables.map((row) => row.t as string));
+    for (const [table, n] of Object.entries(countedWhileLoading)) {
+      const [schema, name] = table.split('.');
+      const [actual] = await sql(s.dbName, `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(schema!)}.${pg.escapeIdentifier(name!)}`);
+      assert.equal(n, actual.n, `rows of ${table}`);
+    }
     const [flag] = await sql(s.dbName, "SELECT enabled FROM feature_flags WHERE name = 'maintenance_mode'");
     assert.equal(flag.enabled, false, 'writers resumed');
     // The safety dump restores: it holds the pre-restore state.

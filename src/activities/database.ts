@@ -7,8 +7,8 @@ import { Context } from '@temporalio/activity';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listBackups, type BackupManifest } from '../providers/database/backup.ts';
-import { serverVersion, toolMajorVersion } from '../providers/database/pg-tools.ts';
-import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, smokeTest, databaseComment, swapIn, verifyDatabase } from '../providers/database/restore.ts';
+import { serverVersion, toolMajorVersion, withDatabase } from '../providers/database/pg-tools.ts';
+import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, RowCounter, smokeTest, databaseComment, swapIn, verifyDatabase } from '../providers/database/restore.ts';
 import { databaseTarget, fail, verifyAgainstManifest, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -96,27 +96,42 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
      * heartbeats (the UI shows them on the pending activity). Safe to retry: the side database this
      * restore made is dropped and made again; any other database of that name stops it.
      */
-    async restoreToSide(input: DatabaseRef & { backupDir: string; side: string; marker: string; jobs?: number }): Promise<{ side: string; recreated: boolean }> {
+    /**
+     * pg_restore into the side database; each table's rows are counted as soon as its data is in,
+     * while pg_restore goes on to the indexes (returned as `countedWhileLoading` for verify-side).
+     */
+    async restoreToSide(
+      input: DatabaseRef & { backupDir: string; side: string; marker: string; jobs?: number },
+    ): Promise<{ side: string; recreated: boolean; countedWhileLoading: Record<string, number> }> {
       const { conn } = target(input);
       const context = Context.current();
       const how = await createSideDatabase(conn, input.side, input.marker).catch((err: Error) => {
         throw fail(err.message, 'NameTaken');
       });
       let progress: { restored: number; of: number } | undefined;
-      await withHeartbeats(
-        restoreInto(conn, input.side, join(input.backupDir, 'dump'), input.jobs ?? 2, (done, total) => (progress = { restored: done, of: total }), context.cancellationSignal),
-        () => progress,
-      );
-      return { side: input.side, recreated: how === 'recreated' };
+      const counter = new RowCounter(withDatabase(conn, input.side));
+      try {
+        await withHeartbeats(
+          restoreInto(conn, input.side, join(input.backupDir, 'dump'), input.jobs ?? 2, (done, total) => (progress = { restored: done, of: total }), context.cancellationSignal, (table) =>
+            counter.count(table),
+          ),
+          () => progress,
+        );
+        return { side: input.side, recreated: how === 'recreated', countedWhileLoading: await withHeartbeats(counter.counts()) };
+      } finally {
+        await counter.close();
+      }
     },
 
     /**
      * Row counts against the manifest and the runbook's smoke queries; returns the counts and the
      * database's OID, which verifyLiveDatabase checks after the swap. Safe to retry: read-only.
      */
-    async verifyRestoredDatabase(input: DatabaseRef & { databaseName: string; manifest: BackupManifest }): Promise<{ rowCounts: Record<string, number>; oid: number }> {
+    async verifyRestoredDatabase(
+      input: DatabaseRef & { databaseName: string; manifest: BackupManifest; countedWhileLoading?: Record<string, number> },
+    ): Promise<{ rowCounts: Record<string, number>; oid: number }> {
       const { conn, config } = target(input);
-      const { problems, rowCounts, oid } = await withHeartbeats(verifyDatabase(conn, input.databaseName, input.manifest, config.smokeQueries));
+      const { problems, rowCounts, oid } = await withHeartbeats(verifyDatabase(conn, input.databaseName, input.manifest, config.smokeQueries, input.countedWhileLoading));
       if (problems.length > 0) throw fail(`${input.databaseName} did not verify: ${problems.join('; ')}`, 'RestoreNotVerified');
       return { rowCounts, oid };
     },

@@ -109,6 +109,8 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
       // Dropped only while it still carries this restore's marker, i.e. never swapped in.
       const dropSide = () => activities(`drop ${checked.side} (never swapped in)`).dropSideDatabase({ ...ref, side: checked.side, marker });
 
+      // Tables counted as pg_restore finished loading them; verify-side counts only the others.
+      let restored: { countedWhileLoading?: Record<string, number> } | undefined;
       if (patched('safety-dump-before-restore')) {
         // DESIGN: a safety dump before any restore. Taken and verified first, so the restore never
         // competes with it for the live server's disk and CPU, and a restore that fills the disk
@@ -120,7 +122,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           skippable: false,
           run: safetyDumpOfLive,
         });
-        await rollback.step({
+        restored = await rollback.step({
           name: 'restore-to-side',
           kind: 'change',
           description: `backup ${checked.id} restored into ${checked.side}`,
@@ -145,7 +147,13 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         name: 'verify-side',
         kind: 'verify',
         description: `verify ${checked.side}: row counts and smoke queries`,
-        run: () => activities(`verify ${checked.side}`, watching(1800)).verifyRestoredDatabase({ ...ref, databaseName: checked.side, manifest: checked.manifest }),
+        run: () =>
+          activities(`verify ${checked.side}`, watching(1800)).verifyRestoredDatabase({
+            ...ref,
+            databaseName: checked.side,
+            manifest: checked.manifest,
+            countedWhileLoading: restored?.countedWhileLoading,
+          }),
       });
 
       await rollback.gate('before-swap', `swapping ${checked.side} in as ${checked.live}`);

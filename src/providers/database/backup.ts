@@ -40,8 +40,8 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
 }
 
-/** Exact row counts of every ordinary table, as `schema.table`. */
-export async function countRows(c: pg.Client): Promise<Record<string, number>> {
+/** Exact row counts of every ordinary table, as `schema.table`; tables in `known` (counted already) take that count. */
+export async function countRows(c: pg.Client, known: Record<string, number> = {}): Promise<Record<string, number>> {
   const { rows: tables } = await c.query<{ schema: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
@@ -49,8 +49,9 @@ export async function countRows(c: pg.Client): Promise<Record<string, number>> {
   );
   const counts: Record<string, number> = {};
   for (const { schema, name } of tables) {
-    const { rows } = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(schema)}.${quote(name)}`);
-    counts[`${schema}.${name}`] = Number(rows[0]!.n);
+    const table = `${schema}.${name}`;
+    if (known[table] !== undefined) counts[table] = known[table];
+    else counts[table] = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(schema)}.${quote(name)}`)).rows[0]!.n);
   }
   return counts;
 }

@@ -39,6 +39,13 @@ function client(conn: Connection): pg.Client {
   return new pg.Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database });
 }
 
+/** A connected client the caller ends (withClient, for one piece of work, ends it itself). */
+export async function connect(conn: Connection): Promise<pg.Client> {
+  const c = client(conn);
+  await c.connect();
+  return c;
+}
+
 export async function withClient<T>(conn: Connection, work: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = client(conn);
   await c.connect();
@@ -103,8 +110,24 @@ export async function serverVersion(conn: Connection): Promise<{ version: string
 
 /** How many entries the table of contents of a directory-format dump has (`pg_restore --list`, comments left out). */
 export async function tocEntries(conn: Connection, dumpDir: string): Promise<number> {
+  return (await tableOfContents(conn, dumpDir)).total;
+}
+
+/**
+ * A dump's table of contents (`pg_restore --list`): how many items, and for each TABLE DATA item its
+ * table as schema.name, so a restore can tell which table an item it finished has loaded. Lines read
+ * like `3358; 0 16390 TABLE DATA public pgbench_accounts postgres`; a name the listing cannot show
+ * unambiguously (with a space) is left out and simply counted after the restore instead.
+ */
+export async function tableOfContents(conn: Connection, dumpDir: string): Promise<{ total: number; tableData: Map<number, string> }> {
   const listing = await runTool('pg_restore', ['--list', dumpDir], conn);
-  return listing.split('\n').filter((line) => line.trim() && !line.startsWith(';')).length;
+  const items = listing.split('\n').filter((line) => line.trim() && !line.startsWith(';'));
+  const tableData = new Map<number, string>();
+  for (const line of items) {
+    const match = /^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) \S+$/.exec(line.trim());
+    if (match) tableData.set(Number(match[1]), `${match[2]}.${match[3]}`);
+  }
+  return { total: items.length, tableData };
 }
 
 export const quote = pg.escapeIdentifier;

@@ -5,7 +5,7 @@
  * recreate) its own leftover but never touches a database someone else named the same.
  */
 import type pg from 'pg';
-import { quote, runTool, tocEntries, withClient, withDatabase, type Connection } from './pg-tools.ts';
+import { connect, quote, runTool, tableOfContents, withClient, withDatabase, type Connection } from './pg-tools.ts';
 import { countRows, type BackupManifest } from './backup.ts';
 
 const MAX_IDENTIFIER = 63; // Postgres truncates longer names silently; we refuse instead
@@ -53,17 +53,74 @@ export async function createSideDatabase(conn: Connection, side: string, marker:
   });
 }
 
-/** pg_restore with parallel jobs; `onProgress(done, total)` counts TOC items as pg_restore reports them. */
-export async function restoreInto(conn: Connection, side: string, dumpDir: string, jobs: number, onProgress: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
-  const total = await tocEntries(conn, dumpDir);
+/**
+ * pg_restore with parallel jobs; `onProgress(done, total)` counts TOC items as pg_restore reports them.
+ * `onTableLoaded(schema.table)` is called as each table's data is in: with two jobs or more,
+ * pg_restore reports every item it finishes, and a table's rows do not change after its TABLE DATA
+ * item (indexes and constraints follow; nothing else writes to a side database), so its rows can be
+ * counted then, while pg_restore builds the indexes, rather than after the whole restore.
+ */
+export async function restoreInto(
+  conn: Connection,
+  side: string,
+  dumpDir: string,
+  jobs: number,
+  onProgress: (done: number, total: number) => void,
+  signal?: AbortSignal,
+  onTableLoaded?: (table: string) => void,
+): Promise<void> {
+  const { total, tableData } = await tableOfContents(conn, dumpDir);
   let done = 0;
   await runTool('pg_restore', ['--verbose', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${side}`, dumpDir], withDatabase(conn, side), {
     signal,
     onLine: (line) => {
       if (/processing item|creating|restoring data|finished item/.test(line)) onProgress(Math.min(total, ++done), total);
+      const finished = /finished item (\d+) TABLE DATA /.exec(line);
+      const table = finished && tableData.get(Number(finished[1]));
+      if (table) onTableLoaded?.(table);
     },
   });
   onProgress(total, total);
+}
+
+/**
+ * Counts tables of one database one at a time, as they are handed in (`count`), on one connection;
+ * `counts()` waits for every count asked for. A count that fails is left out (the verification counts
+ * that table itself), so counting early can only save time, never decide anything.
+ */
+export class RowCounter {
+  private readonly counted: Record<string, number> = {};
+  private queue: Promise<void> = Promise.resolve();
+  private client: Promise<pg.Client> | null = null;
+
+  constructor(private readonly conn: Connection) {}
+
+  count(table: string): void {
+    this.queue = this.queue.then(async () => {
+      try {
+        this.client ??= connect(this.conn);
+        const c = await this.client;
+        const [schema, ...name] = table.split('.');
+        const { rows } = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quote(schema!)}.${quote(name.join('.'))}`);
+        this.counted[table] = Number(rows[0]!.n);
+      } catch {
+        // left to the verification
+      }
+    });
+  }
+
+  /** Every count asked for so far; closes the connection. */
+  async counts(): Promise<Record<string, number>> {
+    await this.queue;
+    await this.close();
+    return { ...this.counted };
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    if (client) await (await client.catch(() => null))?.end().catch(() => undefined);
+  }
 }
 
 export interface SmokeQuery {
@@ -72,11 +129,20 @@ export interface SmokeQuery {
   expect?: unknown;
 }
 
-/** Row counts against the manifest and the runbook's smoke queries; returns the problems found. */
-export async function verifyDatabase(conn: Connection, database: string, manifest: BackupManifest, smokeQueries: SmokeQuery[]): Promise<{ problems: string[]; rowCounts: Record<string, number>; oid: number }> {
+/**
+ * Row counts against the manifest and the runbook's smoke queries; returns the problems found.
+ * `counted`: tables already counted once their data was restored (restoreInto), not counted again.
+ */
+export async function verifyDatabase(
+  conn: Connection,
+  database: string,
+  manifest: BackupManifest,
+  smokeQueries: SmokeQuery[],
+  counted: Record<string, number> = {},
+): Promise<{ problems: string[]; rowCounts: Record<string, number>; oid: number }> {
   return withClient(withDatabase(conn, database), async (c) => {
     const problems: string[] = [];
-    const rowCounts = await countRows(c);
+    const rowCounts = await countRows(c, counted);
     for (const [table, expected] of Object.entries(manifest.rowCounts)) {
       const actual = rowCounts[table];
       if (actual === undefined) problems.push(`table ${table} is missing`);
