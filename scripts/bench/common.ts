@@ -33,20 +33,42 @@ export function benchTargets(): BenchService['name'][] {
   return targets as BenchService['name'][];
 }
 
+/**
+ * What must be stopped if the benchmark is interrupted (Ctrl-C, SIGTERM): the Temporal service and its
+ * databases. Worker processes stop by themselves when the benchmark goes (ROLLBACKS_MAIN_JOB_PID).
+ */
+const onInterrupt = new Set<() => Promise<void>>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping what the benchmark started`);
+    void Promise.allSettled([...onInterrupt].map((stop) => stop())).then(() => process.exit(130));
+  });
+}
+
 export async function startBenchService(name: BenchService['name']): Promise<BenchService> {
-  if (name === 'cluster') {
-    const cluster = await startTestCluster();
-    return { name, address: cluster.address, client: cluster.client, connection: cluster.connection, stop: () => cluster.stop() };
-  }
-  const cli = await resolveTemporalCli((line) => console.log(line));
-  const env = await TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
-  return { name, address: env.address, client: env.client, connection: env.connection, stop: () => env.teardown() };
+  const service = await (async () => {
+    if (name === 'cluster') {
+      const cluster = await startTestCluster();
+      return { name, address: cluster.address, client: cluster.client, connection: cluster.connection, stop: () => cluster.stop() };
+    }
+    const cli = await resolveTemporalCli((line) => console.log(line));
+    const env = await TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
+    return { name, address: env.address, client: env.client, connection: env.connection, stop: () => env.teardown() };
+  })();
+  onInterrupt.add(service.stop);
+  return {
+    ...service,
+    stop: async () => {
+      onInterrupt.delete(service.stop);
+      await service.stop();
+    },
+  };
 }
 
 /** A worker process as production runs it (src/worker/command.ts), against `service`, quiet. */
 export function startBenchWorker(service: BenchService, env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, workerNodeArgs(), {
-    env: { ...process.env, ...env, TEMPORAL_ADDRESS: service.address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json' },
+    env: { ...process.env, ...env, TEMPORAL_ADDRESS: service.address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

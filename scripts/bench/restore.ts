@@ -10,8 +10,10 @@
  *       report have no bare counterpart and are shown beside it, as is the whole;
  *   (2) bare: pg_restore -j2 of the same backup into a new database, then the rename; no safety dump,
  *       no verification. Target: orchestrated restore, verify and swap / bare <= 1.15;
- *   (3) the swap window: the workflow's swapWindowMs, and a probe connecting to the live name every
- *       5 ms through the swap (target: <= 1 s);
+ *   (3) the swap window: the workflow's swapWindowMs, a probe connecting to the live name every 5 ms
+ *       through the swap (target: <= 1 s), and a concurrent writer that ignores the maintenance flag
+ *       (an INSERT every 5 ms through the whole run): its longest gap between acknowledged writes,
+ *       and every acknowledged write found afterwards in the kept or the live database (none lost);
  *   (4) pg_restore --jobs=1 against --jobs=2 into fresh databases.
  * Every database it creates is named bench_restore_<pid>...; all are dropped at the end, also on
  * failure or Ctrl-C. Prints a summary and writes bench-results/restore-<time>.json.
@@ -231,6 +233,85 @@ function startSwapProbe(url: string, late: boolean): { stop(): Promise<ProbeResu
   };
 }
 
+/** What the concurrent writer saw through one orchestrated run, and where its writes ended up. */
+interface WriterResult {
+  /** INSERTs the server acknowledged. */
+  acknowledged: number;
+  /** Attempts that failed (connection ended by the swap, connections refused, the maintenance window). */
+  failed: number;
+  /** The longest time between two acknowledged writes: how long a writer that ignores the maintenance flag could not write. */
+  longestGapMs: number;
+  /** Acknowledged writes found afterwards in the database kept aside (before the swap) and in the live one (after). */
+  inKeptDatabase: number;
+  inLiveDatabase: number;
+  /** Acknowledged writes found in neither: must be 0. */
+  lost: number;
+  errors: string[];
+}
+
+/**
+ * A writer that ignores the maintenance flag (the worst case for the swap): one INSERT into
+ * bench_writes on the live name every 5 ms on a kept connection, reconnecting at once when the swap
+ * ends it, from the workflow's start to its end. `stop()` then looks for every acknowledged write in
+ * the database kept aside and in the live one.
+ */
+function startConcurrentWriter(liveUrl: string, run: number): { stop(keptDatabase: string | null): Promise<WriterResult> } {
+  const base = run * 1_000_000;
+  const acked: number[] = [];
+  const ackedAt: number[] = [];
+  const errors: string[] = [];
+  let failed = 0;
+  let stopping = false;
+  const loop = async () => {
+    let c: pg.Client | null = null;
+    for (let n = base; !stopping; n += 1) {
+      const start = performance.now();
+      try {
+        if (!c) {
+          c = new pg.Client({ connectionString: liveUrl });
+          c.on('error', () => undefined);
+          await c.connect();
+        }
+        await c.query('INSERT INTO bench_writes (n) VALUES ($1)', [n]);
+        acked.push(n);
+        ackedAt.push(performance.now());
+      } catch (err) {
+        failed += 1;
+        const message = (err as Error).message;
+        if (!errors.includes(message) && errors.length < 5) errors.push(message);
+        await c?.end().catch(() => undefined);
+        c = null;
+      }
+      await sleep(Math.max(0, PROBE_INTERVAL_MS - (performance.now() - start)));
+    }
+    await c?.end().catch(() => undefined);
+  };
+  const running = loop();
+  return {
+    async stop(keptDatabase) {
+      stopping = true;
+      await running;
+      const found = async (database: string | null) => {
+        if (!database) return new Set<number>();
+        const rows = await sql<{ n: number }>(database, `SELECT n FROM bench_writes WHERE n >= ${base} AND n < ${base + 1_000_000}`);
+        return new Set(rows.map((r) => Number(r.n)));
+      };
+      const kept = await found(keptDatabase);
+      const live = await found(LIVE);
+      const gaps = ackedAt.slice(1).map((at, i) => at - ackedAt[i]!);
+      return {
+        acknowledged: acked.length,
+        failed,
+        longestGapMs: round(Math.max(0, ...gaps)),
+        inKeptDatabase: acked.filter((n) => kept.has(n)).length,
+        inLiveDatabase: acked.filter((n) => live.has(n)).length,
+        lost: acked.filter((n) => !kept.has(n) && !live.has(n)).length,
+        errors,
+      };
+    },
+  };
+}
+
 interface OrchestratedRun {
   workflowId: string;
   /** Workflow start to result, as the client saw it. */
@@ -245,6 +326,7 @@ interface OrchestratedRun {
   restoreVerifySwapMs: number;
   swapWindowMs: number | null;
   probe: ProbeResult | null;
+  writer: WriterResult;
   /** Each activity: when it started (ms after the workflow started) and how long it ran. */
   activities: { activity: string; atMs: number; ms: number }[];
 }
@@ -363,6 +445,7 @@ async function run(): Promise<void> {
     log(`creating ${LIVE}: sandbox tables, pgbench -i -s ${SCALE}`);
     let started = performance.now();
     await ensureSandboxDatabase(liveUrl);
+    await sql(LIVE, 'CREATE TABLE bench_writes (n integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())'); // the concurrent writer's
     await execFileAsync('pgbench', ['-i', '-s', String(SCALE), '-q', '-h', conn.host, '-p', String(conn.port), '-U', conn.user, LIVE], { maxBuffer: 16 << 20 });
     const pgbenchInitMs = performance.now() - started;
     const [{ accounts }] = (await sql<{ accounts: string }>(LIVE, 'SELECT count(*) AS accounts FROM pgbench_accounts')) as [{ accounts: string }];
@@ -413,6 +496,7 @@ async function run(): Promise<void> {
         args: [{ system: SYSTEM, database: 'main', backup: BACKUP_ID, reason: 'benchmark', requestedBy: 'alice', jobs: JOBS }],
       });
       running = handle;
+      const writer = startConcurrentWriter(liveUrl, n);
       const outcome = handle.result().then((result: DataRestoreResult) => ({ result, at: performance.now() }));
       void outcome.catch(() => undefined); // awaited below; a failure surfaces there
       let probe: ReturnType<typeof startSwapProbe> | null = null;
@@ -432,8 +516,11 @@ async function run(): Promise<void> {
         }
       } finally {
         probeResult = probe ? await probe.stop() : null;
+        if (!done) await writer.stop(null).catch(() => undefined); // failed: the writer must not outlive the run
       }
       running = undefined;
+      const kept = (await benchDatabases()).find((name) => name.startsWith(`${LIVE}__pre_restore_`)) ?? null;
+      const writes = await writer.stop(kept);
       const totalMs = done.at - started;
       const status = await handle.query(statusQuery);
       const steps = Object.fromEntries(status.steps.map((s) => [s.name, stepMs(status, s.name)]));
@@ -449,6 +536,7 @@ async function run(): Promise<void> {
         restoreVerifySwapMs: round(spanMs(status, 'restore-to-side', 'verify-live')),
         swapWindowMs: done.result.swapWindowMs === null ? null : round(done.result.swapWindowMs),
         probe: probeResult,
+        writer: writes,
         activities: await activityTimeline(handle),
       };
     };
@@ -579,6 +667,14 @@ async function run(): Promise<void> {
         probeIntervalMs: PROBE_INTERVAL_MS,
         targetMs: TARGET_SWAP_MS,
         met: Math.max(swapWindowMs, probeMs ?? 0) <= TARGET_SWAP_MS,
+        concurrentWriter: {
+          note: 'a writer ignoring the maintenance flag: one INSERT every 5 ms on the live name through each whole run',
+          longestGapMs: orchestratedRuns.map((r) => r.writer.longestGapMs),
+          acknowledged: orchestratedRuns.reduce((sum, r) => sum + r.writer.acknowledged, 0),
+          inKeptDatabase: orchestratedRuns.reduce((sum, r) => sum + r.writer.inKeptDatabase, 0),
+          inLiveDatabase: orchestratedRuns.reduce((sum, r) => sum + r.writer.inLiveDatabase, 0),
+          lost: orchestratedRuns.reduce((sum, r) => sum + r.writer.lost, 0),
+        },
       },
       jobs: {
         jobs1Ms,
@@ -601,6 +697,7 @@ restore of a pgbench scale-${SCALE} database (${Number(accounts).toLocaleString(
     ${pad('ratio whole workflow / bare:')}${results.ratio.whole.toFixed(2)}  (for information: adds the verified safety dump, preflight and report, which the bare path does not do)
 (3) ${pad('swap window, workflow swapWindowMs:')}${round(swapWindowMs)} ms
     ${pad(`probe (connect every ${PROBE_INTERVAL_MS} ms), longest refused:`)}${probeMs === null ? 'n/a (the probe missed every swap)' : `${round(probeMs)} ms`}  (worst of all runs ${round(swapWorstMs)} ms; target <= ${TARGET_SWAP_MS} ms) ${verdict(results.swapWindow.met)}
+    ${pad('concurrent writer (INSERT every 5 ms), longest gap:')}${round(median(results.swapWindow.concurrentWriter.longestGapMs))} ms median, ${round(Math.max(...results.swapWindow.concurrentWriter.longestGapMs))} ms worst; ${results.swapWindow.concurrentWriter.acknowledged} writes acknowledged: ${results.swapWindow.concurrentWriter.inKeptDatabase} in the kept database, ${results.swapWindow.concurrentWriter.inLiveDatabase} in the live one, ${results.swapWindow.concurrentWriter.lost} lost
 (4) ${pad('pg_restore --jobs=1 vs --jobs=2:')}${seconds(median(jobs1Ms))} vs ${seconds(median(jobs2Ms))}: ${results.jobs.speedup.toFixed(2)}x with 2 jobs
 saved ${file}`);
   } catch (err) {

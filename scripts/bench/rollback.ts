@@ -55,7 +55,7 @@ async function measure(service: BenchService, sandbox: Sandbox) {
   let clients: ProviderClients | undefined;
   try {
     worker = startBenchWorker(service, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
-    await waitForPoller(service.connection, 'default', 60_000);
+    await waitForPoller(service.connection, 'default', 60_000, worker.pid);
     const input = { system: 'bench', reason: 'benchmark', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 };
 
     // (a) workflow vs plain script, alternating so both see the same machine state.

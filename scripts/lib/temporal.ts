@@ -92,7 +92,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
 }
 
 /** Waits until some worker polls the rollbacks task queue for workflow tasks. */
-export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number): Promise<void> {
+export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const answer = await connection.workflowService.describeTaskQueue({
@@ -100,7 +100,10 @@ export async function waitForPoller(connection: Connection, namespace: string, t
       taskQueue: { name: TASK_QUEUE, kind: 1 /* TASK_QUEUE_KIND_NORMAL */ },
       taskQueueType: 1 /* TASK_QUEUE_TYPE_WORKFLOW */,
     });
-    if ((answer.pollers?.length ?? 0) > 0) return;
+    // The server lists pollers for a while after they are gone; with `pid`, only that process counts
+    // (a worker's identity is "<pid>@<host>" unless configured otherwise).
+    const pollers = answer.pollers ?? [];
+    if (pid === undefined ? pollers.length > 0 : pollers.some((p) => p.identity?.startsWith(`${pid}@`))) return;
     await sleep(500);
   }
   throw new Error(`no worker polled task queue '${TASK_QUEUE}' within ${timeoutMs / 1000} s`);
