@@ -697,7 +697,7 @@ restore of a pgbench scale-${SCALE} database (${Number(accounts).toLocaleString(
     ${pad('ratio whole workflow / bare:')}${results.ratio.whole.toFixed(2)}  (for information: adds the verified safety dump, preflight and report, which the bare path does not do)
 (3) ${pad('swap window, workflow swapWindowMs:')}${round(swapWindowMs)} ms
     ${pad(`probe (connect every ${PROBE_INTERVAL_MS} ms), longest refused:`)}${probeMs === null ? 'n/a (the probe missed every swap)' : `${round(probeMs)} ms`}  (worst of all runs ${round(swapWorstMs)} ms; target <= ${TARGET_SWAP_MS} ms) ${verdict(results.swapWindow.met)}
-    ${pad('concurrent writer (INSERT every 5 ms), longest gap:')}${round(median(results.swapWindow.concurrentWriter.longestGapMs))} ms median, ${round(Math.max(...results.swapWindow.concurrentWriter.longestGapMs))} ms worst; ${results.swapWindow.concurrentWriter.acknowledged} writes acknowledged: ${results.swapWindow.concurrentWriter.inKeptDatabase} in the kept database, ${results.swapWindow.concurrentWriter.inLiveDatabase} in the live one, ${results.swapWindow.concurrentWriter.lost} lost
+    ${pad('concurrent writer, longest gap:')}${round(median(results.swapWindow.concurrentWriter.longestGapMs))} ms median, ${round(Math.max(...results.swapWindow.concurrentWriter.longestGapMs))} ms worst; ${results.swapWindow.concurrentWriter.acknowledged} writes acknowledged: ${results.swapWindow.concurrentWriter.inKeptDatabase} in the kept database, ${results.swapWindow.concurrentWriter.inLiveDatabase} in the live one, ${results.swapWindow.concurrentWriter.lost} lost
 (4) ${pad('pg_restore --jobs=1 vs --jobs=2:')}${seconds(median(jobs1Ms))} vs ${seconds(median(jobs2Ms))}: ${results.jobs.speedup.toFixed(2)}x with 2 jobs
 saved ${file}`);
   } catch (err) {
