@@ -225,6 +225,17 @@ describe('main job (npm start)', () => {
     assert.deepEqual(await leftOver(), [], 'no process left behind');
   });
 
+  test('Ctrl-C under `npm start | tee job.log` (the reader of its output ends first) still stops every process', async () => {
+    const job = await startMainJob(env, 'process-group');
+    // What tee does on Ctrl-C: it is in the same foreground group and exits, closing the pipe, so the
+    // job's next lines ("stopping: ...") are written to a closed pipe.
+    job.child.stdout!.destroy();
+    job.child.stderr!.destroy();
+    process.kill(-job.child.pid!, 'SIGINT');
+    await job.exited;
+    assert.deepEqual(await leftOver(), [], 'no process left behind');
+  });
+
   test('with TEMPORAL_ADDRESS set it starts no dev server and its worker polls that service', async () => {
     const external = await startTemporal();
     try {

@@ -31,6 +31,9 @@ export class MainJob {
         void this.stopAll(0);
       });
     }
+    // Whoever reads our output may go first (`npm start | tee job.log`: Ctrl-C ends tee too). Writing to
+    // that closed pipe must not kill us before the services are stopped: such writes are dropped.
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
     // Whoever started us died without a signal for us (npm does that on SIGTERM): stop everything too.
     const parent = process.ppid;
     setInterval(() => process.ppid !== parent && void this.stopAll(0), 500).unref();
