@@ -3,6 +3,7 @@
  * resolved CLI), the real sandbox on free ports with its own Postgres database, and a worker wired
  * like production. Everything started here is stopped by the returned `stop()`.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -142,3 +143,11 @@ export async function startTestWorker(env: TestWorkflowEnvironment, testSandbox:
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** SIGKILL for a child process; resolves once it has exited. */
+export function kill9(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}

@@ -15,7 +15,8 @@ import { describe, test } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { ROLLBACK_WORKFLOWS } from '../src/contract/index.ts';
-import { workflowsPath } from '../src/worker/worker.ts';
+import { workerWorkflowBundle } from '../src/worker/workflow-bundle.ts';
+import { quietLogger } from './harness.ts';
 
 const dir = new URL('./fixtures/histories/', import.meta.url).pathname;
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
@@ -31,7 +32,7 @@ describe('replay of recorded histories', () => {
   test('every recorded history replays against the current workflow code without a determinism error', async () => {
     const histories = files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8'))) }));
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'fixtures' }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: await workerWorkflowBundle(quietLogger), replayName: 'fixtures' }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     assert.deepEqual(failures, []);

@@ -20,7 +20,7 @@ import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { ProviderClients } from '../src/providers/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
-import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
+import { databasesLike, dropTestDatabase, kill9, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
 import { workerNodeArgs } from '../src/worker/command.ts';
 
@@ -49,13 +49,6 @@ async function startWorkerProcess(): Promise<ChildProcess> {
   });
   workers.push(child);
   return child;
-}
-
-function kill9(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
 }
 
 /** SIGKILL for every worker process still running. */

@@ -16,10 +16,10 @@ import { parseDocument, stringify } from 'yaml';
 import { TASK_QUEUE, type HealthVerdict, type RollbackStatus } from '../src/contract/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
-import { workflowsPath } from '../src/worker/worker.ts';
+import { workerWorkflowBundle } from '../src/worker/workflow-bundle.ts';
 import { abortUpdate, approveUpdate, decideUpdate } from '../src/workflows/inbox.ts';
 import { abortSignal, approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
-import { startTemporal } from './harness.ts';
+import { quietLogger, startTemporal } from './harness.ts';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -105,7 +105,7 @@ const refusedUpdate = (message: string) => (err: unknown) => {
 describe('workflow rules with stubbed activities', { timeout: 120_000 }, () => {
   before(async () => {
     env = await startTemporal();
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowsPath, activities: stubs });
+    worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workerWorkflowBundle(quietLogger), activities: stubs });
     running = worker.run();
   });
   after(async () => {

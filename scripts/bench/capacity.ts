@@ -89,7 +89,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-capacity-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
   for (let i = 1; i <= open; i += 1) writeFileSync(join(dir, `cap-${i}.yaml`), benchRunbook(sandbox, `cap-${i}`, GATES));
-  const workers = Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') }));
+  const workers = Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') }));
   const sampler = new RssSampler(workers.map((w) => w.pid!));
   try {
     for (const worker of workers) await waitForPoller(service.connection, 'default', 120_000, worker.pid);

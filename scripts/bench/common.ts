@@ -34,15 +34,23 @@ export function benchTargets(): BenchService['name'][] {
 }
 
 /**
- * What must be stopped if the benchmark is interrupted (Ctrl-C, SIGTERM): the Temporal service and its
- * databases. Worker processes stop by themselves when the benchmark goes (ROLLBACKS_MAIN_JOB_PID).
+ * What must be stopped if the benchmark is interrupted (Ctrl-C, SIGTERM): the Temporal services it
+ * started and their databases. Worker processes stop by themselves when the benchmark goes
+ * (ROLLBACKS_MAIN_JOB_PID). The handlers are installed with the first service, so a benchmark that
+ * imports this module but stops its own services (bench:restore) keeps its own handling.
  */
 const onInterrupt = new Set<() => Promise<void>>();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping what the benchmark started`);
-    void Promise.allSettled([...onInterrupt].map((stop) => stop())).then(() => process.exit(130));
-  });
+let interruptHandled = false;
+function stopOnInterrupt(stop: () => Promise<void>): void {
+  onInterrupt.add(stop);
+  if (interruptHandled) return;
+  interruptHandled = true;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping what the benchmark started`);
+      void Promise.allSettled([...onInterrupt].map((each) => each())).then(() => process.exit(130));
+    });
+  }
 }
 
 export async function startBenchService(name: BenchService['name']): Promise<BenchService> {
@@ -55,7 +63,7 @@ export async function startBenchService(name: BenchService['name']): Promise<Ben
     const env = await TestWorkflowEnvironment.createLocal({ server: devServerOptions(cli.path) });
     return { name, address: env.address, client: env.client, connection: env.connection, stop: () => env.teardown() };
   })();
-  onInterrupt.add(service.stop);
+  stopOnInterrupt(service.stop);
   return {
     ...service,
     stop: async () => {
@@ -65,10 +73,10 @@ export async function startBenchService(name: BenchService['name']): Promise<Ben
   };
 }
 
-/** A worker process as production runs it (src/worker/command.ts), against `service`, quiet. */
-export function startBenchWorker(service: BenchService, env: Record<string, string>): ChildProcess {
+/** A worker process as production runs it (src/worker/command.ts), against the service at `address`, quiet. */
+export function startBenchWorker(address: string, env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, workerNodeArgs(), {
-    env: { ...process.env, ...env, TEMPORAL_ADDRESS: service.address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
+    env: { ...process.env, ...env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

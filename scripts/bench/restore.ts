@@ -23,7 +23,7 @@
  * BENCH_RUNS (default 3) runs of each timed measurement, medians reported; BENCH_SCALE (default 50);
  * BENCH_VERBOSE=1 prints every activity of each workflow run.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,8 +46,7 @@ import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/contract/index.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
-import { eventMs, round, saveResults } from './common.ts';
-import { workerNodeArgs } from '../../src/worker/command.ts';
+import { eventMs, round, saveResults, sleep, startBenchWorker } from './common.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALE = Number(process.env.BENCH_SCALE ?? 50);
@@ -66,7 +65,6 @@ const PROBE_IN_FLIGHT = 8;
 const STEPS = ['safety-dump', 'restore-to-side', 'verify-side', 'swap', 'verify-live'] as const;
 
 const execFileAsync = promisify(execFile);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The true median (the mean of the middle two for an even count: with 2 runs, their mean). */
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -462,21 +460,8 @@ async function run(): Promise<void> {
     const backupMs = performance.now() - started;
     const dumpDir = join(backupsOfMain, BACKUP_ID, 'dump');
 
-    worker = spawn(process.execPath, workerNodeArgs(), {
-      env: {
-        ...process.env,
-        ...secrets,
-        TEMPORAL_ADDRESS: env.address,
-        RUNBOOKS_DIR: runbooksDir,
-        REPORTS_DIR: reportsDir,
-        WORKER_METRICS_ADDRESS: 'off',
-        WORKER_SHUTDOWN_GRACE_SECONDS: '2',
-        LOG_LEVEL: 'error',
-        LOG_FORMAT: 'json',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    await waitForPoller(env.connection, 'default', 60_000);
+    worker = startBenchWorker(env.address, { ...secrets, RUNBOOKS_DIR: runbooksDir, REPORTS_DIR: reportsDir, WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
+    await waitForPoller(env.connection, 'default', 60_000, worker.pid);
 
     /** Between runs: only the live database stays (vacuumed, as a database in service is), no safety dumps. */
     const reset = async () => {

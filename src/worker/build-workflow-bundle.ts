@@ -4,7 +4,7 @@
  *
  *   node --import tsx src/worker/build-workflow-bundle.ts <dir>
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { sha256, sharedModulesPath, workflowsPath, type BundleManifest } from './workflow-bundle.ts';
@@ -41,7 +41,7 @@ async function main(dir: string): Promise<void> {
   // files on disk say whether the bundle is still current.
   const files = Object.fromEntries(
     read
-      .filter((file) => existsSync(file) && statSync(file).isFile())
+      .filter((file) => statSync(file, { throwIfNoEntry: false })?.isFile())
       .sort()
       .map((file) => [file, sha256(readFileSync(file))]),
   );

@@ -13,10 +13,7 @@ import { TASK_QUEUE } from '../contract/index.ts';
 import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';
-
-import { DEFAULT_BUNDLE_CACHE_DIR, workflowBundlePath } from './workflow-bundle.ts';
-
-export { workflowsPath } from './workflow-bundle.ts';
+import { workerWorkflowBundle } from './workflow-bundle.ts';
 
 let runtimeInstalled = false;
 
@@ -102,7 +99,7 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: TASK_QUEUE,
-    workflowBundle: { codePath: await workflowBundlePath({ cacheDir: options.bundleCacheDir ?? DEFAULT_BUNDLE_CACHE_DIR, logger: options.logger }) },
+    workflowBundle: await workerWorkflowBundle(options.logger, options.bundleCacheDir),
     activities,
     shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -109,3 +109,11 @@ export async function workflowBundlePath(options: { cacheDir: string | null; log
   logger.info({ bundle: built, ms: Date.now() - started }, 'workflow bundle built');
   return built;
 }
+
+/**
+ * The `workflowBundle` option of every worker, and of the tests that replay histories or run workflows
+ * with stubbed activities, so they run exactly the code production runs (shared modules included).
+ */
+export async function workerWorkflowBundle(logger: Logger, cacheDir: string | null = DEFAULT_BUNDLE_CACHE_DIR): Promise<{ codePath: string }> {
+  return { codePath: await workflowBundlePath({ cacheDir, logger }) };
+}

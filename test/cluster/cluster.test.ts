@@ -21,10 +21,10 @@ import { createActivities } from '../../src/activities/index.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { ProviderClients } from '../../src/providers/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
-import { workflowsPath } from '../../src/worker/worker.ts';
+import { workerWorkflowBundle } from '../../src/worker/workflow-bundle.ts';
 import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
 import { launchChromium, SHOTS, TemporalUi } from '../browser/ui-driver.ts';
-import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sleep, sql } from '../harness.ts';
+import { databasesLike, dropTestDatabase, kill9, POSTGRES, quietLogger, sleep, sql } from '../harness.ts';
 import { waitForStatus } from '../rollback-harness.ts';
 import { startTestCluster, type TestCluster } from './cluster-harness.ts';
 
@@ -38,18 +38,17 @@ const databaseUrl = `${POSTGRES}/${databaseName}`;
 let counter = 0;
 
 const changes = () => sandbox.router.changes.map((c) => [c.kind, c.after]);
+/** What an immediate fullRollback of the sandbox changes on its router, each once, in this order. */
+const IMMEDIATE_ROLLBACK_CHANGES = [
+  ['instances', { version: 'stable', count: 3 }],
+  ['weights', { stable: 100, canary: 0 }],
+  ['instances', { version: 'canary', count: 0 }],
+];
 
 function startWorker(): ChildProcess {
   const worker = cluster.startWorker({ RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), SANDBOX_DATABASE_URL: databaseUrl, SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` });
   workers.push(worker);
   return worker;
-}
-
-function kill9(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
 }
 
 async function rollback(type: string, input: Record<string, unknown>): Promise<WorkflowHandle> {
@@ -160,11 +159,7 @@ describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000
     await waitForStatus(handle, (s) => s.state === 'awaiting_approval', 90_000);
     await handle.signal(approveSignal, { by: 'bob' });
     await handle.result();
-    assert.deepEqual(changes(), [
-      ['instances', { version: 'stable', count: 3 }],
-      ['weights', { stable: 100, canary: 0 }],
-      ['instances', { version: 'canary', count: 0 }],
-    ]);
+    assert.deepEqual(changes(), IMMEDIATE_ROLLBACK_CHANGES);
     assert.ok(sandbox.router.replays >= 1, 'the retry on the other worker was answered from the router’s memory');
     startWorker(); // two again, for the tests after this one
   });
@@ -180,11 +175,7 @@ describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000
     assert.equal(waiting.pendingGate?.gate, 'before-cleanup');
     await handle.signal(approveSignal, { by: 'carol' });
     await handle.result();
-    assert.deepEqual(changes(), [
-      ['instances', { version: 'stable', count: 3 }],
-      ['weights', { stable: 100, canary: 0 }],
-      ['instances', { version: 'canary', count: 0 }],
-    ]);
+    assert.deepEqual(changes(), IMMEDIATE_ROLLBACK_CHANGES);
   });
 
   test('PostgreSQL restarted mid-rollback: the server and the workers recover, and the rollback completes', async () => {
@@ -203,7 +194,7 @@ describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000
     const histories = await Promise.all(started.map(async (handle) => ({ workflowId: handle.workflowId, history: await handle.fetchHistory() })));
     assert.equal(histories.length, 6, 'a fullRollback, a dataRestore, the one started in the UI and the three interrupted ones');
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath, replayName: 'cluster' }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: await workerWorkflowBundle(quietLogger), replayName: 'cluster' }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     assert.deepEqual(failures, []);

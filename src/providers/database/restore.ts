@@ -85,8 +85,9 @@ export async function restoreInto(
 
 /**
  * Counts tables of one database one at a time, as they are handed in (`count`), on one connection;
- * `counts()` waits for every count asked for. A count that fails is left out (the verification counts
- * that table itself), so counting early can only save time, never decide anything.
+ * `counts()` waits for every count asked for; `close()` ends the connection. A count that fails is
+ * left out (the verification counts that table itself), so counting early can only save time, never
+ * decide anything.
  */
 export class RowCounter {
   private readonly counted: Record<string, number> = {};
@@ -109,10 +110,9 @@ export class RowCounter {
     });
   }
 
-  /** Every count asked for so far; closes the connection. */
+  /** Every count asked for so far, once each is done. */
   async counts(): Promise<Record<string, number>> {
     await this.queue;
-    await this.close();
     return { ...this.counted };
   }
 
