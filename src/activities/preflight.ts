@@ -1,9 +1,7 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
-
-export const ROLLBACK_ALREADY_RUNNING = 'RollbackAlreadyRunning';
+import { acquireSystemLock, isRunning } from './system-lock.ts';
 
 export interface PreflightInput {
   system: string;
@@ -15,30 +13,24 @@ export interface PreflightInput {
 
 export const createPreflightActivities = (deps: ActivityDeps) => ({
   /**
-   * Loads the runbook and refuses a second rollback of the same system while one runs, naming it.
-   * Two rollbacks started at the same instant both see each other; the later-started one refuses.
-   * Safe to retry: it only reads.
+   * Loads the runbook and takes the system's rollback lock, or refuses naming the rollback that
+   * holds it (src/workflows/rollback-lock.ts). A dry run changes nothing, so it takes no lock.
+   * Safe to retry: loading only reads, and the lock is given again to the rollback that holds it.
    */
   async preflight(input: PreflightInput): Promise<Runbook> {
     const runbook = runbookFor(deps, input.system);
-    if (input.dryRun) return runbook; // a dry run changes nothing, so it neither blocks nor is blocked
-    const { client } = deps.temporal;
-    const query = `RollbackSystem = '${input.system.replaceAll("'", '')}' AND ExecutionStatus = 'Running'`;
-    for await (const other of client.workflow.list({ query })) {
-      if (other.workflowId === input.workflowId) continue;
-      const otherStart = other.startTime.toISOString();
-      if (otherStart > input.startedAt || (otherStart === input.startedAt && other.workflowId > input.workflowId)) continue;
-      const status = await client.workflow
-        .getHandle(other.workflowId, other.runId)
-        .query<{ dryRun?: boolean }>('status')
-        .catch(() => null); // cannot tell: count it as a real rollback, the safe side
-      if (status?.dryRun) continue;
-      throw ApplicationFailure.nonRetryable(
-        `another rollback of ${input.system} is running: ${other.workflowId} (${other.type}, started ${otherStart}); ` +
-          'wait for it to finish or abort it first',
-        ROLLBACK_ALREADY_RUNNING,
-      );
-    }
+    if (input.dryRun) return runbook;
+    await acquireSystemLock(deps.temporal.client, {
+      system: input.system,
+      workflowId: input.workflowId,
+      workflowType: input.workflowType,
+      startedAt: input.startedAt,
+    });
     return runbook;
+  },
+
+  /** Whether a lock's holder still runs (read from the server, not the lagging visibility store). Safe to retry: it only reads. */
+  async rollbackRunning(input: { workflowId: string }): Promise<boolean> {
+    return isRunning(deps.temporal.client, input.workflowId);
   },
 });

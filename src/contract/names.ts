@@ -18,8 +18,14 @@ export type RollbackWorkflow = (typeof ROLLBACK_WORKFLOWS)[number];
 /** Helpers the CLI and Schedules start: they change nothing a rollback would undo. */
 export const SUPPORT_WORKFLOWS = ['databaseBackup', 'backupCatalog', 'keyspaceBackup'] as const;
 
+/**
+ * Workflows the rollbacks start for themselves; nobody starts them by hand. `rollbackLock` is the
+ * per-system lock (src/workflows/rollback-lock.ts), running under `lockWorkflowId(system)`.
+ */
+export const INTERNAL_WORKFLOWS = ['rollbackLock'] as const;
+
 /** Every workflow type the worker registers, no more and no fewer. */
-export const WORKFLOW_TYPES = [...ROLLBACK_WORKFLOWS, ...SUPPORT_WORKFLOWS] as const;
+export const WORKFLOW_TYPES = [...ROLLBACK_WORKFLOWS, ...SUPPORT_WORKFLOWS, ...INTERNAL_WORKFLOWS] as const;
 export type WorkflowType = (typeof WORKFLOW_TYPES)[number];
 
 /**
@@ -75,6 +81,27 @@ export const SIGNALS = ['approve', 'reject', 'decide', 'abort'] as const;
 export type SignalName = (typeof SIGNALS)[number];
 
 export const STATUS_QUERY = 'status';
+
+/**
+ * The workflow ID of `system`'s rollback lock. One fixed ID per system is what makes the lock exact:
+ * Temporal starts at most one running workflow per ID, so of any number of rollbacks started at the
+ * same instant exactly one gets it.
+ */
+export function lockWorkflowId(system: string): string {
+  return `rollback-lock:${system}`;
+}
+
+/** The signal a rollback sends its system's lock when it ends, naming itself. */
+export const RELEASE_LOCK_SIGNAL = 'release';
+
+/** The rollback that holds a system's lock: the lock's input and memo, and what a refusal names. */
+export interface LockHolder {
+  system: string;
+  workflowId: string;
+  workflowType: string;
+  /** When the holder started (ISO 8601). */
+  startedAt: string;
+}
 
 /**
  * Failure types a rollback ends with or an activity refuses with; none is worth retrying as it is

@@ -4,8 +4,8 @@
  * beside it, each with one job: the status board (board.ts), the inbox of signals and updates
  * (inbox.ts), steps with compensation (steps.ts), gates (gates.ts) and decisions (decisions.ts).
  */
-import { ApplicationFailure, CancellationScope, condition, workflowInfo } from '@temporalio/workflow';
-import type { SignalName, SignalPayload } from '../contract/index.ts';
+import { ApplicationFailure, CancellationScope, condition, getExternalWorkflowHandle, patched, workflowInfo } from '@temporalio/workflow';
+import { lockWorkflowId, type SignalName, type SignalPayload } from '../contract/index.ts';
 import { plannedGate } from '../runbook/plan.ts';
 import { renderIncidentReport } from '../runbook/report.ts';
 import type { Runbook } from '../runbook/schema.ts';
@@ -15,6 +15,7 @@ import { awaitDecision, decisionRefusal } from './decisions.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { approvalRefusal, awaitApproval, rejectionRefusal, type GateOutcome } from './gates.ts';
 import { Inbox } from './inbox.ts';
+import { releaseLockSignal } from './rollback-lock.ts';
 import { StepRunner, StopRollback, type StepSpec } from './steps.ts';
 
 export { StopRollback, failureMessage, type StepSpec } from './steps.ts';
@@ -24,6 +25,8 @@ export class Rollback {
   private readonly inbox: Inbox;
   private readonly steps: StepRunner;
   private loaded: Runbook | null = null;
+  /** Whether preflight may have taken the system's lock (it may have even if its answer was lost). */
+  private mayHoldLock = false;
 
   constructor(identity: RollbackIdentity, headline: string) {
     this.inbox = new Inbox({
@@ -102,16 +105,22 @@ export class Rollback {
   async preflight(): Promise<Runbook> {
     const { system, workflowType, dryRun } = this.board.view;
     const { workflowId, startTime } = workflowInfo();
-    this.loaded = (await this.step({
-      name: 'preflight',
-      kind: 'preflight',
-      description: 'load the runbook; refuse if another rollback of this system runs',
-      skippable: false,
-      run: () =>
-        activities(`preflight: ${system}`)
-          .preflight({ system, workflowId, workflowType, startedAt: startTime.toISOString(), dryRun })
-          .catch(surfaceKnownFailure),
-    }))!;
+    this.mayHoldLock = !dryRun;
+    try {
+      this.loaded = (await this.step({
+        name: 'preflight',
+        kind: 'preflight',
+        description: "load the runbook; take the system's rollback lock, or refuse naming the rollback that holds it",
+        skippable: false,
+        run: () =>
+          activities(`preflight: ${system}`)
+            .preflight({ system, workflowId, workflowType, startedAt: startTime.toISOString(), dryRun })
+            .catch(surfaceKnownFailure),
+      }))!;
+    } catch (err) {
+      if (err instanceof ApplicationFailure && (err.type === 'RollbackAlreadyRunning' || err.type === 'UnknownSystem')) this.mayHoldLock = false;
+      throw err;
+    }
     return this.loaded;
   }
 
@@ -157,9 +166,31 @@ export class Rollback {
    * Runs the workflow's body and settles its end: completed, aborted (left as is) or failed after
    * compensation. In every case the incident report is written and, unless it was a dry run, published
    * and announced as `<outcome> <state>` (e.g. "rollback completed"). Aborted and failed rollbacks end
-   * the workflow as failed, so the UI shows them red, with the final status as details.
+   * the workflow as failed, so the UI shows them red, with the final status as details. Last of all
+   * the system's lock is released, so the next rollback may start.
    */
   async settle<R>(body: () => Promise<R>, outcome: string): Promise<R> {
+    try {
+      return await this.settleBody(body, outcome);
+    } finally {
+      await CancellationScope.nonCancellable(() => this.releaseLock());
+    }
+  }
+
+  /**
+   * Tells the system's lock this rollback is done. The lock lets go only for its holder, so a release
+   * from a rollback that was refused changes nothing. Histories recorded before the lock existed did
+   * not send it; `patched` keeps them replaying.
+   */
+  private async releaseLock(): Promise<void> {
+    if (!this.mayHoldLock || !patched('release-system-lock')) return;
+    const { system } = this.board.view;
+    await getExternalWorkflowHandle(lockWorkflowId(system))
+      .signal(releaseLockSignal, { workflowId: workflowInfo().workflowId })
+      .catch(() => undefined); // no lock running (taken over, or never taken): nothing to release
+  }
+
+  private async settleBody<R>(body: () => Promise<R>, outcome: string): Promise<R> {
     let result: R | undefined;
     let failure: StopRollback | null = null;
     // The abort handler only records the request; this stops the running step (see inbox.ts for why).
