@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LATENCY_BUCKETS, type Deployment } from './deployment.ts';
 import { badRequest, close, HttpError, listen, readJson, sendJson } from './http.ts';
 import type { Platform } from './platform.ts';
@@ -17,7 +17,7 @@ import { platformWrite, replicaHealth } from './platform-routes.ts';
 export interface RouterChange {
   id: number;
   at: string;
-  kind: 'weights' | 'instances' | 'fault' | 'config' | 'secret' | 'restart';
+  kind: 'weights' | 'instances' | 'fault' | 'config' | 'secret' | 'restart' | 'circuit-breaker' | 'memory';
   before: unknown;
   after: unknown;
   actor: string;
@@ -30,6 +30,9 @@ interface Remembered {
   answer: Promise<Record<string, unknown>>;
 }
 
+/** The memory use each version reports until the memory switch sets another (a healthy service). */
+const BASELINE_MEMORY_USAGE = 0.4;
+
 export class Router {
   readonly changes: RouterChange[] = [];
   /** Messages posted to /hooks/notify: the sandbox stands in for a Slack incoming webhook. */
@@ -40,6 +43,13 @@ export class Router {
   private readonly registry = new Registry();
   private readonly requests: Counter<'version' | 'status'>;
   private readonly latency: Histogram<'version'>;
+  /**
+   * Signals seed 000's other automatic triggers read (rollbackWatchdog's circuit-breaker and memory
+   * rules), switched like faults: a feature's circuit breaker, open or closed, and each version's
+   * memory use as a fraction of its limit.
+   */
+  private readonly breakers = new Map<string, boolean>([['grok', false]]);
+  private readonly memoryUsage = new Map<string, number>();
   private server?: Server;
   /** Until this instant, admin writes (to `outageRoutes`, or all) answer 503: a control-plane outage to practise on. */
   private outageUntil = 0;
@@ -67,6 +77,25 @@ export class Router {
       labelNames: ['version'],
       buckets: LATENCY_BUCKETS,
       registers: [this.registry],
+    });
+    const { breakers, memoryUsage } = this;
+    new Gauge({
+      name: 'sandbox_circuit_breaker_open',
+      help: "1 while a feature's circuit breaker is open (calls to its upstream short-circuited), else 0",
+      labelNames: ['feature'],
+      registers: [this.registry],
+      collect() {
+        for (const [feature, open] of breakers) this.set({ feature }, open ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sandbox_memory_usage_ratio',
+      help: "memory in use as a fraction of each version's limit",
+      labelNames: ['version'],
+      registers: [this.registry],
+      collect() {
+        for (const version of deployments.keys()) this.set({ version }, memoryUsage.get(version) ?? BASELINE_MEMORY_USAGE);
+      },
     });
   }
 
@@ -211,6 +240,8 @@ export class Router {
     if (route === 'PUT /admin/weights') change = await this.setWeights(body, actor, key);
     else if (route === 'PUT /admin/instances') change = await this.setInstances(body, actor, key);
     else if (route === 'PUT /admin/fault') change = await this.setFault(body, actor, key);
+    else if (route === 'PUT /admin/circuit-breaker') change = this.setBreaker(body, actor, key);
+    else if (route === 'PUT /admin/memory') change = this.setMemoryUsage(body, actor, key);
     else {
       const applied = await platformWrite(this.platform, this.deployments, method, path, body);
       if (!applied) throw new HttpError(404, `no admin route ${route}`);
@@ -272,5 +303,25 @@ export class Router {
     const before = { version, ...deployment.fault };
     await deployment.setFault({ errorRatePct, addedLatencyMs });
     return this.record('fault', before, { version, errorRatePct, addedLatencyMs }, actor, key);
+  }
+
+  /** {"feature": "grok", "open": true}: the feature's circuit breaker opens (or closes). */
+  private setBreaker(body: unknown, actor: string, key: string | null): RouterChange | null {
+    const { feature, open } = body as { feature?: unknown; open?: unknown };
+    if (typeof feature !== 'string' || !/^[a-z0-9_-]{1,64}$/.test(feature)) throw badRequest('feature must be a feature name like "grok"');
+    if (typeof open !== 'boolean') throw badRequest('open must be true or false');
+    const before = { feature, open: this.breakers.get(feature) ?? false };
+    this.breakers.set(feature, open);
+    return this.record('circuit-breaker', before, { feature, open }, actor, key);
+  }
+
+  /** {"version": "stable", "ratio": 0.97}: the version reports this fraction of its memory limit in use. */
+  private setMemoryUsage(body: unknown, actor: string, key: string | null): RouterChange | null {
+    const { version, ratio } = body as { version?: unknown; ratio?: unknown };
+    const known = this.knownVersion(version);
+    if (typeof ratio !== 'number' || ratio < 0 || ratio > 1) throw badRequest('ratio must be a number from 0 to 1');
+    const before = { version: known, ratio: this.memoryUsage.get(known) ?? BASELINE_MEMORY_USAGE };
+    this.memoryUsage.set(known, ratio);
+    return this.record('memory', before, { version: known, ratio }, actor, key);
   }
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultPorts, ensureNamespace, migrateDatabases, resolveClusterBinaries, writeClusterConfig, type ClusterSettings } from './lib/cluster.ts';
 import { MainJob } from './lib/main-job.ts';
 import { startService } from './lib/processes.ts';
-import { portFromEnv, printReady, sandboxEnvironment, startSandboxAndWorkers } from './lib/sandbox-job.ts';
+import { portFromEnv, printReady, sandboxEnvironment, startSandboxAndWorkers, startSandboxWatchdog } from './lib/sandbox-job.ts';
 import { ensureSearchAttributes, waitForPoller, waitForTemporal } from './lib/temporal.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -62,6 +62,7 @@ async function run(): Promise<void> {
   env.TEMPORAL_NAMESPACE = namespace;
   startSandboxAndWorkers(job, env, 2, say);
   await waitForPoller(connection, namespace, 120_000);
+  await startSandboxWatchdog(connection, namespace, say);
   await connection.close();
   job.markReady();
   printReady({ uiUrl: `http://localhost:${settings.uiPort}`, address, namespace, routerPort, workers: 2 });

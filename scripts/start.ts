@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MainJob } from './lib/main-job.ts';
 import { startService } from './lib/processes.ts';
-import { portFromEnv, printReady, sandboxEnvironment, startSandboxAndWorkers } from './lib/sandbox-job.ts';
+import { portFromEnv, printReady, sandboxEnvironment, startSandboxAndWorkers, startSandboxWatchdog } from './lib/sandbox-job.ts';
 import { devServerArgs, ensureSearchAttributes, waitForPoller, waitForTemporal } from './lib/temporal.ts';
 import { resolveTemporalCli } from './temporal-cli.ts';
 
@@ -46,6 +46,7 @@ async function run(): Promise<void> {
 
   startSandboxAndWorkers(job, env, 1, say);
   await waitForPoller(connection, namespace, 120_000);
+  await startSandboxWatchdog(connection, namespace, say);
   await connection.close();
   job.markReady();
   printReady({ uiUrl, address, namespace, routerPort, workers: 1 });

@@ -193,4 +193,48 @@ describe('rollback CLI', { timeout: 120_000 }, () => {
     const answer = (await (await fetch(`${other.sandbox.urls.router}/api/features/grok`)).json()) as { enabled: boolean };
     assert.equal(answer.enabled, false, 'the service now answers with grok off');
   });
+
+  test('watch: start, status with each rule, a pause refused to a stranger (exit 3) and taken from an approver, resume, a second start refused, stop', async () => {
+    const watched = await t.newSystem((doc) => {
+      doc.watch.intervalSeconds = 1;
+    });
+    const start = await rollback('watch', 'start', '--system', watched.name, '--by', 'alice');
+    assert.equal(start.code, 0, start.stderr);
+    assert.match(start.stdout, new RegExp(`^started rollback-watchdog:${watched.name}$`, 'm'));
+    const again = await rollback('watch', 'start', '--system', watched.name);
+    assert.equal(again.code, 3);
+    assert.equal(again.stderr.trim(), `a watchdog of ${watched.name} is already running: rollback-watchdog:${watched.name} (rollback watch status --system ${watched.name})`);
+
+    let status: CliRun;
+    for (let deadline = Date.now() + 20_000; ; ) {
+      status = await rollback('watch', 'status', '--system', watched.name);
+      if (/\(([2-9]|\d\d+) evaluations\)/.test(status.stdout) || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^${watched.name} watchdog: watching every 1 s \\(\\d+ evaluations\\)$`, 'm'));
+    assert.match(status.stdout, /^ {2}error-rate +error rate \d+\.\d%, at most 10\.0% +0\/2 +nothing: healthy$/m);
+    assert.match(status.stdout, /^ {2}grok-circuit-breaker +sandbox_circuit_breaker_open\{feature="grok"\} 0, at most 0 +0\/300 +nothing: healthy$/m);
+
+    const stranger = await rollback('watch', 'pause', '--system', watched.name, '--by', 'mallory', '--reason', 'quiet please');
+    assert.equal(stranger.code, 3);
+    assert.equal(stranger.stderr.trim(), `refused: pause: mallory is not an approver of ${watched.name} (may: alice, bob, carol, dana, erin)`);
+    const pause = await rollback('watch', 'pause', '--system', watched.name, '--by', 'bob', '--reason', 'planned load test', '--minutes', '30');
+    assert.equal(pause.code, 0, pause.stderr);
+    assert.match(pause.stdout, new RegExp(`^paused: ${watched.name} watchdog: paused by bob until .+: planned load test`));
+    const resume = await rollback('watch', 'resume', '--system', watched.name, '--by', 'bob');
+    assert.equal(resume.code, 0, resume.stderr);
+    assert.match(resume.stdout, /^resumed: .+ watchdog: watching every 1 s/);
+    const missingReason = await rollback('watch', 'pause', '--system', watched.name, '--by', 'bob');
+    assert.equal(missingReason.code, 2);
+    assert.equal(missingReason.stderr.split('\n')[0], 'rollback watch: missing --reason <why>');
+
+    const stop = await rollback('watch', 'stop', '--system', watched.name);
+    assert.equal(stop.code, 0, stop.stderr);
+    const handle = t.env.client.workflow.getHandle(`rollback-watchdog:${watched.name}`);
+    await assert.rejects(handle.result(), /cancel/i);
+    const none = await rollback('watch', 'status', '--system', 'nothing-here');
+    assert.equal(none.code, 1);
+    assert.equal(none.stderr.trim(), 'no watchdog of nothing-here is running (start one: rollback watch start --system nothing-here)');
+  });
 });

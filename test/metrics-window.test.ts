@@ -7,6 +7,7 @@ const sample = (takenAtMs: number, requestsByStatus: Record<string, number>, buc
   takenAtMs,
   requestsByStatus,
   latencyBuckets: buckets.map(([le, count]) => ({ le, count })),
+  gauges: {},
 });
 
 describe('health over a window (pure arithmetic)', () => {

@@ -2,7 +2,7 @@
  * The CLI's connection to Temporal and the calls every command makes, with the SDK's errors turned
  * into sentences an on-call engineer can act on (which workflow, which namespace, what to start).
  */
-import { Client, Connection, ServiceError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, ServiceError, type QueryDefinition, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { temporalConnectConfig } from '../../src/worker/connect-config.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
@@ -112,11 +112,16 @@ const FAILED_PRECONDITION = 9;
 
 /** `checkWorker` first asks whether any worker polls, so "no worker" is said at once instead of after the deadline. */
 export async function queryStatus(temporal: Temporal, handle: WorkflowHandle, checkWorker = true): Promise<RollbackStatus> {
+  return queryWorkflow(temporal, handle, statusQuery, checkWorker);
+}
+
+/** Any `status`-like query, with queryStatus's answers for a missing workflow or worker. */
+export async function queryWorkflow<T>(temporal: Temporal, handle: WorkflowHandle, query: QueryDefinition<T>, checkWorker = true): Promise<T> {
   if (checkWorker && (await workerSeen(temporal)) === false) throw new NoWorkerError(temporal, handle.workflowId, 'no worker is running');
   // Silence would look like a hung CLI; say what it waits for.
   const slow = setTimeout(() => console.error(`waiting for a worker to answer the status query (up to ${QUERY_DEADLINE_MS / 1000} s)...`), 3000);
   try {
-    return await temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(statusQuery));
+    return await temporal.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query));
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw notFound(temporal, handle.workflowId);
     if (!(err instanceof ServiceError)) throw err; // e.g. QueryNotRegisteredError: the caller explains it

@@ -6,7 +6,8 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_FLAGD_FILE, DEFAULT_PORTS, sandboxRunbookFor } from '../../sandbox/sandbox.ts';
-import { TASK_QUEUE } from '../../src/contract/index.ts';
+import { Client, type Connection } from '@temporalio/client';
+import { TASK_QUEUE, watchdogWorkflowId } from '../../src/contract/index.ts';
 import { workerNodeArgs } from '../../src/worker/command.ts';
 import type { MainJob } from './main-job.ts';
 import { startService } from './processes.ts';
@@ -67,6 +68,23 @@ export function startSandboxAndWorkers(job: MainJob, env: NodeJS.ProcessEnv, cou
 }
 
 /** What to look at and what to paste, once everything is up. */
+/**
+ * Starts the sandbox's watchdog (runbooks/sandbox.yaml, watch:), or finds the one a previous run
+ * started: the dev server keeps it across restarts in its history file.
+ */
+export async function startSandboxWatchdog(connection: Connection, namespace: string, say: (line: string) => void): Promise<void> {
+  const workflowId = watchdogWorkflowId('sandbox');
+  const client = new Client({ connection, namespace });
+  await client.workflow.start('rollbackWatchdog', {
+    taskQueue: TASK_QUEUE,
+    workflowId,
+    args: [{ system: 'sandbox', startedBy: 'npm-start' }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: "sandbox watchdog: seed 000's automatic triggers",
+  });
+  say(`watchdog ${workflowId} watches the sandbox (rollback watch status --system sandbox)`);
+}
+
 export function printReady(where: { uiUrl: string | undefined; address: string; namespace: string; routerPort: number; workers: number }): void {
   const example = { system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', dryRun: true };
   const phases = { system: 'sandbox', phases: { from: 5, to: 3 }, reason: 'grok answers wrong', requestedBy: 'alice', verifyWindowSeconds: 10, dryRun: true };
@@ -76,6 +94,7 @@ export function printReady(where: { uiUrl: string | undefined; address: string; 
   Temporal Web UI:  ${where.uiUrl ?? '(the UI of the service at ' + where.address + ')'}
   ${polling} task queue '${TASK_QUEUE}' in namespace '${where.namespace}' at ${where.address}
   Sandbox router:   http://127.0.0.1:${where.routerPort}/admin/state
+  Watchdog:         rollback-watchdog:sandbox (npm run rollback -- watch status --system sandbox)
 
   Start a rollback from the UI: Workflows > Start Workflow
     Workflow ID:    rollback-sandbox-1

@@ -17,6 +17,7 @@ import { createRecordActivities } from './records.ts';
 import { createSchemaActivities } from './schema.ts';
 import { createSnapshotActivities } from './snapshot.ts';
 import { createTrafficActivities } from './traffic.ts';
+import { createWatchActivities } from './watch.ts';
 import { createWriterActivities } from './writers.ts';
 
 export type { ActivityDeps } from './deps.ts';
@@ -37,6 +38,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createConfigActivities(deps),
   ...createCommandActivities(deps),
   ...createKeyspaceActivities(deps),
+  ...createWatchActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

@@ -122,3 +122,14 @@ export const keyspaceBackupInput = z.strictObject({
   requestedBy: personName.default('schedule'),
   backupId: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').optional(),
 });
+
+/**
+ * rollbackWatchdog's input. `carried` is the watchdog's own state handed across continue-as-new
+ * (rule streaks, recent evaluations, what it follows); nobody types it.
+ */
+export const watchdogInput = z.strictObject({
+  system: systemName,
+  startedBy: personName.default('rollback-watchdog'),
+  carried: z.record(z.string(), z.unknown()).optional(),
+});
+export type WatchdogInput = z.input<typeof watchdogInput>;

@@ -19,13 +19,19 @@ export type RollbackWorkflow = (typeof ROLLBACK_WORKFLOWS)[number];
 export const SUPPORT_WORKFLOWS = ['databaseBackup', 'backupCatalog', 'keyspaceBackup'] as const;
 
 /**
+ * Watchers: not rollbacks, they start rollbacks (through the same per-system lock). One watchdog per
+ * system, under `watchdogWorkflowId(system)`.
+ */
+export const WATCH_WORKFLOWS = ['rollbackWatchdog'] as const;
+
+/**
  * Workflows the rollbacks start for themselves; nobody starts them by hand. `rollbackLock` is the
  * per-system lock (src/workflows/rollback-lock.ts), running under `lockWorkflowId(system)`.
  */
 export const INTERNAL_WORKFLOWS = ['rollbackLock'] as const;
 
 /** Every workflow type the worker registers, no more and no fewer. */
-export const WORKFLOW_TYPES = [...ROLLBACK_WORKFLOWS, ...SUPPORT_WORKFLOWS, ...INTERNAL_WORKFLOWS] as const;
+export const WORKFLOW_TYPES = [...ROLLBACK_WORKFLOWS, ...SUPPORT_WORKFLOWS, ...WATCH_WORKFLOWS, ...INTERNAL_WORKFLOWS] as const;
 export type WorkflowType = (typeof WORKFLOW_TYPES)[number];
 
 /**
@@ -90,6 +96,15 @@ export const STATUS_QUERY = 'status';
 export function lockWorkflowId(system: string): string {
   return `rollback-lock:${system}`;
 }
+
+/** The workflow ID of `system`'s watchdog: fixed, so a second watchdog of the same system is refused. */
+export function watchdogWorkflowId(system: string): string {
+  return `rollback-watchdog:${system}`;
+}
+
+/** Signals rollbackWatchdog answers: `pause {by, reason, untilMinutes?}` and `resume {by}`. */
+export const WATCHDOG_SIGNALS = ['pause', 'resume'] as const;
+export type WatchdogSignalName = (typeof WATCHDOG_SIGNALS)[number];
 
 /** The signal a rollback sends its system's lock when it ends, naming itself. */
 export const RELEASE_LOCK_SIGNAL = 'release';

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { validate, type Problem } from './problems.ts';
-import type { SignalName } from './names.ts';
+import type { SignalName, WatchdogSignalName } from './names.ts';
 
 // NUL, other C0 controls and DEL: invisible in the UI, and a name carrying them is never who it looks like.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -68,6 +68,31 @@ export const SIGNAL_PAYLOADS = {
   abort: { schema: abortPayload, example: '{"by": "bob", "reason": "wrong system"}' },
 } as const satisfies Record<SignalName, { schema: z.ZodType; example: string }>;
 
+export const pausePayload = z.strictObject({
+  by: personName,
+  reason: freeText('why'),
+  untilMinutes: z.number().positive().max(7 * 24 * 60, 'must be at most a week (10080 minutes)').optional().describe('resume by itself after this many minutes'),
+});
+export const resumePayload = z.strictObject({ by: personName });
+export type PauseRequest = z.infer<typeof pausePayload>;
+export type ResumeRequest = z.infer<typeof resumePayload>;
+
+export const WATCHDOG_SIGNAL_PAYLOADS = {
+  pause: { schema: pausePayload, example: '{"by": "bob", "reason": "planned load test", "untilMinutes": 60}' },
+  resume: { schema: resumePayload, example: '{"by": "bob"}' },
+} as const satisfies Record<WatchdogSignalName, { schema: z.ZodType; example: string }>;
+
+/** Parses a watchdog signal's payload; never throws (see parseSignalPayload). */
+export function parseWatchdogPayload<S extends WatchdogSignalName>(signal: S, raw: unknown): { ok: true; payload: z.infer<(typeof WATCHDOG_SIGNAL_PAYLOADS)[S]['schema']> } | { ok: false; why: string; by: string } {
+  const { schema, example } = WATCHDOG_SIGNAL_PAYLOADS[signal];
+  const by = claimedBy(raw);
+  if (raw === undefined || raw === null) return { ok: false, by, why: `${signal}: no payload; send JSON like ${example}` };
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, by, why: `${signal}: the payload must be a JSON object like ${example}` };
+  const result = validate(schema, raw);
+  if (result.ok) return { ok: true, payload: result.data as z.infer<(typeof WATCHDOG_SIGNAL_PAYLOADS)[S]['schema']> };
+  return { ok: false, by, why: `${signal}: ${result.problems.map(sentence).join('; ')}` };
+}
+
 export type SignalPayload<S extends SignalName> = z.infer<(typeof SIGNAL_PAYLOADS)[S]['schema']>;
 
 export type ParsedPayload<S extends SignalName> = { ok: true; payload: SignalPayload<S> } | { ok: false; why: string; by: string };
@@ -98,3 +123,6 @@ export function parseSignalPayload<S extends SignalName>(signal: S, raw: unknown
   if (result.ok) return { ok: true, payload: result.data as SignalPayload<S> };
   return { ok: false, by, why: `${signal}: ${result.problems.map(sentence).join('; ')}` };
 }
+
+/** A gauge series as runbooks name it: `name` or `name{label="value",...}` (several series: the highest counts). */
+export const GAUGE_SELECTOR = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:\s*[a-zA-Z_][a-zA-Z0-9_]*\s*=\s*"[^"]*"\s*,?)*)\})?$/;

@@ -138,3 +138,80 @@ export interface RollbackStatus {
   compensationFailures: string[];
   report: string | null;
 }
+
+/** What one interval of a watchdog measured (src/activities/watch.ts). */
+export interface WatchObservation {
+  /** The end of the interval (ISO 8601). */
+  at: string;
+  /** Rates over the interval; null when the metrics could not be read. */
+  window: WindowHealth | null;
+  /** Each rule's gauge selector to its value (the highest matching series), null when no series matches. */
+  gauges: Record<string, number | null>;
+  /** Why nothing could be measured, e.g. the metrics endpoint refused. */
+  problem: string | null;
+}
+
+export type WatchVerdict = 'healthy' | 'breach' | 'inconclusive';
+
+/** One rule judged against one interval. */
+export interface RuleEvaluation {
+  rule: string;
+  value: number | null;
+  verdict: WatchVerdict;
+  /** e.g. "error rate 14.2% above 10%" or "inconclusive: 3 requests in 30 s, at least 20 needed". */
+  detail: string;
+}
+
+/** watching; paused by someone; following what it started (a rollback, or a scale-up until its deadline). */
+export type WatchdogState = 'watching' | 'paused' | 'following';
+
+export interface WatchdogRuleView {
+  name: string;
+  /** "error rate above 10% for 2 evaluations (60 s): start an immediate fullRollback" */
+  description: string;
+  needed: number;
+  streak: number;
+  firstBreachAt: string | null;
+  /** False after it acted, until it has been healthy again. */
+  armed: boolean;
+  last: RuleEvaluation | null;
+  /** What it would do now: "nothing: healthy", "acts after 1 more breach", ... */
+  wouldDo: string;
+}
+
+/** Something a rule made the watchdog do. */
+export interface WatchdogAction {
+  rule: string;
+  at: string;
+  /** The first breach of the run that triggered it: the incident's detection time. */
+  detectedAt: string | null;
+  what: string;
+  workflowId: string | null;
+  /** How what it started ended ("completed", "failed", ...), or how the scale-up was resolved; null while it runs. */
+  outcome: string | null;
+}
+
+export interface WatchdogEvent {
+  at: string;
+  kind: 'started' | 'paused' | 'resumed' | 'refused' | 'inconclusive' | 'conclusive' | 'stopped';
+  by: string | null;
+  detail: string;
+}
+
+/** What rollbackWatchdog's `status` query returns. */
+export interface WatchdogStatus {
+  system: string;
+  state: WatchdogState;
+  startedBy: string;
+  intervalSeconds: number;
+  paused: { by: string; reason: string; until: string | null } | null;
+  /** What it follows while state is `following`. */
+  following: WatchdogAction | null;
+  rules: WatchdogRuleView[];
+  /** The newest evaluations, oldest first (bounded; older ones are in earlier runs' histories). */
+  evaluations: { at: string; results: RuleEvaluation[] }[];
+  /** Evaluations since the watchdog started, across continue-as-new. */
+  evaluationsTotal: number;
+  actions: WatchdogAction[];
+  events: WatchdogEvent[];
+}

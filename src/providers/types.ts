@@ -47,10 +47,13 @@ export interface MetricsSample {
   requestsByStatus: Record<string, number>;
   /** Cumulative latency histogram: upper bound in seconds (Infinity for +Inf) to count. */
   latencyBuckets: { le: number; count: number }[];
+  /** The gauge selectors asked for (`name{label="value"}`), each the highest matching series; null when none matches. */
+  gauges: Record<string, number | null>;
 }
 
 export interface MetricsClient {
-  scrape(): Promise<MetricsSample>;
+  /** One scrape; `gauges` are selectors like `circuit_breaker_open{feature="grok"}` to read as well. */
+  scrape(gauges?: readonly string[]): Promise<MetricsSample>;
 }
 
 export interface Notification {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
 import { actionSchema } from './actions.ts';
+import { watchSchema } from './watch-schema.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const person = z.string().min(1);
@@ -129,6 +130,7 @@ export const runbookSchema = z
     databases: z.record(identifier, databaseSchema).default({}),
     keyspaces: z.record(identifier, keyspaceSchema).default({}).describe('Redis keyspaces whose backups a redis-restore action restores'),
     phases: z.array(phaseSchema).default([]),
+    watch: watchSchema.optional().describe("rollbackWatchdog's rules: what it measures each interval and what a breach does (seed 000's automatic triggers)"),
   })
   .superRefine((runbook, ctx) => {
     const roles = Object.keys(runbook.approvers);
@@ -169,6 +171,18 @@ export const runbookSchema = z
           ctx.addIssue({ code: 'custom', path: [...path, 'redis-restore'], message: `unknown keyspace '${name}'; must be one of: ${Object.keys(runbook.keyspaces).join(', ') || '(none declared under keyspaces:)'}` });
         }
       });
+    });
+    runbook.watch?.rules.forEach((rule, i) => {
+      const path = ['watch', 'rules', i];
+      // Rates and gauges come from the health section's metrics endpoint; without one, every evaluation would be inconclusive.
+      if (!runbook.health.metrics) ctx.addIssue({ code: 'custom', path, message: `rule ${rule.name} needs metrics: add health.metrics (a prometheus endpoint)` });
+      const needsTraffic = 'rollback' in rule.action || 'scaleAndAlert' in rule.action;
+      if (needsTraffic && !runbook.traffic) ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `rule ${rule.name} rolls back or scales, which needs a traffic section` });
+      if ('scaleAndAlert' in rule.action && runbook.traffic) {
+        const { version } = rule.action.scaleAndAlert;
+        const versions = [runbook.traffic.stable, runbook.traffic.canary];
+        if (!versions.includes(version)) ctx.addIssue({ code: 'custom', path: [...path, 'action', 'scaleAndAlert', 'version'], message: `unknown version '${version}'; must be one of: ${versions.join(', ')}` });
+      }
     });
   });
 

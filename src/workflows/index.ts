@@ -4,4 +4,5 @@ export { dataRestore } from './data-restore.ts';
 export { phaseRollback } from './phase-rollback.ts';
 export { configRollback } from './config-rollback.ts';
 export { backupCatalog, databaseBackup, keyspaceBackup } from './database-backup.ts';
+export { rollbackWatchdog } from './rollback-watchdog.ts';
 export { rollbackLock } from './rollback-lock.ts';

@@ -5,6 +5,7 @@
  */
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { z } from 'zod';
+import { GAUGE_SELECTOR } from '../../contract/index.ts';
 import type { MetricsSample, ProviderClient, ProviderDefinition } from '../types.ts';
 
 const settingsSchema = z.strictObject({
@@ -21,8 +22,16 @@ function matches(labels: Record<string, string> | undefined, match: Record<strin
   return Object.entries(match).every(([key, value]) => labels?.[key] === value);
 }
 
+/** `name{a="x",b="y"}` into its name and labels (the runbook schema has checked its form). */
+export function parseSelector(selector: string): { name: string; labels: Record<string, string> } {
+  const match = GAUGE_SELECTOR.exec(selector.trim());
+  if (!match) throw new Error(`not a series selector: ${selector}`);
+  const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+  return { name: match[1]!, labels };
+}
+
 /** Parses one exposition into a sample; exported for tests that feed it text directly. */
-export function sampleFromText(text: string, settings: Settings, takenAtMs: number): MetricsSample {
+export function sampleFromText(text: string, settings: Settings, takenAtMs: number, gaugeSelectors: readonly string[] = []): MetricsSample {
   // parse-prometheus-text-format folds every series of a histogram into one, dropping labels other
   // than `le`, so two versions' buckets would overwrite each other. Declared untyped, each
   // `<name>_bucket` line comes through as a plain sample with all its labels, which is what we sum.
@@ -31,7 +40,20 @@ export function sampleFromText(text: string, settings: Settings, takenAtMs: numb
   const buckets = new Map<number, number>();
   // prom-client and most exporters name the counter family without `_total`; accept either spelling.
   const requestsName = settings.requestsMetric.replace(/_total$/, '');
-  for (const family of parsePrometheusTextFormat(untyped)) {
+  const wanted = gaugeSelectors.map((selector) => ({ selector, ...parseSelector(selector) }));
+  const gauges: Record<string, number | null> = Object.fromEntries(gaugeSelectors.map((s) => [s, null]));
+  const families = parsePrometheusTextFormat(untyped);
+  for (const family of families) {
+    for (const gauge of wanted.filter((g) => g.name === family.name)) {
+      for (const metric of family.metrics) {
+        if (!('value' in metric) || !matches(metric.labels, gauge.labels)) continue;
+        const value = Number(metric.value);
+        // Several series (one per replica): the worst one is what a breach rule is about.
+        if (Number.isFinite(value)) gauges[gauge.selector] = Math.max(gauges[gauge.selector] ?? -Infinity, value);
+      }
+    }
+  }
+  for (const family of families) {
     const isRequests = family.name === requestsName || family.name === settings.requestsMetric;
     const isBuckets = family.name === `${settings.latencyMetric}_bucket`;
     if (!isRequests && !isBuckets) continue;
@@ -50,16 +72,16 @@ export function sampleFromText(text: string, settings: Settings, takenAtMs: numb
     }
   }
   const latencyBuckets = [...buckets.entries()].sort(([a], [b]) => a - b).map(([le, count]) => ({ le, count }));
-  return { takenAtMs, requestsByStatus, latencyBuckets };
+  return { takenAtMs, requestsByStatus, latencyBuckets, gauges };
 }
 
 function create(settings: Settings): ProviderClient<'metrics'> {
   return {
     metrics: {
-      async scrape() {
+      async scrape(gauges = []) {
         const response = await fetch(settings.url, { signal: AbortSignal.timeout(settings.timeoutMs) });
         if (!response.ok) throw new Error(`metrics endpoint ${settings.url} answered ${response.status}`);
-        return sampleFromText(await response.text(), settings, Date.now());
+        return sampleFromText(await response.text(), settings, Date.now(), gauges);
       },
     },
   };

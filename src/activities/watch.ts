@@ -1,0 +1,102 @@
+/**
+ * What rollbackWatchdog does outside its workflow: read the runbook's watch section, measure one
+ * interval, start the rollback a rule asks for, and follow it. The judging is pure and happens in
+ * the workflow (src/runbook/watch.ts), so every decision and its reason is in the history.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { lockWorkflowId, TASK_QUEUE, type LockHolder, type RollbackWorkflow } from '../contract/index.ts';
+import { healthBetween } from '../providers/health/window.ts';
+import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../runbook/watch.ts';
+import type { ActivityDeps } from './deps.ts';
+import { sleepWithHeartbeats } from './heartbeat.ts';
+import { runbookFor } from './runbook.ts';
+import { isRunning } from './system-lock.ts';
+
+export interface WatchSettings {
+  watch: WatchSection;
+  minRequests: number;
+  /** People who may pause or resume the watchdog: every approver of the runbook. */
+  operators: string[];
+}
+
+export interface TriggeredRollback {
+  system: string;
+  workflowType: RollbackWorkflow;
+  /** Derived from the trigger (rule and first breach), so a retried start finds the rollback it started. */
+  workflowId: string;
+  input: Record<string, unknown>;
+}
+
+export type TriggerOutcome = { started: true; workflowId: string } | { started: false; workflowId: string; why: string };
+
+export const createWatchActivities = (deps: ActivityDeps) => {
+  function settingsOf(system: string): WatchSettings {
+    const runbook = runbookFor(deps, system);
+    if (!runbook.watch) {
+      throw ApplicationFailure.nonRetryable(`the ${system} runbook has no watch: section: nothing to watch`, 'InvalidRunbook');
+    }
+    return { watch: runbook.watch, minRequests: watchMinRequests(runbook.watch, runbook.health.minRequests), operators: [...new Set(Object.values(runbook.approvers).flat())] };
+  }
+
+  return {
+    /** The runbook's watch section as it is now (runbooks reload with the worker). Safe to retry: it only reads. */
+    async loadWatch(input: { system: string }): Promise<WatchSettings> {
+      return settingsOf(input.system);
+    },
+
+    /**
+     * Measures one interval of the runbook's watch section: a scrape, the interval, another scrape.
+     * A metrics endpoint that cannot be read is reported as the problem (inconclusive), not thrown:
+     * the watchdog must keep watching and say why it cannot see. Safe to retry: it only reads.
+     */
+    async observeWatch(input: { system: string }): Promise<WatchSettings & { observation: WatchObservation }> {
+      const settings = settingsOf(input.system);
+      const runbook = runbookFor(deps, input.system);
+      const gauges = gaugeSelectors(settings.watch);
+      const ms = settings.watch.intervalSeconds * 1000;
+      const empty = Object.fromEntries(gauges.map((g) => [g, null]));
+      const metrics = deps.clients.get('metrics', runbook.health.metrics!);
+      const first = await metrics.scrape(gauges).catch((err: Error) => err);
+      if (first instanceof Error) {
+        await sleepWithHeartbeats(ms);
+        return { ...settings, observation: { at: new Date().toISOString(), window: null, gauges: empty, problem: `metrics not read: ${first.message}` } };
+      }
+      await sleepWithHeartbeats(first.takenAtMs + ms - Date.now());
+      const second = await metrics.scrape(gauges).catch((err: Error) => err);
+      const at = new Date().toISOString();
+      if (second instanceof Error) return { ...settings, observation: { at, window: null, gauges: empty, problem: `metrics not read: ${second.message}` } };
+      return { ...settings, observation: { at, window: healthBetween(first, second), gauges: second.gauges, problem: null } };
+    },
+
+    /**
+     * Starts the rollback a trigger asks for, unless one of the system runs already: then it names
+     * that one, and the caller follows it instead. The rollback's own preflight takes the system's
+     * lock, so even a start racing this check cannot make two rollbacks run. Safe to retry: the
+     * workflow ID is derived from the trigger, and a start already made is found, not repeated.
+     */
+    async startTriggeredRollback(request: TriggeredRollback): Promise<TriggerOutcome> {
+      const { client } = deps.temporal;
+      const lock = await client.workflow.getHandle(lockWorkflowId(request.system)).describe().catch((err) => {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      });
+      const holder = lock?.status.name === 'RUNNING' ? (lock.memo?.holder as LockHolder | undefined) : undefined;
+      if (holder && holder.workflowId !== request.workflowId && (await isRunning(client, holder.workflowId))) {
+        return { started: false, workflowId: holder.workflowId, why: `a rollback of ${request.system} is already running: ${holder.workflowId} (${holder.workflowType})` };
+      }
+      try {
+        await client.workflow.start(request.workflowType, { taskQueue: TASK_QUEUE, workflowId: request.workflowId, args: [request.input] });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // started by an earlier attempt
+      }
+      return { started: true, workflowId: request.workflowId };
+    },
+
+    /** Whether a started rollback still runs and, once closed, how it ended. Safe to retry: it only reads. */
+    async rollbackOutcome(input: { workflowId: string }): Promise<{ running: boolean; status: string }> {
+      const description = await deps.temporal.client.workflow.getHandle(input.workflowId).describe();
+      return { running: description.status.name === 'RUNNING', status: description.status.name.toLowerCase() };
+    },
+  };
+};

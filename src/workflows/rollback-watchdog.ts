@@ -1,0 +1,299 @@
+/**
+ * rollbackWatchdog: seed 000's "Automatic Triggers", run for real (error rate > 10%, P95 > 3000 ms,
+ * success rate < 90%: immediate rollback; circuit breaker open > 5 minutes: disable that feature only;
+ * memory > 95%: scale and alert, then roll back if not resolved). One per system, under the fixed ID
+ * `rollback-watchdog:<system>`; started by `rollback watch start` and by `npm start` for the sandbox.
+ *
+ *   load the runbook's watch section -> every interval: measure, judge each rule, record ->
+ *   a rule breached enough intervals in a row: act (start the rollback it names, or scale and alert) ->
+ *   follow what it started, watching but not acting again -> back to watching
+ *
+ * How it judges is src/runbook/watch.ts (pure): inconclusive is never healthy, one bad interval is not
+ * an incident, a rule acts once per incident. The rollback it starts carries `detectedAt` = the first
+ * breach, so the incident report measures detection. The runbook's approvers may `pause` it (for a
+ * load test, say) and `resume` it; the `status` query and the UI's current details show the last
+ * evaluations with their values, the breaches so far and what each rule would do.
+ */
+import { CancellationScope, condition, continueAsNew, defineQuery, defineSignal, isCancellation, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  parseWatchdogPayload,
+  searchAttributes,
+  STATUS_QUERY,
+  watchdogInput,
+  type RuleEvaluation,
+  type WatchdogAction,
+  type WatchdogEvent,
+  type WatchdogInput,
+  type WatchdogStatus,
+  type WatchObservation,
+} from '../contract/index.ts';
+import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchRule, type WatchSection } from '../runbook/watch.ts';
+import { activities, notify, watching } from './activities.ts';
+import { now } from './board.ts';
+import { surfaceKnownFailure } from './failures.ts';
+import { parseInput } from './input.ts';
+
+export const watchdogStatusQuery = defineQuery<WatchdogStatus>(STATUS_QUERY);
+export const pauseSignal = defineSignal<[unknown]>('pause');
+export const resumeSignal = defineSignal<[unknown]>('resume');
+
+/** Bounds on what the status keeps; older evaluations stay in earlier runs' histories. */
+const KEEP_EVALUATIONS = 20;
+const KEEP_ACTIONS = 20;
+const KEEP_EVENTS = 30;
+/** Past this many events the watchdog continues as new, carrying its state. */
+const MAX_HISTORY_EVENTS = 4_000;
+
+/** The watchdog's state carried across continue-as-new. */
+interface Carried {
+  rules: Record<string, RuleState>;
+  evaluations: WatchdogStatus['evaluations'];
+  evaluationsTotal: number;
+  actions: WatchdogAction[];
+  events: WatchdogEvent[];
+  paused: WatchdogStatus['paused'];
+  following: WatchdogAction | null;
+  /** For a scale-up being followed: when it rolls back if the rule still breaches, and how. */
+  deadline: { at: string; mode: 'immediate' | 'gradual' } | null;
+}
+
+const keepLast = <T>(list: T[], n: number) => list.splice(0, Math.max(0, list.length - n));
+
+export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
+  const input = parseInput('rollbackWatchdog', watchdogInput, raw);
+  const { system, startedBy } = input;
+  const carried = (input.carried as Carried | undefined) ?? {
+    rules: {},
+    evaluations: [],
+    evaluationsTotal: 0,
+    actions: [],
+    events: [{ at: now(), kind: 'started', by: startedBy, detail: `watchdog of ${system} started by ${startedBy}` }],
+    paused: null,
+    following: null,
+    deadline: null,
+  };
+  const status: WatchdogStatus = {
+    system,
+    state: 'watching',
+    startedBy,
+    intervalSeconds: 0,
+    paused: carried.paused,
+    following: carried.following,
+    rules: [],
+    evaluations: carried.evaluations,
+    evaluationsTotal: carried.evaluationsTotal,
+    actions: carried.actions,
+    events: carried.events,
+  };
+  const rules = carried.rules;
+  let deadline = carried.deadline;
+  let shownState: WatchdogStatus['state'] | null = null;
+
+  const record = (event: Omit<WatchdogEvent, 'at'>) => {
+    status.events.push({ at: now(), ...event });
+    keepLast(status.events, KEEP_EVENTS);
+  };
+  setHandler(watchdogStatusQuery, () => status);
+  // Signals wait in the history until their handlers are set, after the runbook says who may send them.
+  let settings = await activities(`load the watch section of ${system}`)
+    .loadWatch({ system })
+    .catch((err: unknown) => surfaceKnownFailure(err, new Set(['InvalidRunbook'])));
+  status.intervalSeconds = settings.watch.intervalSeconds;
+  // Handlers never throw (a throwing handler fails every workflow task after it): a bad request is refused and recorded.
+  setHandler(pauseSignal, (raw) => {
+    const parsed = parseWatchdogPayload('pause', raw);
+    if (!parsed.ok) return record({ kind: 'refused', by: parsed.by, detail: parsed.why });
+    const { by, reason, untilMinutes } = parsed.payload;
+    if (!settings.operators.includes(by)) return record({ kind: 'refused', by, detail: `pause: ${by} is not an approver of ${system} (may: ${settings.operators.join(', ')})` });
+    const until = untilMinutes ? new Date(Date.now() + untilMinutes * 60_000).toISOString() : null;
+    status.paused = { by, reason, until };
+    record({ kind: 'paused', by, detail: `paused by ${by}${until ? ` until ${until}` : ''}: ${reason}` });
+    show();
+  });
+  setHandler(resumeSignal, (raw) => {
+    const parsed = parseWatchdogPayload('resume', raw);
+    if (!parsed.ok) return record({ kind: 'refused', by: parsed.by, detail: parsed.why });
+    const { by } = parsed.payload;
+    if (!settings.operators.includes(by)) return record({ kind: 'refused', by, detail: `resume: ${by} is not an approver of ${system} (may: ${settings.operators.join(', ')})` });
+    if (!status.paused) return record({ kind: 'refused', by, detail: 'resume: the watchdog is not paused' });
+    status.paused = null;
+    record({ kind: 'resumed', by, detail: `resumed by ${by}` });
+    show();
+  });
+  upsertSearchAttributes([
+    { key: searchAttributes.system, value: system },
+    { key: searchAttributes.kind, value: 'rollbackWatchdog' },
+  ]);
+
+  try {
+    for (;;) {
+      await waitWhilePaused();
+      const measured = await activities(`measure ${system} over one interval`, watching(settings.watch.intervalSeconds)).observeWatch({ system });
+      settings = measured;
+      judge(measured.watch, measured.minRequests, measured.observation);
+      if (status.following) await follow(measured.watch);
+      else if (!status.paused) await act(measured.watch);
+      show();
+      if (workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
+        await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, carried: { rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
+      }
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        record({ kind: 'stopped', by: null, detail: 'watchdog stopped (cancelled)' });
+        setCurrentDetails(`**${system}: watchdog stopped**`);
+      });
+    }
+    throw err;
+  }
+
+  /** While paused: until resumed, or until the pause's own end. */
+  async function waitWhilePaused(): Promise<void> {
+    while (status.paused) {
+      show();
+      const until = status.paused.until ? Date.parse(status.paused.until) - Date.now() : null;
+      if (until === null) await condition(() => status.paused === null);
+      else if (!(await condition(() => status.paused === null, Math.max(until, 1)))) {
+        record({ kind: 'resumed', by: null, detail: `pause by ${status.paused.by} ended at ${status.paused.until}` });
+        status.paused = null;
+      }
+    }
+  }
+
+  /** Every rule against the interval; inconclusive rules are alerted once when they become so, and once when they recover. */
+  function judge(watch: WatchSection, minRequests: number, observation: WatchObservation): void {
+    const results: RuleEvaluation[] = [];
+    for (const rule of watch.rules) {
+      const before = rules[rule.name] ?? freshRuleState();
+      const evaluation = evaluateRule(rule, minRequests, watch.intervalSeconds, observation);
+      rules[rule.name] = advance(before, evaluation, observation.at, watch.inconclusive === 'breach');
+      results.push(evaluation);
+      const was = before.last?.verdict;
+      if (evaluation.verdict === 'inconclusive' && was !== 'inconclusive') {
+        record({ kind: 'inconclusive', by: null, detail: `${rule.name}: ${evaluation.detail}` });
+        void notify({ system, title: `watchdog cannot judge ${rule.name}`, text: `${evaluation.detail}. Neither healthy nor a breach until it can measure again.`, severity: 'warning' }).catch(() => undefined);
+      } else if (evaluation.verdict !== 'inconclusive' && was === 'inconclusive') {
+        record({ kind: 'conclusive', by: null, detail: `${rule.name}: measurable again: ${evaluation.detail}` });
+      }
+    }
+    status.evaluations.push({ at: observation.at, results });
+    keepLast(status.evaluations, KEEP_EVALUATIONS);
+    status.evaluationsTotal += 1;
+    status.intervalSeconds = watch.intervalSeconds;
+    status.rules = watch.rules.map((rule) => ruleView(rule, watch.intervalSeconds));
+  }
+
+  function ruleView(rule: WatchRule, intervalSeconds: number) {
+    const state = rules[rule.name] ?? freshRuleState();
+    const needed = breachesNeeded(rule, intervalSeconds);
+    let wouldDo: string;
+    if (!state.armed) wouldDo = 'nothing: it acted in this incident; it re-arms once healthy';
+    else if (state.streak >= needed) wouldDo = describeAction(rule.action);
+    else if (state.streak > 0) wouldDo = `${describeAction(rule.action)} after ${needed - state.streak} more breach(es) in a row`;
+    else wouldDo = state.last?.verdict === 'inconclusive' ? 'nothing: inconclusive' : 'nothing: healthy';
+    return { name: rule.name, description: describeRule(rule, intervalSeconds), needed, streak: state.streak, firstBreachAt: state.firstBreachAt, armed: state.armed, last: state.last, wouldDo };
+  }
+
+  /** The first armed rule with enough breaches acts; the others wait for the incident to end. */
+  async function act(watch: WatchSection): Promise<void> {
+    const rule = watch.rules.find((r) => shouldAct(r, rules[r.name] ?? freshRuleState(), watch.intervalSeconds));
+    if (!rule) return;
+    const state = rules[rule.name]!;
+    rules[rule.name] = { ...state, armed: false };
+    const why = state.last?.detail ?? rule.name;
+    const detectedAt = state.firstBreachAt;
+    const action = rule.action;
+    if ('alert' in action) {
+      remember({ rule: rule.name, at: now(), detectedAt, what: 'alerted', workflowId: null, outcome: 'alerted' });
+      await notify({ system, title: `watchdog: ${rule.name} breached`, text: why, severity: 'critical' });
+      return;
+    }
+    if ('scaleAndAlert' in action) {
+      const { version, instances, deadlineSeconds, thenRollback } = action.scaleAndAlert;
+      const { workflowId, runId } = workflowInfo();
+      await activities(`scale ${version} to ${instances}: ${rule.name}`).scaleVersion({
+        system,
+        version,
+        count: instances,
+        idempotencyKey: `${workflowId}:${runId}:scale:${rule.name}:${detectedAt}`,
+        actor: `rollback-watchdog via ${workflowId}`,
+      });
+      await notify({ system, title: `watchdog: ${rule.name} breached; scaled ${version} to ${instances}`, text: `${why}. Rolls back (${thenRollback}) if still breached after ${deadlineSeconds} s.`, severity: 'critical' });
+      deadline = { at: new Date(Date.now() + deadlineSeconds * 1000).toISOString(), mode: thenRollback };
+      startFollowing(remember({ rule: rule.name, at: now(), detectedAt, what: `scaled ${version} to ${instances}; ${thenRollback} fullRollback if still breached at the deadline`, workflowId: null, outcome: null }));
+      return;
+    }
+    await startRollback(rule, why, detectedAt, 'rollback' in action ? { workflowType: 'fullRollback', input: { mode: action.rollback } } : { workflowType: 'configRollback', input: { ...action.configRollback } });
+  }
+
+  /** Starts the rollback a rule names (or, if one of the system runs, follows that one instead). */
+  async function startRollback(rule: WatchRule, why: string, detectedAt: string | null, what: { workflowType: 'fullRollback' | 'configRollback'; input: Record<string, unknown> }): Promise<void> {
+    const stamp = (detectedAt ?? now()).replace(/[^0-9]/g, '').slice(0, 14);
+    const outcome = await activities(`start a ${what.workflowType} of ${system}: ${rule.name}`).startTriggeredRollback({
+      system,
+      workflowType: what.workflowType,
+      workflowId: `${system}-${rule.name}-${stamp}`,
+      input: { ...what.input, system, reason: `watchdog rule ${rule.name}: ${why}`, requestedBy: 'rollback-watchdog', ...(detectedAt ? { detectedAt } : {}) },
+    });
+    const description = outcome.started ? `started ${what.workflowType} ${outcome.workflowId}` : `did not start a ${what.workflowType}: ${outcome.why}; following it`;
+    startFollowing(remember({ rule: rule.name, at: now(), detectedAt, what: description, workflowId: outcome.workflowId, outcome: null }));
+    void notify({ system, title: `watchdog: ${rule.name} breached`, text: `${why}. ${description}.`, severity: 'critical' }).catch(() => undefined);
+  }
+
+  /** While it follows a rollback: has it ended? While it follows a scale-up: resolved, or past its deadline? */
+  async function follow(watch: WatchSection): Promise<void> {
+    const following = status.following!;
+    if (following.workflowId) {
+      const { running, status: ended } = await activities(`has ${following.workflowId} ended?`).rollbackOutcome({ workflowId: following.workflowId });
+      if (running) return;
+      following.outcome = ended;
+      status.following = null;
+      return;
+    }
+    const rule = watch.rules.find((r) => r.name === following.rule);
+    const state = rule ? rules[rule.name] : undefined;
+    if (!rule || !state || state.streak === 0) {
+      following.outcome = 'resolved before the deadline';
+      status.following = null;
+      deadline = null;
+      await notify({ system, title: `watchdog: ${following.rule} resolved`, text: state?.last?.detail ?? 'the rule is gone from the runbook', severity: 'info' });
+      return;
+    }
+    if (deadline && Date.now() >= Date.parse(deadline.at)) {
+      following.outcome = `still breached at the deadline (${state.last?.detail}); rolling back`;
+      status.following = null;
+      const mode = deadline.mode;
+      deadline = null;
+      await startRollback(rule, state.last?.detail ?? rule.name, following.detectedAt, { workflowType: 'fullRollback', input: { mode } });
+    }
+  }
+
+  function remember(action: WatchdogAction): WatchdogAction {
+    status.actions.push(action);
+    keepLast(status.actions, KEEP_ACTIONS);
+    return action;
+  }
+
+  function startFollowing(action: WatchdogAction): void {
+    status.following = action;
+  }
+
+  /** The UI's current details and the RollbackState search attribute say what it is doing now. */
+  function show(): void {
+    status.state = status.paused ? 'paused' : status.following ? 'following' : 'watching';
+    // Only on change: each upsert is an event in the history.
+    if (status.state !== shownState) upsertSearchAttributes([{ key: searchAttributes.state, value: status.state }]);
+    shownState = status.state;
+    const last = status.evaluations.at(-1);
+    const lines = last ? last.results.map((r) => `- ${r.rule}: ${r.detail}${rules[r.rule]?.streak ? ` (${rules[r.rule]!.streak} in a row)` : ''}`) : ['- no evaluation yet'];
+    const head =
+      status.state === 'paused'
+        ? `paused by ${status.paused!.by}: ${status.paused!.reason}`
+        : status.state === 'following'
+          ? `following: ${status.following!.what}`
+          : `watching every ${status.intervalSeconds} s`;
+    setCurrentDetails(`**${system} watchdog: ${head}**\n\nLast evaluation${last ? ` (${last.at})` : ''}:\n${lines.join('\n')}`);
+  }
+}
+

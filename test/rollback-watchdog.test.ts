@@ -1,0 +1,200 @@
+/**
+ * rollbackWatchdog end to end on a real dev server, a production-wired worker and the real sandbox:
+ * its rules are judged from real scrapes of the sandbox router's /metrics, driven by the sandbox's
+ * fault, circuit-breaker and memory switches, and what it starts is checked in the router's change
+ * log, the service's answers and the rollbacks' own status.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../src/contract/index.ts';
+import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
+import { pauseSignal, resumeSignal, watchdogStatusQuery } from '../src/workflows/rollback-watchdog.ts';
+import { failureOf, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+
+let t: RollbackTestEnv;
+
+/** Seed 000's rate rules, judged every second, two breaches in a row. */
+const rateRules = [
+  { name: 'error-rate', metric: 'errorRatePct', above: 10, consecutive: 2, action: { rollback: 'immediate' } },
+  { name: 'success-rate', metric: 'successRatePct', below: 90, consecutive: 2, action: { rollback: 'immediate' } },
+];
+
+async function watchedSystem(rules: unknown[], options?: { loadRequestsPerSecond?: number }): Promise<TestSystem> {
+  return t.newSystem((doc) => {
+    doc.watch = { intervalSeconds: 1, rules };
+  }, options);
+}
+
+async function startWatchdog(system: string): Promise<WorkflowHandle> {
+  return t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice' }] });
+}
+
+async function watchUntil(handle: WorkflowHandle, predicate: (s: WatchdogStatus) => boolean, timeoutMs = 40_000): Promise<WatchdogStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: WatchdogStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(watchdogStatusQuery);
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`watchdog condition not reached in ${timeoutMs} ms; last status: ${JSON.stringify(last, null, 2)}`);
+}
+
+const admin = (system: TestSystem, route: string, body: unknown) =>
+  fetch(`${system.sandbox.urls.router}/admin/${route}`, { method: 'PUT', body: JSON.stringify(body) }).then(async (r) => assert.equal(r.status, 200, await r.text()));
+
+describe('rollbackWatchdog', { timeout: 240_000 }, () => {
+  before(async () => {
+    t = await startRollbackTestEnv();
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  test('a canary error rate above 10% for 2 intervals starts one immediate fullRollback, detected at the first breach; it follows it, acts no more, then watches again', async () => {
+    const system = await watchedSystem(rateRules);
+    await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
+    const watchdog = await startWatchdog(system.name);
+    const healthy = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 2);
+    assert.equal(healthy.state, 'watching');
+    assert.match(healthy.rules[0]!.last!.detail, /^error rate \d+\.\d%, at most 10\.0%$/);
+    assert.equal(healthy.rules[0]!.description, 'error rate above 10.0% for 2 evaluations (2 s): start an immediate fullRollback');
+
+    system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+    const following = await watchUntil(watchdog, (s) => s.state === 'following');
+    assert.equal(following.actions.length, 1);
+    const action = following.actions[0]!;
+    assert.equal(action.rule, 'error-rate', 'the first rule in the runbook acts; the second waits for the incident to end');
+    const breaches = following.evaluations.filter((e) => e.results[0]!.verdict === 'breach');
+    assert.ok(breaches.length >= 2);
+    assert.equal(action.detectedAt, breaches[0]!.at, 'detected at the first of the breaches');
+    assert.match(breaches.at(-1)!.results[0]!.detail, /^error rate \d+\.\d% above 10\.0%$/);
+
+    const rollback = t.env.client.workflow.getHandle(action.workflowId!);
+    const waiting = await waitForStatus(rollback, (s) => s.state === 'awaiting_approval');
+    assert.equal(waiting.workflowType, 'fullRollback');
+    assert.equal(waiting.requestedBy, 'rollback-watchdog');
+    assert.equal(waiting.detectedAt, action.detectedAt);
+    assert.match(waiting.reason, /^watchdog rule error-rate: error rate \d+\.\d% above 10\.0%$/);
+    assert.deepEqual(system.sandbox.router.state().weights, { stable: 100, canary: 0 });
+
+    // While it follows the rollback, both rules still breach or have breached: nothing more starts.
+    await watchUntil(watchdog, (s) => s.evaluationsTotal >= following.evaluationsTotal + 2);
+    await rollback.signal(approveSignal, { by: 'bob' });
+    await rollback.result();
+    const after = await watchUntil(watchdog, (s) => s.state === 'watching' && s.rules.every((r) => r.armed));
+    assert.equal(after.actions.length, 1, 'one rollback for one incident');
+    assert.equal(after.actions[0]!.outcome, 'completed');
+    assert.deepEqual(system.sandbox.router.changes.map((c) => c.kind), ['weights', 'instances', 'weights', 'instances']);
+    await watchdog.cancel();
+  });
+
+  test('no traffic is inconclusive: alerted once per rule, shown with the reason, never healthy and never a rollback', async () => {
+    const system = await watchedSystem(rateRules, { loadRequestsPerSecond: 0 });
+    const watchdog = await startWatchdog(system.name);
+    const status = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 4);
+    for (const rule of status.rules) {
+      assert.equal(rule.last?.verdict, 'inconclusive');
+      assert.equal(rule.last?.detail, 'inconclusive: 0 requests in 1 s, at least 5 needed');
+      assert.equal(rule.wouldDo, 'nothing: inconclusive');
+      assert.equal(rule.streak, 0);
+    }
+    assert.deepEqual(status.events.filter((e) => e.kind === 'inconclusive').map((e) => e.detail), [
+      'error-rate: inconclusive: 0 requests in 1 s, at least 5 needed',
+      'success-rate: inconclusive: 0 requests in 1 s, at least 5 needed',
+    ]);
+    assert.deepEqual(status.actions, []);
+    assert.deepEqual(system.sandbox.router.changes, []);
+    const alerts = (system.sandbox.router.notifications as { text?: string }[]).filter((n) => JSON.stringify(n).includes('watchdog cannot judge'));
+    assert.equal(alerts.length, 2, 'one alert per rule, not one per interval');
+    await watchdog.cancel();
+  });
+
+  test('a circuit breaker open for its duration disables only that feature (configRollback of one kill switch)', async () => {
+    const system = await watchedSystem([
+      ...rateRules,
+      { name: 'grok-circuit-breaker', gauge: 'sandbox_circuit_breaker_open{feature="grok"}', above: 0, forSeconds: 3, action: { configRollback: { killSwitches: { grok: true } } } },
+    ]);
+    const feature = `${system.sandbox.urls.router}/api/features/grok`;
+    const watchdog = await startWatchdog(system.name);
+    const closed = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
+    assert.equal(closed.rules[2]!.last?.detail, 'sandbox_circuit_breaker_open{feature="grok"} 0, at most 0');
+    assert.equal(closed.rules[2]!.needed, 3);
+
+    await admin(system, 'circuit-breaker', { feature: 'grok', open: true });
+    const following = await watchUntil(watchdog, (s) => s.actions.length > 0);
+    assert.equal(following.actions[0]!.rule, 'grok-circuit-breaker');
+    const rollback = t.env.client.workflow.getHandle(following.actions[0]!.workflowId!);
+    await rollback.result();
+    const status = await rollback.query(statusQuery);
+    assert.equal(status.workflowType, 'configRollback');
+    const answer = (await (await fetch(feature)).json()) as Record<string, unknown>;
+    assert.deepEqual([answer.feature, answer.enabled, answer.reason], ['grok', false, 'kill switch'], 'grok is off');
+    assert.deepEqual(system.sandbox.router.changes.map((c) => c.kind), ['circuit-breaker'], 'traffic, config and instances untouched');
+    // The breaker is still open, but the rule acted in this incident: it waits to be healthy again.
+    const later = await watchUntil(watchdog, (s) => s.state === 'watching' && s.evaluationsTotal >= following.evaluationsTotal + 4);
+    assert.equal(later.actions.length, 1);
+    assert.equal(later.rules[2]!.wouldDo, 'nothing: it acted in this incident; it re-arms once healthy');
+    await watchdog.cancel();
+  });
+
+  test('memory above 95% scales and alerts, then rolls back when still not resolved at the deadline', async () => {
+    const system = await watchedSystem([
+      { name: 'memory', gauge: 'sandbox_memory_usage_ratio', above: 0.95, consecutive: 2, action: { scaleAndAlert: { version: 'stable', instances: 4, deadlineSeconds: 4, thenRollback: 'immediate' } } },
+    ]);
+    const watchdog = await startWatchdog(system.name);
+    await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
+    await admin(system, 'memory', { version: 'canary', ratio: 0.97 });
+    const scaled = await watchUntil(watchdog, (s) => s.state === 'following');
+    assert.equal(scaled.following?.what, 'scaled stable to 4; immediate fullRollback if still breached at the deadline');
+    assert.equal(system.sandbox.router.state().instances.stable, 4);
+    const rolling = await watchUntil(watchdog, (s) => s.actions.length === 2);
+    assert.equal(rolling.actions[0]!.outcome, 'still breached at the deadline (sandbox_memory_usage_ratio 0.97 above 0.95); rolling back');
+    assert.equal(rolling.actions[1]!.detectedAt, rolling.actions[0]!.detectedAt, 'the rollback is dated from the first breach, not the deadline');
+    const rollback = t.env.client.workflow.getHandle(rolling.actions[1]!.workflowId!);
+    await waitForStatus(rollback, (s) => s.state === 'awaiting_approval');
+    await rollback.signal(approveSignal, { by: 'bob' });
+    await rollback.result();
+    const notified = JSON.stringify(system.sandbox.router.notifications);
+    assert.match(notified, /watchdog: memory breached; scaled stable to 4/);
+    await watchdog.cancel();
+  });
+
+  test('pause and resume by an approver; a stranger, a malformed pause and a second watchdog are refused', async () => {
+    const system = await watchedSystem(rateRules);
+    await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
+    const watchdog = await startWatchdog(system.name);
+    await assert.rejects(startWatchdog(system.name), WorkflowExecutionAlreadyStartedError);
+    await watchdog.signal(pauseSignal, { by: 'mallory', reason: 'let me' });
+    await watchdog.signal(pauseSignal, { by: 'bob' });
+    await watchdog.signal(pauseSignal, { by: 'bob', reason: 'planned load test' });
+    const paused = await watchUntil(watchdog, (s) => s.state === 'paused');
+    assert.deepEqual(paused.events.filter((e) => e.kind === 'refused').map((e) => e.detail), [
+      'pause: mallory is not an approver of ' + system.name + ' (may: alice, bob, carol, dana, erin)',
+      "pause: 'reason' is required",
+    ]);
+    system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+    await new Promise((r) => setTimeout(r, 4000));
+    const still = await watchdog.query(watchdogStatusQuery);
+    assert.equal(still.state, 'paused');
+    assert.deepEqual(still.actions, [], 'a paused watchdog does not act');
+    await watchdog.signal(resumeSignal, { by: 'bob' });
+    const acted = await watchUntil(watchdog, (s) => s.actions.length === 1);
+    const rollback = t.env.client.workflow.getHandle(acted.actions[0]!.workflowId!);
+    await waitForStatus(rollback, (s) => s.state === 'awaiting_approval');
+    await rollback.signal(approveSignal, { by: 'bob' });
+    await rollback.result();
+    await watchdog.cancel();
+  });
+
+  test('a system without a watch section or an unknown system: the watchdog ends at once, naming the problem', async () => {
+    const system = await t.newSystem((doc) => {
+      delete doc.watch;
+    });
+    const noWatch = await startWatchdog(system.name);
+    assert.equal((await failureOf(noWatch.result())).message, `the ${system.name} runbook has no watch: section: nothing to watch`);
+    const unknown = await startWatchdog('no-such-system');
+    assert.match((await failureOf(unknown.result())).message, /^unknown system 'no-such-system'; known systems: /);
+  });
+});
