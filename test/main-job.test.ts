@@ -104,6 +104,7 @@ describe('main job (npm start)', () => {
       stable: await freePort(),
       canary: await freePort(),
       metrics: await freePort(),
+      alerts: await freePort(),
     };
     env = {
       TEMPORAL_PORT: String(ports.temporal),
@@ -115,6 +116,7 @@ describe('main job (npm start)', () => {
       SANDBOX_DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:5432/${databaseName}`,
       SANDBOX_LOAD_RPS: '20', // enough requests for a 2 s verification window
       WORKER_METRICS_ADDRESS: `127.0.0.1:${ports.metrics}`,
+      ALERT_RECEIVER_ADDRESS: `127.0.0.1:${ports.alerts}`,
       DATA_DIR: dataDir,
     };
   });

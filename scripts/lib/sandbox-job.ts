@@ -14,6 +14,9 @@ import { startService } from './processes.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
+/** Where the main jobs' first worker takes Alertmanager's webhook (loopback; ALERT_RECEIVER_ADDRESS=off turns it off). */
+const DEFAULT_ALERT_RECEIVER = '127.0.0.1:9095';
+
 export function portFromEnv(name: string, fallback: number): number {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(value) || value <= 0 || value > 65535) throw new Error(`${name} must be a port number, got ${process.env[name]}`);
@@ -62,12 +65,15 @@ export function startSandboxAndWorkers(job: MainJob, env: NodeJS.ProcessEnv, cou
     const metrics = env.WORKER_METRICS_ADDRESS ?? '127.0.0.1:9464';
     const [host, port] = metrics.split(':');
     const own = metrics === 'off' || n === 1 ? metrics : `${host}:${Number(port) + n - 1}`;
+    // Alertmanager's webhook likewise: the first worker on ALERT_RECEIVER_ADDRESS (default 127.0.0.1:9095).
+    const alerts = env.ALERT_RECEIVER_ADDRESS ?? DEFAULT_ALERT_RECEIVER;
+    const [alertHost, alertPort] = [alerts.slice(0, alerts.lastIndexOf(':')), alerts.slice(alerts.lastIndexOf(':') + 1)];
+    const ownAlerts = alerts === 'off' || n === 1 ? alerts : `${alertHost}:${Number(alertPort) + n - 1}`;
     const name = count === 1 ? 'worker' : `worker-${n}`;
-    job.supervise(() => startService(name, process.execPath, workerNodeArgs(), { ...env, WORKER_METRICS_ADDRESS: own }));
+    job.supervise(() => startService(name, process.execPath, workerNodeArgs(), { ...env, WORKER_METRICS_ADDRESS: own, ALERT_RECEIVER_ADDRESS: ownAlerts }));
   }
 }
 
-/** What to look at and what to paste, once everything is up. */
 /**
  * Starts the sandbox's watchdog (runbooks/sandbox.yaml, watch:), or finds the one a previous run
  * started: the dev server keeps it across restarts in its history file.
@@ -85,6 +91,7 @@ export async function startSandboxWatchdog(connection: Connection, namespace: st
   say(`watchdog ${workflowId} watches the sandbox (rollback watch status --system sandbox)`);
 }
 
+/** What to look at and what to paste, once everything is up. */
 export function printReady(where: { uiUrl: string | undefined; address: string; namespace: string; routerPort: number; workers: number }): void {
   const example = { system: 'sandbox', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', dryRun: true };
   const phases = { system: 'sandbox', phases: { from: 5, to: 3 }, reason: 'grok answers wrong', requestedBy: 'alice', verifyWindowSeconds: 10, dryRun: true };
@@ -95,6 +102,7 @@ export function printReady(where: { uiUrl: string | undefined; address: string; 
   ${polling} task queue '${TASK_QUEUE}' in namespace '${where.namespace}' at ${where.address}
   Sandbox router:   http://127.0.0.1:${where.routerPort}/admin/state
   Watchdog:         rollback-watchdog:sandbox (npm run rollback -- watch status --system sandbox)
+  Alertmanager:     webhook receiver at http://${process.env.ALERT_RECEIVER_ADDRESS ?? DEFAULT_ALERT_RECEIVER}/alertmanager
 
   Start a rollback from the UI: Workflows > Start Workflow
     Workflow ID:    rollback-sandbox-1

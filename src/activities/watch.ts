@@ -4,7 +4,7 @@
  * the workflow (src/runbook/watch.ts), so every decision and its reason is in the history.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { lockWorkflowId, TASK_QUEUE, type LockHolder, type RollbackWorkflow } from '../contract/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../runbook/watch.ts';
@@ -28,7 +28,8 @@ export interface TriggeredRollback {
   input: Record<string, unknown>;
 }
 
-export type TriggerOutcome = { started: true; workflowId: string } | { started: false; workflowId: string; why: string };
+/** Started (`repeated`: by an earlier attempt or an earlier copy of the same alert), or not, naming the rollback already running. */
+export type TriggerOutcome = { started: true; workflowId: string; repeated: boolean } | { started: false; workflowId: string; why: string };
 
 export const createWatchActivities = (deps: ActivityDeps) => {
   function settingsOf(system: string): WatchSettings {
@@ -69,28 +70,9 @@ export const createWatchActivities = (deps: ActivityDeps) => {
       return { ...settings, observation: { at, window: healthBetween(first, second), gauges: second.gauges, problem: null } };
     },
 
-    /**
-     * Starts the rollback a trigger asks for, unless one of the system runs already: then it names
-     * that one, and the caller follows it instead. The rollback's own preflight takes the system's
-     * lock, so even a start racing this check cannot make two rollbacks run. Safe to retry: the
-     * workflow ID is derived from the trigger, and a start already made is found, not repeated.
-     */
+    /** Starts the rollback a rule asks for (see startTriggeredRollback). Safe to retry: the start is found, not repeated. */
     async startTriggeredRollback(request: TriggeredRollback): Promise<TriggerOutcome> {
-      const { client } = deps.temporal;
-      const lock = await client.workflow.getHandle(lockWorkflowId(request.system)).describe().catch((err) => {
-        if (err instanceof WorkflowNotFoundError) return null;
-        throw err;
-      });
-      const holder = lock?.status.name === 'RUNNING' ? (lock.memo?.holder as LockHolder | undefined) : undefined;
-      if (holder && holder.workflowId !== request.workflowId && (await isRunning(client, holder.workflowId))) {
-        return { started: false, workflowId: holder.workflowId, why: `a rollback of ${request.system} is already running: ${holder.workflowId} (${holder.workflowType})` };
-      }
-      try {
-        await client.workflow.start(request.workflowType, { taskQueue: TASK_QUEUE, workflowId: request.workflowId, args: [request.input] });
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // started by an earlier attempt
-      }
-      return { started: true, workflowId: request.workflowId };
+      return startTriggeredRollback(deps.temporal.client, request);
     },
 
     /** Whether a started rollback still runs and, once closed, how it ended. Safe to retry: it only reads. */
@@ -100,3 +82,33 @@ export const createWatchActivities = (deps: ActivityDeps) => {
     },
   };
 };
+
+/**
+ * Starts the rollback a trigger (a watchdog rule, an Alertmanager alert) asks for, unless one of the
+ * system runs already: then it names that one, and the caller follows it instead. The rollback's own
+ * preflight takes the system's lock, so even a start racing this check cannot make two rollbacks run.
+ * The workflow ID is derived from the trigger (rule and first breach, or the alert), and a closed
+ * workflow's ID is not reused: the same incident, retried or re-sent, starts nothing a second time.
+ */
+export async function startTriggeredRollback(client: Client, request: TriggeredRollback): Promise<TriggerOutcome> {
+  const lock = await client.workflow.getHandle(lockWorkflowId(request.system)).describe().catch((err) => {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  });
+  const holder = lock?.status.name === 'RUNNING' ? (lock.memo?.holder as LockHolder | undefined) : undefined;
+  if (holder && holder.workflowId !== request.workflowId && (await isRunning(client, holder.workflowId))) {
+    return { started: false, workflowId: holder.workflowId, why: `a rollback of ${request.system} is already running: ${holder.workflowId} (${holder.workflowType})` };
+  }
+  try {
+    await client.workflow.start(request.workflowType, {
+      taskQueue: TASK_QUEUE,
+      workflowId: request.workflowId,
+      args: [request.input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // this trigger's rollback exists: started before
+    return { started: true, workflowId: request.workflowId, repeated: true };
+  }
+  return { started: true, workflowId: request.workflowId, repeated: false };
+}

@@ -36,6 +36,16 @@ export const envSchema = z.object({
     .regex(/^[^\s:]+:\d+$/, 'must be host:port, like 127.0.0.1:9464')
     .default('127.0.0.1:9464')
     .describe('where the worker serves Prometheus metrics; "off" disables'),
+  ALERT_RECEIVER_ADDRESS: z
+    .string()
+    .regex(/^(off|[^\s]+:\d+)$/, 'must be host:port, like 127.0.0.1:9095, or "off"')
+    .default('off')
+    .describe("where the worker takes Alertmanager's webhook (src/worker/alert-receiver.ts); off by default"),
+  ALERT_RECEIVER_TOKEN_ENV: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
+    .default('ALERT_RECEIVER_TOKEN')
+    .describe('the variable holding the bearer token Alertmanager must send (required beyond loopback)'),
   WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
   WORKER_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 10_000).default(50),
   WORKER_MAX_CACHED_WORKFLOWS: wholeNumber(0, 100_000).optional(),

@@ -8,6 +8,7 @@ import { loadRunbooks } from '../runbook/load.ts';
 import { parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 import { stopWithParent } from './parent.ts';
+import { startAlertReceiver } from './alert-receiver.ts';
 import { connect, createRollbackWorker, installRuntime } from './worker.ts';
 import { TASK_QUEUE } from '../contract/index.ts';
 
@@ -25,11 +26,22 @@ async function run(): Promise<void> {
       { taskQueue: TASK_QUEUE, namespace, metrics: env.WORKER_METRICS_ADDRESS === 'off' ? 'off' : `http://${env.WORKER_METRICS_ADDRESS}/metrics` },
       'worker polling',
     );
+    // The token's value stays in the environment; only its variable's name is configuration.
+    // A port in use costs the webhook, not the rollbacks: said loudly, and the worker polls on.
+    const receiver =
+      env.ALERT_RECEIVER_ADDRESS === 'off'
+        ? null
+        : await startAlertReceiver({ address: env.ALERT_RECEIVER_ADDRESS, token: process.env[env.ALERT_RECEIVER_TOKEN_ENV] || null, runbooks, client, logger }).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EADDRINUSE') throw err;
+            logger.error({ address: env.ALERT_RECEIVER_ADDRESS }, `Alertmanager receiver NOT started: ${env.ALERT_RECEIVER_ADDRESS} is in use (set ALERT_RECEIVER_ADDRESS)`);
+            return null;
+          });
     stopWithParent(() => {
       logger.warn('the main job is gone: stopping');
       worker.shutdown();
     });
     await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
+    await receiver?.close();
     logger.info('worker stopped');
   } finally {
     await connection.close(); // the client shares it
