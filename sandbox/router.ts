@@ -195,6 +195,11 @@ export class Router {
       this.answerDelayMs = ms;
       return sendJson(res, 200, { answerDelayMs: ms });
     }
+    if (route === 'GET /admin/faults') {
+      const faults = Object.fromEntries([...this.deployments].map(([version, d]) => [version, { ...d.fault }]));
+      const memory = Object.fromEntries([...this.deployments.keys()].map((version) => [version, this.memoryUsage.get(version) ?? BASELINE_MEMORY_USAGE]));
+      return sendJson(res, 200, { faults, breakers: Object.fromEntries(this.breakers), memory });
+    }
     if (route === 'GET /admin/notifications') return sendJson(res, 200, { notifications: this.notifications });
     if (route === 'PUT /admin/outage') {
       const { seconds, routes } = (await readJson(req)) as { seconds?: unknown; routes?: unknown };

@@ -1,6 +1,6 @@
 /**
  * `rollback`: the operator CLI for rollback workflows (start, status, approve, reject, decide, abort,
- * list, watch, backup, backups). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
+ * list, watch, drill, backup, backups). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
  * a refusal by the workflow is said plainly (exit 3), and every answer says what to type next.
  */
 import { EXIT_USAGE, UsageError } from './cli/args.ts';
@@ -10,6 +10,7 @@ import { sendSignal, signalCommands } from './cli/signal.ts';
 import { start, startUsage } from './cli/start.ts';
 import { status, statusUsage } from './cli/status.ts';
 import { watch, watchUsage } from './cli/watch.ts';
+import { drill, drillUsage } from './cli/drill.ts';
 
 const usage = `Usage: rollback <command> [options]     (rollback <command> --help for its options)
 
@@ -27,6 +28,7 @@ const usage = `Usage: rollback <command> [options]     (rollback <command> --hel
   rollback abort <workflowId> --by <you> --reason "<why>"
   rollback list [--system <name>] [--state <state>] [--kind <type>] [--limit <n>]
   rollback watch start|stop|status|pause|resume --system <name> [--by <you>] [--reason "<why>"]
+  rollback drill schedule|list|pause|resume|trigger|report --system <name> [--drill <name>]
   rollback backup --system <name> --database <name>
   rollback backups --system <name> --database <name>
   rollback help [<command>]
@@ -46,6 +48,7 @@ const commands: Record<string, Command> = {
   status: { usage: statusUsage, run: status },
   list: { usage: listUsage, run: list },
   watch: { usage: watchUsage, run: watch },
+  drill: { usage: drillUsage, run: drill },
   backup: { usage: backupUsage, run: backup },
   backups: { usage: backupsUsage, run: backups },
   ...Object.fromEntries(

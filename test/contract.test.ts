@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { GATES, gateNames, parseSignalPayload, phaseGate, preview, ROLLBACK_WORKFLOWS, SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
+import { GATES, gateNames, INTERNAL_WORKFLOWS, parseSignalPayload, phaseGate, preview, ROLLBACK_WORKFLOWS, SIGNALS, WATCH_WORKFLOWS, WATCHDOG_SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
 import * as registered from '../src/workflows/index.ts';
 import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../src/workflows/signals.ts';
 import { runCli } from './rollback-harness.ts';
@@ -44,9 +44,9 @@ describe('contract', () => {
     assert.equal(unknown.stderr.split('\n')[0], `rollback start: unknown workflow type 'canaryRollback'; must be one of ${ROLLBACK_WORKFLOWS.join(', ')}`);
   });
 
-  test('the README documents every rollback workflow, gate and signal', () => {
+  test('the README documents every rollback workflow, gate and signal, the watchdog, its signals and the lock', () => {
     const readme = read('README.md');
-    for (const name of [...ROLLBACK_WORKFLOWS, ...gateNames().keys(), ...SIGNALS]) assert.ok(readme.includes(`\`${name}\``), `README mentions \`${name}\``);
+    for (const name of [...ROLLBACK_WORKFLOWS, ...gateNames().keys(), ...SIGNALS, ...WATCH_WORKFLOWS, ...WATCHDOG_SIGNALS, ...INTERNAL_WORKFLOWS]) assert.ok(readme.includes(`\`${name}\``), `README mentions \`${name}\``);
     for (const [workflow, gates] of Object.entries(GATES)) assert.ok(Object.keys(gates).length > 0, `${workflow} has gates`);
   });
 });

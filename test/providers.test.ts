@@ -32,6 +32,7 @@ const METHODS: Record<Capability, string[]> = {
   restarts: ['targets', 'readReplicas', 'restart'],
   commands: ['run'],
   keyspace: ['countKeys', 'backup', 'listBackups', 'verifyBackup', 'restore', 'verifyRestore', 'undoRestore'],
+  faults: ['read', 'setFault', 'setBreaker', 'setMemory'],
 };
 
 describe('provider registry', () => {

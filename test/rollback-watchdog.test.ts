@@ -191,6 +191,7 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
   test('a system without a watch section or an unknown system: the watchdog ends at once, naming the problem', async () => {
     const system = await t.newSystem((doc) => {
       delete doc.watch;
+      delete doc.drills; // they need a watchdog to detect their faults
     });
     const noWatch = await startWatchdog(system.name);
     assert.equal((await failureOf(noWatch.result())).message, `the ${system.name} runbook has no watch: section: nothing to watch`);

@@ -142,14 +142,38 @@ describe('runbook files', () => {
     );
   });
 
-  test('a system without a router loads: traffic and health may be left out', () => {
+  test('a system without a router loads: traffic and health may be left out (and with them the watch rules and drills that need them)', () => {
     const text = variant((doc) => {
       delete doc.traffic;
       delete doc.health;
+      delete doc.watch;
+      delete doc.drills;
     });
     const runbook = parseRunbook(text, 'runbooks/x.yaml');
     assert.equal(runbook.traffic, undefined);
     assert.deepEqual(runbook.health.thresholds, { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, "seed 000's triggers by default");
+    const kept = problemsOf(variant((doc) => delete doc.traffic));
+    assert.match(kept, /drills\.canary-errors: drill canary-errors rehearses a fullRollback, which needs a traffic section/);
+    assert.match(kept, /watch\.rules\[0\]\.action: rule error-rate rolls back or scales, which needs a traffic section/);
+  });
+
+  test("a drill's approver who may not pass a gate it lists, an unknown gate, and a drill without its scenario are refused", () => {
+    const problems = problemsOf(
+      variant((doc) => {
+        doc.drills['canary-errors'].approver = 'dana';
+        doc.drills['canary-errors'].approveGates.push('before-swp');
+        delete doc.drills['canary-errors'].scenario;
+      }),
+    );
+    assert.equal(
+      problems,
+      [
+        'runbooks/x.yaml: drills.canary-errors.scenario: a drill that is not a dry run needs a scenario to inject',
+        'runbooks/x.yaml: drills.canary-errors.approver: dana may not pass gate before-cleanup: role oncall lists alice, bob, carol',
+        "runbooks/x.yaml: drills.canary-errors.approveGates[1]: unknown gate 'before-swp'; the runbook's gates: before-cleanup, before-swap, before-phase-9, before-phase-11",
+      ].join('\n'),
+      'every problem at once',
+    );
   });
 
   test('each action gets its provider: the one named, or the only one that can; otherwise the problem says which to name', () => {

@@ -7,6 +7,7 @@ import { createCommandActivities } from './commands.ts';
 import { createConfigActivities } from './config.ts';
 import { createDatabaseActivities } from './database.ts';
 import type { ActivityDeps } from './deps.ts';
+import { createDrillActivities } from './drill.ts';
 import { createFlagActivities } from './flags.ts';
 import { createHealthActivities } from './health.ts';
 import { createInspectActivities } from './inspect.ts';
@@ -39,6 +40,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createCommandActivities(deps),
   ...createKeyspaceActivities(deps),
   ...createWatchActivities(deps),
+  ...createDrillActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

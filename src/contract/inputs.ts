@@ -133,3 +133,11 @@ export const watchdogInput = z.strictObject({
   carried: z.record(z.string(), z.unknown()).optional(),
 });
 export type WatchdogInput = z.input<typeof watchdogInput>;
+
+/** rollbackDrill's input, as a Schedule (or a person in the UI) starts it. */
+export const drillInput = z.strictObject({
+  system: systemName,
+  drill: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "must name one of the runbook's drills (e.g. \"canary-errors\")"),
+  requestedBy: personName.default('schedule'),
+});
+export type DrillInput = z.input<typeof drillInput>;

@@ -19,10 +19,11 @@ export type RollbackWorkflow = (typeof ROLLBACK_WORKFLOWS)[number];
 export const SUPPORT_WORKFLOWS = ['databaseBackup', 'backupCatalog', 'keyspaceBackup'] as const;
 
 /**
- * Watchers: not rollbacks, they start rollbacks (through the same per-system lock). One watchdog per
- * system, under `watchdogWorkflowId(system)`.
+ * Watchers and drills: not rollbacks; the watchdog starts rollbacks (through the same per-system lock),
+ * a drill rehearses one. One watchdog per system, under `watchdogWorkflowId(system)`; drills run on
+ * Temporal Schedules under `drillScheduleId(system, drill)`.
  */
-export const WATCH_WORKFLOWS = ['rollbackWatchdog'] as const;
+export const WATCH_WORKFLOWS = ['rollbackWatchdog', 'rollbackDrill'] as const;
 
 /**
  * Workflows the rollbacks start for themselves; nobody starts them by hand. `rollbackLock` is the
@@ -100,6 +101,11 @@ export function lockWorkflowId(system: string): string {
 /** The workflow ID of `system`'s watchdog: fixed, so a second watchdog of the same system is refused. */
 export function watchdogWorkflowId(system: string): string {
   return `rollback-watchdog:${system}`;
+}
+
+/** The Temporal Schedule that runs one drill of a system. */
+export function drillScheduleId(system: string, drill: string): string {
+  return `rollback-drill:${system}:${drill}`;
 }
 
 /** Signals rollbackWatchdog answers: `pause {by, reason, untilMinutes?}` and `resume {by}`. */

@@ -215,3 +215,36 @@ export interface WatchdogStatus {
   actions: WatchdogAction[];
   events: WatchdogEvent[];
 }
+
+/** One stage of a drill against its RTO target (the runbook's rto, in seconds). */
+export interface DrillStage {
+  stage: 'detection' | 'decision' | 'execution' | 'verification' | 'total';
+  /** null when the drill did not get that far. */
+  seconds: number | null;
+  targetSeconds: number;
+  met: boolean | null;
+}
+
+/** What rollbackDrill returns, and what the drill report and its chart are drawn from. */
+export interface DrillResult {
+  system: string;
+  drill: string;
+  workflowId: string;
+  startedAt: string;
+  endedAt: string;
+  dryRun: boolean;
+  /** When the scenario was injected: the incident's start. */
+  injectedAt: string | null;
+  /** The rollback the watchdog started (or the dry run the drill started). */
+  rollbackWorkflowId: string | null;
+  rollbackState: string | null;
+  /** passed: detected, rolled back, verified, and the target put back; failed otherwise (why says where). */
+  outcome: 'passed' | 'failed';
+  why: string | null;
+  stages: DrillStage[];
+  /** What was put back afterwards, e.g. "fault canary: errorRatePct 50 -> 0". */
+  restored: string[];
+  /** Where the drill's report was written (on the worker), and its chart. */
+  reportPath: string | null;
+  chartPath: string | null;
+}

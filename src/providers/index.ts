@@ -36,6 +36,7 @@ export const CAPABILITY_NAMES: Record<Capability, string> = {
   restarts: 'restarts',
   commands: 'commands',
   keyspace: 'Redis keyspace backups',
+  faults: 'drill faults',
 };
 
 export class UnknownProviderError extends Error {}

@@ -151,6 +151,23 @@ export interface KeyspaceClient {
   undoRestore(options: Parameters<Keyspace['undoKeyspaceRestore']>[1]): ReturnType<Keyspace['undoKeyspaceRestore']>;
 }
 
+/** What a drill can switch on a target to practise on (src/workflows/rollback-drill.ts), and read to put it back. */
+export interface TargetFaults {
+  /** Injected errors and latency per version. */
+  faults: Record<string, { errorRatePct: number; addedLatencyMs: number }>;
+  /** Circuit breakers by feature: open or not. */
+  breakers: Record<string, boolean>;
+  /** Memory in use as a fraction of each version's limit. */
+  memory: Record<string, number>;
+}
+
+export interface FaultsClient {
+  read(): Promise<TargetFaults>;
+  setFault(version: string, fault: { errorRatePct: number; addedLatencyMs: number }, options: ChangeOptions): Promise<void>;
+  setBreaker(feature: string, open: boolean, options: ChangeOptions): Promise<void>;
+  setMemory(version: string, ratio: number, options: ChangeOptions): Promise<void>;
+}
+
 export interface Clients {
   traffic: TrafficClient;
   scaling: ScalingClient;
@@ -163,6 +180,7 @@ export interface Clients {
   restarts: RestartClient;
   commands: CommandClient;
   keyspace: KeyspaceClient;
+  faults: FaultsClient;
 }
 
 export type Capability = keyof Clients;

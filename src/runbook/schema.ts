@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
 import { actionSchema } from './actions.ts';
+import { drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
@@ -130,6 +131,7 @@ export const runbookSchema = z
     databases: z.record(identifier, databaseSchema).default({}),
     keyspaces: z.record(identifier, keyspaceSchema).default({}).describe('Redis keyspaces whose backups a redis-restore action restores'),
     phases: z.array(phaseSchema).default([]),
+    drills: z.record(identifier, drillSchema).default({}).describe('rehearsals rollbackDrill runs on Temporal Schedules, scored against the rto targets'),
     watch: watchSchema.optional().describe("rollbackWatchdog's rules: what it measures each interval and what a breach does (seed 000's automatic triggers)"),
   })
   .superRefine((runbook, ctx) => {
@@ -172,6 +174,18 @@ export const runbookSchema = z
         }
       });
     });
+    for (const [name, drill] of Object.entries(runbook.drills)) {
+      const path = ['drills', name];
+      if (!drill.dryRun && !runbook.watch) ctx.addIssue({ code: 'custom', path, message: `drill ${name} injects a fault for the watchdog to detect, but the runbook has no watch: section` });
+      if (!runbook.traffic) ctx.addIssue({ code: 'custom', path, message: `drill ${name} rehearses a fullRollback, which needs a traffic section` });
+      drill.approveGates.forEach((gate, i) => {
+        const settings = runbook.gates[gate];
+        if (!settings) ctx.addIssue({ code: 'custom', path: [...path, 'approveGates', i], message: `unknown gate '${gate}'; the runbook's gates: ${Object.keys(runbook.gates).join(', ') || 'none'}` });
+        else if (runbook.approvers[settings.role] && !runbook.approvers[settings.role]!.includes(drill.approver)) {
+          ctx.addIssue({ code: 'custom', path: [...path, 'approver'], message: `${drill.approver} may not pass gate ${gate}: role ${settings.role} lists ${runbook.approvers[settings.role]!.join(', ')}` });
+        }
+      });
+    }
     runbook.watch?.rules.forEach((rule, i) => {
       const path = ['watch', 'rules', i];
       // Rates and gauges come from the health section's metrics endpoint; without one, every evaluation would be inconclusive.

@@ -5,4 +5,5 @@ export { phaseRollback } from './phase-rollback.ts';
 export { configRollback } from './config-rollback.ts';
 export { backupCatalog, databaseBackup, keyspaceBackup } from './database-backup.ts';
 export { rollbackWatchdog } from './rollback-watchdog.ts';
+export { rollbackDrill } from './rollback-drill.ts';
 export { rollbackLock } from './rollback-lock.ts';
