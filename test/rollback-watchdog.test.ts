@@ -26,8 +26,8 @@ async function watchedSystem(rules: unknown[], options?: { loadRequestsPerSecond
   }, options);
 }
 
-async function startWatchdog(system: string): Promise<WorkflowHandle> {
-  return t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice' }] });
+async function startWatchdog(system: string, extra: Record<string, unknown> = {}): Promise<WorkflowHandle> {
+  return t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice', ...extra }] });
 }
 
 async function watchUntil(handle: WorkflowHandle, predicate: (s: WatchdogStatus) => boolean, timeoutMs = 40_000): Promise<WatchdogStatus> {
@@ -197,5 +197,85 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
     assert.equal((await failureOf(noWatch.result())).message, `the ${system.name} runbook has no watch: section: nothing to watch`);
     const unknown = await startWatchdog('no-such-system');
     assert.match((await failureOf(unknown.result())).message, /^unknown system 'no-such-system'; known systems: /);
+  });
+
+  for (const [rule, fault, pattern] of [
+    ['p95-latency', { errorRatePct: 0, addedLatencyMs: 3500 }, /^p95 latency \d+ ms above 3000 ms$/],
+    ['success-rate', { errorRatePct: 100, addedLatencyMs: 0 }, /^success rate \d+\.\d% below 90\.0%$/],
+  ] as const) {
+    test(`seed 000's ${rule} rule, alone in the runbook, starts the immediate rollback`, async () => {
+      const rules = [
+        { name: 'p95-latency', metric: 'p95Ms', above: 3000, consecutive: 2, action: { rollback: 'immediate' } },
+        { name: 'success-rate', metric: 'successRatePct', below: 90, consecutive: 2, action: { rollback: 'immediate' } },
+      ].filter((r) => r.name === rule);
+      const system = await watchedSystem(rules);
+      await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
+      const watchdog = await startWatchdog(system.name);
+      await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
+      system.sandbox.deployments.get('canary')!.fault = fault;
+      const acted = await watchUntil(watchdog, (s) => s.actions.length === 1);
+      assert.equal(acted.actions[0]!.rule, rule);
+      const breach = [...acted.evaluations].reverse().find((e) => e.results[0]!.verdict === 'breach')!;
+      assert.match(breach.results[0]!.detail, pattern);
+      const rollback = t.env.client.workflow.getHandle(acted.actions[0]!.workflowId!);
+      system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 0, addedLatencyMs: 0 };
+      await waitForStatus(rollback, (s) => s.state === 'awaiting_approval');
+      await rollback.signal(approveSignal, { by: 'bob' });
+      await rollback.result();
+      await watchdog.cancel();
+    });
+  }
+
+  test('an unreachable metrics endpoint is inconclusive, with the reason, and starts nothing', async () => {
+    const system = await watchedSystem(rateRules);
+    t.runbooks.get(system.name)!.health.metrics!.settings.url = 'http://127.0.0.1:9/metrics'; // port 9 (discard): nothing listens
+    const watchdog = await startWatchdog(system.name);
+    const status = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 3);
+    for (const rule of status.rules) {
+      assert.equal(rule.last?.verdict, 'inconclusive');
+      assert.match(rule.last!.detail, /^inconclusive: metrics not read: /);
+    }
+    assert.deepEqual(status.actions, []);
+    assert.deepEqual(system.sandbox.router.changes, []);
+    await watchdog.cancel();
+  });
+
+  test('a blip shorter than the consecutive count does not act, and a healthy interval starts the count again', async () => {
+    const system = await watchedSystem([{ name: 'error-rate', metric: 'errorRatePct', above: 10, consecutive: 4, action: { rollback: 'immediate' } }]);
+    await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
+    const watchdog = await startWatchdog(system.name);
+    await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
+    system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+    await watchUntil(watchdog, (s) => (s.rules[0]?.streak ?? 0) >= 1);
+    system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 0, addedLatencyMs: 0 };
+    const settled = await watchUntil(watchdog, (s) => s.rules[0]!.streak === 0 && s.rules[0]!.last?.verdict === 'healthy');
+    const later = await watchUntil(watchdog, (s) => s.evaluationsTotal >= settled.evaluationsTotal + 3);
+    assert.deepEqual(later.actions, [], 'no rollback for a blip');
+    assert.ok(later.evaluations.some((e) => e.results[0]!.verdict === 'breach'), 'the blip was seen');
+    assert.deepEqual(system.sandbox.router.changes.map((c) => c.kind), ['weights'], 'only the test\'s own weight change');
+    await watchdog.cancel();
+  });
+
+  test('continue-as-new keeps its state: evaluations, events, a pause and the breach count carry over', async () => {
+    const system = await watchedSystem([{ name: 'error-rate', metric: 'errorRatePct', above: 10, consecutive: 1000, action: { rollback: 'immediate' } }]);
+    await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
+    system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+    const watchdog = await startWatchdog(system.name, { maxHistoryEvents: 200 });
+    const firstRun = (await watchdog.describe()).runId;
+    await watchUntil(watchdog, (s) => (s.rules[0]?.streak ?? 0) >= 2);
+    await watchdog.signal(pauseSignal, { by: 'bob', reason: 'keep me paused across runs', untilMinutes: 60 });
+    await watchUntil(watchdog, (s) => s.state === 'paused');
+    await watchdog.signal(resumeSignal, { by: 'bob' });
+    // About 6 events per evaluation (an activity and a workflow task): past 200 it continues as new.
+    const latestRun = () => t.env.client.workflow.getHandle(watchdogWorkflowId(system.name)).describe();
+    for (let deadline = Date.now() + 90_000; (await latestRun()).runId === firstRun && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 500));
+    const latest = await latestRun();
+    assert.notEqual(latest.runId, firstRun, 'it continued as new');
+    const carried = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 36, 30_000);
+    assert.ok(latest.historyLength < 260, `history stays bounded: ${latest.historyLength} events`);
+    assert.ok(carried.rules[0]!.streak >= 30, `the breach count carried over: ${carried.rules[0]!.streak}`);
+    assert.equal(carried.evaluations.length, 20, 'the last 20 evaluations are kept');
+    assert.deepEqual(carried.events.map((e) => e.kind), ['started', 'paused', 'resumed']);
+    await watchdog.cancel();
   });
 });

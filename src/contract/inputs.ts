@@ -130,6 +130,7 @@ export const keyspaceBackupInput = z.strictObject({
 export const watchdogInput = z.strictObject({
   system: systemName,
   startedBy: personName.default('rollback-watchdog'),
+  maxHistoryEvents: z.int().min(200).max(40_000).default(4_000).describe('past this many events it continues as new, carrying its state'),
   carried: z.record(z.string(), z.unknown()).optional(),
 });
 export type WatchdogInput = z.input<typeof watchdogInput>;

@@ -41,8 +41,6 @@ export const resumeSignal = defineSignal<[unknown]>('resume');
 const KEEP_EVALUATIONS = 20;
 const KEEP_ACTIONS = 20;
 const KEEP_EVENTS = 30;
-/** Past this many events the watchdog continues as new, carrying its state. */
-const MAX_HISTORY_EVENTS = 4_000;
 
 /** The watchdog's state carried across continue-as-new. */
 interface Carried {
@@ -134,8 +132,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
       if (status.following) await follow(measured.watch);
       else if (!status.paused) await act(measured.watch);
       show();
-      if (workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
-        await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, carried: { rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
+      if (workflowInfo().historyLength > input.maxHistoryEvents) {
+        await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
       }
     }
   } catch (err) {
