@@ -6,7 +6,11 @@
  * test/data-restore.test.ts` and add them beside the old ones, which must keep replaying: the
  * dataRestore-v2-* histories were recorded after the safety-dump-before-restore and
  * verify-live-by-identity patches, the other dataRestore ones before them; phaseRollback-* and
- * configRollback-* come from test/phase-rollback.test.ts.
+ * configRollback-* come from test/phase-rollback.test.ts. fullRollback-v3-* were recorded after the
+ * release-system-lock patch (test/rollback-lock.test.ts: the winner of a race and one it refused);
+ * rollbackWatchdog-* and rollbackDrill-* come from test/rollback-watchdog.test.ts and
+ * test/rollback-drill.test.ts (a watchdog that started and followed a rollback, then was stopped; a
+ * drill end to end and a dry-run drill).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,7 +18,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
-import { ROLLBACK_WORKFLOWS } from '../src/contract/index.ts';
+import { ROLLBACK_WORKFLOWS, WATCH_WORKFLOWS } from '../src/contract/index.ts';
 import { workerWorkflowBundle } from '../src/worker/workflow-bundle.ts';
 import { quietLogger } from './harness.ts';
 
@@ -22,11 +26,13 @@ const dir = new URL('./fixtures/histories/', import.meta.url).pathname;
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
 describe('replay of recorded histories', () => {
-  test('the fixtures cover completed and failed (or aborted) runs of every rollback workflow', () => {
+  test('the fixtures cover completed and failed (or aborted) runs of every rollback workflow, the watchdog and the drill', () => {
     assert.ok(files.length >= 10, `expected at least 10 recorded histories, found ${files.length}`);
     for (const type of ROLLBACK_WORKFLOWS) {
       for (const outcome of ['completed', 'failed']) assert.ok(files.some((f) => f.startsWith(`${type}-`) && f.endsWith(`-${outcome}.json`)), `a ${outcome} ${type} history`);
     }
+    for (const type of WATCH_WORKFLOWS) assert.ok(files.some((f) => f.startsWith(`${type}-`)), `a ${type} history`);
+    assert.ok(files.some((f) => f.startsWith('fullRollback-v3-')), 'a fullRollback history with the lock released (patched)');
   });
 
   test('every recorded history replays against the current workflow code without a determinism error', async () => {

@@ -35,7 +35,9 @@ async function drilledSystem(edit?: (doc: Record<string, any>) => void): Promise
 }
 
 async function runDrill(system: string, drill: string, id = `drill-${system}-${drill}-${Date.now()}`) {
-  return t.env.client.workflow.start('rollbackDrill', { taskQueue: TASK_QUEUE, workflowId: id, args: [{ system, drill, requestedBy: 'alice' }] });
+  const handle = await t.env.client.workflow.start('rollbackDrill', { taskQueue: TASK_QUEUE, workflowId: id, args: [{ system, drill, requestedBy: 'alice' }] });
+  t.started.push(handle); // RECORD_HISTORIES keeps its history as a replay fixture
+  return handle;
 }
 
 describe('rollbackDrill', { timeout: 300_000 }, () => {

@@ -27,7 +27,9 @@ async function watchedSystem(rules: unknown[], options?: { loadRequestsPerSecond
 }
 
 async function startWatchdog(system: string, extra: Record<string, unknown> = {}): Promise<WorkflowHandle> {
-  return t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice', ...extra }] });
+  const handle = await t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice', ...extra }] });
+  t.started.push(handle); // RECORD_HISTORIES keeps its history as a replay fixture
+  return handle;
 }
 
 async function watchUntil(handle: WorkflowHandle, predicate: (s: WatchdogStatus) => boolean, timeoutMs = 40_000): Promise<WatchdogStatus> {
