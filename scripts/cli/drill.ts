@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import { drillScheduleId, searchAttributes, TASK_QUEUE, type DrillResult } from '../../src/contract/index.ts';
 import { loadRunbooks } from '../../src/runbook/load.ts';
 import type { Drill } from '../../src/runbook/drill-schema.ts';
@@ -53,6 +53,30 @@ function spec(drill: Drill): ScheduleOptions['spec'] {
 
 const specText = (drill: Drill) => (!drill.schedule ? '-' : 'cron' in drill.schedule ? `cron ${drill.schedule.cron}` : `every ${drill.schedule.everyMinutes} min`);
 
+/**
+ * Creates the drill's Schedule, or updates it to what the runbook says now: overlap SKIP, so a drill
+ * never starts while the last one runs. The UI's Schedules page lists it and can trigger it.
+ */
+export async function scheduleDrill(client: Client, system: string, name: string, d: Drill): Promise<'created' | 'updated'> {
+  const scheduleId = drillScheduleId(system, name);
+  const options: ScheduleOptions = {
+    scheduleId,
+    spec: spec(d),
+    action: { type: 'startWorkflow', workflowType: 'rollbackDrill', taskQueue: TASK_QUEUE, workflowId: `drill-${system}-${name}`, args: [{ system, drill: name, requestedBy: 'schedule' }] },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    state: { note: d.description ?? `drill ${name} of ${system}` },
+    searchAttributes: { [searchAttributes.system.name]: [system] },
+  };
+  try {
+    await client.schedule.create(options);
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec: options.spec, action: options.action, policies: { ...previous.policies, overlap: ScheduleOverlapPolicy.SKIP } }));
+    return 'updated';
+  }
+}
+
 export async function drill(argv: string[]): Promise<number> {
   const { values, positionals: given } = parseCommand(argv, {
     system: { type: 'string' },
@@ -82,25 +106,10 @@ export async function drill(argv: string[]): Promise<number> {
         for (const [name, d] of drills) {
           const scheduleId = drillScheduleId(system, name);
           if (!d.schedule) {
-            console.log(`${name}: no schedule in the runbook (run it with rollback drill trigger after scheduling another, or start rollbackDrill from the UI)`);
+            console.log(`${name}: no schedule in the runbook; run it from the UI: workflow type rollbackDrill, input {"system": "${system}", "drill": "${name}"}`);
             continue;
           }
-          const options: ScheduleOptions = {
-            scheduleId,
-            spec: spec(d),
-            action: { type: 'startWorkflow', workflowType: 'rollbackDrill', taskQueue: TASK_QUEUE, workflowId: `drill-${system}-${name}`, args: [{ system, drill: name, requestedBy: 'schedule' }] },
-            policies: { overlap: ScheduleOverlapPolicy.SKIP },
-            state: { note: d.description ?? `drill ${name} of ${system}` },
-            searchAttributes: { [searchAttributes.system.name]: [system] },
-          };
-          let verb = 'created';
-          try {
-            await schedules.create(options);
-          } catch (err) {
-            if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-            await schedules.getHandle(scheduleId).update((previous) => ({ ...previous, spec: options.spec, action: options.action, policies: { ...previous.policies, overlap: ScheduleOverlapPolicy.SKIP } }));
-            verb = 'updated';
-          }
+          const verb = await scheduleDrill(temporal.client, system, name, d);
           const next = (await schedules.getHandle(scheduleId).describe()).info.nextActionTimes[0];
           console.log(`${verb} ${scheduleId} (${specText(d)}; next ${when(next)})\n  ${ui(scheduleId)}`);
         }

@@ -21,6 +21,8 @@ import type { Runbook } from '../../src/runbook/schema.ts';
 import { createRollbackWorker, type RollbackWorker } from '../../src/worker/worker.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import { freePort, quietLogger, startTemporal, testWorkerEnv } from '../harness.ts';
+import { scheduleDrill } from '../../scripts/cli/drill.ts';
+import { drillScheduleId, type DrillResult } from '../../src/contract/index.ts';
 import { testDefaults } from '../rollback-harness.ts';
 import { launchChromium, SHOTS, TemporalUi } from './ui-driver.ts';
 
@@ -34,6 +36,10 @@ function testRunbook(sandbox: Sandbox, system: string): Runbook {
   doc.gates['before-phase-11'].timeoutSeconds = 120;
   doc.decisions.timeoutSeconds = 120;
   doc.providers.redis.settings.killSwitchPrefix = `browser-${process.pid}:kill_switch:`;
+  // A drill that runs in seconds: the watchdog judges every second, the canary fails every request.
+  doc.watch.intervalSeconds = 1;
+  doc.drills['canary-errors'].scenario = { fault: { version: 'canary', errorRatePct: 100 } };
+  doc.drills['canary-errors'].detectWithinMinutes = 1;
   return parseRunbook(stringify(doc), `runbooks/${system}.yaml`);
 }
 
@@ -50,6 +56,7 @@ let sandbox: Sandbox | undefined;
 let reportsDir: string | undefined;
 let browser: Browser | undefined;
 let ui: TemporalUi;
+let runbook: Runbook;
 
 describe('Temporal Web UI', { timeout: 180_000 }, () => {
   before(async () => {
@@ -68,7 +75,7 @@ describe('Temporal Web UI', { timeout: 180_000 }, () => {
       client: env.client,
       namespace: 'default',
       env: testWorkerEnv,
-      runbooks: new Map([[system, testRunbook(sandbox, system)]]),
+      runbooks: new Map([[system, (runbook = testRunbook(sandbox, system))]]),
       secrets: { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` },
       logger: quietLogger,
       reportsDir,
@@ -142,5 +149,49 @@ describe('Temporal Web UI', { timeout: 180_000 }, () => {
     assert.equal(served.flags.legacy_entity_paths, true, 'the flag file turned the legacy paths back on');
     const { replicas } = (await (await fetch(`${sandbox!.urls.router}/admin/replicas`)).json()) as { replicas: Record<string, { config: Record<string, string> }[]> };
     for (const list of Object.values(replicas)) for (const replica of list) assert.equal(replica.config.ENTITY_SYSTEM, 'legacy', 'every replica restarted onto the legacy entity system');
+  });
+
+  test("the drill's Schedule is listed on the UI's Schedules page, triggered from there, and the drill completes with its scorecard in the result", async (t) => {
+    const stage = ui.stages(t);
+    const scheduleId = drillScheduleId(system, 'canary-errors');
+    assert.equal(await scheduleDrill(env!.client, system, 'canary-errors', runbook.drills['canary-errors']!), 'created');
+    const before = sandbox!.router.state();
+    await stage('schedules page', async () => {
+      await ui.page.goto(`${ui.uiUrl}/namespaces/default/schedules`);
+      await ui.page.getByRole('link', { name: scheduleId }).waitFor();
+      await ui.page.screenshot({ path: join(SHOTS, '09-schedules.png') });
+      await ui.page.getByRole('link', { name: scheduleId }).click();
+      await ui.page.getByRole('heading', { name: scheduleId }).waitFor();
+    });
+    await stage('trigger', async () => {
+      await ui.page.getByRole('button', { name: 'Schedule Actions' }).click();
+      await ui.page.getByRole('menuitem', { name: 'Trigger' }).click();
+      const dialog = ui.page.getByRole('dialog').filter({ hasText: 'Trigger Immediately' });
+      await dialog.getByText("Use the Schedule's overlap policy.").waitFor();
+      await ui.page.screenshot({ path: join(SHOTS, '10-schedule-trigger.png') });
+      await dialog.getByRole('button', { name: 'Trigger' }).click();
+    });
+    let drillId = '';
+    await stage('drill started by the schedule', async () => {
+      const deadline = Date.now() + 30_000;
+      while (!drillId && Date.now() < deadline) {
+        drillId = (await env!.client.schedule.getHandle(scheduleId).describe()).info.recentActions.at(-1)?.action.workflow.workflowId ?? '';
+        if (!drillId) await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.match(drillId, /^drill-sandbox-canary-errors-/);
+    });
+    const result: DrillResult = await env!.client.workflow.getHandle(drillId).result();
+    assert.equal(result.outcome, 'passed', result.why ?? '');
+    await stage('scorecard in the result', async () => {
+      await ui.page.goto(`${ui.uiUrl}/namespaces/default/workflows/${encodeURIComponent(drillId)}`);
+      await ui.header().getByText('Completed', { exact: true }).waitFor();
+      await ui.page.getByText('"stage": "detection"').first().waitFor();
+      await ui.page.getByRole('tab', { name: 'User Metadata' }).click();
+      await ui.waitForCurrentDetails('detected, rolled back, verified, put back');
+      await ui.page.screenshot({ path: join(SHOTS, '11-drill-scorecard.png'), fullPage: true });
+    });
+    assert.deepEqual(sandbox!.router.state(), before, 'the drill put the sandbox back as it was');
+    await env!.client.schedule.getHandle(scheduleId).delete();
+    await env!.client.workflow.getHandle('rollback-watchdog:sandbox').cancel();
   });
 });
