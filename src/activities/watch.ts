@@ -7,9 +7,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { lockWorkflowId, TASK_QUEUE, type LockHolder, type RollbackWorkflow } from '../contract/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
+import type { MetricsSample } from '../providers/types.ts';
 import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../runbook/watch.ts';
 import type { ActivityDeps } from './deps.ts';
-import { sleepWithHeartbeats } from './heartbeat.ts';
 import { runbookFor } from './runbook.ts';
 import { isRunning } from './system-lock.ts';
 
@@ -19,6 +19,11 @@ export interface WatchSettings {
   /** People who may pause or resume the watchdog: every approver of the runbook. */
   operators: string[];
 }
+
+/** A scrape as the watchdog keeps it between intervals: JSON has no Infinity, so the +Inf bucket travels as null. */
+export type StoredSample = Omit<MetricsSample, 'latencyBuckets'> & { latencyBuckets: [number | null, number][] };
+const storeSample = (s: MetricsSample): StoredSample => ({ ...s, latencyBuckets: s.latencyBuckets.map((b) => [Number.isFinite(b.le) ? b.le : null, b.count]) });
+const restoreSample = (s: StoredSample): MetricsSample => ({ ...s, latencyBuckets: s.latencyBuckets.map(([le, count]) => ({ le: le ?? Infinity, count })) });
 
 export interface TriggeredRollback {
   system: string;
@@ -47,27 +52,26 @@ export const createWatchActivities = (deps: ActivityDeps) => {
     },
 
     /**
-     * Measures one interval of the runbook's watch section: a scrape, the interval, another scrape.
-     * A metrics endpoint that cannot be read is reported as the problem (inconclusive), not thrown:
-     * the watchdog must keep watching and say why it cannot see. Safe to retry: it only reads.
+     * One scrape of the runbook's metrics for the watch section, judged against the previous scrape
+     * the watchdog kept (`previous`): the interval between them is the window. Quick (one HTTP GET),
+     * so the watchdog runs it as a local activity and waits out the interval on a durable timer; no
+     * worker slot is held while it waits. A metrics endpoint that cannot be read is reported as the
+     * problem (inconclusive), not thrown: the watchdog must keep watching and say why it cannot see.
+     * Safe to retry: it only reads.
      */
-    async observeWatch(input: { system: string }): Promise<WatchSettings & { observation: WatchObservation }> {
+    async scrapeWatch(input: { system: string; previous: StoredSample | null }): Promise<WatchSettings & { sample: StoredSample | null; observation: WatchObservation | null }> {
       const settings = settingsOf(input.system);
       const runbook = runbookFor(deps, input.system);
       const gauges = gaugeSelectors(settings.watch);
-      const ms = settings.watch.intervalSeconds * 1000;
-      const empty = Object.fromEntries(gauges.map((g) => [g, null]));
-      const metrics = deps.clients.get('metrics', runbook.health.metrics!);
-      const first = await metrics.scrape(gauges).catch((err: Error) => err);
-      if (first instanceof Error) {
-        await sleepWithHeartbeats(ms);
-        return { ...settings, observation: { at: new Date().toISOString(), window: null, gauges: empty, problem: `metrics not read: ${first.message}` } };
-      }
-      await sleepWithHeartbeats(first.takenAtMs + ms - Date.now());
-      const second = await metrics.scrape(gauges).catch((err: Error) => err);
       const at = new Date().toISOString();
-      if (second instanceof Error) return { ...settings, observation: { at, window: null, gauges: empty, problem: `metrics not read: ${second.message}` } };
-      return { ...settings, observation: { at, window: healthBetween(first, second), gauges: second.gauges, problem: null } };
+      const sample = await deps.clients.get('metrics', runbook.health.metrics!).scrape(gauges).catch((err: Error) => err);
+      if (sample instanceof Error) {
+        const empty = Object.fromEntries(gauges.map((g) => [g, null]));
+        return { ...settings, sample: null, observation: { at, window: null, gauges: empty, problem: `metrics not read: ${sample.message}` } };
+      }
+      // The first scrape (or the first after the endpoint came back) is the start of the next window.
+      const observation = input.previous ? { at, window: healthBetween(restoreSample(input.previous), sample), gauges: sample.gauges, problem: null } : null;
+      return { ...settings, sample: storeSample(sample), observation };
     },
 
     /** Starts the rollback a rule asks for (see startTriggeredRollback). Safe to retry: the start is found, not repeated. */

@@ -4,7 +4,8 @@
  * memory > 95%: scale and alert, then roll back if not resolved). One per system, under the fixed ID
  * `rollback-watchdog:<system>`; started by `rollback watch start` and by `npm start` for the sandbox.
  *
- *   load the runbook's watch section -> every interval: measure, judge each rule, record ->
+ *   load the runbook's watch section -> every interval (a durable timer): scrape, judge each rule
+ *   over the requests since the last scrape, record ->
  *   a rule breached enough intervals in a row: act (start the rollback it names, or scale and alert) ->
  *   follow what it started, watching but not acting again -> back to watching
  *
@@ -14,7 +15,9 @@
  * load test, say) and `resume` it; the `status` query and the UI's current details show the last
  * evaluations with their values, the breaches so far and what each rule would do.
  */
-import { CancellationScope, condition, continueAsNew, defineQuery, defineSignal, isCancellation, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, continueAsNew, defineQuery, defineSignal, isCancellation, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { RollbackActivities } from '../activities/index.ts';
+import type { StoredSample } from '../activities/watch.ts';
 import {
   parseWatchdogPayload,
   searchAttributes,
@@ -28,7 +31,7 @@ import {
   type WatchObservation,
 } from '../contract/index.ts';
 import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchRule, type WatchSection } from '../runbook/watch.ts';
-import { activities, notify, watching } from './activities.ts';
+import { activities, notify } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { parseInput } from './input.ts';
@@ -37,6 +40,16 @@ export const watchdogStatusQuery = defineQuery<WatchdogStatus>(STATUS_QUERY);
 export const pauseSignal = defineSignal<[unknown]>('pause');
 export const resumeSignal = defineSignal<[unknown]>('resume');
 
+/**
+ * One scrape per interval, as a local activity: a quick HTTP GET whose answer is recorded in the
+ * history as a marker, without a round trip through the task queue. The interval itself is a durable
+ * timer, so a watchdog holds no worker slot while it waits (500 watchdogs on one worker).
+ */
+const { scrapeWatch: scrape } = proxyLocalActivities<RollbackActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second' },
+});
+
 /** Bounds on what the status keeps; older evaluations stay in earlier runs' histories. */
 const KEEP_EVALUATIONS = 20;
 const KEEP_ACTIONS = 20;
@@ -44,6 +57,8 @@ const KEEP_EVENTS = 30;
 
 /** The watchdog's state carried across continue-as-new. */
 interface Carried {
+  /** The last scrape, the start of the next window. */
+  previous: StoredSample | null;
   rules: Record<string, RuleState>;
   evaluations: WatchdogStatus['evaluations'];
   evaluationsTotal: number;
@@ -69,6 +84,7 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
     paused: null,
     following: null,
     deadline: null,
+    previous: null,
   };
   const status: WatchdogStatus = {
     system,
@@ -86,6 +102,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   const rules = carried.rules;
   let deadline = carried.deadline;
   let shownState: WatchdogStatus['state'] | null = null;
+  /** The last scrape: the start of the next interval's window. */
+  let previous: StoredSample | null = carried.previous ?? null;
 
   const record = (event: Omit<WatchdogEvent, 'at'>) => {
     status.events.push({ at: now(), ...event });
@@ -126,14 +144,18 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   try {
     for (;;) {
       await waitWhilePaused();
-      const measured = await activities(`measure ${system} over one interval`, watching(settings.watch.intervalSeconds)).observeWatch({ system });
+      const measured = await scrape({ system, previous });
       settings = measured;
-      judge(measured.watch, measured.minRequests, measured.observation);
-      if (status.following) await follow(measured.watch);
-      else if (!status.paused) await act(measured.watch);
+      previous = measured.sample;
+      if (measured.observation) {
+        judge(measured.watch, measured.minRequests, measured.observation);
+        if (status.following) await follow(measured.watch);
+        else if (!status.paused) await act(measured.watch);
+      }
       show();
+      await sleep(`${measured.watch.intervalSeconds} seconds`);
       if (workflowInfo().historyLength > input.maxHistoryEvents) {
-        await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
+        await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { previous, rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
       }
     }
   } catch (err) {
@@ -148,6 +170,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
 
   /** While paused: until resumed, or until the pause's own end. */
   async function waitWhilePaused(): Promise<void> {
+    // A window across the pause would judge the pause: the first scrape after it starts a fresh one.
+    if (status.paused) previous = null;
     while (status.paused) {
       show();
       const until = status.paused.until ? Date.parse(status.paused.until) - Date.now() : null;
