@@ -26,6 +26,7 @@ async function drilledSystem(edit?: (doc: Record<string, any>) => void): Promise
     doc.drills['canary-errors'].scenario = { fault: { version: 'canary', errorRatePct: 100 } };
     doc.drills['canary-errors'].detectWithinMinutes = 1;
     doc.drills['canary-errors'].timeoutMinutes = 2;
+    doc.drills['canary-errors'].verifySeconds = 1;
     edit?.(doc);
     kept = doc;
   });

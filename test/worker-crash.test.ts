@@ -1,7 +1,8 @@
 /**
  * Durability: the worker process is killed with SIGKILL mid-rollback (during a traffic shift whose
  * answer is slow, and during the verification window), a new worker process starts, and the rollback
- * completes with every planned change applied exactly once on the router.
+ * completes with every planned change applied exactly once on the router. Likewise a watchdog killed
+ * mid-count goes on counting.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import { waitForPoller } from '../scripts/lib/temporal.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { createClient as createRedisClient } from 'redis';
 import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
+import { watchdogStatusQuery } from '../src/workflows/rollback-watchdog.ts';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { ProviderClients } from '../src/providers/index.ts';
@@ -71,13 +73,14 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     for (const name of await databasesLike(databaseName)) await dropTestDatabase(name);
   });
 
-  async function freshSandbox(windowSeconds: number): Promise<string> {
+  async function freshSandbox(windowSeconds: number, edit?: (doc: Record<string, any>) => void): Promise<string> {
     await sandbox?.stop();
     sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40 });
     const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
     doc.health.windowSeconds = windowSeconds;
     doc.health.minRequests = 5;
     doc.databases.main.backupDir = join(dir, 'backups');
+    edit?.(doc);
     const text = stringify(doc);
     writeFileSync(join(dir, 'sandbox.yaml'), text);
     return text;
@@ -110,6 +113,34 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     ]);
     assert.ok(sandbox.router.replays >= 1, 'the retry after the crash was answered from the router’s memory');
     assert.deepEqual(sandbox.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 0 } });
+  });
+
+  test('a watchdog mid-count: the worker SIGKILLed after its first breach, the new worker resumes the count and acts, dated from the first breach', async () => {
+    await freshSandbox(1, (doc) => {
+      doc.watch = { intervalSeconds: 2, rules: [{ name: 'error-rate', metric: 'errorRatePct', above: 10, consecutive: 3, action: { rollback: 'immediate' } }] };
+    });
+    const first = await startWorkerProcess();
+    await waitForPoller(env.connection, 'default', 60_000);
+    await fetch(`${sandbox.urls.router}/admin/weights`, { method: 'PUT', body: JSON.stringify({ weights: { stable: 50, canary: 50 } }) });
+    const watchdog = await env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: `crash-watchdog-${Date.now()}`, args: [{ system: 'sandbox' }] });
+    const streak = async () => (await watchdog.query(watchdogStatusQuery)).rules[0]?.streak ?? 0;
+    sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+    for (const deadline = Date.now() + 30_000; (await streak()) < 1 && Date.now() < deadline; ) await sleep(100);
+    const before = await watchdog.query(watchdogStatusQuery);
+    assert.equal(before.rules[0]!.streak, 1);
+    await kill9(first);
+    await sleep(3000); // a whole interval without a worker
+    await startWorkerProcess();
+    let status = await watchdog.query(watchdogStatusQuery);
+    for (const deadline = Date.now() + 60_000; status.actions.length === 0 && Date.now() < deadline; await sleep(200)) status = await watchdog.query(watchdogStatusQuery);
+    assert.equal(status.actions.length, 1, 'it acted once, after the third breach');
+    assert.equal(status.actions[0]!.detectedAt, before.rules[0]!.firstBreachAt, 'the count went on from the breach before the crash');
+    assert.equal(status.evaluationsTotal - before.evaluationsTotal, 2, 'two more evaluations after the crash made three in a row');
+    const rollback = env.client.workflow.getHandle(status.actions[0]!.workflowId!);
+    await waitForStatus(rollback, (s) => s.state === 'awaiting_approval', 60_000);
+    await rollback.terminate('test done');
+    await watchdog.terminate('test done');
+    sandbox.deployments.get('canary')!.fault = { errorRatePct: 0, addedLatencyMs: 0 };
   });
 
   test('during the verification window: the new worker resumes the window and the rollback completes', async () => {

@@ -37,14 +37,14 @@ export const createDrillActivities = (deps: ActivityDeps) => {
 
   return {
     /** The drill as the runbook has it, with the RTO targets. Safe to retry: it only reads. */
-    async loadDrill(input: { system: string; drill: string }): Promise<{ drill: Drill; rto: Runbook['rto']; healthWindowSeconds: number }> {
+    async loadDrill(input: { system: string; drill: string }): Promise<{ drill: Drill; rto: Runbook['rto'] }> {
       const runbook = runbookFor(deps, input.system);
       const drill = runbook.drills[input.drill];
       if (!drill) {
         const names = Object.keys(runbook.drills).join(', ') || '(none: the runbook has no drills: section)';
         throw ApplicationFailure.nonRetryable(`no drill '${input.drill}' in the ${input.system} runbook; its drills: ${names}`, 'InvalidInput');
       }
-      return { drill, rto: runbook.rto, healthWindowSeconds: runbook.health.windowSeconds };
+      return { drill, rto: runbook.rto };
     },
 
     /**

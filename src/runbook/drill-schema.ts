@@ -39,6 +39,7 @@ export const drillSchema = z
     approveGates: z.array(z.string().min(1)).default([]).describe('the gates the drill may pass as its approver; at any other gate it waits for a person'),
     schedule: drillScheduleSchema.optional().describe('when the Temporal Schedule runs it'),
     detectWithinMinutes: z.number().positive().max(1440).default(10).describe('the drill fails if the watchdog has not acted by then'),
+    verifySeconds: z.number().min(1).max(3600).default(30).describe("health watched after the rollback ends (the rollback's own verification counts too)"),
     timeoutMinutes: z.number().positive().max(1440).default(60).describe('the drill stops waiting for its rollback after this long'),
   })
   .refine((d) => d.dryRun || d.scenario !== undefined, { message: 'a drill that is not a dry run needs a scenario to inject', path: ['scenario'] })

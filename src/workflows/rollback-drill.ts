@@ -56,7 +56,7 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
     setCurrentDetails(`**${system} drill ${input.drill}: ${state}**\n\n${detail}`);
   };
 
-  const { drill, rto, healthWindowSeconds } = await activities(`load drill ${input.drill} of ${system}`)
+  const { drill, rto } = await activities(`load drill ${input.drill} of ${system}`)
     .loadDrill({ system, drill: input.drill })
     .catch((err: unknown) => surfaceKnownFailure(err, new Set(['InvalidRunbook'])));
   const key = (step: string) => `${workflowId}:${workflowInfo().runId}:${step}`;
@@ -95,10 +95,10 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
         rollback = await followRollback(action.workflowId, Date.now() + drill.timeoutMinutes * 60_000);
         if (rollback?.state !== 'completed') why = `the rollback ended ${rollback?.state ?? 'without an answer'}${rollback?.details ? `: ${rollback.details}` : ''}`;
         else {
-          show('verifying', `rollback completed; verifying health over ${healthWindowSeconds} s`);
+          show('verifying', `rollback completed; verifying health over ${drill.verifySeconds} s`);
           const verifyStarted = Date.now();
-          const verdict = await activities(`verify ${system}'s health after the drill`, watching(healthWindowSeconds))
-            .verifyHealth({ system, windowSeconds: healthWindowSeconds })
+          const verdict = await activities(`verify ${system}'s health after the drill`, watching(drill.verifySeconds))
+            .verifyHealth({ system, windowSeconds: drill.verifySeconds })
             .then(() => null)
             .catch((err: Error) => (err.cause as Error | undefined)?.message ?? err.message);
           drillVerifySeconds = (Date.now() - verifyStarted) / 1000;

@@ -144,6 +144,7 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   try {
     for (;;) {
       await waitWhilePaused();
+      const tick = Date.now();
       const measured = await scrape({ system, previous });
       settings = measured;
       previous = measured.sample;
@@ -153,7 +154,9 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
         else if (!status.paused) await act(measured.watch);
       }
       show();
-      await sleep(`${measured.watch.intervalSeconds} seconds`);
+      // The next scrape one interval after this one began: the time spent scraping and judging does
+      // not stretch the interval (500 watchdogs on a busy worker would drift, and detect later).
+      await sleep(Math.max(1, measured.watch.intervalSeconds * 1000 - (Date.now() - tick)));
       if (workflowInfo().historyLength > input.maxHistoryEvents) {
         await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { previous, rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
       }

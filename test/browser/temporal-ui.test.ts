@@ -40,6 +40,7 @@ function testRunbook(sandbox: Sandbox, system: string): Runbook {
   doc.watch.intervalSeconds = 1;
   doc.drills['canary-errors'].scenario = { fault: { version: 'canary', errorRatePct: 100 } };
   doc.drills['canary-errors'].detectWithinMinutes = 1;
+  doc.drills['canary-errors'].verifySeconds = 1;
   return parseRunbook(stringify(doc), `runbooks/${system}.yaml`);
 }
 
