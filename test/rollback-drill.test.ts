@@ -113,6 +113,17 @@ describe('rollbackDrill', { timeout: 300_000 }, () => {
     assert.equal(result.stages[0]!.seconds, null);
   });
 
+  test('a fault into a version that serves no traffic is not run, saying why, and nothing is injected', async () => {
+    const system = await drilledSystem();
+    await fetch(`${system.sandbox.urls.router}/admin/weights`, { method: 'PUT', body: JSON.stringify({ weights: { stable: 100, canary: 0 } }) });
+    const changes = system.sandbox.router.changes.length;
+    const result: DrillResult = await (await runDrill(system.name, 'canary-errors')).result();
+    assert.equal(result.outcome, 'failed');
+    assert.equal(result.why, 'not run: canary serves no traffic (weight 0%, 1 instance(s)), so a fault there cannot be detected; put the release back as it is during a canary first');
+    assert.equal(result.injectedAt, null);
+    assert.equal(system.sandbox.router.changes.length, changes, 'nothing injected or changed');
+  });
+
   test('an unknown drill, and a paused watchdog, end the drill at once naming the problem', async () => {
     const system = await drilledSystem();
     const unknown = await failureOf((await runDrill(system.name, 'nope')).result());

@@ -170,12 +170,15 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
     await assert.rejects(startWatchdog(system.name), WorkflowExecutionAlreadyStartedError);
     await watchdog.signal(pauseSignal, { by: 'mallory', reason: 'let me' });
     await watchdog.signal(pauseSignal, { by: 'bob' });
-    await watchdog.signal(pauseSignal, { by: 'bob', reason: 'planned load test' });
+    await watchdog.signal(pauseSignal, { by: 'bob', reason: 'too late', until: '2020-01-01T00:00:00Z' });
+    await watchdog.signal(pauseSignal, { by: 'bob', reason: 'planned load test', until: new Date(Date.now() + 3_600_000).toISOString() });
     const paused = await watchUntil(watchdog, (s) => s.state === 'paused');
     assert.deepEqual(paused.events.filter((e) => e.kind === 'refused').map((e) => e.detail), [
       'pause: mallory is not an approver of ' + system.name + ' (may: alice, bob, carol, dana, erin)',
       "pause: 'reason' is required",
+      'pause: until 2020-01-01T00:00:00.000Z is already past',
     ]);
+    assert.match(paused.paused!.until!, /^\d{4}-/, 'paused until the instant given');
     system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
     await new Promise((r) => setTimeout(r, 4000));
     const still = await watchdog.query(watchdogStatusQuery);

@@ -116,6 +116,7 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
   });
 
   test('a watchdog mid-count: the worker SIGKILLed after its first breach, the new worker resumes the count and acts, dated from the first breach', async () => {
+    await killWorkers(); // the earlier test's worker loaded the earlier runbook
     await freshSandbox(1, (doc) => {
       doc.watch = { intervalSeconds: 2, rules: [{ name: 'error-rate', metric: 'errorRatePct', above: 10, consecutive: 3, action: { rollback: 'immediate' } }] };
     });

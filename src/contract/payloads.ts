@@ -68,11 +68,14 @@ export const SIGNAL_PAYLOADS = {
   abort: { schema: abortPayload, example: '{"by": "bob", "reason": "wrong system"}' },
 } as const satisfies Record<SignalName, { schema: z.ZodType; example: string }>;
 
-export const pausePayload = z.strictObject({
-  by: personName,
-  reason: freeText('why'),
-  untilMinutes: z.number().positive().max(7 * 24 * 60, 'must be at most a week (10080 minutes)').optional().describe('resume by itself after this many minutes'),
-});
+export const pausePayload = z
+  .strictObject({
+    by: personName,
+    reason: freeText('why'),
+    until: z.iso.datetime({ offset: true }).optional().describe('resume by itself at this instant (ISO 8601)'),
+    untilMinutes: z.number().positive().max(7 * 24 * 60, 'must be at most a week (10080 minutes)').optional().describe('resume by itself after this many minutes'),
+  })
+  .refine((p) => p.until === undefined || p.untilMinutes === undefined, 'give until or untilMinutes, not both');
 export const resumePayload = z.strictObject({ by: personName });
 export type PauseRequest = z.infer<typeof pausePayload>;
 export type ResumeRequest = z.infer<typeof resumePayload>;

@@ -16,6 +16,7 @@
 import { CancellationScope, defineQuery, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { drillInput, searchAttributes, STATUS_QUERY, type DrillInput, type DrillResult, type RollbackStatus } from '../contract/index.ts';
 import type { DrillTarget } from '../activities/drill.ts';
+import type { DrillScenario } from '../runbook/drill-schema.ts';
 import { drillStages } from '../runbook/scorecard.ts';
 import { activities, watching } from './activities.ts';
 import { now } from './board.ts';
@@ -33,6 +34,16 @@ export interface DrillStatus {
 }
 
 export const drillStatusQuery = defineQuery<DrillStatus>(STATUS_QUERY);
+
+/** Why a fault scenario could not be seen: its version takes no traffic now. null when it can. */
+function idleVersion(scenario: DrillScenario, before: DrillTarget): string | null {
+  if (!('fault' in scenario)) return null;
+  const version = scenario.fault.version;
+  const weight = before.traffic.weights[version] ?? 0;
+  const instances = before.traffic.instances[version] ?? 0;
+  if (weight > 0 && instances > 0) return null;
+  return `not run: ${version} serves no traffic (weight ${weight}%, ${instances} instance(s)), so a fault there cannot be detected; put the release back as it is during a canary first`;
+}
 
 /** How often the drill looks at the watchdog and the rollback. */
 const POLL = '1 second';
@@ -82,36 +93,18 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
       .catch((err: unknown) => surfaceKnownFailure(err));
     if (watchdog.started) show('starting', 'started the watchdog, which had not been running');
     const before: DrillTarget = await activities(`note ${system} as it is before the drill`).captureDrillTarget({ system });
-    try {
-      status.injectedAt = now();
-      const injected = await activities(`inject the drill's scenario into ${system}`).injectScenario({ system, scenario: drill.scenario!, idempotencyKey: key('inject'), actor });
-      show('detecting', `injected ${injected}; waiting up to ${drill.detectWithinMinutes} min for the watchdog to act`);
-      const action = await detect(status.injectedAt, Date.now() + drill.detectWithinMinutes * 60_000);
-      if (!action) {
-        why = `not detected: the watchdog did not act within ${drill.detectWithinMinutes} min of the injection`;
-      } else {
-        status.rollbackWorkflowId = action.workflowId;
-        show('rolling-back', `the watchdog's rule ${action.rule} started ${action.workflowId}`);
-        rollback = await followRollback(action.workflowId, Date.now() + drill.timeoutMinutes * 60_000);
-        if (rollback?.state !== 'completed') why = `the rollback ended ${rollback?.state ?? 'without an answer'}${rollback?.details ? `: ${rollback.details}` : ''}`;
-        else {
-          show('verifying', `rollback completed; verifying health over ${drill.verifySeconds} s`);
-          const verifyStarted = Date.now();
-          const verdict = await activities(`verify ${system}'s health after the drill`, watching(drill.verifySeconds))
-            .verifyHealth({ system, windowSeconds: drill.verifySeconds })
-            .then(() => null)
-            .catch((err: Error) => (err.cause as Error | undefined)?.message ?? err.message);
-          drillVerifySeconds = (Date.now() - verifyStarted) / 1000;
-          recoveredAt = now();
-          if (verdict) why = `after the rollback: ${verdict}`;
-        }
+    // A fault in a version that serves nothing cannot be seen: say so instead of failing detection later.
+    why = idleVersion(drill.scenario!, before);
+    if (!why) {
+      try {
+        why = await injectAndFollow();
+      } finally {
+        // However the drill ends, even cancelled: the next drill starts clean.
+        await CancellationScope.nonCancellable(async () => {
+          show('restoring', `putting ${system} back as it was before the drill`);
+          restored = await activities(`put ${system} back as it was before the drill`).restoreDrillTarget({ system, before, idempotencyKey: key('restore'), actor });
+        });
       }
-    } finally {
-      // However the drill ends, even cancelled: the next drill starts clean.
-      await CancellationScope.nonCancellable(async () => {
-        show('restoring', `putting ${system} back as it was before the drill`);
-        restored = await activities(`put ${system} back as it was before the drill`).restoreDrillTarget({ system, before, idempotencyKey: key('restore'), actor });
-      });
     }
   }
 
@@ -138,6 +131,28 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
   const scored = result.stages.map((s) => `- ${s.stage}: ${s.seconds ?? '-'} s (target ${s.targetSeconds} s)${s.met === false ? ' MISSED' : ''}`).join('\n');
   show(result.outcome, `${why ?? 'detected, rolled back, verified, put back'}\n\n${scored}`);
   return result;
+
+  /** Injects the scenario, waits for detection, follows the rollback and verifies; why it failed, or null. */
+  async function injectAndFollow(): Promise<string | null> {
+    status.injectedAt = now();
+    const injected = await activities(`inject the drill's scenario into ${system}`).injectScenario({ system, scenario: drill.scenario!, idempotencyKey: key('inject'), actor });
+    show('detecting', `injected ${injected}; waiting up to ${drill.detectWithinMinutes} min for the watchdog to act`);
+    const action = await detect(status.injectedAt, Date.now() + drill.detectWithinMinutes * 60_000);
+    if (!action) return `not detected: the watchdog did not act within ${drill.detectWithinMinutes} min of the injection`;
+    status.rollbackWorkflowId = action.workflowId;
+    show('rolling-back', `the watchdog's rule ${action.rule} started ${action.workflowId}`);
+    rollback = await followRollback(action.workflowId, Date.now() + drill.timeoutMinutes * 60_000);
+    if (rollback?.state !== 'completed') return `the rollback ended ${rollback?.state ?? 'without an answer'}${rollback?.details ? `: ${rollback.details}` : ''}`;
+    show('verifying', `rollback completed; verifying health over ${drill.verifySeconds} s`);
+    const verifyStarted = Date.now();
+    const verdict = await activities(`verify ${system}'s health after the drill`, watching(drill.verifySeconds))
+      .verifyHealth({ system, windowSeconds: drill.verifySeconds })
+      .then(() => null)
+      .catch((err: Error) => (err.cause as Error | undefined)?.message ?? err.message);
+    drillVerifySeconds = (Date.now() - verifyStarted) / 1000;
+    recoveredAt = now();
+    return verdict ? `after the rollback: ${verdict}` : null;
+  }
 
   /** Waits for the watchdog to start a rollback after the injection. */
   async function detect(since: string, deadline: number) {

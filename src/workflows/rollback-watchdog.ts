@@ -121,7 +121,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
     if (!parsed.ok) return record({ kind: 'refused', by: parsed.by, detail: parsed.why });
     const { by, reason, untilMinutes } = parsed.payload;
     if (!settings.operators.includes(by)) return record({ kind: 'refused', by, detail: `pause: ${by} is not an approver of ${system} (may: ${settings.operators.join(', ')})` });
-    const until = untilMinutes ? new Date(Date.now() + untilMinutes * 60_000).toISOString() : null;
+    const until = parsed.payload.until ? new Date(parsed.payload.until).toISOString() : untilMinutes ? new Date(Date.now() + untilMinutes * 60_000).toISOString() : null;
+    if (until && Date.parse(until) <= Date.now()) return record({ kind: 'refused', by, detail: `pause: until ${until} is already past` });
     status.paused = { by, reason, until };
     record({ kind: 'paused', by, detail: `paused by ${by}${until ? ` until ${until}` : ''}: ${reason}` });
     show();

@@ -156,6 +156,11 @@ describe('Temporal Web UI', { timeout: 180_000 }, () => {
     const stage = ui.stages(t);
     const scheduleId = drillScheduleId(system, 'canary-errors');
     assert.equal(await scheduleDrill(env!.client, system, 'canary-errors', runbook.drills['canary-errors']!), 'created');
+    // The tests above rolled the canary back: put the canary release back, as a staging drill starts from one.
+    const put = (path: string, body: unknown) => fetch(`${sandbox!.urls.router}${path}`, { method: 'PUT', body: JSON.stringify(body) });
+    await put('/admin/instances', { version: 'stable', count: 2 });
+    await put('/admin/instances', { version: 'canary', count: 1 });
+    await put('/admin/weights', { weights: { stable: 75, canary: 25 } });
     const before = sandbox!.router.state();
     await stage('schedules page', async () => {
       await ui.page.goto(`${ui.uiUrl}/namespaces/default/schedules`);
