@@ -68,6 +68,10 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
     assert.equal(following.actions.length, 1);
     const action = following.actions[0]!;
     assert.equal(action.rule, 'error-rate', 'the first rule in the runbook acts; the second waits for the incident to end');
+    assert.equal(following.rules[0]!.wouldDo, 'nothing: it acted in this incident; it re-arms once healthy');
+    if (following.rules[1]!.streak >= 2) {
+      assert.equal(following.rules[1]!.wouldDo, `nothing while it follows what it started (started fullRollback ${action.workflowId}); then start an immediate fullRollback`);
+    }
     const breaches = following.evaluations.filter((e) => e.results[0]!.verdict === 'breach');
     assert.ok(breaches.length >= 2);
     assert.equal(action.detectedAt, breaches[0]!.at, 'detected at the first of the breaches');

@@ -6,7 +6,7 @@
  * Stages, for a drill: detection is the injected fault to the rollback's start (the watchdog's time to
  * notice and act); decision, execution and verification are the rollback's own (time waiting at gates
  * and decisions, in changes, in health verification; the drill's own check after the rollback counts as
- * verification); total is the injected fault to verified recovery.
+ * verification); total is the injected fault to verified recovery (for a dry-run drill, the dry run).
  */
 import type { DrillResult, DrillStage, RollbackStatus } from '../contract/index.ts';
 import { rtoScorecard } from './report.ts';
@@ -28,7 +28,10 @@ export function drillStages(input: { rollback: RollbackStatus | null; injectedAt
   const of = (name: 'decision' | 'execution' | 'verification') => own?.find((s) => s.stage === name)?.seconds ?? null;
   const detection = rollback && injectedAt ? (Date.parse(rollback.startedAt) - Date.parse(injectedAt)) / 1000 : null;
   const verification = of('verification') === null ? null : of('verification')! + input.drillVerifySeconds;
-  const total = injectedAt && input.recoveredAt ? (Date.parse(input.recoveredAt) - Date.parse(injectedAt)) / 1000 : null;
+  // A drill with a fault: injected to recovered. A dry-run drill (nothing injected): the dry run itself.
+  const from = injectedAt ?? rollback?.startedAt ?? null;
+  const to = input.recoveredAt ?? (injectedAt ? null : rollback?.endedAt ?? null);
+  const total = from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : null;
   const targets = { detection: rto.detectionMinutes * 60, decision: rto.decisionMinutes * 60, execution: rto.executionMinutes * 60, verification: rto.verificationMinutes * 60 };
   return [
     stage('detection', detection, targets.detection),

@@ -84,7 +84,7 @@ export async function startAlertReceiver(options: AlertReceiverOptions): Promise
   });
   const port = (server.address() as { port: number }).port;
   const url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}/alertmanager`;
-  options.logger.info({ url, token: options.token ? 'required' : 'none (loopback)' }, 'Alertmanager receiver listening');
+  options.logger.info({ url, auth: options.token ? 'bearer token required' : 'none (loopback only)' }, 'Alertmanager receiver listening');
   return { server, url, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 

@@ -102,6 +102,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   const rules = carried.rules;
   let deadline = carried.deadline;
   let shownState: WatchdogStatus['state'] | null = null;
+  /** The watch section the last evaluation used. */
+  let judged: WatchSection | null = null;
   /** The last scrape: the start of the next interval's window. */
   let previous: StoredSample | null = carried.previous ?? null;
 
@@ -207,7 +209,7 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
     keepLast(status.evaluations, KEEP_EVALUATIONS);
     status.evaluationsTotal += 1;
     status.intervalSeconds = watch.intervalSeconds;
-    status.rules = watch.rules.map((rule) => ruleView(rule, watch.intervalSeconds));
+    judged = watch;
   }
 
   function ruleView(rule: WatchRule, intervalSeconds: number) {
@@ -215,6 +217,7 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
     const needed = breachesNeeded(rule, intervalSeconds);
     let wouldDo: string;
     if (!state.armed) wouldDo = 'nothing: it acted in this incident; it re-arms once healthy';
+    else if (state.streak >= needed && status.following) wouldDo = `nothing while it follows what it started (${status.following.what}); then ${describeAction(rule.action)}`;
     else if (state.streak >= needed) wouldDo = describeAction(rule.action);
     else if (state.streak > 0) wouldDo = `${describeAction(rule.action)} after ${needed - state.streak} more breach(es) in a row`;
     else wouldDo = state.last?.verdict === 'inconclusive' ? 'nothing: inconclusive' : 'nothing: healthy';
@@ -308,6 +311,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   /** The UI's current details and the RollbackState search attribute say what it is doing now. */
   function show(): void {
     status.state = status.paused ? 'paused' : status.following ? 'following' : 'watching';
+    // After acting, so each rule's "would do" says what it does now (a rule that just acted is disarmed).
+    if (judged) status.rules = judged.rules.map((rule) => ruleView(rule, judged!.intervalSeconds));
     // Only on change: each upsert is an event in the history.
     if (status.state !== shownState) upsertSearchAttributes([{ key: searchAttributes.state, value: status.state }]);
     shownState = status.state;
