@@ -116,6 +116,22 @@ describe('rollbackDrill', { timeout: 300_000 }, () => {
     assert.equal(result.stages[0]!.seconds, null);
   });
 
+  test('a flag scenario is injected through the runbook\'s flags provider and the flag put back, even when no rule detects it', async () => {
+    const system = await drilledSystem((doc) => {
+      doc.drills['flag-flip'] = { scenario: { flag: { provider: 'flagd', name: 'legacy_entity_paths', value: true } }, approver: 'carol', detectWithinMinutes: 0.05 };
+    });
+    const served = async () => ((await (await fetch(`${system.sandbox.urls.router}/api/flags`)).json()) as { flags: Record<string, boolean> }).flags.legacy_entity_paths;
+    assert.equal(await served(), false);
+    const handle = await runDrill(system.name, 'flag-flip');
+    let seenOn = false;
+    for (const deadline = Date.now() + 20_000; !seenOn && Date.now() < deadline; ) seenOn = (await served()) === true;
+    assert.ok(seenOn, 'the replicas served the drilled flag');
+    const result: DrillResult = await handle.result();
+    assert.equal(result.why, 'not detected: the watchdog did not act within 0.05 min of the injection');
+    assert.deepEqual(result.restored, ['flag legacy_entity_paths: true -> false']);
+    assert.equal(await served(), false, 'put back');
+  });
+
   test('a fault into a version that serves no traffic is not run, saying why, and nothing is injected', async () => {
     const system = await drilledSystem();
     await fetch(`${system.sandbox.urls.router}/admin/weights`, { method: 'PUT', body: JSON.stringify({ weights: { stable: 100, canary: 0 } }) });

@@ -13,12 +13,14 @@ import { renderDrillChart, renderDrillReport } from '../runbook/scorecard.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
-import { runbookFor, trafficOf } from './runbook.ts';
+import { providerRef, runbookFor, trafficOf } from './runbook.ts';
 
 /** What the drill puts back afterwards. */
 export interface DrillTarget {
   traffic: TrafficState;
   faults: TargetFaults;
+  /** For a flag scenario: the flag as it was (null: the store did not have it). */
+  flag?: { provider: string; name: string; value: boolean | null };
 }
 
 interface Change {
@@ -33,6 +35,7 @@ const TREND = 20;
 export const createDrillActivities = (deps: ActivityDeps) => {
   const router = (system: string) => trafficOf(runbookFor(deps, system));
   const faults = (system: string) => deps.clients.get('faults', router(system));
+  const flagsOf = (system: string, provider: string) => deps.clients.get('flags', providerRef(runbookFor(deps, system), provider));
   const dirOf = (system: string) => join(deps.reportsDir, system.replace(/[^a-z0-9_-]/gi, '_'), 'drills');
 
   return {
@@ -63,9 +66,15 @@ export const createDrillActivities = (deps: ActivityDeps) => {
     },
 
     /** Traffic, faults, breakers and memory as they are now: what the drill puts back. Safe to retry: it only reads. */
-    async captureDrillTarget(input: { system: string }): Promise<DrillTarget> {
+    async captureDrillTarget(input: { system: string; scenario?: DrillScenario }): Promise<DrillTarget> {
       const traffic = await withHeartbeats(deps.clients.get('traffic', router(input.system)).readState());
-      return { traffic, faults: await withHeartbeats(faults(input.system).read()) };
+      const target: DrillTarget = { traffic, faults: await withHeartbeats(faults(input.system).read()) };
+      if (input.scenario && 'flag' in input.scenario) {
+        const { provider, name } = input.scenario.flag;
+        const flags = await withHeartbeats(flagsOf(input.system, provider).readFlags());
+        target.flag = { provider, name, value: flags[name] ?? null };
+      }
+      return target;
     },
 
     /** Switches the scenario on. Safe to retry: the idempotency key makes the target apply it once. */
@@ -76,6 +85,10 @@ export const createDrillActivities = (deps: ActivityDeps) => {
         await target.setFault(s.fault.version, { errorRatePct: s.fault.errorRatePct, addedLatencyMs: s.fault.addedLatencyMs }, input);
         return `fault ${s.fault.version}: ${s.fault.errorRatePct}% errors, +${s.fault.addedLatencyMs} ms`;
       }
+      if ('flag' in s) {
+        await flagsOf(input.system, s.flag.provider).setFlag(s.flag.name, s.flag.value, input);
+        return `flag ${s.flag.name} set to ${s.flag.value}`;
+      }
       if ('circuitBreaker' in s) {
         await target.setBreaker(s.circuitBreaker.feature, true, input);
         return `circuit breaker ${s.circuitBreaker.feature} open`;
@@ -85,7 +98,7 @@ export const createDrillActivities = (deps: ActivityDeps) => {
     },
 
     /**
-     * Puts the target back as it was before the drill: faults, breakers and memory, then instance
+     * Puts the target back as it was before the drill: faults, breakers, memory and a drilled flag, then instance
      * counts and weights (instances first, so weights never point at a version with none). Says what it
      * changed. Safe to retry: each change carries its key, and a value already back changes nothing.
      */
@@ -112,6 +125,15 @@ export const createDrillActivities = (deps: ActivityDeps) => {
         if (now.memory[version] !== undefined && now.memory[version] !== ratio) {
           await target.setMemory(version, ratio, key(`memory:${version}`));
           restored.push(`memory ${version}: ${now.memory[version]} -> ${ratio}`);
+        }
+      }
+      const flag = input.before.flag;
+      if (flag && flag.value !== null) {
+        const flags = flagsOf(input.system, flag.provider);
+        const current = (await withHeartbeats(flags.readFlags()))[flag.name];
+        if (current !== flag.value) {
+          await withHeartbeats(flags.setFlag(flag.name, flag.value, key(`flag:${flag.name}`)));
+          restored.push(`flag ${flag.name}: ${current} -> ${flag.value}`);
         }
       }
       const traffic = deps.clients.get('traffic', router(input.system));

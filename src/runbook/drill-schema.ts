@@ -17,8 +17,11 @@ export const drillScenarioSchema = z.union(
     }),
     z.strictObject({ circuitBreaker: z.strictObject({ feature: z.string().regex(/^[a-z0-9_-]{1,64}$/) }) }),
     z.strictObject({ memory: z.strictObject({ version, ratio: z.number().min(0).max(1) }) }),
+    z.strictObject({
+      flag: z.strictObject({ provider: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).describe('the runbook provider (under providers:) that holds the flag'), name: z.string().min(1).max(200), value: z.boolean() }),
+    }),
   ],
-  { error: 'must be one of {fault: {version, errorRatePct, addedLatencyMs}}, {circuitBreaker: {feature}}, {memory: {version, ratio}}' },
+  { error: 'must be one of {fault: {version, errorRatePct, addedLatencyMs}}, {circuitBreaker: {feature}}, {memory: {version, ratio}}, {flag: {provider, name, value}}' },
 );
 
 export const drillScheduleSchema = z.union(

@@ -178,6 +178,10 @@ export const runbookSchema = z
       const path = ['drills', name];
       if (!drill.dryRun && !runbook.watch) ctx.addIssue({ code: 'custom', path, message: `drill ${name} injects a fault for the watchdog to detect, but the runbook has no watch: section` });
       if (!runbook.traffic) ctx.addIssue({ code: 'custom', path, message: `drill ${name} rehearses a fullRollback, which needs a traffic section` });
+      const flag = drill.scenario && 'flag' in drill.scenario ? drill.scenario.flag : null;
+      if (flag && !runbook.providers[flag.provider]) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'scenario', 'flag', 'provider'], message: `unknown provider '${flag.provider}'; the runbook's providers: ${Object.keys(runbook.providers).join(', ') || 'none'}` });
+      }
       drill.approveGates.forEach((gate, i) => {
         const settings = runbook.gates[gate];
         if (!settings) ctx.addIssue({ code: 'custom', path: [...path, 'approveGates', i], message: `unknown gate '${gate}'; the runbook's gates: ${Object.keys(runbook.gates).join(', ') || 'none'}` });

@@ -92,7 +92,7 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
       .ensureWatchdog({ system, by: `drill ${input.drill}` })
       .catch((err: unknown) => surfaceKnownFailure(err));
     if (watchdog.started) show('starting', 'started the watchdog, which had not been running');
-    const before: DrillTarget = await activities(`note ${system} as it is before the drill`).captureDrillTarget({ system });
+    const before: DrillTarget = await activities(`note ${system} as it is before the drill`).captureDrillTarget({ system, scenario: drill.scenario });
     // A fault in a version that serves nothing cannot be seen: say so instead of failing detection later.
     why = idleVersion(drill.scenario!, before);
     if (!why) {
