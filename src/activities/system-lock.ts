@@ -54,6 +54,13 @@ export async function acquireSystemLock(client: Client, holder: LockHolder): Pro
   throw new Error(`could not take the rollback lock of ${holder.system} in ${ATTEMPTS} attempts (other rollbacks kept taking it)`);
 }
 
+/** The rollback holding `system`'s lock, if the lock runs and its holder still runs. */
+export async function runningHolder(client: Client, system: string): Promise<LockHolder | null> {
+  const lock = await client.workflow.getHandle(lockWorkflowId(system)).describe().catch(notFoundAsNull);
+  const holder = lock?.status.name === 'RUNNING' ? (lock.memo?.holder as LockHolder | undefined) : undefined;
+  return holder && (await isRunning(client, holder.workflowId)) ? holder : null;
+}
+
 /** Whether the latest run of `workflowId` is running (a reset or retried run counts as the same rollback). */
 export async function isRunning(client: Client, workflowId: string): Promise<boolean> {
   const description = await client.workflow.getHandle(workflowId).describe().catch(notFoundAsNull);

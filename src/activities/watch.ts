@@ -4,14 +4,14 @@
  * the workflow (src/runbook/watch.ts), so every decision and its reason is in the history.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { lockWorkflowId, TASK_QUEUE, type LockHolder, type RollbackWorkflow } from '../contract/index.ts';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { TASK_QUEUE, type RollbackWorkflow } from '../contract/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import type { MetricsSample } from '../providers/types.ts';
 import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../runbook/watch.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
-import { isRunning } from './system-lock.ts';
+import { runningHolder } from './system-lock.ts';
 
 export interface WatchSettings {
   watch: WatchSection;
@@ -95,12 +95,8 @@ export const createWatchActivities = (deps: ActivityDeps) => {
  * workflow's ID is not reused: the same incident, retried or re-sent, starts nothing a second time.
  */
 export async function startTriggeredRollback(client: Client, request: TriggeredRollback): Promise<TriggerOutcome> {
-  const lock = await client.workflow.getHandle(lockWorkflowId(request.system)).describe().catch((err) => {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  });
-  const holder = lock?.status.name === 'RUNNING' ? (lock.memo?.holder as LockHolder | undefined) : undefined;
-  if (holder && holder.workflowId !== request.workflowId && (await isRunning(client, holder.workflowId))) {
+  const holder = await runningHolder(client, request.system);
+  if (holder && holder.workflowId !== request.workflowId) {
     return { started: false, workflowId: holder.workflowId, why: `a rollback of ${request.system} is already running: ${holder.workflowId} (${holder.workflowType})` };
   }
   try {

@@ -87,13 +87,7 @@ export const WATCHDOG_SIGNAL_PAYLOADS = {
 
 /** Parses a watchdog signal's payload; never throws (see parseSignalPayload). */
 export function parseWatchdogPayload<S extends WatchdogSignalName>(signal: S, raw: unknown): { ok: true; payload: z.infer<(typeof WATCHDOG_SIGNAL_PAYLOADS)[S]['schema']> } | { ok: false; why: string; by: string } {
-  const { schema, example } = WATCHDOG_SIGNAL_PAYLOADS[signal];
-  const by = claimedBy(raw);
-  if (raw === undefined || raw === null) return { ok: false, by, why: `${signal}: no payload; send JSON like ${example}` };
-  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, by, why: `${signal}: the payload must be a JSON object like ${example}` };
-  const result = validate(schema, raw);
-  if (result.ok) return { ok: true, payload: result.data as z.infer<(typeof WATCHDOG_SIGNAL_PAYLOADS)[S]['schema']> };
-  return { ok: false, by, why: `${signal}: ${result.problems.map(sentence).join('; ')}` };
+  return parsePayload(signal, WATCHDOG_SIGNAL_PAYLOADS[signal], raw) as ReturnType<typeof parseWatchdogPayload<S>>;
 }
 
 export type SignalPayload<S extends SignalName> = z.infer<(typeof SIGNAL_PAYLOADS)[S]['schema']>;
@@ -118,12 +112,16 @@ export function claimedBy(raw: unknown): string {
  * why (`approve: 'by' is required`) and who it claims to be from (or "(unknown)"), to be recorded.
  */
 export function parseSignalPayload<S extends SignalName>(signal: S, raw: unknown): ParsedPayload<S> {
-  const { schema, example } = SIGNAL_PAYLOADS[signal];
+  return parsePayload(signal, SIGNAL_PAYLOADS[signal], raw) as ParsedPayload<S>;
+}
+
+/** The parsing both kinds of signal share: what is wrong, said in the signal's name, with an example. */
+function parsePayload(signal: string, { schema, example }: { schema: z.ZodType; example: string }, raw: unknown): { ok: true; payload: unknown } | { ok: false; why: string; by: string } {
   const by = claimedBy(raw);
   if (raw === undefined || raw === null) return { ok: false, by, why: `${signal}: no payload; send JSON like ${example}` };
   if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, by, why: `${signal}: the payload must be a JSON object like ${example}` };
   const result = validate(schema, raw);
-  if (result.ok) return { ok: true, payload: result.data as SignalPayload<S> };
+  if (result.ok) return { ok: true, payload: result.data };
   return { ok: false, by, why: `${signal}: ${result.problems.map(sentence).join('; ')}` };
 }
 
