@@ -33,6 +33,9 @@ const METHODS: Record<Capability, string[]> = {
   commands: ['run'],
   keyspace: ['countKeys', 'backup', 'listBackups', 'verifyBackup', 'restore', 'verifyRestore', 'undoRestore'],
   faults: ['read', 'setFault', 'setBreaker', 'setMemory'],
+  releases: ['readRelease', 'rollTo'],
+  statusPage: ['open', 'update'],
+  reverts: ['readHead', 'revert'],
 };
 
 describe('provider registry', () => {

@@ -37,6 +37,9 @@ export const CAPABILITY_NAMES: Record<Capability, string> = {
   commands: 'commands',
   keyspace: 'Redis keyspace backups',
   faults: 'drill faults',
+  releases: 'release rollbacks',
+  statusPage: 'status page incidents',
+  reverts: 'git reverts',
 };
 
 export class UnknownProviderError extends Error {}

@@ -61,6 +61,19 @@ export interface Notification {
   title: string;
   text: string;
   severity: 'info' | 'warning' | 'critical';
+  /** The rollback it is about, for channels that can show its state, link to it and name who may approve. */
+  rollback?: {
+    workflowId: string;
+    workflowType: string;
+    /** Its state now: running, waiting-approval, completed, compensated, failed, aborted... */
+    state: string;
+    /** The rollback in the Temporal Web UI, when the worker knows the UI's address. */
+    uiUrl?: string;
+    /** Who may pass the gate it waits at, when it waits at one. */
+    approvers?: string[];
+    /** The gate it waits at. */
+    gate?: string;
+  };
 }
 
 export interface NotifyClient {
@@ -168,6 +181,77 @@ export interface FaultsClient {
   setMemory(version: string, ratio: number, options: ChangeOptions): Promise<void>;
 }
 
+/**
+ * One release of a target (a Compose service, a Fly app, a Railway or Render service, a Kubernetes
+ * Deployment): what rolling back goes to, and what compensation goes back to.
+ */
+export interface Release {
+  /** The platform's own id: an image digest, a deployment or deploy id, a ReplicaSet revision. */
+  id: string;
+  /** What people recognise: the image reference, the deploy's commit message. */
+  label: string;
+  createdAt?: string;
+  /** The image it runs, where the platform says. */
+  image?: string;
+}
+
+export interface ReleaseState {
+  target: string;
+  /** What serves now; null when nothing is deployed. */
+  current: Release | null;
+  /** What a rollback goes to: the release before `current`; null when there is none. */
+  previous: Release | null;
+  /** Why `previous` cannot be rolled to now (Railway's canRollback false, a paused Deployment). */
+  blocked?: string;
+  /** What else the snapshot records (container state, replicas ready, health). */
+  detail?: Record<string, unknown>;
+}
+
+export interface RolloutOptions extends ChangeOptions {
+  /** Progress lines (operation polls, rollout status), streamed into heartbeats. */
+  onProgress?(line: string): void;
+  signal?: AbortSignal;
+}
+
+/** Releases of deployable targets: read the current and previous one, and roll a target to one. */
+export interface ReleasesClient {
+  readRelease(target: string): Promise<ReleaseState>;
+  /**
+   * Makes `release` the one serving `target` and waits until the platform reports it up (healthy,
+   * ready, rolled out), returning the state afterwards. Rolling to the release already serving
+   * changes nothing, so a retried call is safe.
+   */
+  rollTo(target: string, release: Release, options: RolloutOptions): Promise<ReleaseState>;
+}
+
+/** An incident on a public status page (Atlassian Statuspage), opened at a rollback's start and resolved at its end. */
+export interface StatusIncident {
+  system: string;
+  /** The rollback's workflow ID: the incident is found again by it, so a retried open opens one. */
+  rollbackId: string;
+  title: string;
+  status: 'investigating' | 'identified' | 'monitoring' | 'resolved';
+  text: string;
+}
+
+export interface StatusPageClient {
+  /** Opens the incident, or returns the open one already made for `rollbackId`. */
+  open(incident: StatusIncident): Promise<{ id: string }>;
+  /** Posts an update (status and text) to the incident; `resolved` closes it and sets its components operational. */
+  update(id: string, update: { status: StatusIncident['status']; text: string }): Promise<void>;
+}
+
+/** A git repository whose commits a rollback reverts (seeds 001, 004): new commits, pushed; never a reset or a force-push. */
+export interface RevertsClient {
+  /** The branch and its head commit on the remote. */
+  readHead(): Promise<{ branch: string; head: string }>;
+  /**
+   * Reverts the commits of `range` (`A..B`, newest first) as new commits on the branch and pushes;
+   * a repeat with the same idempotency key finds its commits on the branch and adds none.
+   */
+  revert(range: string, options: ChangeOptions): Promise<{ head: string; reverted: string[]; created: string[] }>;
+}
+
 export interface Clients {
   traffic: TrafficClient;
   scaling: ScalingClient;
@@ -181,6 +265,9 @@ export interface Clients {
   commands: CommandClient;
   keyspace: KeyspaceClient;
   faults: FaultsClient;
+  releases: ReleasesClient;
+  statusPage: StatusPageClient;
+  reverts: RevertsClient;
 }
 
 export type Capability = keyof Clients;
