@@ -1,6 +1,6 @@
 /**
  * `rollback`: the operator CLI for rollback workflows (start, status, approve, reject, decide, abort,
- * list, watch, drill, backup, backups). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
+ * list, watch, drill, backup, backups, providers). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
  * a refusal by the workflow is said plainly (exit 3), and every answer says what to type next.
  */
 import { EXIT_USAGE, UsageError } from './cli/args.ts';
@@ -11,6 +11,7 @@ import { start, startUsage } from './cli/start.ts';
 import { status, statusUsage } from './cli/status.ts';
 import { watch, watchUsage } from './cli/watch.ts';
 import { drill, drillUsage } from './cli/drill.ts';
+import { providers, providersUsage } from './cli/providers.ts';
 
 const usage = `Usage: rollback <command> [options]     (rollback <command> --help for its options)
 
@@ -31,6 +32,7 @@ const usage = `Usage: rollback <command> [options]     (rollback <command> --hel
   rollback drill schedule|list|pause|resume|trigger|report --system <name> [--drill <name>]
   rollback backup --system <name> --database <name>
   rollback backups --system <name> --database <name>
+  rollback providers [<id>] [--json]
   rollback help [<command>]
 
 Connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_API_KEY,
@@ -51,6 +53,7 @@ const commands: Record<string, Command> = {
   drill: { usage: drillUsage, run: drill },
   backup: { usage: backupUsage, run: backup },
   backups: { usage: backupsUsage, run: backups },
+  providers: { usage: providersUsage, run: providers },
   ...Object.fromEntries(
     (Object.keys(signalCommands) as (keyof typeof signalCommands)[]).map((name) => [
       name,

@@ -46,7 +46,8 @@ describe('runbook JSON Schema', () => {
     assert.deepEqual(schema.required, ['system', 'approvers', 'rto'], 'traffic and health may be left out');
     assert.equal(schema.additionalProperties, false);
     assert.ok(schema.properties.health.properties.thresholds.properties.p95Ms);
-    assert.ok(schema.properties.gates.propertyNames.enum.includes('before-phase'), 'gate names are offered');
+    assert.ok(schema.properties.gates.propertyNames.anyOf[0].enum.includes('before-phase'), 'gate names are offered');
+    assert.deepEqual(schema.properties.gates.propertyNames.anyOf.slice(1), [{ pattern: '^before-phase-[0-9]+$' }], 'one gate per phase, by its id');
     const actionKeys = schema.properties.phases.items.properties.rollback.items.anyOf.map((a: { required: string[] }) => a.required[0]);
     assert.deepEqual(actionKeys, ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore'], 'every action kind is offered');
   });

@@ -11,6 +11,10 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { findProvider, PROVIDERS, providersOf, type AnyProvider } from '../src/providers/index.ts';
 import type { Capability } from '../src/providers/types.ts';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse } from 'yaml';
+import { runbookJsonSchema } from '../scripts/generate-runbook-schema.ts';
+import { settingsJsonSchema } from '../src/providers/settings-docs.ts';
 import { quietLogger } from './harness.ts';
 
 const src = fileURLToPath(new URL('../src/', import.meta.url));
@@ -74,6 +78,35 @@ describe('provider registry', () => {
       message: "provider 'postgres-table' offers no kill switches (it offers feature flags); providers of kill switches: redis",
     });
     assert.deepEqual(providersOf('restarts'), ['http-admin']);
+  });
+});
+
+describe('runbook JSON Schema', () => {
+  const schema = JSON.parse(runbookJsonSchema()) as Record<string, unknown>;
+  const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
+  const check = ajv.compile(schema);
+  const sandbox = () => parse(readFileSync(join(src, '..', 'runbooks', 'sandbox.yaml'), 'utf8')) as Record<string, any>;
+
+  test('holds every registered provider\'s settings schema, chosen by the provider id', () => {
+    const text = JSON.stringify(schema);
+    for (const provider of PROVIDERS.values()) {
+      const rule = JSON.stringify({ if: { properties: { provider: { const: provider.id } }, required: ['provider'] }, then: { properties: { settings: settingsJsonSchema(provider) } } });
+      assert.ok(text.includes(rule), `${provider.id}: its settings schema is in schemas/runbook.schema.json`);
+    }
+  });
+
+  test('an editor validating against it accepts the sandbox runbook and flags a misspelt setting and an unknown provider', () => {
+    assert.equal(check(sandbox()), true, JSON.stringify(check.errors));
+    const misspelt = sandbox();
+    misspelt.traffic.settings = { ur: 'http://127.0.0.1:18080' };
+    assert.equal(check(misspelt), false);
+    const messages = (check.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+    assert.ok(messages.some((m) => m.startsWith('/traffic/settings must have required property') && m.includes('"url"')), messages.join('\n'));
+    assert.ok(messages.some((m) => m.startsWith('/traffic/settings must NOT have additional properties') && m.includes('"ur"')), messages.join('\n'));
+    const unknown = sandbox();
+    unknown.notify = [{ provider: 'pagerduty', settings: {} }];
+    assert.equal(check(unknown), false);
+    assert.ok((check.errors ?? []).some((e) => e.instancePath === '/notify/0/provider' && e.message === 'must be equal to one of the allowed values'));
   });
 });
 
