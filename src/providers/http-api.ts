@@ -1,7 +1,7 @@
 /**
  * The HTTP client every platform API provider shares (Cloud Run, Fly Machines, Railway, Render,
  * Kubernetes, Statuspage, Slack): JSON in and out, a timeout per request, and the platforms' rate
- * limits honoured. A 429 is waited out for as long as its Retry-After says (seconds or an HTTP date,
+ * limits honoured. A 429 (420 from Statuspage) is waited out for as long as its Retry-After says (seconds or an HTTP date,
  * capped) and asked again; a 5xx or a dropped connection is asked again only for a request that is
  * safe to repeat (GET, or a change the caller marks `repeatable`: it carries an idempotency key or
  * sets a value). Anything else is an ApiError naming the API, the request and the answer, never the
@@ -106,8 +106,9 @@ export function jsonApi(options: ApiOptions): ApiCall {
       const body = parseBody(await response.text());
       if (response.ok || request.accept?.includes(response.status)) return { status: response.status, body: body as T, headers: response.headers };
       const wait = retryAfterMs(response.headers.get('retry-after'));
-      // 429: the request was refused, not applied, so it is always safe to ask again after the wait.
-      if (response.status === 429 && attempt < maxAttempts && (wait ?? 0) <= maxWait) {
+      // 429 (and Statuspage's 420): the request was refused, not applied, so it is always safe to ask again after the wait.
+      const limited = response.status === 429 || response.status === 420;
+      if (limited && attempt < maxAttempts && (wait ?? 0) <= maxWait) {
         await sleep(wait ?? backoff * 2 ** (attempt - 1));
         continue;
       }
@@ -115,7 +116,7 @@ export function jsonApi(options: ApiOptions): ApiCall {
         await sleep(Math.min(wait ?? backoff * 2 ** (attempt - 1), maxWait));
         continue;
       }
-      const gaveUp = response.status === 429 ? (attempt >= maxAttempts ? ` (still rate limited after ${attempt} attempts)` : ` (Retry-After ${wait} ms is longer than the ${maxWait} ms this waits)`) : '';
+      const gaveUp = limited ? (attempt >= maxAttempts ? ` (still rate limited after ${attempt} attempts)` : ` (Retry-After ${wait} ms is longer than the ${maxWait} ms this waits)`) : '';
       throw new ApiError(`${where} answered ${response.status}${gaveUp}: ${shown(body)}`, response.status, body);
     }
   };

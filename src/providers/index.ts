@@ -10,6 +10,8 @@ import { flagdFile } from './flags/flagd-file.ts';
 import { postgresTableFlags } from './flags/postgres-table.ts';
 import { prometheus } from './health/prometheus.ts';
 import { logNotify } from './notify/log.ts';
+import { slack } from './notify/slack.ts';
+import { statuspage } from './notify/statuspage.ts';
 import { webhookNotify } from './notify/webhook.ts';
 import { httpAdmin } from './platform/http-admin.ts';
 import { redisProvider } from './redis/redis.ts';
@@ -20,7 +22,7 @@ import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefi
 export type AnyProvider = ProviderDefinition<Capability, any>;
 
 export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
-  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider] as AnyProvider[]).map((p) => [p.id, p]),
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage] as AnyProvider[]).map((p) => [p.id, p]),
 );
 
 /** In words, for messages: `killSwitches` -> "kill switches". */
