@@ -64,6 +64,16 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
+/**
+ * Render (and other APIs) tell when the limit resets instead of sending Retry-After: seconds from now,
+ * or a Unix time in seconds (any value past 2001 is read as one). Null when absent or unreadable.
+ */
+export function rateLimitResetMs(header: string | null, now = Date.now()): number | null {
+  if (!header || !/^\d+(\.\d+)?$/.test(header.trim())) return null;
+  const value = Number(header.trim());
+  return value > 1e9 ? Math.max(0, Math.round(value * 1000 - now)) : Math.round(value * 1000);
+}
+
 function parseBody(text: string): unknown {
   if (text === '') return null;
   try {
@@ -105,7 +115,7 @@ export function jsonApi(options: ApiOptions): ApiCall {
       }
       const body = parseBody(await response.text());
       if (response.ok || request.accept?.includes(response.status)) return { status: response.status, body: body as T, headers: response.headers };
-      const wait = retryAfterMs(response.headers.get('retry-after'));
+      const wait = retryAfterMs(response.headers.get('retry-after')) ?? rateLimitResetMs(response.headers.get('ratelimit-reset') ?? response.headers.get('x-ratelimit-reset'));
       // 429 (and Statuspage's 420): the request was refused, not applied, so it is always safe to ask again after the wait.
       const limited = response.status === 429 || response.status === 420;
       if (limited && attempt < maxAttempts && (wait ?? 0) <= maxWait) {

@@ -5,16 +5,21 @@
  * loaded, so a typo stops the worker at start-up rather than mid-rollback. test/providers.test.ts
  * checks that every provider file under src/providers is registered here.
  */
+import { cloudRun } from './cloud-run/cloud-run.ts';
 import { commandProvider } from './command/command.ts';
 import { flagdFile } from './flags/flagd-file.ts';
 import { postgresTableFlags } from './flags/postgres-table.ts';
 import { prometheus } from './health/prometheus.ts';
+import { flyMachines } from './fly/fly-machines.ts';
+import { gitRevert } from './git/git-revert.ts';
 import { logNotify } from './notify/log.ts';
 import { slack } from './notify/slack.ts';
 import { statuspage } from './notify/statuspage.ts';
 import { webhookNotify } from './notify/webhook.ts';
 import { httpAdmin } from './platform/http-admin.ts';
+import { railway } from './railway/railway.ts';
 import { redisProvider } from './redis/redis.ts';
+import { render } from './render/render.ts';
 import { httpRouter } from './traffic/http-router.ts';
 import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefinition } from './types.ts';
 
@@ -22,7 +27,7 @@ import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefi
 export type AnyProvider = ProviderDefinition<Capability, any>;
 
 export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
-  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage] as AnyProvider[]).map((p) => [p.id, p]),
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun] as AnyProvider[]).map((p) => [p.id, p]),
 );
 
 /** In words, for messages: `killSwitches` -> "kill switches". */
