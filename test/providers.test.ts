@@ -77,7 +77,7 @@ describe('provider registry', () => {
     assert.throws(() => findProvider('killSwitches', 'postgres-table'), {
       message: "provider 'postgres-table' offers no kill switches (it offers feature flags); providers of kill switches: redis",
     });
-    assert.deepEqual(providersOf('restarts'), ['http-admin', 'fly-machines']);
+    assert.deepEqual(providersOf('restarts'), ['http-admin', 'fly-machines', 'kubernetes']);
   });
 });
 

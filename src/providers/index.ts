@@ -12,6 +12,7 @@ import { postgresTableFlags } from './flags/postgres-table.ts';
 import { prometheus } from './health/prometheus.ts';
 import { flyMachines } from './fly/fly-machines.ts';
 import { gitRevert } from './git/git-revert.ts';
+import { kubernetes } from './kubernetes/kubernetes.ts';
 import { logNotify } from './notify/log.ts';
 import { slack } from './notify/slack.ts';
 import { statuspage } from './notify/statuspage.ts';
@@ -27,7 +28,7 @@ import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefi
 export type AnyProvider = ProviderDefinition<Capability, any>;
 
 export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
-  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun] as AnyProvider[]).map((p) => [p.id, p]),
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes] as AnyProvider[]).map((p) => [p.id, p]),
 );
 
 /** In words, for messages: `killSwitches` -> "kill switches". */
