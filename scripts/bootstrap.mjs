@@ -56,6 +56,7 @@ if (command === 'start' || command === 'cluster') {
   const steps = [
     ['Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
     ['Resolving the Temporal server, temporal-sql-tool and UI server for the cluster tests (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/cluster-binaries.ts']],
+    ['Resolving Docker Compose v2 for the docker-compose provider tests (built from its Go module the first time: several minutes)', [...tsx, 'scripts/docker-tools.ts']],
     ['Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],
     ['Lint (eslint)', ['node_modules/eslint/bin/eslint.js', '.']],
   ];

@@ -10,6 +10,7 @@ import { commandProvider } from './command/command.ts';
 import { flagdFile } from './flags/flagd-file.ts';
 import { postgresTableFlags } from './flags/postgres-table.ts';
 import { prometheus } from './health/prometheus.ts';
+import { dockerCompose } from './docker-compose/docker-compose.ts';
 import { flyMachines } from './fly/fly-machines.ts';
 import { gitRevert } from './git/git-revert.ts';
 import { kubernetes } from './kubernetes/kubernetes.ts';
@@ -28,7 +29,7 @@ import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefi
 export type AnyProvider = ProviderDefinition<Capability, any>;
 
 export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
-  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes] as AnyProvider[]).map((p) => [p.id, p]),
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes, dockerCompose] as AnyProvider[]).map((p) => [p.id, p]),
 );
 
 /** In words, for messages: `killSwitches` -> "kill switches". */

@@ -1,0 +1,279 @@
+/**
+ * The docker-compose provider against a real Docker engine: a private dockerd (test/docker-engine.ts),
+ * the Compose v2 CLI plugin, two imported images of a tiny HTTP service (app:1 and app:2 answer their
+ * version on /health, host networking on a loopback port) and a compose project in a temporary git
+ * repository whose last commit moved web from app:1 to app:2, as in seed 003.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { dockerCompose } from '../src/providers/docker-compose/docker-compose.ts';
+import type { ReleaseState, RolloutOptions } from '../src/providers/types.ts';
+import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
+import { freePort, quietLogger } from './harness.ts';
+
+const PROJECT = 'rrcompose';
+/** A value the compose file holds that must never come back from the provider. */
+const SECRET = 'compose-file-secret-4f1c9a';
+const shortHash = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 12);
+
+function composeFile(webImage: string, webPort: number, adminPort: number): string {
+  const serve = (port: number) => `["/bin/httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/www"]`;
+  return `# Test project: web serves its release on /health; admin is left alone by web's rollbacks.
+services:
+  web:
+    image: ${webImage}   # the release under test
+    network_mode: host
+    command: ${serve(webPort)}
+    stop_grace_period: 1s   # httpd as PID 1 ignores SIGTERM: do not wait the default 10 s
+    environment:
+      API_TOKEN: "${SECRET}"
+    healthcheck:
+      test: ["CMD", "/bin/wget", "-q", "-O", "/dev/null", "http://127.0.0.1:${webPort}/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+
+  admin:
+    image: 'app:1'
+    network_mode: host
+    command: ${serve(adminPort)}
+    stop_grace_period: 1s
+`;
+}
+
+describe('docker-compose provider against a real Docker engine (private dockerd, Compose v2 CLI)', () => {
+  let engine: DockerEngine;
+  let repo: string;
+  let file: string;
+  let webPort: number;
+  let adminPort: number;
+  const ids: Record<string, string> = {};
+  let atCommit2: string;
+  let snapshot: ReleaseState;
+
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+  const commit = (text: string, message: string) => {
+    writeFileSync(file, text);
+    git('add', 'docker-compose.yml');
+    git('-c', 'user.name=test', '-c', 'user.email=test@example.invalid', 'commit', '-q', '-m', message);
+  };
+  const env = () => ({ PATH: engine.env.PATH!, HOME: engine.env.HOME!, DOCKER_CONFIG: engine.env.DOCKER_CONFIG!, TEST_DOCKER_HOST: engine.host });
+  const settings = (extra: Record<string, unknown> = {}) =>
+    dockerCompose.settingsSchema.parse({
+      projectDir: repo,
+      project: PROJECT,
+      dockerHostEnv: 'TEST_DOCKER_HOST',
+      healthUrls: { web: `http://127.0.0.1:${webPort}/health` },
+      timeoutSeconds: 60,
+      ...extra,
+    });
+  const client = (extra: Record<string, unknown> = {}) => dockerCompose.create(settings(extra), { env: env(), logger: quietLogger }).releases;
+  const options = (key: string, lines: string[] = []): RolloutOptions => ({ idempotencyKey: key, actor: 'test', onProgress: (line) => lines.push(line) });
+
+  /** The service's container: id, image id, reference and start time. */
+  const container = async (service: string) => {
+    const id = (await engine.docker(['compose', '-p', PROJECT, '-f', file, 'ps', '-q', service], { cwd: repo })).trim();
+    const [info] = JSON.parse(await engine.docker(['inspect', '--type', 'container', id])) as { Id: string; Image: string; Config: { Image: string }; State: { StartedAt: string } }[];
+    return { id: info!.Id, imageId: info!.Image, reference: info!.Config.Image, startedAt: info!.State.StartedAt };
+  };
+  const health = async () => (await (await fetch(`http://127.0.0.1:${webPort}/health`)).text()).trim();
+  const backups = () => readdirSync(repo).filter((name) => name.startsWith('docker-compose.yml.rollback-')).sort();
+
+  before(async () => {
+    engine = await startDockerEngine();
+    ids['app:1'] = await engine.importImage('app:1', { 'www/health': '1\n' });
+    ids['app:2'] = await engine.importImage('app:2', { 'www/health': '2\n' });
+    // No httpd in it: its container cannot start, so a rollout to it fails.
+    ids['app:broken'] = await engine.importImage('app:broken', { 'www/health': 'broken\n' }, { applets: ['sh', 'wget'] });
+    webPort = await freePort();
+    adminPort = await freePort();
+    repo = mkdtempSync(join(tmpdir(), 'rr-compose-project-'));
+    file = join(repo, 'docker-compose.yml');
+    git('init', '-q');
+    commit(composeFile('app:1', webPort, adminPort), 'web on app:1');
+    commit(composeFile('app:2', webPort, adminPort), 'web on app:2');
+    atCommit2 = readFileSync(file, 'utf8');
+    await engine.docker(['compose', '-p', PROJECT, '-f', file, 'up', '-d', '--wait'], { cwd: repo });
+  });
+
+  after(async () => {
+    await engine?.stop();
+    if (repo) rmSync(repo, { recursive: true, force: true });
+  });
+
+  test('readRelease: current is the image web runs (app:2), previous the one HEAD~1 names (app:1), with state and health', async () => {
+    snapshot = await client().readRelease('web');
+    assert.deepEqual(snapshot.current, { id: ids['app:2'], label: 'app:2', image: 'app:2' });
+    assert.equal(snapshot.previous?.id, ids['app:1']);
+    assert.equal(snapshot.previous?.label, 'app:1');
+    assert.equal(snapshot.previous?.image, 'app:1');
+    assert.equal(snapshot.blocked, undefined);
+    assert.equal(snapshot.detail?.state, 'running');
+    assert.equal(snapshot.detail?.health, 'healthy');
+    assert.equal(snapshot.detail?.fileImage, 'app:2');
+    assert.equal(await health(), '2');
+    assert.ok(!JSON.stringify(snapshot).includes(SECRET), 'nothing of the file but image references comes back');
+  });
+
+  test('rollTo the previous release: web runs app:1 and answers 1, only its image value changed in the file, the file backed up, admin untouched', async (t) => {
+    const adminBefore = await container('admin');
+    const lines: string[] = [];
+    const state = await client().rollTo('web', snapshot.previous!, options('rollback-1/step-web', lines));
+    t.diagnostic(`progress: ${lines.join(' | ')}`);
+
+    assert.deepEqual(state.current, { id: ids['app:1'], label: 'app:1', image: 'app:1' });
+    assert.equal(state.detail?.health, 'healthy');
+    // Now HEAD~1 names what runs: there is nothing older to go to.
+    assert.equal(state.blocked, 'docker-compose.yml at HEAD~1 names app:1, which service web already runs: there is nothing older to roll back to');
+    const web = await container('web');
+    assert.equal(web.imageId, ids['app:1']);
+    assert.equal(web.reference, 'app:1');
+    assert.equal(await health(), '1');
+
+    assert.equal(readFileSync(file, 'utf8'), atCommit2.replace('    image: app:2   # the release under test', '    image: app:1   # the release under test'));
+    assert.deepEqual(backups(), [`docker-compose.yml.rollback-${shortHash('rollback-1/step-web')}`]);
+    assert.equal(readFileSync(join(repo, backups()[0]!), 'utf8'), atCommit2, 'the backup is the file as it was');
+    assert.equal((await container('admin')).id, adminBefore.id, '--no-deps: admin was not recreated');
+    assert.ok(lines.some((line) => /web/i.test(line)), `compose's progress lines were streamed: ${lines.join(' | ')}`);
+    assert.ok(lines.includes(`health http://127.0.0.1:${webPort}/health: 200`));
+    assert.ok(!JSON.stringify(state).includes(SECRET));
+    assert.ok(!lines.join('\n').includes(SECRET));
+  });
+
+  test('the same idempotency key again changes nothing: no command, same container, same file and backups', async () => {
+    const before = await container('web');
+    const fileBefore = readFileSync(file, 'utf8');
+    const backupsBefore = backups();
+    const lines: string[] = [];
+    const state = await client().rollTo('web', snapshot.previous!, options('rollback-1/step-web', lines));
+    assert.deepEqual(state.current, { id: ids['app:1'], label: 'app:1', image: 'app:1' });
+    assert.deepEqual(lines, [], 'no compose up ran');
+    assert.deepEqual(await container('web'), before);
+    assert.equal(readFileSync(file, 'utf8'), fileBefore);
+    assert.deepEqual(backups(), backupsBefore);
+  });
+
+  test('undo: rolling to the snapshot\'s current puts app:2 back, healthy, and the file byte for byte as committed', async () => {
+    const state = await client().rollTo('web', snapshot.current!, options('rollback-1/undo-web'));
+    assert.deepEqual(state.current, { id: ids['app:2'], label: 'app:2', image: 'app:2' });
+    assert.equal(state.detail?.health, 'healthy');
+    assert.equal(state.blocked, undefined);
+    assert.equal((await container('web')).imageId, ids['app:2']);
+    assert.equal(await health(), '2');
+    assert.equal(readFileSync(file, 'utf8'), atCommit2);
+    assert.equal(git('status', '--porcelain', '--', 'docker-compose.yml'), '', 'the working tree matches HEAD again');
+    assert.equal(backups().length, 2);
+  });
+
+  test('a previous image the engine does not have is blocked, saying so; rolling to it is refused before anything changes', async () => {
+    commit(composeFile('app:9', webPort, adminPort), 'web on app:9 (never imported)');
+    commit(atCommit2, 'web back on app:2');
+    const state = await client().readRelease('web');
+    assert.deepEqual(state.current, { id: ids['app:2'], label: 'app:2', image: 'app:2' });
+    assert.deepEqual(state.previous, { id: 'app:9', label: 'app:9', image: 'app:9' });
+    assert.equal(state.blocked, 'image app:9 (service web in docker-compose.yml at HEAD~1) is not on this Docker engine and a rollback does not pull: load or pull it first (docker pull app:9, or docker load)');
+
+    const webBefore = await container('web');
+    const backupsBefore = backups();
+    await assert.rejects(client().rollTo('web', state.previous!, options('rollback-2/step-web')), {
+      message: 'cannot roll service web to app:9: the image is not on this Docker engine and a rollback does not pull; load or pull it first (docker pull app:9, or docker load)',
+    });
+    assert.equal(readFileSync(file, 'utf8'), atCommit2);
+    assert.deepEqual(backups(), backupsBefore);
+    assert.equal((await container('web')).id, webBefore.id);
+  });
+
+  test('blocked when the previous file has no such service, or there is no previous version', async () => {
+    writeFileSync(join(repo, 'older.yml'), 'services:\n  admin:\n    image: app:1\n');
+    const noService = await client({ previous: { file: 'older.yml' } }).readRelease('web');
+    assert.equal(noService.previous, null);
+    assert.equal(noService.blocked, 'older.yml has no service web: there is nothing to roll back to');
+    const noRevision = await client({ previous: { git: 'HEAD~10' } }).readRelease('web');
+    assert.equal(noRevision.previous, null);
+    assert.match(noRevision.blocked ?? '', /^there is no docker-compose\.yml at HEAD~10 \(`git show HEAD~10:\.\/docker-compose\.yml` exited with 128: fatal: /);
+    rmSync(join(repo, 'older.yml'));
+  });
+
+  test('a rollout that fails names the service, the command and its last output; rolling to the snapshot puts it back', async (t) => {
+    const rolled = client().rollTo('web', { id: ids['app:broken']!, label: 'app:broken', image: 'app:broken' }, options('rollback-3/step-web'));
+    const command = `docker compose --ansi never --progress plain -f ${file} -p ${PROJECT} up -d --no-deps --wait --wait-timeout 60 --pull never web`;
+    await assert.rejects(rolled, (err: Error) => {
+      t.diagnostic(err.message);
+      assert.ok(err.message.startsWith(`docker compose up for service web failed: \`${command}\` exited with 1; last output: `), err.message);
+      assert.match(err.message, /exec: "\/bin\/httpd": stat \/bin\/httpd: no such file or directory/);
+      assert.ok(err.message.endsWith(`. ${file} now names app:broken for web; the file as it was before is ${file}.rollback-${shortHash('rollback-3/step-web')}`), err.message);
+      assert.ok(!err.message.includes(SECRET));
+      return true;
+    });
+    const state = await client().rollTo('web', snapshot.current!, options('rollback-3/undo-web'));
+    assert.deepEqual(state.current, { id: ids['app:2'], label: 'app:2', image: 'app:2' });
+    assert.equal(await health(), '2');
+    assert.equal(readFileSync(file, 'utf8'), atCommit2);
+  });
+
+  test('a retry after the worker died between editing the file and `up` finishes the rollout and keeps the first backup', async () => {
+    // What the first attempt left: its backup of the untouched file, and the file already naming app:1.
+    const backup = join(repo, `docker-compose.yml.rollback-${shortHash('rollback-4/step-web')}`);
+    writeFileSync(backup, atCommit2);
+    const edited = atCommit2.replace('    image: app:2   # the release under test', '    image: app:1   # the release under test');
+    writeFileSync(file, edited);
+    assert.equal((await container('web')).imageId, ids['app:2']);
+
+    const state = await client().rollTo('web', snapshot.previous!, options('rollback-4/step-web'));
+    assert.deepEqual(state.current, { id: ids['app:1'], label: 'app:1', image: 'app:1' });
+    assert.equal(await health(), '1');
+    assert.equal(readFileSync(file, 'utf8'), edited);
+    assert.equal(readFileSync(backup, 'utf8'), atCommit2, 'the backup taken before the change is kept, not overwritten by the edited file');
+
+    await client().rollTo('web', snapshot.current!, options('rollback-4/undo-web'));
+    assert.equal(await health(), '2');
+    assert.equal(readFileSync(file, 'utf8'), atCommit2);
+  });
+
+  test('an unknown service, or a DOCKER_HOST variable that is not set, is refused with what to fix', async () => {
+    await assert.rejects(client().readRelease('api'), { message: `service api is not in ${file} (services: web, admin)` });
+    await assert.rejects(client().rollTo('api', snapshot.current!, options('k')), { message: `service api is not in ${file} (services: web, admin)` });
+    const unset = dockerCompose.create(settings({ dockerHostEnv: 'NOT_SET_DOCKER_HOST' }), { env: env(), logger: quietLogger }).releases;
+    await assert.rejects(unset.readRelease('web'), { message: 'environment variable NOT_SET_DOCKER_HOST is not set (the runbook references it)' });
+  });
+
+  test('bad settings are refused, naming the field', () => {
+    const refused = (value: Record<string, unknown>, field: string) => {
+      const parsed = dockerCompose.settingsSchema.safeParse(value);
+      assert.equal(parsed.success, false, JSON.stringify(value));
+      const named = parsed.error!.issues.some((issue) => issue.path[0] === field || ('keys' in issue && issue.keys.includes(field)));
+      assert.ok(named, `${field}: ${JSON.stringify(parsed.error!.issues)}`);
+    };
+    refused({}, 'projectDir');
+    refused({ projectDir: '.', dockerHostEnv: 'unix:///run/docker.sock' }, 'dockerHostEnv');
+    refused({ projectDir: '.', composeCommand: [] }, 'composeCommand');
+    refused({ projectDir: '.', file: '/etc/compose.yml' }, 'file');
+    refused({ projectDir: '.', project: 'My Project' }, 'project');
+    refused({ projectDir: '.', previous: { git: '' } }, 'previous');
+    refused({ projectDir: '.', healthUrls: { web: 'not a url' } }, 'healthUrls');
+    refused({ projectDir: '.', timeoutSeconds: 0 }, 'timeoutSeconds');
+    refused({ projectDir: '.', image: 'app:1' }, 'image');
+    const defaults = dockerCompose.settingsSchema.parse({ projectDir: '.' });
+    assert.deepEqual(defaults.composeCommand, ['docker', 'compose']);
+    assert.deepEqual(defaults.previous, { git: 'HEAD~1' });
+    assert.equal(defaults.file, 'docker-compose.yml');
+    assert.equal(defaults.timeoutSeconds, 300);
+  });
+
+  test('stopping the engine leaves nothing running and nothing on disk', async () => {
+    await engine.stop();
+    let leftover = '';
+    try {
+      leftover = execFileSync('pgrep', ['-a', '-f', engine.root]).toString();
+    } catch {
+      /* pgrep exits 1 when nothing matches */
+    }
+    assert.equal(leftover, '');
+    assert.equal(existsSync(engine.root), false);
+  });
+});
