@@ -7,14 +7,23 @@ import { table, value } from './format.ts';
 
 function planTable(result: FullRollbackResult): string {
   const { plan, snapshot } = result;
-  const lines = [
-    `Now:   weights ${value(snapshot.traffic.weights)}; instances ${value(snapshot.traffic.instances)}`,
-    '',
-    `Plan (${plan.mode}) for ${plan.system}:`,
-    table(
-      ['STEP', 'PHASE', 'FROM', 'TO', 'WHAT'],
-      plan.steps.map((s) => [s.name, s.phase, value(s.from), value(s.to), s.description]),
-    ),
+  const { releases, traffic } = snapshot;
+  const lines =
+    releases
+      ? [
+          `Now:   ${releases.map((r) => `${r.target} ${r.current?.label ?? '(nothing deployed)'}`).join('; ')}`,
+          '',
+          `Plan (release rollback) for ${plan.system}:`,
+          table(['STEP', 'FROM', 'TO'], plan.steps.map((s) => [s.name, 'target' in s ? s.from.label : '', 'target' in s ? s.to.label : ''])),
+          ...('problems' in plan && plan.problems.length > 0 ? ['', 'Cannot roll back:', ...plan.problems.map((p) => `  ${p}`)] : []),
+        ]
+      : [
+          `Now:   weights ${value(traffic?.weights)}; instances ${value(traffic?.instances)}`,
+          '',
+          `Plan (${plan.mode}) for ${plan.system}:`,
+          table(['STEP', 'PHASE', 'FROM', 'TO', 'WHAT'], plan.steps.map((s) => ('phase' in s ? [s.name, s.phase, value(s.from), value(s.to), s.description] : [s.name, '', s.from.label, s.to.label, s.description]))),
+        ];
+  lines.push(
     '',
     'Gates:',
     ...(plan.gates.length === 0 ? ['  none: the runbook asks for no approval'] : []),
@@ -23,7 +32,7 @@ function planTable(result: FullRollbackResult): string {
         `  ${g.gate}: ${g.required} approval(s) from ${g.role} (${g.approvers.join(', ')})` +
         (g.forbidRequester ? '; the requester may not approve' : ''),
     ),
-  ];
+  );
   return lines.join('\n');
 }
 

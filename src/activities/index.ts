@@ -15,6 +15,7 @@ import { createKeyspaceActivities } from './keyspace.ts';
 import { createNotifyActivities } from './notify.ts';
 import { createPreflightActivities } from './preflight.ts';
 import { createRecordActivities } from './records.ts';
+import { createReleaseActivities } from './releases.ts';
 import { createSchemaActivities } from './schema.ts';
 import { createSnapshotActivities } from './snapshot.ts';
 import { createTrafficActivities } from './traffic.ts';
@@ -41,6 +42,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createKeyspaceActivities(deps),
   ...createWatchActivities(deps),
   ...createDrillActivities(deps),
+  ...createReleaseActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

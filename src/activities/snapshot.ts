@@ -1,4 +1,5 @@
 import { healthBetween } from '../providers/health/window.ts';
+import { PROVIDERS } from '../providers/index.ts';
 import type { Snapshot, TrafficState, WindowHealth } from '../contract/index.ts';
 import type { ActivityDeps } from './deps.ts';
 import { sleepWithHeartbeats, withHeartbeats } from './heartbeat.ts';
@@ -28,8 +29,11 @@ export const createSnapshotActivities = (deps: ActivityDeps) => {
      */
     async captureSnapshot(input: { system: string; baselineSeconds: number }): Promise<Snapshot & { traffic: TrafficState }> {
       const runbook = runbookFor(deps, input.system);
-      const traffic = await withHeartbeats(deps.clients.get('traffic', trafficOf(runbook)).readState());
-      return { takenAt: new Date().toISOString(), traffic, baseline: await baselineOf(input.system, input.baselineSeconds) };
+      const ref = trafficOf(runbook);
+      const traffic = await withHeartbeats(deps.clients.get('traffic', ref).readState());
+      // Plans leave instance counts alone where the provider does not scale versions (Cloud Run scales itself).
+      const scales = PROVIDERS.get(ref.provider)?.capabilities.includes('scaling') ?? false;
+      return { takenAt: new Date().toISOString(), traffic: scales ? traffic : { ...traffic, scales: false }, baseline: await baselineOf(input.system, input.baselineSeconds) };
     },
 
     /** Health over `seconds` before a phase or config rollback changes anything. Safe to retry: it only reads. */

@@ -8,7 +8,36 @@ import type { DecisionAction } from './payloads.ts';
 export interface TrafficState {
   weights: Record<string, number>;
   instances: Record<string, number>;
+  /** false when the traffic provider does not scale versions (Cloud Run scales itself): plans leave instance counts alone. */
+  scales?: boolean;
 }
+
+/**
+ * One release of a target (a Compose service, a Fly app, a Railway or Render service, a Kubernetes
+ * Deployment): what rolling back goes to, and what compensation goes back to.
+ */
+export interface Release {
+  /** The platform's own id: an image digest, a deployment or deploy id, a ReplicaSet revision. */
+  id: string;
+  /** What people recognise: the image reference, the deploy's commit message. */
+  label: string;
+  createdAt?: string;
+  /** The image it runs, where the platform says. */
+  image?: string;
+}
+
+export interface ReleaseState {
+  target: string;
+  /** What serves now; null when nothing is deployed. */
+  current: Release | null;
+  /** What a rollback goes to: the release before `current`; null when there is none. */
+  previous: Release | null;
+  /** Why `previous` cannot be rolled to now (Railway's canRollback false, a paused Deployment). */
+  blocked?: string;
+  /** What else the snapshot records (container state, replicas ready, health). */
+  detail?: Record<string, unknown>;
+}
+
 
 /** Health over a window, from two scrapes of a metrics source (src/providers/health/window.ts). */
 export interface WindowHealth {
@@ -89,7 +118,9 @@ export type CapturedValue =
   | { kind: 'secret-version'; provider: string; secret: string; versions: { version: number; state: 'ENABLED' | 'DISABLED' }[]; current: number | null }
   | { kind: 'kill-switch'; provider: string; feature: string; on: boolean }
   | { kind: 'restart'; provider: string; target: string; replicas: ReplicaBoot[] }
-  | { kind: 'keyspace'; provider: string; keyspace: string; pattern: string; keys: number };
+  | { kind: 'keyspace'; provider: string; keyspace: string; pattern: string; keys: number }
+  /** What a command action's `capture` printed before anything changed: stdout trimmed, secrets masked, cut at a few KB (`truncated`). */
+  | { kind: 'command-output'; provider: string; argv: string[]; output: string; truncated?: boolean; durationMs: number };
 
 export interface Snapshot {
   takenAt: string;
@@ -99,6 +130,8 @@ export interface Snapshot {
   baseline: WindowHealth | null;
   /** Every other value the rollback changes (phase and config rollbacks). */
   values?: CapturedValue[];
+  /** The current and previous release of each target (full rollbacks of a runbook's release section). */
+  releases?: ReleaseState[];
 }
 
 export interface HealthVerdict {

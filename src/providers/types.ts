@@ -10,10 +10,10 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { TrafficState } from '../contract/index.ts';
+import type { ReleaseState, Release, TrafficState } from '../contract/index.ts';
 import type * as keyspaceFunctions from './keyspace/redis-keyspace.ts';
 
-export type { TrafficState } from '../contract/index.ts';
+export type { Release, ReleaseState, TrafficState } from '../contract/index.ts';
 
 export interface ProviderContext {
   /** Where `*Env` settings are looked up; the worker passes process.env. */
@@ -179,32 +179,6 @@ export interface FaultsClient {
   setFault(version: string, fault: { errorRatePct: number; addedLatencyMs: number }, options: ChangeOptions): Promise<void>;
   setBreaker(feature: string, open: boolean, options: ChangeOptions): Promise<void>;
   setMemory(version: string, ratio: number, options: ChangeOptions): Promise<void>;
-}
-
-/**
- * One release of a target (a Compose service, a Fly app, a Railway or Render service, a Kubernetes
- * Deployment): what rolling back goes to, and what compensation goes back to.
- */
-export interface Release {
-  /** The platform's own id: an image digest, a deployment or deploy id, a ReplicaSet revision. */
-  id: string;
-  /** What people recognise: the image reference, the deploy's commit message. */
-  label: string;
-  createdAt?: string;
-  /** The image it runs, where the platform says. */
-  image?: string;
-}
-
-export interface ReleaseState {
-  target: string;
-  /** What serves now; null when nothing is deployed. */
-  current: Release | null;
-  /** What a rollback goes to: the release before `current`; null when there is none. */
-  previous: Release | null;
-  /** Why `previous` cannot be rolled to now (Railway's canRollback false, a paused Deployment). */
-  blocked?: string;
-  /** What else the snapshot records (container state, replicas ready, health). */
-  detail?: Record<string, unknown>;
 }
 
 export interface RolloutOptions extends ChangeOptions {

@@ -2,7 +2,7 @@
  * Pure plan building, shared by workflows (which run it on live state read by an activity) and the
  * CLI. A plan says what will change, from what to what, and which gates stand in the way.
  */
-import type { TrafficState } from '../contract/index.ts';
+import type { Release, ReleaseState, TrafficState } from '../contract/index.ts';
 import type { Action } from './actions.ts';
 import type { Phase, Runbook } from './schema.ts';
 
@@ -85,8 +85,10 @@ export function planFullRollback(
 ): FullRollbackPlan {
   const { stable, canary, stableInstances } = runbook.traffic;
   const steps: TrafficPlanStep[] = [];
+  // A provider that scales by itself (Cloud Run) gets no instance steps: traffic is all there is to move.
+  const scales = current.scales !== false;
   const currentStable = current.instances[stable] ?? 0;
-  if (currentStable < stableInstances) {
+  if (scales && stableInstances !== undefined && currentStable < stableInstances) {
     steps.push({
       name: 'scale-stable',
       phase: 'capacity',
@@ -106,6 +108,7 @@ export function planFullRollback(
     from = to;
   });
   const cleanup = plannedGate(runbook, 'before-cleanup');
+  if (!scales) return { system: runbook.system, mode: options.mode, steps, gates: [] };
   steps.push({
     name: 'cleanup',
     phase: 'cleanup',
@@ -116,4 +119,49 @@ export function planFullRollback(
     description: `scale ${canary} to 0 (cleanup)`,
   });
   return { system: runbook.system, mode: options.mode, steps, gates: cleanup ? [cleanup] : [] };
+}
+
+export interface ReleasePlanStep {
+  /** Unique within the plan; the step's name in status and its idempotency key. */
+  name: string;
+  target: string;
+  description: string;
+  /** What serves now: compensation rolls back to it. */
+  from: Release;
+  to: Release;
+}
+
+export interface ReleaseRollbackPlan {
+  system: string;
+  mode: 'immediate';
+  steps: ReleasePlanStep[];
+  gates: PlannedGate[];
+  /** Targets that cannot be rolled back, with why: the rollback is refused before anything changes. */
+  problems: string[];
+}
+
+/**
+ * A full rollback of a system without a traffic router (seed 003's `git checkout HEAD~1
+ * docker-compose.yml && docker compose up -d`, seed 001's Railway and Render rollbacks): each target
+ * of the runbook's release section, in order, back to the release before the one serving now.
+ */
+export function planReleaseRollback(runbook: Runbook & { release: NonNullable<Runbook['release']> }, releases: readonly ReleaseState[]): ReleaseRollbackPlan {
+  const steps: ReleasePlanStep[] = [];
+  const problems: string[] = [];
+  for (const target of runbook.release.targets) {
+    const state = releases.find((r) => r.target === target);
+    if (!state) problems.push(`${target}: its release was not read`);
+    else if (!state.current) problems.push(`${target}: nothing is deployed, so there is nothing to roll back`);
+    else if (state.blocked || !state.previous) problems.push(`${target}: ${state.blocked ?? 'no earlier release to roll back to'}`);
+    else {
+      steps.push({
+        name: `roll-back-${target}`,
+        target,
+        description: `roll ${target} back from ${state.current.label} to ${state.previous.label}`,
+        from: state.current,
+        to: state.previous,
+      });
+    }
+  }
+  return { system: runbook.system, mode: 'immediate', steps, gates: [], problems };
 }

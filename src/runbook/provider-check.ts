@@ -46,13 +46,18 @@ export function resolveName(runbook: Runbook, capability: Capability, given: str
   return { problem: { path: `${path}.provider`, message: `required: ${offering.join(' and ')} both offer ${what}; name one` } };
 }
 
+/** Whether the runbook's traffic provider also scales versions (instance counts). */
+function scales(runbook: Runbook): boolean {
+  return runbook.traffic !== undefined && (PROVIDERS.get(runbook.traffic.provider)?.capabilities.includes('scaling') ?? false);
+}
+
 /** Checks every provider reference and fills in the provider of each action; returns the problems found. */
 export function checkProviders(runbook: Runbook): Problem[] {
   const problems: Problem[] = [];
-  if (runbook.traffic) {
-    problems.push(...settingsProblems('traffic', 'traffic', runbook.traffic));
-    if (problems.length === 0) problems.push(...settingsProblems('scaling', 'traffic', runbook.traffic));
-  }
+  // Scaling is optional: a provider that routes traffic but scales by itself (Cloud Run) plans no instance counts.
+  if (runbook.traffic) problems.push(...settingsProblems('traffic', 'traffic', runbook.traffic));
+  if (runbook.release) problems.push(...settingsProblems('releases', 'release', runbook.release));
+  if (runbook.statusPage) problems.push(...settingsProblems('statusPage', 'statusPage', runbook.statusPage));
   runbook.notify.forEach((ref, i) => problems.push(...settingsProblems('notify', `notify[${i}]`, ref)));
   if (runbook.health.metrics) problems.push(...settingsProblems('metrics', 'health.metrics', runbook.health.metrics));
   for (const [name, ref] of Object.entries(runbook.providers)) problems.push(...settingsProblems(null, `providers.${name}`, ref));
@@ -69,8 +74,13 @@ export function checkProviders(runbook: Runbook): Problem[] {
   for (const [name, database] of Object.entries(runbook.databases)) {
     const how = database.stopWriters;
     if (how.method === 'maintenance-flag') resolve('flags', how.provider, `databases.${name}.stopWriters`, (p) => (how.provider = p));
-    if (how.method === 'scale-to-zero' && !runbook.traffic) problems.push({ path: `databases.${name}.stopWriters`, message: 'scale-to-zero needs the traffic section (nothing here scales versions)' });
+    if (how.method === 'scale-to-zero' && !scales(runbook)) problems.push({ path: `databases.${name}.stopWriters`, message: 'scale-to-zero needs a traffic section whose provider scales versions (nothing here scales versions)' });
   }
+  runbook.watch?.rules.forEach((rule, i) => {
+    if ('scaleAndAlert' in rule.action && runbook.traffic && !scales(runbook)) {
+      problems.push({ path: `watch.rules[${i}].action`, message: `rule ${rule.name} scales ${rule.action.scaleAndAlert.version}, but traffic provider '${runbook.traffic.provider}' does not scale versions` });
+    }
+  });
   runbook.phases.forEach((phase, p) =>
     phase.rollback.forEach((action, a) => {
       const capability = ACTION_CAPABILITY[actionKind(action)];

@@ -96,12 +96,21 @@ export const runbookSchema = z
       settings: providerSettings,
       stable: z.string().default('stable'),
       canary: z.string().default('canary'),
-      stableInstances: z.int().min(1).describe('instances of stable after a full rollback'),
+      stableInstances: z.int().min(1).optional().describe('instances of stable after a full rollback (left out: stable is not scaled up; a provider that does not scale versions, like Cloud Run, ignores it)'),
       gradualSteps: z.array(z.int().min(0).max(100)).default([50, 0]).describe('canary weights, in order'),
       stepPauseSeconds: seconds.default(300),
     })
       .optional()
       .describe('how traffic moves between a stable and a canary version; leave out for a system without a router'),
+    release: z
+      .strictObject({
+        provider: z.string(),
+        settings: providerSettings,
+        targets: z.array(z.string().min(1)).min(1).describe('what a full rollback rolls back to its previous release, in this order: Compose services, Fly versions, Deployments, Railway or Render services'),
+      })
+      .optional()
+      .describe('for a system without a traffic router: fullRollback rolls each target back to its previous release (the image or deploy before the current one)'),
+    statusPage: providerRefSchema.optional().describe('a public status page: an incident opened when a rollback starts, updated as its state changes, resolved when it completes'),
     providers: z
       .record(identifier, providerRefSchema)
       .default({})

@@ -9,20 +9,23 @@
  * A failed step waits for `decide`; compensation restores the snapshot; `abort` stops anywhere.
  */
 import { ApplicationFailure, condition } from '@temporalio/workflow';
-import { planFullRollback, type FullRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
+import { planFullRollback, planReleaseRollback, type FullRollbackPlan, type ReleaseRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
 import { activities, notify, watching } from './activities.ts';
 import { verifyHealth } from './health.ts';
 import { fullRollbackInput, type FullRollbackInput } from '../contract/index.ts';
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
-import type { HealthVerdict, Snapshot, TrafficState } from '../contract/index.ts';
+import type { HealthVerdict, ReleaseState, Snapshot, TrafficState } from '../contract/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 
 
+/** A rollout waits for the platform (image pulls, rollout status, long-running operations): minutes, with heartbeats. */
+const rolling = { ...watching(900), heartbeatTimeout: '30 seconds' };
+
 export interface FullRollbackResult {
   dryRun: boolean;
-  plan: FullRollbackPlan;
-  snapshot: Snapshot & { traffic: TrafficState };
+  plan: FullRollbackPlan | ReleaseRollbackPlan;
+  snapshot: Snapshot & ({ traffic: TrafficState } | { releases: ReleaseState[] });
   healthAfter: HealthVerdict | null;
   report: string | null;
 }
@@ -37,7 +40,9 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
 
   return rollback.settle(
     async () => {
-      const runbook = withTraffic(await rollback.preflight());
+      const loaded = await rollback.preflight();
+      if (!loaded.traffic && loaded.release) return releaseRollback(loaded as Runbook & { release: NonNullable<Runbook['release']> });
+      const runbook = withTraffic(loaded);
 
       const snapshot = (await rollback.step({
         name: 'capture-snapshot',
@@ -70,6 +75,47 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
     },
     'rollback',
   ).then((result) => ({ ...result, report: rollback.board.view.report }));
+
+  /**
+   * A system without a traffic router (seeds 001 and 003): each target of the release section back
+   * to the release before the one serving now, then health verified; compensation rolls each back
+   * to what served before. Refused before any change when a target cannot be rolled back.
+   */
+  async function releaseRollback(runbook: Runbook & { release: NonNullable<Runbook['release']> }): Promise<FullRollbackResult> {
+    if (input.mode === 'gradual') {
+      throw ApplicationFailure.nonRetryable(`the ${system} runbook rolls back releases (${runbook.release.provider}), which cannot be done gradually: there is no traffic to split; use mode immediate`, 'InvalidRunbook');
+    }
+    const captured = (await rollback.step({
+      name: 'capture-snapshot',
+      kind: 'snapshot',
+      description: 'record the current and previous release of each target',
+      skippable: false,
+      run: () => activities('capture snapshot: current and previous releases').captureReleases({ system }),
+    }))!;
+    const baseline = input.baselineSeconds > 0 ? await activities('health baseline', watching(input.baselineSeconds)).measureBaseline({ system, seconds: input.baselineSeconds }) : null;
+    const snapshot = { ...captured, baseline };
+    rollback.board.setSnapshot(snapshot);
+    const plan = planReleaseRollback(runbook, snapshot.releases);
+    rollback.board.setPlan(plan);
+    if (plan.problems.length > 0) {
+      throw ApplicationFailure.nonRetryable(`nothing was changed: ${plan.problems.join('; ')}`, 'InvalidRunbook');
+    }
+    if (input.dryRun) return { dryRun: true, plan, snapshot, healthAfter: null, report: null };
+
+    await rollback.step({
+      name: 'notify-start',
+      kind: 'notify',
+      description: 'tell the runbook channels the rollback started',
+      run: () => notify({ system, title: `release rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
+    });
+    for (const step of plan.steps) {
+      const roll = (to: typeof step.to, name: string) =>
+        activities(`${system}: ${name === step.name ? step.description : `undo: roll ${step.target} back to ${to.label}`}`, rolling).rollRelease({ system, target: step.target, release: to, idempotencyKey: rollback.key(name), actor: rollback.actor });
+      await rollback.step({ name: step.name, kind: 'change', description: step.description, run: () => roll(step.to, step.name), undo: () => roll(step.from, `${step.name}:undo`) });
+    }
+    await verifyHealth(rollback, system, 'release rollback', input.verifyWindowSeconds ?? runbook.health.windowSeconds);
+    return { dryRun: false, plan, snapshot, healthAfter: rollback.board.view.healthAfter, report: null };
+  }
 
   /** One planned change, undone by putting back what it found. */
   async function applyChange(step: TrafficPlanStep): Promise<void> {

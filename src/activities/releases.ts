@@ -1,0 +1,51 @@
+/**
+ * Releases of the targets a runbook's release section names (Compose services, Fly apps, Deployments,
+ * Railway and Render services): read before anything changes, and each rolled to a release, waiting
+ * until the platform reports it up. Progress lines from the platform (compose output, rollout status,
+ * operation polls) go into heartbeats, so the UI's pending activity shows what it waits for.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { Release, ReleaseState, Snapshot } from '../contract/index.ts';
+import type { Runbook } from '../runbook/schema.ts';
+import type { ActivityDeps } from './deps.ts';
+import { withHeartbeats } from './heartbeat.ts';
+import { runbookFor } from './runbook.ts';
+
+function releaseOf(runbook: Runbook): NonNullable<Runbook['release']> {
+  if (!runbook.release) throw ApplicationFailure.nonRetryable(`the ${runbook.system} runbook has no release section: nothing here rolls targets back to a previous release`, 'InvalidRunbook');
+  return runbook.release;
+}
+
+export const createReleaseActivities = (deps: ActivityDeps) => {
+  const client = (system: string) => deps.clients.get('releases', releaseOf(runbookFor(deps, system)));
+  return {
+    /** The current and previous release of every target, in the runbook's order. Safe to retry: it only reads. */
+    async captureReleases(input: { system: string }): Promise<Snapshot & { releases: ReleaseState[] }> {
+      const runbook = runbookFor(deps, input.system);
+      const releases = client(input.system);
+      const states: ReleaseState[] = [];
+      for (const target of releaseOf(runbook).targets) states.push(await withHeartbeats(releases.readRelease(target)));
+      return { takenAt: new Date().toISOString(), baseline: null, releases: states };
+    },
+
+    /**
+     * Rolls `target` to `release` and waits until it is up. Safe to retry: rolling to the release
+     * already serving changes nothing (each provider reads before it writes, or the platform honours
+     * the idempotency key).
+     */
+    async rollRelease(input: { system: string; target: string; release: Release; idempotencyKey: string; actor: string }): Promise<ReleaseState> {
+      const context = Context.current();
+      let progress: string[] = [];
+      return withHeartbeats(
+        client(input.system).rollTo(input.target, input.release, {
+          idempotencyKey: input.idempotencyKey,
+          actor: input.actor,
+          signal: context.cancellationSignal,
+          onProgress: (line) => (progress = [...progress, line].slice(-5)),
+        }),
+        () => ({ target: input.target, to: input.release.label, progress }),
+      );
+    },
+  };
+};
