@@ -39,6 +39,8 @@ async function run(): Promise<void> {
     address = `127.0.0.1:${port}`;
     uiUrl = `http://localhost:${uiPort}`;
     env.TEMPORAL_ADDRESS = address;
+    // Notifications link to the rollback in this UI (a Slack button, the webhook's text).
+    env.TEMPORAL_UI_URL ??= uiUrl;
   }
   const connection = await waitForTemporal(address, 60_000, { tls: process.env.TEMPORAL_TLS === 'true' || undefined, apiKey: process.env.TEMPORAL_API_KEY });
   // A dev server we started registered them itself (devServerArgs); a cluster we did not start may lack them.

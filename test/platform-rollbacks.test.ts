@@ -23,6 +23,8 @@ import { statusQuery } from '../src/workflows/signals.ts';
 import type { FullRollbackResult } from '../src/workflows/full-rollback.ts';
 import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
 import { CloudRunEmulator } from './emulators/cloud-run.ts';
+import { SlackEmulator } from './emulators/slack.ts';
+import { StatuspageEmulator } from './emulators/statuspage.ts';
 import { freePort } from './harness.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 
@@ -261,6 +263,45 @@ describe('fullRollback of a Cloud Run service against an emulator of the documen
       assert.deepEqual((await handle.query(statusQuery)).compensationFailures, []);
     } finally {
       failWhenAllOn = null;
+    }
+  });
+
+  test('notifications: one Slack message per rollback (state, who may approve, a link to the Temporal UI) and a status page incident opened, updated at the gate, resolved at the end', async () => {
+    const slack = await new SlackEmulator('xoxb-test', [{ id: 'C0ONCALL01', name: 'oncall' }]).start();
+    const page = await new StatuspageEmulator('pg1', 'sp-key', { cmpapi0001: 'API' }).start();
+    Object.assign(t.secrets, { SLACK_BOT_TOKEN: 'xoxb-test', STATUSPAGE_API_KEY: 'sp-key', TEMPORAL_UI_URL: 'http://localhost:8233' });
+    try {
+      system('api-notify', {
+        notify: [{ provider: 'slack', settings: { channel: 'C0ONCALL01', tokenEnv: 'SLACK_BOT_TOKEN', baseUrl: `${slack.url}/api` } }],
+        statusPage: { provider: 'statuspage', settings: { pageId: 'pg1', apiKeyEnv: 'STATUSPAGE_API_KEY', baseUrl: `${page.url}/v1`, components: { cmpapi0001: 'partial_outage' } } },
+        gates: { 'gradual-step': { role: 'oncall' } },
+      });
+      const handle = await startRollback(t, { system: 'api-notify', mode: 'gradual', reason: 'seed 002: errors on api:42', requestedBy: 'alice' }, 'notify-rollback-1');
+      await waitForStatus(handle, (s) => s.pendingGate?.gate === 'gradual-step', 60_000);
+      const [incident] = [...page.incidents.values()];
+      assert.equal(incident?.status, 'identified');
+      assert.equal(page.components.get('cmpapi0001')?.status, 'partial_outage');
+      const channel = slack.channels.get('C0ONCALL01')!;
+      assert.equal(channel.messages.length, 1, 'one message per rollback, edited as it goes');
+      const shown = JSON.stringify(channel.messages[0]!.blocks);
+      assert.match(shown, /may approve: alice, bob/);
+      assert.match(shown, /http:\/\/localhost:8233\/namespaces\/default\/workflows\/notify-rollback-1/);
+      await handle.signal('approve', { by: 'bob' });
+      await handle.result();
+      assert.equal(page.incidents.size, 1, 'one incident for the rollback');
+      assert.equal(incident?.status, 'resolved');
+      assert.equal(page.components.get('cmpapi0001')?.status, 'operational');
+      // The API lists an incident's updates newest first: opened at the start, updated at the gate, resolved.
+      const updates = incident!.incident_updates.map((u) => u.status).reverse();
+      assert.equal(updates[0], 'identified');
+      assert.equal(updates.at(-1), 'resolved');
+      assert.ok(updates.length >= 3, updates.join(', '));
+      assert.equal(channel.messages.length, 1);
+      assert.match(JSON.stringify(channel.messages[0]!.blocks), /completed/);
+      assert.ok((channel.threads.get(channel.messages[0]!.ts)?.length ?? 0) >= 2, 'each change threaded under the message');
+    } finally {
+      await slack.stop();
+      await page.stop();
     }
   });
 });

@@ -27,6 +27,7 @@ export const envSchema = z.object({
   TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().optional(),
   TEMPORAL_PROFILE: z.string().optional(),
   TEMPORAL_CONFIG_FILE: z.string().optional(),
+  TEMPORAL_UI_URL: z.url().optional().describe('the Temporal Web UI, so notifications link to the rollback (npm start sets it)'),
   RUNBOOKS_DIR: z.string().min(1).default('runbooks'),
   REPORTS_DIR: z.string().min(1).default('.data/reports').describe('where incident reports are written'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

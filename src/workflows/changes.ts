@@ -4,12 +4,15 @@
  * its restarts run again, so services load the values put back. A change with no way back (down SQL,
  * a command without an undo) is reported under "Not restored" with what to do instead.
  */
-import { workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import type { CommandSummary } from '../activities/commands.ts';
+import type { FailureType } from '../contract/index.ts';
 import type { Change, PlannedChange } from '../runbook/change-plan.ts';
 import type { ChangePlan, ChangeSet } from '../runbook/phase-plan.ts';
 import type { Snapshot } from '../contract/index.ts';
 import type { Action } from '../runbook/actions.ts';
-import { activities, notify, takeSafetyDump, watching } from './activities.ts';
+import { showArgv } from '../runbook/templates.ts';
+import { activities, takeSafetyDump, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { verifyHealth } from './health.ts';
 import type { Rollback } from './rollback.ts';
@@ -35,9 +38,20 @@ async function carryOut(rollback: Rollback, system: string, change: Change, key:
     }
     case 'command': {
       const { provider, argv, env, timeoutSeconds, successPattern, repeatable } = change;
-      const result = await activities(summary, watching(timeoutSeconds)).runCommand({ system, provider, argv, env, timeoutSeconds, successPattern, repeatable });
-      rollback.board.note(`- ran \`${argv.join(' ')}\` (exit ${result.exitCode}, ${(result.durationMs / 1000).toFixed(1)} s): ${result.outputTail.slice(-3).join(' / ') || 'no output'}`);
-      return result;
+      const ran = key.endsWith(':undo') ? 'undo: ran' : 'ran';
+      try {
+        const result = await activities(summary, watching(timeoutSeconds)).runCommand({ system, provider, argv, env, timeoutSeconds, successPattern, repeatable });
+        rollback.board.note(...commandNote(`${ran} \`${showArgv(argv)}\` (exit ${result.exitCode}, ${seconds(result.durationMs)})`, result.outputTail));
+        return result;
+      } catch (err) {
+        // A command that ran and failed says how (its exit, time and last lines) in the report too.
+        const ended = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ('CommandFailed' satisfies FailureType) ? (err.cause.details?.[0] as CommandSummary | undefined) : undefined;
+        if (ended) {
+          const how = ended.timedOut ? `timed out after ${timeoutSeconds} s` : ended.exitCode === 0 ? `exit 0, success pattern not printed` : ended.signal ? `killed by ${ended.signal}` : `exit ${ended.exitCode}`;
+          rollback.board.note(...commandNote(`${ran} \`${showArgv(argv)}\`: FAILED (${how}, ${seconds(ended.durationMs)})`, ended.outputTail));
+        }
+        throw err;
+      }
     }
     case 'down-sql': {
       // DESIGN: a safety dump before any down migration; the dump is the way back.
@@ -56,6 +70,15 @@ async function carryOut(rollback: Rollback, system: string, change: Change, key:
     case 'redis-restore-undo':
       return activities(summary, watching(3600)).undoKeyspaceRestore({ system, keyspace: change.keyspace, saveId: saveIdFor(key.replace(/:undo$/, '')) });
   }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** A command in the report: one line with its last lines, then (when it printed more) up to 10 of them, masked. */
+function commandNote(head: string, tail: string[]): string[] {
+  const note = [`- ${head}: ${tail.slice(-3).join(' / ') || 'no output'}`];
+  if (tail.length > 3) note.push('', '  ```', ...tail.slice(-10).map((line) => `  ${line.replaceAll('```', "'''")}`), '  ```', '');
+  return note;
 }
 
 /** The save a keyspace restore takes first, named from the step's key (the same on every retry). */
@@ -126,12 +149,17 @@ export async function runPlan(rollback: Rollback, system: string, plan: ChangePl
  * health baseline. Returns the actions with their providers resolved, in the order given.
  */
 export async function captureTargets(rollback: Rollback, system: string, what: string, actions: Action[], baselineSeconds: number): Promise<{ actions: Action[]; snapshot: Snapshot }> {
+  // Commands' captures run in the snapshot, each up to its timeout; without any, the usual options.
+  const captureSeconds = actions.reduce((sum, a) => sum + ('command' in a && a.capture ? a.timeoutSeconds : 0), 0);
   const inspected = (await rollback.step({
     name: 'capture-snapshot',
     kind: 'snapshot',
     description: `read every value ${what} changes, from live state`,
     skippable: false,
-    run: () => activities(`snapshot of what ${what} changes`).inspectChanges({ system, actions }).catch(surfaceKnownFailure),
+    run: () =>
+      (captureSeconds > 0 ? activities(`snapshot of what ${what} changes`, watching(captureSeconds)) : activities(`snapshot of what ${what} changes`))
+        .inspectChanges({ system, actions })
+        .catch(surfaceKnownFailure),
   }))!;
   const baseline = await activities(`health baseline of ${system}`, watching(baselineSeconds)).measureBaseline({ system, seconds: baselineSeconds });
   const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
@@ -145,6 +173,6 @@ export async function announceStart(rollback: Rollback, system: string, title: s
     name: 'notify-start',
     kind: 'notify',
     description: 'tell the runbook channels the rollback started',
-    run: () => notify({ system, title, text, severity: 'warning' }),
+    run: () => rollback.announce({ title, text, severity: 'warning' }),
   });
 }

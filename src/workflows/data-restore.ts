@@ -11,7 +11,7 @@
  * Compensation swaps back; the side database is dropped only if it was never swapped in.
  */
 import { patched, workflowInfo } from '@temporalio/workflow';
-import { activities, notify, shortId, takeSafetyDump, watching } from './activities.ts';
+import { activities, shortId, takeSafetyDump, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { dataRestoreInput, type DataRestoreInput } from '../contract/index.ts';
 import { parseInput } from './input.ts';
@@ -90,7 +90,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         name: 'notify-start',
         kind: 'notify',
         description: 'tell the runbook channels the restore started',
-        run: () => notify({ system, title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
+        run: () => rollback.announce({ title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
       });
 
       const safetyDumpOfLive = async () => {

@@ -10,7 +10,7 @@
  */
 import { ApplicationFailure, condition } from '@temporalio/workflow';
 import { planFullRollback, planReleaseRollback, type FullRollbackPlan, type ReleaseRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
-import { activities, notify, watching } from './activities.ts';
+import { activities, watching } from './activities.ts';
 import { verifyHealth } from './health.ts';
 import { fullRollbackInput, type FullRollbackInput } from '../contract/index.ts';
 import { parseInput } from './input.ts';
@@ -60,7 +60,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
         name: 'notify-start',
         kind: 'notify',
         description: 'tell the runbook channels the rollback started',
-        run: () => notify({ system, title: `${input.mode} rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
+        run: () => rollback.announce({ title: `${input.mode} rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
       });
 
       const shifts = plan.steps.filter((s) => s.action === 'set-weights');
@@ -106,7 +106,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
       name: 'notify-start',
       kind: 'notify',
       description: 'tell the runbook channels the rollback started',
-      run: () => notify({ system, title: `release rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
+      run: () => rollback.announce({ title: `release rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
     });
     for (const step of plan.steps) {
       const roll = (to: typeof step.to, name: string) =>

@@ -10,9 +10,10 @@
  * A failed step waits for `decide`; compensation re-applies the undone phases newest first (restoring
  * the snapshot exactly, restarting again so services load it); `abort` stops anywhere.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { phaseRollbackInput, type HealthVerdict, type PhaseRollbackInput, type Snapshot } from '../contract/index.ts';
 import { phaseActions } from '../runbook/plan.ts';
+import { withCaptureFilled } from '../runbook/change-plan.ts';
 import { planPhaseRollback, selectPhases, type ChangePlan } from '../runbook/phase-plan.ts';
 import { announceStart, captureTargets, runPlan } from './changes.ts';
 import { INVALID_INPUT, parseInput } from './input.ts';
@@ -42,9 +43,15 @@ export async function phaseRollback(raw: PhaseRollbackInput): Promise<PhaseRollb
     const { phases } = selected;
 
     const ids = phases.map((p) => p.id).join(', ');
-    const { actions, snapshot } = await captureTargets(rollback, system, `phases ${ids}`, phases.flatMap(phaseActions), input.baselineSeconds);
-    const plan = planPhaseRollback(runbook, phases, actions, snapshot.values!, input.verifyWindowSeconds);
+    // Commands' {{placeholders}}: captures are filled before the snapshot runs them, the rest in the plan.
+    const context = { system, workflowId: workflowInfo().workflowId, requestedBy };
+    const filled = phases.flatMap((p) => phaseActions(p).map((action) => withCaptureFilled(action, { ...context, phase: p.id })));
+    const unfillable = filled.flatMap((f) => f.problems);
+    if (unfillable.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${unfillable.join('\n  ')}`, INVALID_INPUT);
+    const { actions, snapshot } = await captureTargets(rollback, system, `phases ${ids}`, filled.map((f) => f.action), input.baselineSeconds);
+    const plan = planPhaseRollback(runbook, phases, actions, snapshot.values!, input.verifyWindowSeconds, context);
     rollback.board.setPlan(plan);
+    if (plan.problems) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${plan.problems.join('\n  ')}`, INVALID_INPUT);
     if (input.dryRun) return { plan, snapshot };
 
     await announceStart(rollback, system, `rollback of phases ${ids} started by ${requestedBy}`, `${input.reason}\nPlan: ${plan.sets.map((s) => `${s.title} (${s.changes.length} changes)`).join('; ')}`);

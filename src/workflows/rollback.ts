@@ -5,7 +5,8 @@
  * (inbox.ts), steps with compensation (steps.ts), gates (gates.ts) and decisions (decisions.ts).
  */
 import { ApplicationFailure, CancellationScope, condition, getExternalWorkflowHandle, patched, workflowInfo } from '@temporalio/workflow';
-import { lockWorkflowId, type SignalName, type SignalPayload } from '../contract/index.ts';
+import { lockWorkflowId, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
+import type { Notification } from '../providers/types.ts';
 import { plannedGate } from '../runbook/plan.ts';
 import { renderIncidentReport } from '../runbook/report.ts';
 import type { Runbook } from '../runbook/schema.ts';
@@ -88,6 +89,15 @@ export class Rollback {
     return signal === 'approve' ? approvalRefusal(pendingGate, requestedBy, by) : rejectionRefusal(pendingGate, by);
   }
 
+  /**
+   * Tells the runbook's channels, saying which rollback and its state, so a chat message links to it
+   * and names who may approve, and the status page's incident follows it (src/activities/notify.ts).
+   */
+  announce(notification: Omit<Notification, 'system' | 'rollback'>, context: { state?: RollbackState; gate?: string; approvers?: string[] } = {}) {
+    const { system, workflowType, state } = this.board.view;
+    return notify({ system, ...notification, rollback: { workflowId: workflowInfo().workflowId, workflowType, state: context.state ?? state, gate: context.gate, approvers: context.approvers } });
+  }
+
   /** Compensation for work spanning several steps (see StepRunner.addUndo). */
   undoLater(description: string, undo: () => Promise<unknown>): void {
     this.steps.addUndo(description, undo);
@@ -126,23 +136,30 @@ export class Rollback {
 
   /** Waits at a runbook gate when the runbook has one of that name; a rejection or a timeout that aborts stops the rollback. */
   async gate(name: string, before: string): Promise<GateOutcome | null> {
-    const settings = this.loaded?.gates[name];
-    if (!this.loaded || !settings) return null; // the runbook asks for no approval here
-    const { system, workflowType, workflowId, requestedBy, reason } = this.board.view;
+    const runbook = this.loaded;
+    const settings = runbook?.gates[name];
+    if (!runbook || !settings) return null; // the runbook asks for no approval here
+    const approvers = plannedGate(runbook, name)!.approvers;
+    const { workflowType, workflowId, requestedBy, reason } = this.board.view;
+    // Each state change reaches the channels and the status page; histories from before did not send it.
+    if (patched('announce-state-changes')) {
+      await this.announce(
+        { title: `${workflowType} waits for approval at gate ${name}`, text: `Before ${before}: ${settings.required} approval(s) from ${settings.role}. Requested by ${requestedBy}: ${reason}`, severity: 'warning' },
+        { state: 'awaiting_approval', gate: name, approvers },
+      );
+    }
     const record = this.board.addStep({ name: `gate:${name}`, kind: 'gate', description: `approval before ${before}`, startedAt: new Date().toISOString(), endedAt: null, outcome: 'running', runs: 1 });
     const outcome = await awaitApproval(this.inbox, this.board, {
       name,
       before,
       settings,
-      planned: plannedGate(this.loaded, name)!,
+      planned: plannedGate(runbook, name)!,
       requestedBy,
       escalate: (waiting) =>
-        notify({
-          system,
-          title: `approval needed: ${workflowType} waits at gate ${name}`,
-          text: `${waiting}. Rollback ${workflowId}, requested by ${requestedBy}: ${reason}`,
-          severity: 'critical',
-        }),
+        this.announce(
+          { title: `approval needed: ${workflowType} waits at gate ${name}`, text: `${waiting}. Rollback ${workflowId}, requested by ${requestedBy}: ${reason}`, severity: 'critical' },
+          { state: 'awaiting_approval', gate: name, approvers },
+        ),
     });
     record.endedAt = new Date().toISOString();
     record.outcome = outcome.passed ? 'succeeded' : 'failed';
@@ -159,7 +176,7 @@ export class Rollback {
     this.board.setReport(renderIncidentReport(this.board.view, this.loaded));
     if (dryRun || !this.loaded) return;
     await publishReport({ system, workflowId, markdown: this.board.view.report! }).catch(() => undefined); // the report stays in status and history
-    await notify({ system, title: `${outcome} ${state}`, text: details, severity: state === 'completed' ? 'info' : 'critical' });
+    await this.announce({ title: `${outcome} ${state}`, text: details, severity: state === 'completed' ? 'info' : 'critical' });
   }
 
   /**
@@ -210,6 +227,9 @@ export class Rollback {
       // A refusal after something changed is a failure like any other: undo what was done.
       failure = err instanceof StopRollback ? err : new StopRollback('compensate', err.message);
       if (failure.mode === 'compensate') {
+        if (patched('announce-state-changes')) {
+          await CancellationScope.nonCancellable(() => this.announce({ title: `${this.board.view.workflowType} failed; undoing its changes`, text: failure!.why, severity: 'critical' }, { state: 'compensating' }));
+        }
         await this.steps.compensate();
         const leftovers = this.board.view.compensationFailures;
         this.board.setState('failed', leftovers.length ? `compensated with ${leftovers.length} undo failure(s): ${leftovers.join('; ')}` : 'failed; completed steps undone, snapshot restored');
