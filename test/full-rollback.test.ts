@@ -77,7 +77,7 @@ describe('fullRollback', { timeout: 120_000 }, () => {
     const notes = sandbox.router.notifications as { text: string }[];
     assert.deepEqual(
       notes.map((n) => n.text.split('\n')[0]),
-      [`:warning: *${name}*: immediate rollback started by alice`, `:information_source: *${name}*: rollback completed`],
+      [`:warning: *${name}*: immediate rollback started by alice`, `:warning: *${name}*: fullRollback waits for approval at gate before-cleanup`, `:information_source: *${name}*: rollback completed`],
     );
     assert.equal((await handle.describe()).typedSearchAttributes.get(searchAttributes.state), 'completed');
   });

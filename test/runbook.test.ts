@@ -45,12 +45,12 @@ describe('runbook files', () => {
 
   test('an unknown traffic provider lists the valid ones', () => {
     const text = variant((doc) => (doc.traffic.provider = 'flyio'));
-    assert.equal(problemsOf(text), "runbooks/x.yaml: traffic.provider: unknown traffic provider 'flyio'; must be one of: http-router");
+    assert.equal(problemsOf(text), "runbooks/x.yaml: traffic.provider: unknown traffic provider 'flyio'; must be one of: http-router, cloud-run");
   });
 
   test('an unknown notify provider names its position in the list', () => {
     const text = variant((doc) => doc.notify.push({ provider: 'pagerduty' }));
-    assert.equal(problemsOf(text), "runbooks/x.yaml: notify[2].provider: unknown notify provider 'pagerduty'; must be one of: log, webhook");
+    assert.equal(problemsOf(text), "runbooks/x.yaml: notify[2].provider: unknown notify provider 'pagerduty'; must be one of: log, webhook, slack");
   });
 
   test('a webhook URL written inline instead of an environment variable name is refused', () => {

@@ -7,6 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { secretFromEnv } from '../providers/types.ts';
+import { showArgv } from '../runbook/templates.ts';
 import type { ActivityDeps } from './deps.ts';
 import { refuseUnsafeRepeat } from './repeat-guard.ts';
 import { providerRef, runbookFor } from './runbook.ts';
@@ -24,13 +25,23 @@ export interface CommandInput {
   repeatable: boolean;
 }
 
+/** How a command ended: its result, and the details of its CommandFailed failure (for the report). */
+export interface CommandSummary {
+  exitCode: number | null;
+  durationMs: number;
+  /** The last lines of output, secrets masked. */
+  outputTail: string[];
+  timedOut?: boolean;
+  signal?: string | null;
+}
+
 export const createCommandActivities = (deps: ActivityDeps) => ({
   /**
    * Runs one runbook command. Safe to retry only when the runbook marks it repeatable; otherwise a
    * retry after an attempt that ended without an answer is refused for a person to decide.
    */
-  async runCommand(input: CommandInput): Promise<{ exitCode: number | null; durationMs: number; outputTail: string[] }> {
-    const shown = input.argv.join(' ');
+  async runCommand(input: CommandInput): Promise<CommandSummary> {
+    const shown = showArgv(input.argv);
     refuseUnsafeRepeat(`the command ${shown}`, input.repeatable);
     const context = Context.current();
     const client = deps.clients.get('commands', providerRef(runbookFor(deps, input.system), input.provider));
@@ -42,7 +53,7 @@ export const createCommandActivities = (deps: ActivityDeps) => ({
         { argv: input.argv, env, timeoutMs: input.timeoutSeconds * 1000 },
         { onLine: (line) => (last = [...last, line].slice(-5)), signal: context.cancellationSignal },
       );
-      const summary = { exitCode: result.exitCode, durationMs: Math.round(result.durationMs), outputTail: result.outputTail };
+      const summary: CommandSummary = { exitCode: result.exitCode, durationMs: Math.round(result.durationMs), outputTail: result.outputTail, timedOut: result.timedOut, signal: result.signal };
       const output = result.outputTail.slice(-5).join(' | ') || '(no output)';
       if (result.timedOut) throw ApplicationFailure.nonRetryable(`${shown} did not finish within ${input.timeoutSeconds} s and was stopped: ${output}`, COMMAND_FAILED, summary);
       if (result.exitCode !== 0) {

@@ -1,9 +1,11 @@
 /**
  * Before a phase or config rollback changes anything: the provider of every action resolved, every
- * target read from live state (the snapshot compensation restores), and the whole request judged, so
+ * target read from live state (the snapshot compensation restores; a command action's `capture` run
+ * and its output kept, for its `{{captured}}` placeholders), and the whole request judged, so
  * an unknown flag, secret, version or restart target is refused with every problem named and nothing
  * changed.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { resolve } from 'node:path';
 import type { CapturedValue } from '../contract/index.ts';
@@ -11,6 +13,10 @@ import { ACTION_CAPABILITY, actionKind } from '../runbook/action-kinds.ts';
 import type { Action } from '../runbook/actions.ts';
 import { planChanges } from '../runbook/change-plan.ts';
 import { resolveName } from '../runbook/provider-check.ts';
+import { CAPTURE_LIMIT, showArgv } from '../runbook/templates.ts';
+import type { ProviderRef } from '../providers/index.ts';
+import { secretFromEnv, type CommandResult } from '../providers/types.ts';
+import { COMMAND_FAILED } from './commands.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -37,6 +43,39 @@ export function keyspaceOf(runbook: Runbook, name: string) {
   return { ...keyspace, ref: providerRef(runbook, keyspace.provider), dir: resolve(keyspace.backupDir, name) };
 }
 
+/**
+ * Runs a command action's capture (read-only by definition, so a retry may run it again) and keeps
+ * what it printed on stdout: trimmed, the action's secrets masked (by the provider), cut at
+ * CAPTURE_LIMIT. Anything but exit 0 fails the snapshot, naming the command, how it ended and its
+ * last lines.
+ */
+async function captureOutput(
+  deps: ActivityDeps,
+  ref: ProviderRef,
+  provider: string,
+  action: { capture: string[]; env: Record<string, string>; timeoutSeconds: number },
+  onLines: (lines: string[]) => void,
+): Promise<CapturedValue> {
+  const shown = showArgv(action.capture);
+  const env = Object.fromEntries(Object.entries(action.env).map(([name, from]) => [name, secretFromEnv({ env: deps.env, logger: deps.logger }, from)]));
+  let last: string[] = [];
+  // The provider's result carries stdout besides the interleaved tail (the command provider's runner does).
+  const result: CommandResult & { stdout?: string } = await deps.clients.get('commands', ref).run(
+    { argv: action.capture, env, timeoutMs: action.timeoutSeconds * 1000 },
+    { onLine: (line) => onLines((last = [...last, line].slice(-5))), signal: Context.current().cancellationSignal },
+  );
+  const tail = result.outputTail.slice(-5).join(' | ') || '(no output)';
+  const summary = { exitCode: result.exitCode, durationMs: Math.round(result.durationMs), outputTail: result.outputTail };
+  if (result.timedOut) throw ApplicationFailure.nonRetryable(`capture ${shown} did not finish within ${action.timeoutSeconds} s and was stopped: ${tail}`, COMMAND_FAILED, summary);
+  if (result.exitCode !== 0) {
+    throw ApplicationFailure.nonRetryable(`capture ${shown} ${result.signal ? `was killed (${result.signal})` : `exited with ${result.exitCode}`}: ${tail}`, COMMAND_FAILED, summary);
+  }
+  if (result.stdout === undefined) throw ApplicationFailure.nonRetryable(`capture ${shown}: provider ${ref.provider} does not return a command's stdout, so it cannot capture`, 'InvalidRunbook');
+  const output = result.stdout.trim();
+  const truncated = output.length > CAPTURE_LIMIT;
+  return { kind: 'command-output', provider, argv: action.capture, output: truncated ? output.slice(0, CAPTURE_LIMIT) : output, ...(truncated ? { truncated } : {}), durationMs: summary.durationMs };
+}
+
 export const createInspectActivities = (deps: ActivityDeps) => ({
   /**
    * Resolves each action's provider (the runbook's only one of the kind when not named), reads the
@@ -61,6 +100,7 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
 
     const values: CapturedValue[] = [];
     const ref = (name: string) => providerRef(runbook, name);
+    let captureLines: string[] = []; // the running capture's last lines, in heartbeats like runCommand's
     await withHeartbeats(
       (async () => {
         for (const action of actions) {
@@ -109,9 +149,14 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
               problems.push(`no backup '${action.backup}' of keyspace ${action['redis-restore']} in ${keyspace.dir}; backups: ${backups.map((b) => b.id).join(', ') || 'none'}`);
             }
             values.push({ kind: 'keyspace', provider: keyspace.provider!, keyspace: action['redis-restore'], pattern: keyspace.pattern, keys: await client.countKeys(keyspace.pattern) });
+          } else if ('command' in action && action.capture) {
+            const capture = action.capture;
+            if (values.some((v) => v.kind === 'command-output' && v.provider === action.provider && v.argv.join('\0') === capture.join('\0'))) continue; // run once
+            values.push(await captureOutput(deps, ref(action.provider!), action.provider!, { ...action, capture }, (lines) => (captureLines = lines)));
           }
         }
       })(),
+      () => (captureLines.length > 0 ? { output: captureLines } : undefined),
     );
     problems.push(...planChanges(actions, values, { phase: null, prefix: '' }).problems.filter((p) => !/was not read from/.test(p)));
     if (problems.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${problems.join('\n  ')}`, INVALID_CHANGE, problems);

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { configKey, envVarName } from '../contract/index.ts';
+import { placeholderProblem, placeholdersIn } from './templates.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const provider = identifier.optional().describe('a name under providers:; may be left out when exactly one provider can do this');
@@ -39,15 +40,33 @@ export const restartAction = z.strictObject({
   provider,
 });
 
-export const commandAction = z.strictObject({
-  command: z.array(z.string().min(1)).min(1).describe('argument vector, e.g. [python, scripts/clear_rag_cache.py]; never a shell string'),
-  env: z.record(configKey, envVarName).default({}).describe('variables for the command, each taken from the worker environment variable named'),
-  timeoutSeconds: z.number().positive().max(86_400).default(300),
-  successPattern: z.string().optional().describe('a regular expression the output must match, besides exit code 0'),
-  repeatable: z.boolean().default(false).describe('safe to run twice; otherwise a retry after an unclear end asks a person'),
-  undo: z.array(z.string().min(1)).min(1).optional().describe('argument vector run by compensation'),
-  provider,
-});
+const argv = (what: string) => z.array(z.string().min(1)).min(1).describe(what);
+const commandFields = ['command', 'undo', 'capture'] as const;
+
+export const commandAction = z
+  .strictObject({
+    command: argv('argument vector, e.g. [fly, scale, count, "0", -a, app-canary]; never a shell string; may hold {{system}}, {{workflowId}}, {{requestedBy}}, {{phase}}, {{captured}} and {{captured.<field>}}, each filled into its own argument'),
+    env: z.record(configKey, envVarName).default({}).describe('variables for the command, each taken from the worker environment variable named'),
+    timeoutSeconds: z.number().positive().max(86_400).default(300),
+    successPattern: z.string().optional().describe('a regular expression the output must match, besides exit code 0'),
+    repeatable: z.boolean().default(false).describe('safe to run twice; otherwise a retry after an unclear end asks a person'),
+    undo: argv('argument vector run by compensation; may hold the same placeholders as command').optional(),
+    capture: argv(
+      'argument vector run when the snapshot is taken, before anything changes (read-only, so safe to repeat); its trimmed stdout is {{captured}} in command and undo, and {{captured.<field>}} reads a field when it prints JSON',
+    ).optional(),
+    provider,
+  })
+  .superRefine((action, ctx) => {
+    // A misspelt placeholder would otherwise reach a rollback and only fail there, or worse, run literally.
+    for (const field of commandFields) {
+      action[field]?.forEach((arg, i) => {
+        for (const name of placeholdersIn(arg)) {
+          const problem = placeholderProblem(name, field, action.capture !== undefined);
+          if (problem) ctx.addIssue({ code: 'custom', path: [field, i], message: problem });
+        }
+      });
+    }
+  });
 
 export const downSqlAction = z.strictObject({
   'down-sql': z.strictObject({ database: identifier, sql: z.string().min(1) }),

@@ -7,6 +7,7 @@
 import type { CapturedValue } from '../contract/index.ts';
 import { actionKind, type ActionKind } from './action-kinds.ts';
 import type { Action } from './actions.ts';
+import { fillArgs, showArgv } from './templates.ts';
 
 type VersionStates = Record<number, 'ENABLED' | 'DISABLED'>;
 
@@ -41,6 +42,14 @@ export interface PlannedChange {
   noUndo?: string;
 }
 
+const sameArgv = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((arg, i) => arg === b[i]);
+
+/** A captured output in a few words for the plan's "found" column. */
+const oneLine = (text: string) => {
+  const flat = text.replace(/\s+/g, ' ');
+  return flat === '' ? 'nothing' : flat.length > 80 ? `${flat.slice(0, 80)}…` : flat;
+};
+
 const show = (value: unknown) => (value === null || value === undefined ? 'unset' : typeof value === 'string' ? value : JSON.stringify(value));
 
 function findValue<K extends CapturedValue['kind']>(values: CapturedValue[], kind: K, match: (v: Extract<CapturedValue, { kind: K }>) => boolean): Extract<CapturedValue, { kind: K }> | undefined {
@@ -71,16 +80,34 @@ export function secretVersionTarget(secret: Extract<CapturedValue, { kind: 'secr
   return { states, version: target };
 }
 
+/** What fills a command's `{{system}}`, `{{workflowId}}` and `{{requestedBy}}` (templates.ts). */
+export interface PlanContext {
+  system: string;
+  workflowId: string;
+  requestedBy: string;
+}
+
+/**
+ * `action` with its capture's placeholders filled, for the snapshot to run before any plan exists
+ * (`{{captured}}` cannot appear there). Other actions are returned as they are.
+ */
+export function withCaptureFilled(action: Action, context: PlanContext & { phase: number | null }): { action: Action; problems: string[] } {
+  if (!('command' in action) || !action.capture) return { action, problems: [] };
+  const { argv, problems } = fillArgs(action.capture, context);
+  return { action: { ...action, capture: argv }, problems: problems.map((p) => `command ${showArgv(action.command)}: capture ${p}`) };
+}
+
 /**
  * The plan of `actions` (providers resolved) against the `values` captured from live state; problems
  * name what cannot be done. Changes are planned in order against a running view of the values, so a
  * later change to the same target finds what the earlier one set (and its undo puts that back);
- * pass the same `live` to plan several phases in a row.
+ * pass the same `live` to plan several phases in a row. With `context`, a command's placeholders are
+ * filled (a placeholder with no value is a problem naming it, and the command is not planned).
  */
 export function planChanges(
   actions: readonly Action[],
   captured: readonly CapturedValue[],
-  options: { phase: number | null; prefix: string; live?: CapturedValue[] },
+  options: { phase: number | null; prefix: string; live?: CapturedValue[]; context?: PlanContext },
 ): { changes: PlannedChange[]; problems: string[] } {
   const values = options.live ?? (JSON.parse(JSON.stringify(captured)) as CapturedValue[]);
   const changes: PlannedChange[] = [];
@@ -205,18 +232,31 @@ export function planChanges(
       }
     } else if ('command' in action) {
       const provider = action.provider!;
-      const { command: argv, env, timeoutSeconds, successPattern, repeatable } = action;
+      const { env, timeoutSeconds, successPattern, repeatable } = action;
+      const capture = action.capture;
+      const captured = capture ? findValue(values, 'command-output', (v) => v.provider === provider && sameArgv(v.argv, capture)) : undefined;
+      // Without a context (the inspection's early check) templates are left as written: they are filled when the plan is built.
+      const fill = (args: string[] | undefined) =>
+        args && options.context ? fillArgs(args, { ...options.context, phase, captured }) : { argv: args ?? [], problems: [] };
+      const command = fill(action.command);
+      const undo = fill(action.undo);
+      const name = named(`command ${command.argv[0]}`);
+      if (command.problems.length + undo.problems.length > 0) {
+        problems.push(...command.problems.map((p) => `${name}: command ${p}`), ...undo.problems.map((p) => `${name}: undo ${p}`));
+        continue;
+      }
+      const argv = command.argv;
       changes.push({
-        name: named(`command ${argv[0]}`),
+        name,
         phase,
         kind,
         target: `command (${provider})`,
-        from: '',
-        to: argv.join(' '),
+        from: captured ? `\`${showArgv(captured.argv)}\` printed ${oneLine(captured.output)}` : '',
+        to: showArgv(argv),
         changes: true,
         change: { kind: 'command', provider, argv, env, timeoutSeconds, successPattern, repeatable },
-        undo: action.undo ? { kind: 'command', provider, argv: action.undo, env, timeoutSeconds, successPattern, repeatable } : null,
-        noUndo: action.undo ? undefined : `command ${argv.join(' ')} has no undo in the runbook`,
+        undo: action.undo ? { kind: 'command', provider, argv: undo.argv, env, timeoutSeconds, successPattern, repeatable } : null,
+        noUndo: action.undo ? undefined : `command ${showArgv(argv)} has no undo in the runbook`,
       });
     } else if ('down-sql' in action) {
       const { database } = action['down-sql'];

@@ -31,11 +31,13 @@ function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[]
   if (node && typeof node === 'object') {
     return Object.entries(node).flatMap(([key, value]) => {
       const here = [...path, key];
-      if (typeof value === 'string' && !key.endsWith('Env') && (secretKey.test(key) || secretValue.test(value))) {
+      // A command's `env` maps each variable to the NAME of the worker's variable holding it (RAILWAY_TOKEN: RAILWAY_TOKEN).
+      const namesVariable = path.at(-1) === 'env' && typeof value === 'string' && /^[A-Z_][A-Z0-9_]*$/.test(value);
+      if (typeof value === 'string' && !key.endsWith('Env') && !namesVariable && (secretKey.test(key) || secretValue.test(value))) {
         return [
           {
             path: formatPath(here),
-            message: `looks like an inline secret; put it in an environment variable and reference it by name (${key}Env: SOME_VARIABLE)`,
+            message: `looks like an inline secret; put it in an environment variable and reference it by name (${path.at(-1) === 'env' ? `${key}: SOME_VARIABLE` : `${key}Env: SOME_VARIABLE`})`,
           },
         ];
       }

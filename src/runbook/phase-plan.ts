@@ -5,7 +5,7 @@
  */
 import { phaseGate, type CapturedValue } from '../contract/index.ts';
 import type { Action } from './actions.ts';
-import { planChanges, type PlannedChange } from './change-plan.ts';
+import { planChanges, type PlanContext, type PlannedChange } from './change-plan.ts';
 import { plannedGate, type PlannedGate } from './plan.ts';
 import type { Phase, Runbook } from './schema.ts';
 
@@ -25,6 +25,8 @@ export interface ChangeSet {
 export interface ChangePlan {
   system: string;
   sets: ChangeSet[];
+  /** What cannot be planned (a command placeholder with no value); present only when there is something. */
+  problems?: string[];
 }
 
 /** The phases asked for, highest first, or why they cannot be: an unknown id, a repeat, a range end outside the runbook. */
@@ -49,10 +51,16 @@ export function selectPhases(runbook: Runbook, asked: number[] | { from: number;
   return { phases };
 }
 
-/** The plan of undoing `phases` (highest first) with the values inspected from live state. */
-export function planPhaseRollback(runbook: Runbook, phases: Phase[], actions: Action[], values: CapturedValue[], verifyWindowSeconds?: number): ChangePlan {
+/**
+ * The plan of undoing `phases` (highest first) with the values inspected from live state; `context`
+ * fills the commands' placeholders (templates.ts), and what cannot be filled is listed in `problems`.
+ */
+export function planPhaseRollback(runbook: Runbook, phases: Phase[], actions: Action[], values: CapturedValue[], verifyWindowSeconds?: number, context?: PlanContext): ChangePlan {
   let next = 0;
+  const problems: string[] = [];
   const live = JSON.parse(JSON.stringify(values)) as CapturedValue[]; // each phase finds what the phases before it set
+  // The inspection already refused every other problem; only the filling of placeholders remains.
+  const collect = (planned: ReturnType<typeof planChanges>) => (problems.push(...planned.problems), planned.changes);
   const sets = phases.map((phase): ChangeSet => {
     // `actions` are the phases' actions in the same order, with providers resolved by the inspection.
     const own = actions.slice(next, (next += phase.rollback.length));
@@ -63,11 +71,11 @@ export function planPhaseRollback(runbook: Runbook, phases: Phase[], actions: Ac
       title: `phase ${phase.id}: ${phase.name}`,
       phase: phase.id,
       gate: gate ? plannedGate(runbook, gate)! : null,
-      changes: planChanges(own, values, { phase: phase.id, prefix: `phase-${phase.id}/`, live }).changes,
+      changes: collect(planChanges(own, values, { phase: phase.id, prefix: `phase-${phase.id}/`, live, context })),
       verifySeconds: phase.verify === false ? null : (verifyWindowSeconds ?? window),
     };
   });
-  return { system: runbook.system, sets };
+  return { system: runbook.system, sets, ...(problems.length > 0 ? { problems } : {}) };
 }
 
 /** The configRollback input's changes as runbook actions: kill switches, flags, config, secrets, restarts. */

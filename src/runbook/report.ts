@@ -3,8 +3,9 @@
  * who approved what, health before and after, and time per RTO stage against the runbook's targets.
  * Pure, so a workflow can build it deterministically and tests can read it.
  */
-import type { RollbackStatus, StepKind, WindowHealth } from '../contract/index.ts';
+import type { CapturedValue, RollbackStatus, StepKind, WindowHealth } from '../contract/index.ts';
 import type { Runbook } from './schema.ts';
+import { showArgv } from './templates.ts';
 
 export interface RtoStage {
   stage: 'detection' | 'decision' | 'execution' | 'verification';
@@ -42,6 +43,14 @@ function health(window: WindowHealth | null | undefined): string {
   return `${window.requests} requests over ${window.seconds.toFixed(0)} s: error rate ${window.errorRatePct.toFixed(1)}%, success rate ${window.successRatePct.toFixed(1)}%, p95 ${p95}`;
 }
 
+/** A capture's output as the snapshot kept it (masked, cut at a few KB): its first lines. */
+function capturedOutput(c: Extract<CapturedValue, { kind: 'command-output' }>): string[] {
+  const output = c.output.split('\n');
+  const shown = output.slice(0, 20).map((line) => `  ${line.replaceAll('```', "'''")}`);
+  const more = output.length > 20 ? `  (${output.length - 20} more line(s) in the snapshot)` : c.truncated ? '  (cut: the snapshot keeps the first few KB)' : null;
+  return [`- \`${showArgv(c.argv)}\` (${c.provider}; exit 0, ${(c.durationMs / 1000).toFixed(1)} s):`, '', '  ```', ...(c.output ? shown : ['  (no output)']), '  ```', ...(more ? [more] : []), ''];
+}
+
 const time = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 
 export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | null): string {
@@ -68,6 +77,11 @@ export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | 
   const after = status.healthAfter;
   lines.push(`- **After**: ${after ? `${after.passed ? 'verified' : 'NOT verified'}; ${health(after.window)}` : 'not verified'}`);
   for (const reason of after?.reasons ?? []) lines.push(`  - ${reason}`);
+  const captures = (status.snapshot?.values ?? []).filter((v) => v.kind === 'command-output');
+  if (captures.length > 0) {
+    lines.push('', '## Captured before any change', '');
+    for (const c of captures) lines.push(...capturedOutput(c));
+  }
   if (status.notes.length > 0) lines.push('', '## Changes applied', '', ...status.notes);
   if (status.compensationFailures.length > 0) {
     lines.push('', '## Not restored', '', ...status.compensationFailures.map((f) => `- ${f}`));

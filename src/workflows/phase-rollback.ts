@@ -4,8 +4,9 @@
  * "Stage-Specific Rollback" (stage 9's Redis backup restore, stage 10 and 11 flags), made durable:
  *
  *   preflight -> the phases asked for, highest first -> snapshot (every value they change, read from
- *   live state; a health baseline) -> notify -> for each phase: its gate if the runbook sets one ->
- *   its actions in order -> verify health -> report -> notify
+ *   live state, and what their commands' captures print; a health baseline) -> the plan, commands'
+ *   {{placeholders}} filled (one with no value refuses here) -> notify -> for each phase: its gate
+ *   if the runbook sets one -> its actions in order -> verify health -> report -> notify
  *
  * A failed step waits for `decide`; compensation re-applies the undone phases newest first (restoring
  * the snapshot exactly, restarting again so services load it); `abort` stops anywhere.

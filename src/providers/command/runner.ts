@@ -48,6 +48,11 @@ function masker(secrets: string[]): (line: string) => string {
   return (line) => redactCredentials(values.reduce((text, value) => text.split(value).join('***'), line));
 }
 
+/** `text` with each of `secrets` (and credentials in URLs) shown as ***, as output lines are. */
+export function maskSecrets(text: string, secrets: string[]): string {
+  return masker(secrets)(text);
+}
+
 /** Runs `argv` to completion; resolves whatever the exit code (the caller judges it); rejects only if it cannot start. */
 export function runProgram(argv: readonly string[], options: RunOptions): Promise<RunResult> {
   const [program, ...args] = argv;
