@@ -154,7 +154,10 @@ describe('runbook files', () => {
     assert.deepEqual(runbook.health.thresholds, { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, "seed 000's triggers by default");
     const kept = problemsOf(variant((doc) => delete doc.traffic));
     assert.match(kept, /drills\.canary-errors: drill canary-errors rehearses a fullRollback, which needs a traffic section/);
-    assert.match(kept, /watch\.rules\[0\]\.action: rule error-rate rolls back or scales, which needs a traffic section/);
+    assert.match(kept, /watch\.rules\[0\]\.action: rule error-rate rolls back, which needs a traffic or release section/);
+    assert.match(kept, /watch\.rules\[4\]\.action: rule memory scales, which needs a traffic section/);
+    const badPattern = problemsOf(variant((doc) => doc.phases[0].rollback.push({ command: ['true'], successPattern: '(?m)^done' })));
+    assert.match(badPattern, /phases\[0\]\.rollback\[\d+\]\.successPattern: not a valid regular expression: Invalid regular expression: \/\(\?m\)\^done\/: Invalid group/);
   });
 
   test("a drill's approver who may not pass a gate it lists, an unknown gate, and a drill without its scenario are refused", () => {

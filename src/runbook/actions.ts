@@ -12,6 +12,16 @@ import { placeholderProblem, placeholdersIn } from './templates.ts';
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const provider = identifier.optional().describe('a name under providers:; may be left out when exactly one provider can do this');
 
+/** A pattern that would only fail when its command runs is refused when the runbook loads instead. */
+function regExpError(pattern: string): string | null {
+  try {
+    new RegExp(pattern);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 export const flagAction = z.strictObject({
   flag: z.string().min(1).describe('feature flag name'),
   enabled: z.boolean().describe('the value to set'),
@@ -48,7 +58,14 @@ export const commandAction = z
     command: argv('argument vector, e.g. [fly, scale, count, "0", -a, app-canary]; never a shell string; may hold {{system}}, {{workflowId}}, {{requestedBy}}, {{phase}}, {{captured}} and {{captured.<field>}}, each filled into its own argument'),
     env: z.record(configKey, envVarName).default({}).describe('variables for the command, each taken from the worker environment variable named'),
     timeoutSeconds: z.number().positive().max(86_400).default(300),
-    successPattern: z.string().optional().describe('a regular expression the output must match, besides exit code 0'),
+    successPattern: z
+      .string()
+      .superRefine((pattern, ctx) => {
+        const error = regExpError(pattern);
+        if (error) ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${error}` });
+      })
+      .optional()
+      .describe('a regular expression the output must match, besides exit code 0'),
     repeatable: z.boolean().default(false).describe('safe to run twice; otherwise a retry after an unclear end asks a person'),
     undo: argv('argument vector run by compensation; may hold the same placeholders as command').optional(),
     capture: argv(

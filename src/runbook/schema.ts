@@ -203,8 +203,13 @@ export const runbookSchema = z
       const path = ['watch', 'rules', i];
       // Rates and gauges come from the health section's metrics endpoint; without one, every evaluation would be inconclusive.
       if (!runbook.health.metrics) ctx.addIssue({ code: 'custom', path, message: `rule ${rule.name} needs metrics: add health.metrics (a prometheus endpoint)` });
-      const needsTraffic = 'rollback' in rule.action || 'scaleAndAlert' in rule.action;
-      if (needsTraffic && !runbook.traffic) ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `rule ${rule.name} rolls back or scales, which needs a traffic section` });
+      // A release section rolls back too (immediately: a release has no traffic to split); scaling needs traffic.
+      const rollsBack = 'rollback' in rule.action && (runbook.traffic || (runbook.release && rule.action.rollback === 'immediate'));
+      if ('rollback' in rule.action && !rollsBack) {
+        const message = runbook.release ? `rule ${rule.name} rolls back gradually, which needs a traffic section (a release section rolls back immediate only)` : `rule ${rule.name} rolls back, which needs a traffic or release section`;
+        ctx.addIssue({ code: 'custom', path: [...path, 'action'], message });
+      }
+      if ('scaleAndAlert' in rule.action && !runbook.traffic) ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `rule ${rule.name} scales, which needs a traffic section` });
       if ('scaleAndAlert' in rule.action && runbook.traffic) {
         const { version } = rule.action.scaleAndAlert;
         const versions = [runbook.traffic.stable, runbook.traffic.canary];
