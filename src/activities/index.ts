@@ -16,6 +16,7 @@ import { createNotifyActivities } from './notify.ts';
 import { createPreflightActivities } from './preflight.ts';
 import { createRecordActivities } from './records.ts';
 import { createReleaseActivities } from './releases.ts';
+import { createRevertActivities } from './reverts.ts';
 import { createSchemaActivities } from './schema.ts';
 import { createSnapshotActivities } from './snapshot.ts';
 import { createTrafficActivities } from './traffic.ts';
@@ -43,6 +44,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createWatchActivities(deps),
   ...createDrillActivities(deps),
   ...createReleaseActivities(deps),
+  ...createRevertActivities(deps),
 });
 
 export type RollbackActivities = ReturnType<typeof createActivities>;

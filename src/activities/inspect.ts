@@ -149,6 +149,10 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
               problems.push(`no backup '${action.backup}' of keyspace ${action['redis-restore']} in ${keyspace.dir}; backups: ${backups.map((b) => b.id).join(', ') || 'none'}`);
             }
             values.push({ kind: 'keyspace', provider: keyspace.provider!, keyspace: action['redis-restore'], pattern: keyspace.pattern, keys: await client.countKeys(keyspace.pattern) });
+          } else if ('git-revert' in action) {
+            if (values.some((v) => v.kind === 'git-head' && v.provider === action.provider)) continue; // read once
+            const { branch, head } = await deps.clients.get('reverts', ref(action.provider!)).readHead();
+            values.push({ kind: 'git-head', provider: action.provider!, branch, head });
           } else if ('command' in action && action.capture) {
             const capture = action.capture;
             if (values.some((v) => v.kind === 'command-output' && v.provider === action.provider && v.argv.join('\0') === capture.join('\0'))) continue; // run once

@@ -119,6 +119,7 @@ export type CapturedValue =
   | { kind: 'kill-switch'; provider: string; feature: string; on: boolean }
   | { kind: 'restart'; provider: string; target: string; replicas: ReplicaBoot[] }
   | { kind: 'keyspace'; provider: string; keyspace: string; pattern: string; keys: number }
+  | { kind: 'git-head'; provider: string; branch: string; head: string }
   /** What a command action's `capture` printed before anything changed: stdout trimmed, secrets masked, cut at a few KB (`truncated`). */
   | { kind: 'command-output'; provider: string; argv: string[]; output: string; truncated?: boolean; durationMs: number };
 

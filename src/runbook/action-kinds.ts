@@ -7,7 +7,7 @@ import type { Capability } from '../providers/types.ts';
 import type { Action } from './actions.ts';
 
 /** Every action kind, by the key that names it. */
-export const ACTION_KINDS = ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore'] as const;
+export const ACTION_KINDS = ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore', 'git-revert'] as const;
 export type ActionKind = (typeof ACTION_KINDS)[number];
 
 /** What kind an action is: the first action key it carries. */
@@ -25,4 +25,5 @@ export const ACTION_CAPABILITY: Record<ActionKind, Capability | null> = {
   command: 'commands',
   'down-sql': null,
   'redis-restore': 'keyspace',
+  'git-revert': 'reverts',
 };

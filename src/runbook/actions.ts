@@ -85,6 +85,14 @@ export const commandAction = z
     }
   });
 
+export const gitRevertAction = z.strictObject({
+  'git-revert': z
+    .string()
+    .regex(/^[A-Za-z0-9_./~^-]+(\.\.[A-Za-z0-9_./~^-]+)?$/, 'a commit or a range A..B')
+    .describe('commits to revert as new commits on the branch (A..B: those after A up to B), pushed; never a reset or a force-push'),
+  provider,
+});
+
 export const downSqlAction = z.strictObject({
   'down-sql': z.strictObject({ database: identifier, sql: z.string().min(1) }),
 });
@@ -94,5 +102,5 @@ export const redisRestoreAction = z.strictObject({
   backup: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, '"latest" or a backup id').default('latest'),
 });
 
-export const actionSchema = z.union([flagAction, configAction, secretVersionAction, killSwitchAction, restartAction, commandAction, downSqlAction, redisRestoreAction]);
+export const actionSchema = z.union([flagAction, configAction, secretVersionAction, killSwitchAction, restartAction, commandAction, downSqlAction, redisRestoreAction, gitRevertAction]);
 export type Action = z.infer<typeof actionSchema>;

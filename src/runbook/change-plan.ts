@@ -21,7 +21,10 @@ export type Change =
   | { kind: 'command'; provider: string; argv: string[]; env: Record<string, string>; timeoutSeconds: number; successPattern?: string; repeatable: boolean }
   | { kind: 'down-sql'; database: string; phase: number }
   | { kind: 'redis-restore'; keyspace: string; backup: string }
-  | { kind: 'redis-restore-undo'; keyspace: string };
+  | { kind: 'redis-restore-undo'; keyspace: string }
+  | { kind: 'git-revert'; provider: string; range: string }
+  /** Reverts the commits the forward revert made (found again by its idempotency key): new commits again. */
+  | { kind: 'git-revert-undo'; provider: string; range: string };
 
 export interface PlannedChange {
   /** Unique in the plan; the step's name and its idempotency key, e.g. "phase-5/flag grok_integration". */
@@ -271,6 +274,25 @@ export function planChanges(
         change: { kind: 'down-sql', database, phase: phase ?? 0 },
         undo: null,
         noUndo: `down SQL on ${database} is not undone automatically; restore the safety dump with dataRestore`,
+      });
+    } else if ('git-revert' in action) {
+      const provider = action.provider!;
+      const range = action['git-revert'];
+      const head = findValue(values, 'git-head', (v) => v.provider === provider);
+      if (!head) {
+        problems.push(`the branch of ${provider} was not read from ${provider}`);
+        continue;
+      }
+      changes.push({
+        name: named(`git revert ${range}`),
+        phase,
+        kind,
+        target: `git ${head.branch} (${provider})`,
+        from: `head ${head.head.slice(0, 12)}`,
+        to: `${range} reverted as new commits, pushed`,
+        changes: true,
+        change: { kind: 'git-revert', provider, range },
+        undo: { kind: 'git-revert-undo', provider, range },
       });
     } else {
       const keyspace = action['redis-restore'];

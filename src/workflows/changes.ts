@@ -67,6 +67,16 @@ async function carryOut(rollback: Rollback, system: string, change: Change, key:
       rollback.board.note(`- keyspace ${change.keyspace}: ${saved.restored} keys restored from backup ${saved.backupId}; the ${saved.existedBefore} keys there before saved as ${saved.savedAs}`);
       return saved;
     }
+    case 'git-revert': {
+      const result = await activities(summary, watching(600)).revertCommits({ ...who, provider: change.provider, range: change.range });
+      rollback.board.note(`- git: reverted ${result.reverted.length} commit(s) of ${change.range} as ${result.created.length} new commit(s), pushed; head now ${result.head.slice(0, 12)}`);
+      return result;
+    }
+    case 'git-revert-undo': {
+      const result = await activities(summary, watching(600)).undoRevert({ ...who, provider: change.provider, range: change.range, forwardKey: key.replace(/:undo$/, '') });
+      rollback.board.note(`- git: undo: the revert of ${change.range} reverted by ${result.created.length} new commit(s), pushed; head now ${result.head.slice(0, 12)}`);
+      return result;
+    }
     case 'redis-restore-undo':
       return activities(summary, watching(3600)).undoKeyspaceRestore({ system, keyspace: change.keyspace, saveId: saveIdFor(key.replace(/:undo$/, '')) });
   }
