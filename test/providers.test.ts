@@ -12,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { findProvider, PROVIDERS, providersOf, type AnyProvider } from '../src/providers/index.ts';
 import type { Capability } from '../src/providers/types.ts';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { parseRunbook } from '../src/runbook/load.ts';
 import { runbookJsonSchema } from '../scripts/generate-runbook-schema.ts';
-import { settingsJsonSchema } from '../src/providers/settings-docs.ts';
+import { settingsJsonSchema, settingsOf } from '../src/providers/settings-docs.ts';
 import { quietLogger } from './harness.ts';
 
 const src = fileURLToPath(new URL('../src/', import.meta.url));
@@ -69,6 +70,24 @@ describe('provider registry', () => {
       }
       await client.close?.();
       assert.ok(provider.description.length > 20, `${provider.id} says what it does`);
+    }
+  });
+
+  test('every provider\'s settings are checked when the runbook loads: its example loads, a misspelt or missing setting is refused naming it', () => {
+    const rto = { detectionMinutes: 5, decisionMinutes: 5, executionMinutes: 10, verificationMinutes: 5 };
+    const load = (settings: Record<string, unknown>, id: string) => {
+      const doc = { system: 'x', approvers: { oncall: ['alice'] }, rto, providers: { under_test: { provider: id, settings } } };
+      return () => parseRunbook(stringify(doc), 'runbooks/x.yaml');
+    };
+    for (const provider of PROVIDERS.values()) {
+      assert.doesNotThrow(load(provider.example, provider.id), `${provider.id}: its example settings load`);
+      assert.throws(load({ ...provider.example, tokenEnvv: 'X' }, provider.id), { message: /runbooks\/x\.yaml: providers\.under_test\.settings: unknown key 'tokenEnvv'$/ }, provider.id);
+      const required = settingsOf(provider).filter((s) => s.required);
+      for (const setting of required) {
+        const without = Object.fromEntries(Object.entries(provider.example).filter(([name]) => name !== setting.name));
+        const pattern = new RegExp(`runbooks/x\\.yaml: providers\\.under_test\\.settings(\\.${setting.name})?: .*`);
+        assert.throws(load(without, provider.id), { message: pattern }, `${provider.id}: without ${setting.name}`);
+      }
     }
   });
 
