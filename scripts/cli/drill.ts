@@ -7,7 +7,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import { drillScheduleId, searchAttributes, TASK_QUEUE, type DrillResult } from '../../src/contract/index.ts';
-import { loadRunbooks } from '../../src/runbook/load.ts';
 import type { Drill } from '../../src/runbook/drill-schema.ts';
 import { drillTable, renderDrillChart } from '../../src/runbook/scorecard.ts';
 import type { Runbook } from '../../src/runbook/schema.ts';
@@ -30,8 +29,10 @@ overlap SKIP (a drill never starts while the last one runs); the UI's Schedules 
 
 const SUBCOMMANDS = ['schedule', 'list', 'pause', 'resume', 'trigger', 'report'] as const;
 
-function runbookOf(system: string): Runbook {
+/** Loaded when a drill command needs it: the runbook loader brings every provider, which `rollback help` need not wait for. */
+async function runbookOf(system: string): Promise<Runbook> {
   const dir = process.env.RUNBOOKS_DIR ?? 'runbooks';
+  const { loadRunbooks } = await import('../../src/runbook/load.ts');
   const runbook = loadRunbooks(resolve(dir)).get(system);
   if (!runbook) throw new UsageError(`no runbook for system '${system}' in ${dir}`);
   return runbook;
@@ -91,7 +92,7 @@ export async function drill(argv: string[]): Promise<number> {
   if (sub === 'trigger') required(values.drill, 'drill', 'name');
   const limit = number(values.limit, 'limit') ?? 10;
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number; got '${values.limit}'`);
-  const runbook = sub === 'report' ? null : runbookOf(system);
+  const runbook = sub === 'report' ? null : await runbookOf(system);
   const drills = runbook ? drillsOf(runbook, values.drill) : [];
 
   return withTemporal(async (temporal) => {

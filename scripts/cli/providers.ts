@@ -2,8 +2,6 @@
  * `rollback providers [<id>] [--json]`: what a runbook can name under `provider:`, what each one
  * can do and the settings it takes, read from the registry the worker loads runbooks with.
  */
-import { CAPABILITY_NAMES, PROVIDERS } from '../../src/providers/index.ts';
-import { allProviders, settingsOf } from '../../src/providers/settings-docs.ts';
 import { parseCommand, UsageError } from './args.ts';
 import { table } from './format.ts';
 
@@ -16,6 +14,9 @@ Lists every provider a runbook can name, with its capabilities; with an id, its 
 
 export async function providers(argv: string[]): Promise<number> {
   const { values, positionals: given } = parseCommand(argv, { json: { type: 'boolean' } });
+  // The registry brings every provider's client library: loaded for this command only, not for every `rollback` run.
+  const { CAPABILITY_NAMES, PROVIDERS } = await import('../../src/providers/index.ts');
+  const { allProviders, settingsOf } = await import('../../src/providers/settings-docs.ts');
   if (given.length > 1) throw new UsageError(`unexpected argument '${given[1]}'`);
   const [id] = given;
   if (id !== undefined && !PROVIDERS.has(id)) throw new UsageError(`unknown provider '${id}'; must be one of: ${allProviders().map((p) => p.id).join(', ')}`);
