@@ -49,21 +49,20 @@
  *   Rollback, progress   https://kubernetes.io/docs/concepts/workloads/controllers/deployment/
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  ApiException,
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  Observable,
-  PatchStrategy,
-  ResponseContext,
-  type Cluster,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-} from '@kubernetes/client-node';
+import type * as ClientNode from '@kubernetes/client-node';
+import type { Cluster, ConfigurationOptions, KubeConfig, ObservableMiddleware } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { envVarName, redactCredentials } from '../../contract/index.ts';
 import { ApiError, retryAfterMs } from '../http-api.ts';
+
+/**
+ * client-node is loaded on first use, not with the registry: it adds about 77 MB to a process's RSS,
+ * which a worker whose runbooks name no Kubernetes should not carry (nor every `rollback` CLI run).
+ */
+let loading: Promise<typeof ClientNode> | null = null;
+const clientNode = () => (loading ??= import('@kubernetes/client-node'));
+const JSON_PATCH = 'application/json-patch+json';
+const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 import {
   secretFromEnv,
   type ChangeOptions,
@@ -280,8 +279,8 @@ function create(settings: Settings, context: ProviderContext) {
   const log = context.logger.child({ provider: 'kubernetes', namespace });
 
   /** Credentials are read when a call is made, never in create(), so a refreshed token or kubeconfig is picked up. */
-  function kubeConfig(): KubeConfig {
-    const kc = new KubeConfig();
+  async function kubeConfig(): Promise<KubeConfig> {
+    const kc = new (await clientNode()).KubeConfig();
     const caFromEnv = () => {
       if (!settings.caDataEnv) return undefined;
       const value = secretFromEnv(context, settings.caDataEnv).trim();
@@ -338,6 +337,7 @@ function create(settings: Settings, context: ProviderContext) {
    * else an ApiError naming the request, the status, the server's message and what to do.
    */
   async function request<T>(schema: z.ZodType<T>, send: Send, extra: { contentType?: string; signal?: AbortSignal } = {}): Promise<T> {
+    const { ApiException, Observable, ResponseContext } = await clientNode();
     for (let attempt = 1; ; attempt++) {
       const exchange: Exchange = { sent: false, method: '?', path: '?' };
       const capture: ObservableMiddleware = {
@@ -427,17 +427,17 @@ function create(settings: Settings, context: ProviderContext) {
     if (!name) throw new Error(`version '${version}' names no Deployment in the kubernetes provider's settings (it knows: ${Object.keys(settings.deployments).join(', ')})`);
     return name;
   };
-  const apps = () => kubeConfig().makeApiClient(AppsV1Api);
-  const core = () => kubeConfig().makeApiClient(CoreV1Api);
+  const apps = async () => (await kubeConfig()).makeApiClient((await clientNode()).AppsV1Api);
+  const core = async () => (await kubeConfig()).makeApiClient((await clientNode()).CoreV1Api);
   const ref = (name: string) => `deployment/${name} in namespace ${namespace}`;
 
   const getDeployment = (name: string, signal?: AbortSignal) =>
-    request(deploymentSchema, (o) => apps().readNamespacedDeployment({ name, namespace }, o), { signal });
+    request(deploymentSchema, async (o) => (await apps()).readNamespacedDeployment({ name, namespace }, o), { signal });
 
   /** The ReplicaSets the Deployment controls: listed by its selector, kept when their controller reference is it (deploymentutil.listReplicaSets). */
   async function replicaSetsOf(d: Deployment, signal?: AbortSignal): Promise<ReplicaSet[]> {
     const labelSelector = selectorString(d.spec.selector);
-    const list = await request(replicaSetList, (o) => apps().listNamespacedReplicaSet({ namespace, labelSelector }, o), { signal });
+    const list = await request(replicaSetList, async (o) => (await apps()).listNamespacedReplicaSet({ namespace, labelSelector }, o), { signal });
     return list.items.filter((rs) => rs.metadata.ownerReferences?.some((r) => r.controller && r.uid === d.metadata.uid));
   }
 
@@ -509,7 +509,7 @@ function create(settings: Settings, context: ProviderContext) {
   async function readState(): Promise<TrafficState> {
     const instances = await Promise.all(
       Object.entries(settings.deployments).map(async ([version, name]) => {
-        const scale = await request(scaleSchema, (o) => apps().readNamespacedDeploymentScale({ name, namespace }, o));
+        const scale = await request(scaleSchema, async (o) => (await apps()).readNamespacedDeploymentScale({ name, namespace }, o));
         return [version, scale.spec?.replicas ?? 0] as const;
       }),
     );
@@ -523,7 +523,7 @@ function create(settings: Settings, context: ProviderContext) {
     if (!current) return [];
     const hash = current.metadata.labels?.[HASH_LABEL] ?? current.spec.template.metadata?.labels?.[HASH_LABEL];
     const labelSelector = [selectorString(d.spec.selector), ...(hash ? [`${HASH_LABEL}=${hash}`] : [])].filter(Boolean).join(',');
-    const pods = await request(podList, (o) => core().listNamespacedPod({ namespace, labelSelector }, o));
+    const pods = await request(podList, async (o) => (await core()).listNamespacedPod({ namespace, labelSelector }, o));
     return pods.items
       .filter((pod) => pod.metadata.ownerReferences?.some((r) => r.controller && r.uid === current.metadata.uid))
       .map((pod) => ({
@@ -542,12 +542,12 @@ function create(settings: Settings, context: ProviderContext) {
       async scale(version: string, count: number, options: ChangeOptions): Promise<TrafficState> {
         const name = deploymentOf(version);
         await onConflictRetry(ref(name), async () => {
-          const scale = await request(scaleSchema, (o) => apps().readNamespacedDeploymentScale({ name, namespace }, o));
+          const scale = await request(scaleSchema, async (o) => (await apps()).readNamespacedDeploymentScale({ name, namespace }, o));
           if ((scale.spec?.replicas ?? 0) === count) return;
           log.info({ deployment: name, from: scale.spec?.replicas, to: count, actor: options.actor, idempotencyKey: options.idempotencyKey }, 'scaling deployment');
           // The resourceVersion read makes the write conditional: a change made meanwhile is a 409, read again.
           const body = { apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name, namespace, resourceVersion: scale.metadata.resourceVersion }, spec: { replicas: count } };
-          await request(scaleSchema, (o) => apps().replaceNamespacedDeploymentScale({ name, namespace, body }, o));
+          await request(scaleSchema, async (o) => (await apps()).replaceNamespacedDeploymentScale({ name, namespace, body }, o));
         });
         await waitFor(name, (d) => scaleStatus(d, count), {});
         return readState();
@@ -582,7 +582,7 @@ function create(settings: Settings, context: ProviderContext) {
             { op: 'replace', path: '/spec/template', value: withoutHash(rs.spec.template) },
             { op: 'add', path: '/metadata/annotations', value: annotations },
           ];
-          await request(deploymentSchema, (o) => apps().patchNamespacedDeployment({ name, namespace, body }, o), { contentType: PatchStrategy.JsonPatch, signal: options.signal });
+          await request(deploymentSchema, async (o) => (await apps()).patchNamespacedDeployment({ name, namespace, body }, o), { contentType: JSON_PATCH, signal: options.signal });
         });
         await waitFor(name, rolloutStatus, options);
         return readRelease(target);
@@ -600,7 +600,7 @@ function create(settings: Settings, context: ProviderContext) {
           if (d.spec.template.metadata?.annotations?.[RESTART_KEY] === options.idempotencyKey) return;
           log.info({ deployment: name, actor: options.actor, idempotencyKey: options.idempotencyKey }, 'restarting deployment');
           const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt, [RESTART_KEY]: options.idempotencyKey } } } } };
-          await request(deploymentSchema, (o) => apps().patchNamespacedDeployment({ name, namespace, body }, o), { contentType: PatchStrategy.StrategicMergePatch });
+          await request(deploymentSchema, async (o) => (await apps()).patchNamespacedDeployment({ name, namespace, body }, o), { contentType: STRATEGIC_MERGE_PATCH });
         });
         await waitFor(name, rolloutStatus, options);
         return readReplicas(target);
