@@ -12,6 +12,14 @@ export const TASK_QUEUE = 'rollbacks';
  * Rollbacks an on-call engineer starts (Temporal UI, `temporal workflow start`, `rollback start`).
  * Each is registered by the worker; the CLI offers exactly these.
  */
+/**
+ * A commit or a range `A..B` a `git-revert` action names: shas, branch and tag names, `~`/`^` suffixes;
+ * a dot never doubled (that is the range's `..`) nor last. Nothing git could read as an option, a
+ * pathspec or a reflog entry. Checked when the runbook loads and again by the provider.
+ */
+const COMMITISH = '[A-Za-z0-9][A-Za-z0-9_/~^-]*(?:\\.[A-Za-z0-9_/~^-]+)*';
+export const GIT_RANGE = new RegExp(`^(${COMMITISH})(?:\\.\\.(${COMMITISH}))?$`);
+
 export const ROLLBACK_WORKFLOWS = ['fullRollback', 'dataRestore', 'phaseRollback', 'configRollback'] as const;
 export type RollbackWorkflow = (typeof ROLLBACK_WORKFLOWS)[number];
 

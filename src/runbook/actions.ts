@@ -6,7 +6,7 @@
  * runbook loader (which fills in the provider), the plans and the workflows.
  */
 import { z } from 'zod';
-import { configKey, envVarName } from '../contract/index.ts';
+import { configKey, envVarName, GIT_RANGE } from '../contract/index.ts';
 import { placeholderProblem, placeholdersIn } from './templates.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
@@ -88,7 +88,7 @@ export const commandAction = z
 export const gitRevertAction = z.strictObject({
   'git-revert': z
     .string()
-    .regex(/^[A-Za-z0-9_./~^-]+(\.\.[A-Za-z0-9_./~^-]+)?$/, 'a commit or a range A..B')
+    .regex(GIT_RANGE, 'a commit or a range A..B (shas, branch or tag names)')
     .describe('commits to revert as new commits on the branch (A..B: those after A up to B), pushed; never a reset or a force-push'),
   provider,
 });

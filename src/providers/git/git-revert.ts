@@ -34,7 +34,7 @@
 import { existsSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { envVarName } from '../../contract/index.ts';
+import { envVarName, GIT_RANGE } from '../../contract/index.ts';
 import { runProgram, type RunResult } from '../command/runner.ts';
 import { secretFromEnv, type ChangeOptions, type ProviderContext, type ProviderDefinition } from '../types.ts';
 
@@ -67,12 +67,7 @@ const settingsSchema = z.strictObject({
 });
 type Settings = z.infer<typeof settingsSchema>;
 
-/**
- * Commit names and ranges: shas, branch and tag names, `~`/`^` suffixes; a dot never doubled (that is
- * the range's `..`) nor last. Nothing git could read as an option, a pathspec or a reflog entry.
- */
-const COMMITISH = '[A-Za-z0-9][A-Za-z0-9_/~^-]*(?:\\.[A-Za-z0-9_/~^-]+)*';
-const RANGE = new RegExp(`^(${COMMITISH})(?:\\.\\.(${COMMITISH}))?$`);
+const RANGE = GIT_RANGE;
 
 /** Our own half-done work, so that a retry after a crash may undo it (and only it). */
 const MARKER = 'rollback-runbooks-revert';
