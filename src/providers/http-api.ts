@@ -25,8 +25,14 @@ export interface ApiOptions {
   baseUrl: string;
   /** Names the API in errors: "Cloud Run", "Fly Machines API". */
   what: string;
-  /** Sent with every request (authorization, content type); never shown in errors. */
-  headers?: Record<string, string>;
+  /**
+   * Sent with every request (authorization, content type); never shown in errors. A function is
+   * called for each request, so a credential read from the environment is the current one and the
+   * client can be made once, in a provider's `create`, without reading it there.
+   */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  /** What an engineer should do about a failed request (which variable holds the key, what to check), added to its error. */
+  advise?: (status: number) => string;
   timeoutMs?: number;
   /** Attempts in all for a 429 or (where repeatable) a 5xx; default 5. */
   maxAttempts?: number;
@@ -96,12 +102,18 @@ export function jsonApi(options: ApiOptions): ApiCall {
   return async <T>(method: string, path: string, request: RequestOptions = {}): Promise<ApiResponse<T>> => {
     const repeatable = method === 'GET' || request.repeatable === true;
     const where = `${options.what} ${method} ${path}`;
+    const failed = (message: string, status: number, body: unknown) => {
+      const advice = options.advise?.(status);
+      return new ApiError(advice ? `${message} (${advice})` : message, status, body);
+    };
+    // Read before the request, outside its error handling: a missing credential is its own error, not a lost answer.
+    const headers = typeof options.headers === 'function' ? options.headers() : options.headers;
     for (let attempt = 1; ; attempt++) {
       let response: Response;
       try {
         response = await fetch(`${base}${path}`, {
           method,
-          headers: { accept: 'application/json', ...(request.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers, ...request.headers },
+          headers: { accept: 'application/json', ...(request.body === undefined ? {} : { 'content-type': 'application/json' }), ...headers, ...request.headers },
           body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
           signal: request.signal ? AbortSignal.any([request.signal, AbortSignal.timeout(options.timeoutMs ?? 10_000)]) : AbortSignal.timeout(options.timeoutMs ?? 10_000),
         });
@@ -111,7 +123,7 @@ export function jsonApi(options: ApiOptions): ApiCall {
           await sleep(backoff * 2 ** (attempt - 1));
           continue;
         }
-        throw new ApiError(`${where}: no answer (${(err as Error).message})`, 0, null);
+        throw failed(`${where}: no answer (${(err as Error).message})`, 0, null);
       }
       const body = parseBody(await response.text());
       if (response.ok || request.accept?.includes(response.status)) return { status: response.status, body: body as T, headers: response.headers };
@@ -127,7 +139,7 @@ export function jsonApi(options: ApiOptions): ApiCall {
         continue;
       }
       const gaveUp = limited ? (attempt >= maxAttempts ? ` (still rate limited after ${attempt} attempts)` : ` (Retry-After ${wait} ms is longer than the ${maxWait} ms this waits)`) : '';
-      throw new ApiError(`${where} answered ${response.status}${gaveUp}: ${shown(body)}`, response.status, body);
+      throw failed(`${where} answered ${response.status}${gaveUp}: ${shown(body)}`, response.status, body);
     }
   };
 }

@@ -188,14 +188,14 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'t
     return 'Cloud Run refused the request as sent.';
   };
 
+  // The token is read at each request, so a refreshed environment variable is picked up and create() stays free of I/O.
+  const api = jsonApi({
+    baseUrl: settings.baseUrl,
+    what: 'Cloud Run',
+    headers: () => ({ authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` }),
+    timeoutMs: settings.requestTimeoutMs,
+  });
   const call = async <T>(schema: z.ZodType<T>, method: string, path: string, options: RequestOptions = {}): Promise<T> => {
-    // The token is read at call time, so a refreshed environment variable is picked up and create() stays free of I/O.
-    const api = jsonApi({
-      baseUrl: settings.baseUrl,
-      what: 'Cloud Run',
-      headers: { authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` },
-      timeoutMs: settings.requestTimeoutMs,
-    });
     try {
       const response = await api(method, path, options);
       const parsed = schema.safeParse(response.body);

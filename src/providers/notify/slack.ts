@@ -155,13 +155,14 @@ function create(settings: Settings, context: ProviderContext): { notify: NotifyC
   // One notification at a time per rollback, so two sent together cannot both start a message.
   const queues = new Map<string, Promise<void>>();
 
+  // The token is read at each request, so a rotated token is picked up and `create` does no I/O.
+  const api = jsonApi({
+    baseUrl: settings.baseUrl,
+    what: 'Slack',
+    headers: () => ({ authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` }),
+    timeoutMs: settings.requestTimeoutMs,
+  });
   const call = async (method: string, body: Record<string, unknown>, options: Pick<RequestOptions, 'repeatable'> = {}): Promise<SlackAnswer> => {
-    const api = jsonApi({
-      baseUrl: settings.baseUrl,
-      what: 'Slack',
-      headers: { authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` },
-      timeoutMs: settings.requestTimeoutMs,
-    });
     let answer: SlackAnswer;
     try {
       // Slack wants the charset with JSON bodies (it warns `missing_charset` otherwise).

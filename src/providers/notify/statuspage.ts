@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { ApiError, jsonApi, type ApiCall, type RequestOptions } from '../http-api.ts';
+import { jsonApi, type ApiCall, type RequestOptions } from '../http-api.ts';
 import { secretFromEnv, type ProviderContext, type ProviderDefinition, type StatusIncident, type StatusPageClient } from '../types.ts';
 
 /** Where this project keeps its marker inside an incident's `metadata` (top-level values must be objects). */
@@ -61,22 +61,15 @@ function hint(status: number, settings: Settings): string {
 function create(settings: Settings, context: ProviderContext): { statusPage: StatusPageClient } {
   const page = `/pages/${encodeURIComponent(settings.pageId)}`;
 
-  // The key is read at call time, so a rotated key is picked up and `create` does no I/O.
-  const call = async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => {
-    const api: ApiCall = jsonApi({
-      baseUrl: settings.baseUrl,
-      what: 'Statuspage',
-      headers: { authorization: `OAuth ${secretFromEnv(context, settings.apiKeyEnv)}` },
-      timeoutMs: settings.requestTimeoutMs,
-    });
-    try {
-      return (await api<T>(method, path, options)).body;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      const advice = hint(err.status, settings);
-      throw new ApiError(advice ? `${err.message} (${advice})` : err.message, err.status, err.body);
-    }
-  };
+  // The key is read at each request, so a rotated key is picked up and `create` does no I/O.
+  const api: ApiCall = jsonApi({
+    baseUrl: settings.baseUrl,
+    what: 'Statuspage',
+    headers: () => ({ authorization: `OAuth ${secretFromEnv(context, settings.apiKeyEnv)}` }),
+    timeoutMs: settings.requestTimeoutMs,
+    advise: (status) => hint(status, settings),
+  });
+  const call = async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => (await api<T>(method, path, options)).body;
 
   const ours = (incident: Incident, rollbackId: string) => incident.metadata?.[METADATA_KEY]?.rollback_id === rollbackId;
 

@@ -181,16 +181,11 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'r
       what: `Railway ${operation}`,
       headers: { authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` },
       timeoutMs: settings.requestTimeoutMs,
+      advise: (status) => hint(status, settings),
     });
-    let body: { data?: Record<string, unknown> | null; errors?: { message?: string }[] } | null;
-    try {
-      // Queries only read, so they are safe to ask again; a mutation whose answer was lost is not resent.
-      body = (await api<typeof body>('POST', path, { body: { query, variables }, repeatable: !options.mutation, signal: options.signal })).body;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      const advice = hint(err.status, settings);
-      throw new ApiError(advice ? `${err.message} (${advice})` : err.message, err.status, err.body);
-    }
+    type Answer = { data?: Record<string, unknown> | null; errors?: { message?: string }[] } | null;
+    // Queries only read, so they are safe to ask again; a mutation whose answer was lost is not resent.
+    const { body } = await api<Answer>('POST', path, { body: { query, variables }, repeatable: !options.mutation, signal: options.signal });
     const errors = body?.errors ?? [];
     if (errors.length > 0) {
       const messages = errors.map((e) => e.message ?? JSON.stringify(e)).join('; ');

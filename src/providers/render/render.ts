@@ -29,7 +29,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { ApiError, jsonApi, type RequestOptions } from '../http-api.ts';
+import { jsonApi, type RequestOptions } from '../http-api.ts';
 import { secretFromEnv, type ProviderClient, type ProviderContext, type ProviderDefinition, type Release, type ReleaseState, type RolloutOptions } from '../types.ts';
 
 const settingsSchema = z.strictObject({
@@ -107,22 +107,15 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'r
     return id;
   }
 
-  async function call<T>(method: string, path: string, options?: RequestOptions): Promise<T> {
-    // The key is read at call time, so a rotated key is picked up and `create` does no I/O.
-    const api = jsonApi({
-      baseUrl: settings.baseUrl,
-      what: 'Render API',
-      headers: { authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` },
-      timeoutMs: settings.requestTimeoutMs,
-    });
-    try {
-      return (await api<T>(method, path, options)).body;
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      const advice = hint(err.status, settings);
-      throw new ApiError(advice ? `${err.message} (${advice})` : err.message, err.status, err.body);
-    }
-  }
+  // The key is read at each request, so a rotated key is picked up and `create` does no I/O.
+  const api = jsonApi({
+    baseUrl: settings.baseUrl,
+    what: 'Render API',
+    headers: () => ({ authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` }),
+    timeoutMs: settings.requestTimeoutMs,
+    advise: (status) => hint(status, settings),
+  });
+  const call = async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => (await api<T>(method, path, options)).body;
 
   const service = async (id: string, signal?: AbortSignal) => serviceSchema.parse(await call('GET', `/services/${id}`, { signal }));
   const deploy = async (id: string, deployId: string, signal?: AbortSignal) => deploySchema.parse(await call('GET', `/services/${id}/deploys/${encodeURIComponent(deployId)}`, { signal }));
