@@ -138,29 +138,23 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** The Docker daemon: DOCKERD_PATH, `dockerd` on PATH, or where Debian's docker.io puts it. */
-export function findDockerd(): string {
-  const explicit = process.env.DOCKERD_PATH;
+/** A program: the path in `envVar` (an error if it is not executable), `name` on PATH, or one of `places`; the error says how to get it. */
+function findProgram(name: string, envVar: string, places: string[], what: string): string {
+  const explicit = process.env[envVar];
   if (explicit) {
-    if (!isExecutable(explicit)) throw new Error(`DOCKERD_PATH=${explicit} is not an executable file`);
+    if (!isExecutable(explicit)) throw new Error(`${envVar}=${explicit} is not an executable file`);
     return explicit;
   }
-  const found = onPath('dockerd') ?? ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find(isExecutable);
-  if (!found) throw new Error('No Docker daemon (dockerd) found: install Debian\'s docker.io package (`apt-get install -y docker.io`) or set DOCKERD_PATH.');
+  const found = onPath(name) ?? places.find(isExecutable);
+  if (!found) throw new Error(`No ${what} found: install Debian's docker.io package (\`apt-get install -y docker.io\`) or set ${envVar}.`);
   return found;
 }
 
+/** The Docker daemon: DOCKERD_PATH, `dockerd` on PATH, or where Debian's docker.io puts it. */
+export const findDockerd = (): string => findProgram('dockerd', 'DOCKERD_PATH', ['/usr/sbin/dockerd', '/usr/bin/dockerd'], 'Docker daemon (dockerd)');
+
 /** The docker CLI: DOCKER_CLI_PATH or `docker` on PATH. */
-export function findDockerCli(): string {
-  const explicit = process.env.DOCKER_CLI_PATH;
-  if (explicit) {
-    if (!isExecutable(explicit)) throw new Error(`DOCKER_CLI_PATH=${explicit} is not an executable file`);
-    return explicit;
-  }
-  const found = onPath('docker') ?? ['/usr/bin/docker', '/usr/local/bin/docker'].find(isExecutable);
-  if (!found) throw new Error('No docker CLI found: install Debian\'s docker.io package (`apt-get install -y docker.io`) or set DOCKER_CLI_PATH.');
-  return found;
-}
+export const findDockerCli = (): string => findProgram('docker', 'DOCKER_CLI_PATH', ['/usr/bin/docker', '/usr/local/bin/docker'], 'docker CLI');
 
 async function run(): Promise<void> {
   const compose = await resolveDockerCompose((line) => console.log(line));
