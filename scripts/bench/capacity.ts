@@ -13,7 +13,7 @@
  * BENCH_SIZES=100,500 and BENCH_TARGETS=dev,cluster choose what runs.
  * Prints a summary and writes bench-results/capacity-<time>.json.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -27,6 +27,7 @@ import {
   benchTargets,
   eventMs,
   percentile,
+  processMemoryBreakdown,
   processRssMb,
   resetSandbox,
   round,
@@ -56,7 +57,8 @@ class RssSampler {
     this.timer = setInterval(() => this.sample(), 200);
   }
   sample(): number {
-    const total = this.pids.reduce((sum, pid) => sum + processRssMb(pid).rssMb, 0);
+    // A worker that exited (its error is on stderr) counts nothing; waiting for it then fails the run.
+    const total = this.pids.reduce((sum, pid) => sum + (existsSync(`/proc/${pid}`) ? processRssMb(pid).rssMb : 0), 0);
     this.highest = Math.max(this.highest, total);
     return total;
   }
@@ -95,6 +97,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
     for (const worker of workers) await waitForPoller(service.connection, 'default', 120_000, worker.pid);
     await sleep(2000); // every worker polling and settled after start-up
     const atStartMb = round(sampler.sample());
+    const atStartBreakdown = workers.map((w) => processMemoryBreakdown(w.pid!));
     await resetSandbox(sandbox);
     const prefix = `cap-${service.name}-${open}-${Date.now()}-`;
     log(`${service.name}: starting ${open} rollbacks (${workers.length} worker${workers.length > 1 ? 's' : ''}, ${atStartMb} MB at start)`);
@@ -129,6 +132,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
     const allWaitingMs = round(performance.now() - startedAt);
     await sleep(3000); // settled: what it takes to hold them, not to have just started them
     const whileWaitingMb = round(sampler.sample());
+    const whileWaitingBreakdown = workers.map((w) => processMemoryBreakdown(w.pid!));
     log(`${service.name}: all ${open} wait at their gate after ${allWaitingMs} ms; workers hold ${whileWaitingMb} MB`);
 
     // Approvals one at a time, spread over the open rollbacks, each to a rollback the worker may not have touched for a while.
@@ -162,6 +166,9 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
       workerRssWhileWaitingMb: whileWaitingMb,
       workerRssPeakWhileOpenMb: peakWhileOpenMb,
       workerPeakRssMb: perWorker.map((w) => w.peakMb),
+      // Where each worker's resident memory was (from /proc/<pid>/smaps), at start and while all waited.
+      workerMemoryAtStart: atStartBreakdown,
+      workerMemoryWhileWaiting: whileWaitingBreakdown,
       allAtGateMs: allWaitingMs,
       stepsRetriedBeforeTheGate: [...retried],
       approveToNextActivity: { approvals: latencies.length, p50Ms: round(percentile(latencies, 50)), p95Ms: round(percentile(latencies, 95)), maxMs: round(Math.max(...latencies)) },

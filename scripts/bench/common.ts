@@ -112,6 +112,28 @@ export function processRssMb(pid: number): { rssMb: number; peakMb: number } {
 }
 
 /**
+ * Where a process's resident memory is, from /proc/<pid>/smaps, in MB: `v8Heap`, the anonymous
+ * mappings V8 makes for its heaps (every isolate's pages are 256 KB, or a multiple for large
+ * objects); `files`, mapped files (the node binary, the SDK's native library); `native`, every other
+ * anonymous mapping (malloc: the SDK's Rust core, Node's own allocations, WebAssembly memory).
+ */
+export function processMemoryBreakdown(pid: number): { v8HeapMb: number; filesMb: number; nativeMb: number } {
+  const kb = { v8Heap: 0, files: 0, native: 0 };
+  let kind: keyof typeof kb = 'native';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const sizeKb = (parseInt(mapping[2]!, 16) - parseInt(mapping[1]!, 16)) / 1024;
+      const name = mapping[3]!;
+      kind = name.startsWith('/') ? 'files' : !name && sizeKb % 256 === 0 && sizeKb <= 16 * 1024 ? 'v8Heap' : 'native';
+    } else if (line.startsWith('Rss:')) {
+      kb[kind] += Number(line.split(/\s+/)[1]);
+    }
+  }
+  return { v8HeapMb: round(kb.v8Heap / 1024), filesMb: round(kb.files / 1024), nativeMb: round(kb.native / 1024) };
+}
+
+/**
  * A runbook for the benchmarks: runbooks/sandbox.yaml for this sandbox as `system`, with no waiting
  * anywhere (zero windows, HTTP checks only) and the given gates.
  */
@@ -120,6 +142,8 @@ export function benchRunbook(sandbox: Sandbox, system: string, gates: Record<str
   const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
   doc.system = system;
   delete doc.health.metrics; // a zero-length window measures nothing; checks still verify
+  delete doc.watch; // its rules read those metrics; no benchmark runs a watchdog on these systems
+  delete doc.drills; // they drill that watchdog
   doc.health.windowSeconds = 0;
   doc.gates = gates;
   doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];

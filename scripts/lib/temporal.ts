@@ -92,6 +92,15 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
 }
 
 /** Waits until some worker polls the rollbacks task queue for workflow tasks. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -104,6 +113,7 @@ export async function waitForPoller(connection: Connection, namespace: string, t
     // (a worker's identity is "<pid>@<host>" unless configured otherwise).
     const pollers = answer.pollers ?? [];
     if (pid === undefined ? pollers.length > 0 : pollers.some((p) => p.identity?.startsWith(`${pid}@`))) return;
+    if (pid !== undefined && !alive(pid)) throw new Error(`the worker (pid ${pid}) exited before it polled task queue '${TASK_QUEUE}' (its error is above)`);
     await sleep(500);
   }
   throw new Error(`no worker polled task queue '${TASK_QUEUE}' within ${timeoutMs / 1000} s`);
