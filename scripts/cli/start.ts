@@ -57,7 +57,7 @@ Examples:
  * Each rollback's own input schema, checked before starting so a typo exits 2 instead of starting a
  * workflow that fails at once. Typed by the contract's list: a new rollback type needs its entry here.
  */
-const schemas: Record<RollbackWorkflow, z.ZodObject> = {
+const schemas: Record<RollbackWorkflow, z.ZodLazy<z.ZodObject>> = {
   fullRollback: fullRollbackInput,
   dataRestore: dataRestoreInput,
   phaseRollback: phaseRollbackInput,
@@ -89,7 +89,7 @@ const flagOf: Record<string, string> = {
 
 function checkInput(kind: RollbackWorkflow, input: Record<string, unknown>): void {
   const schema = schemas[kind];
-  const foreign = Object.keys(input).filter((key) => !(key in schema.shape));
+  const foreign = Object.keys(input).filter((key) => !(key in schema.unwrap().shape));
   if (foreign.length > 0) throw new UsageError(`${foreign.map((key) => flagOf[key] ?? key).join(', ')} ${foreign.length === 1 ? 'does' : 'do'} not apply to ${kind}`);
   const result = validate(schema, input);
   if (result.ok) return;

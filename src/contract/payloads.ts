@@ -45,16 +45,18 @@ export const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must look
 export const DECISION_ACTIONS = ['retry', 'skip', 'compensate', 'abort'] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 
-const comment = z
-  .string()
-  .trim()
-  .max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`)
-  .refine((s) => !CONTROL_IN_TEXT.test(s), 'must not contain control characters');
+const comment = () =>
+  z
+    .string()
+    .trim()
+    .max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`)
+    .refine((s) => !CONTROL_IN_TEXT.test(s), 'must not contain control characters');
 
-export const approvalPayload = z.strictObject({ by: personName, comment: comment.optional() });
-export const rejectionPayload = z.strictObject({ by: personName, reason: freeText('why') });
-export const decisionPayload = z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS) });
-export const abortPayload = z.strictObject({ by: personName, reason: freeText('why') });
+// Made on first use, like the workflow inputs (src/contract/inputs.ts says why).
+export const approvalPayload = z.lazy(() => z.strictObject({ by: personName, comment: comment().optional() }));
+export const rejectionPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why') }));
+export const decisionPayload = z.lazy(() => z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS) }));
+export const abortPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why') }));
 
 export type Approval = z.infer<typeof approvalPayload>;
 export type Rejection = z.infer<typeof rejectionPayload>;
@@ -68,15 +70,17 @@ export const SIGNAL_PAYLOADS = {
   abort: { schema: abortPayload, example: '{"by": "bob", "reason": "wrong system"}' },
 } as const satisfies Record<SignalName, { schema: z.ZodType; example: string }>;
 
-export const pausePayload = z
-  .strictObject({
-    by: personName,
-    reason: freeText('why'),
-    until: z.iso.datetime({ offset: true }).optional().describe('resume by itself at this instant (ISO 8601)'),
-    untilMinutes: z.number().positive().max(7 * 24 * 60, 'must be at most a week (10080 minutes)').optional().describe('resume by itself after this many minutes'),
-  })
-  .refine((p) => p.until === undefined || p.untilMinutes === undefined, 'give until or untilMinutes, not both');
-export const resumePayload = z.strictObject({ by: personName });
+export const pausePayload = z.lazy(() =>
+  z
+    .strictObject({
+      by: personName,
+      reason: freeText('why'),
+      until: z.iso.datetime({ offset: true }).optional().describe('resume by itself at this instant (ISO 8601)'),
+      untilMinutes: z.number().positive().max(7 * 24 * 60, 'must be at most a week (10080 minutes)').optional().describe('resume by itself after this many minutes'),
+    })
+    .refine((p) => p.until === undefined || p.untilMinutes === undefined, 'give until or untilMinutes, not both'),
+);
+export const resumePayload = z.lazy(() => z.strictObject({ by: personName }));
 export type PauseRequest = z.infer<typeof pausePayload>;
 export type ResumeRequest = z.infer<typeof resumePayload>;
 

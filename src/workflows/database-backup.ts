@@ -5,7 +5,7 @@
  * secrets and backup directories are: on the worker.
  */
 import { workflowInfo } from '@temporalio/workflow';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { activities, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { databaseBackupInput, databaseRef, keyspaceBackupInput } from '../contract/index.ts';
@@ -25,8 +25,8 @@ export async function databaseBackup(raw: z.input<typeof databaseBackupInput>) {
   return { id: manifest.id, takenAt: manifest.takenAt, files: manifest.files.length, bytes, rowCounts: manifest.rowCounts };
 }
 
-export async function backupCatalog(raw: z.input<z.ZodObject<typeof databaseRef>>) {
-  const input = parseInput('backupCatalog', z.strictObject(databaseRef), raw);
+export async function backupCatalog(raw: z.input<typeof databaseRef>) {
+  const input = parseInput('backupCatalog', databaseRef, raw);
   return activities(`list backups of ${input.system}/${input.database}`)
     .listDatabaseBackups(input)
     .catch((err: unknown) => surfaceKnownFailure(err, REFUSALS));
