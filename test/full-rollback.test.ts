@@ -44,6 +44,9 @@ describe('fullRollback', { timeout: 120_000 }, () => {
     const described = await handle.describe();
     assert.equal(described.typedSearchAttributes.get(searchAttributes.state), 'awaiting_approval');
     assert.equal(described.typedSearchAttributes.get(searchAttributes.system), name);
+    // The UI's stack trace tab: through the bundle's source map (line mappings, no sources) to our TypeScript.
+    const stack = await handle.query<string>('__stack_trace');
+    assert.match(stack, /at awaitApproval \(\S*\/src\/workflows\/gates\.ts:\d+:\d+\)/);
 
     await handle.signal(approveSignal, { by: 'bob', comment: 'error rate back under 1%' });
     const result = await handle.result();

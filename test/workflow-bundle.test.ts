@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { sha256, sharedModulesPath, workflowBundlePath, workflowsPath, type BundleManifest } from '../src/worker/workflow-bundle.ts';
+import { MANIFEST_FORMAT, sha256, sharedModulesPath, workflowBundlePath, workflowsPath, type BundleManifest } from '../src/worker/workflow-bundle.ts';
 
 const root = join(import.meta.dirname, '..');
 const logger = pino({ level: 'silent' });
@@ -35,6 +35,30 @@ describe('workflow bundle cache', () => {
       assert.ok(!files.includes(join(root, kept)), `${kept} must stay out of the workflow bundle`);
     }
     assert.equal(first, join(dir, manifestOf(dir).bundle));
+  });
+
+  test('the manifest also lists what shapes the bundle besides the sources: the builder and the SDK version', () => {
+    const files = Object.keys(manifestOf(dir).files);
+    assert.ok(files.includes(join(root, 'src/worker/build-workflow-bundle.ts')));
+    assert.ok(files.includes(join(root, 'node_modules/@temporalio/worker/package.json')));
+  });
+
+  test("the inline source map maps lines and carries no copy of the sources (the worker keeps it in memory; the SDK sends no sources)", () => {
+    const code = readFileSync(first, 'utf8');
+    const base64 = /\/\/# sourceMappingURL=data:application\/json;charset=utf-8;base64,(\S+)\s*$/.exec(code)?.[1];
+    assert.ok(base64, 'an inline source map (the SDK requires one)');
+    const map = JSON.parse(Buffer.from(base64, 'base64').toString()) as { sources: string[]; sourcesContent?: unknown; mappings: string };
+    assert.equal(map.sourcesContent, undefined);
+    assert.ok(map.sources.some((source) => source.endsWith('src/workflows/gates.ts')), 'our sources are named');
+    assert.ok(map.mappings.length > 1000);
+    assert.ok(code.length < 3_000_000, `the bundle is ${code.length} bytes`);
+  });
+
+  test('a manifest of an older format is not trusted: the bundle is built again', async () => {
+    const manifest = manifestOf(dir);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, format: 1 }));
+    assert.equal(await workflowBundlePath({ cacheDir: dir, logger }), first);
+    assert.equal(manifestOf(dir).format, MANIFEST_FORMAT, 'written anew by the build');
   });
 
   test('an unchanged source tree reuses the bundle without building', async () => {

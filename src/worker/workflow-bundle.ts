@@ -33,8 +33,15 @@ export const DEFAULT_BUNDLE_CACHE_DIR = fileURLToPath(new URL('../../.cache/work
 
 const BUILDER = fileURLToPath(new URL('./build-workflow-bundle.ts', import.meta.url));
 
+/**
+ * Bumped when what the manifest covers changes, so an older manifest is not trusted (2: the builder
+ * and the SDK's version are listed among the files).
+ */
+export const MANIFEST_FORMAT = 2;
+
 /** What build-workflow-bundle.ts writes beside the bundle. */
 export interface BundleManifest {
+  format: number;
   bundle: string;
   /** Every file webpack read, with its SHA-256. */
   files: Record<string, string>;
@@ -48,6 +55,7 @@ function cachedBundle(cacheDir: string): string | null {
   if (!existsSync(manifestPath)) return null;
   try {
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as BundleManifest;
+    if (manifest.format !== MANIFEST_FORMAT) return null;
     const bundlePath = join(cacheDir, manifest.bundle);
     if (!existsSync(bundlePath)) return null;
     for (const [file, hash] of Object.entries(manifest.files)) {
