@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point of `npm start` and `npm test` on a fresh machine: it needs nothing but Node, installs the
+// Entry point of `npm start`, `npm run worker` and `npm test` on a fresh machine: it needs nothing but Node, installs the
 // npm packages when they are missing or stale (and, for the tests, Debian's Chromium and PostgreSQL
 // client where we are root), then hands over to the TypeScript scripts.
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,16 +37,29 @@ function findTests(dir) {
 ensureNodeModules();
 const tsx = ['--import', 'tsx'];
 
-if (command === 'start' || command === 'cluster') {
-  // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
-  // Signals are passed on, so SIGTERM to this process alone stops everything start.ts started. (Ctrl-C
-  // reaches start.ts from the terminal as well: it stops once, however many signals arrive.)
-  const child = spawn(process.execPath, [...tsx, `scripts/${command}.ts`, ...process.argv.slice(3)], { cwd: root, stdio: 'inherit' });
+/**
+ * Runs `args` with node and exits as it does. Signals are passed on, so SIGTERM to this process alone
+ * stops it. (Ctrl-C reaches the child from the terminal as well: it stops once, however many signals arrive.)
+ */
+function handOver(args, env = process.env) {
+  const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   // npm exits on SIGTERM without passing it on; when our parent goes, stop as if we had been told.
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && child.kill('SIGTERM'), 500).unref();
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+if (command === 'start' || command === 'cluster') {
+  // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
+  handOver([...tsx, `scripts/${command}.ts`, ...process.argv.slice(3)]);
+} else if (command === 'worker') {
+  // The worker as every worker of ours runs (src/worker/command.ts prints it, building the worker's
+  // JavaScript first when a source changed); its environment's own settings win over the defaults.
+  const resolved = spawnSync(process.execPath, [...tsx, 'src/worker/command.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (resolved.status !== 0) process.exit(resolved.status ?? 1);
+  const { args, env } = JSON.parse(resolved.stdout);
+  handOver(args, { ...env, ...process.env });
 } else if (command === 'test') {
   const problems = ensureSystemPackages(testRequirements());
   if (problems.length > 0) {
@@ -73,6 +86,6 @@ if (command === 'start' || command === 'cluster') {
   const clusterStatus = testRun('Cluster tests: a Temporal server on PostgreSQL', cluster, ['--test-concurrency=1']);
   process.exit(main || clusterStatus);
 } else {
-  console.error('usage: node scripts/bootstrap.mjs start|cluster|test [test files...]');
+  console.error('usage: node scripts/bootstrap.mjs start|cluster|worker|test [test files...]');
   process.exit(2);
 }

@@ -61,7 +61,7 @@ async function run(): Promise<void> {
   env.TEMPORAL_ADDRESS = address;
   env.TEMPORAL_NAMESPACE = namespace;
   env.TEMPORAL_UI_URL ??= `http://localhost:${settings.uiPort}`;
-  startSandboxAndWorkers(job, env, 2, say);
+  await startSandboxAndWorkers(job, env, 2, say);
   await waitForPoller(connection, namespace, 120_000);
   await startSandboxWatchdog(connection, namespace, say);
   await connection.close();

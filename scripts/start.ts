@@ -46,7 +46,7 @@ async function run(): Promise<void> {
   // A dev server we started registered them itself (devServerArgs); a cluster we did not start may lack them.
   if (process.env.TEMPORAL_ADDRESS) await ensureSearchAttributes(connection, namespace);
 
-  startSandboxAndWorkers(job, env, 1, say);
+  await startSandboxAndWorkers(job, env, 1, say);
   await waitForPoller(connection, namespace, 120_000);
   await startSandboxWatchdog(connection, namespace, say);
   await connection.close();

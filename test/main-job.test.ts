@@ -20,6 +20,9 @@ const dataDir = mkdtempSync(join(tmpdir(), 'rollbacks-data-'));
 const databaseName = `sandbox_test_${process.pid}_main`;
 const password = `pw-${randomUUID()}`;
 
+/** A worker process: node running the worker's built JavaScript (src/worker/command.ts). */
+const isWorker = (command: string) => /\/\.cache\/worker\/[0-9a-f]{64}\.mjs\b/.test(command);
+
 /** Processes that carry this test's marker in their environment: everything the main job started. */
 function markedProcesses(): { pid: number; command: string }[] {
   const found: { pid: number; command: string }[] = [];
@@ -155,7 +158,7 @@ describe('main job (npm start)', () => {
     const running = markedProcesses();
     assert.ok(running.some((p) => p.command.includes('temporal server start-dev')), 'dev server running');
     assert.ok(running.some((p) => p.command.includes('sandbox/main.ts')), 'sandbox running');
-    assert.ok(running.some((p) => p.command.includes('src/worker/main.ts')), 'worker running');
+    assert.ok(running.some((p) => isWorker(p.command)), 'worker running');
     await stopMainJob(first);
     assert.deepEqual(markedProcesses(), [], 'no process left behind');
 
@@ -183,7 +186,7 @@ describe('main job (npm start)', () => {
     const atGate = async () => (await handle.query<{ state: string }>('status')).state === 'awaiting_approval';
     for (let deadline = Date.now() + 60_000; !(await atGate()); await sleep(200)) assert.ok(Date.now() < deadline, 'the rollback reached its gate');
 
-    const workers = markedProcesses().filter((p) => p.command.includes('src/worker/main.ts'));
+    const workers = markedProcesses().filter((p) => isWorker(p.command));
     assert.equal(workers.length, 1);
     const before = job.output.join('').length;
     process.kill(workers[0]!.pid, 'SIGKILL');

@@ -24,7 +24,7 @@ import { ProviderClients } from '../src/providers/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import { databasesLike, dropTestDatabase, kill9, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
-import { workerNodeArgs } from '../src/worker/command.ts';
+import { workerCommand } from '../src/worker/command.ts';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
@@ -33,10 +33,12 @@ const workers: ChildProcess[] = [];
 const databaseName = `sandbox_test_${process.pid}_crash`;
 const databaseUrl = `${POSTGRES}/${databaseName}`;
 
-/** A worker exactly as production runs it: its own process, src/worker/main.ts, configured by environment. */
+/** A worker exactly as production runs it: its own process, src/worker/command.ts, configured by environment. */
 async function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, workerNodeArgs(), {
+  const worker = await workerCommand();
+  const child = spawn(process.execPath, worker.args, {
     env: {
+      ...worker.env,
       ...process.env,
       TEMPORAL_ADDRESS: env.address,
       RUNBOOKS_DIR: dir,

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { MANIFEST_FORMAT, sha256, sharedModulesPath, workflowBundlePath, workflowsPath, type BundleManifest } from '../src/worker/workflow-bundle.ts';
+import { sha256, type BuildManifest } from '../src/worker/build-cache.ts';
+import { MANIFEST_FORMAT, sharedModulesPath, workflowBundlePath, workflowsPath } from '../src/worker/workflow-bundle.ts';
 
 const root = join(import.meta.dirname, '..');
 const logger = pino({ level: 'silent' });
-const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
+const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BuildManifest;
 
 describe('workflow bundle cache', () => {
   let dir: string;

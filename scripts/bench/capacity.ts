@@ -1,6 +1,6 @@
 /**
  * `npm run bench:capacity`: how many open rollbacks a worker carries, measured with real worker
- * processes (src/worker/main.ts, as production runs them), the real sandbox, and each Temporal
+ * processes (src/worker/command.ts, as production runs them), the real sandbox, and each Temporal
  * service in turn: the dev server with one worker, then the cluster of `npm run cluster` (Temporal
  * server on PostgreSQL, 4 shards) with two workers. For 100 and then 500 rollbacks, each of its own
  * system, all waiting at their before-cleanup gate:
@@ -91,7 +91,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-capacity-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
   for (let i = 1; i <= open; i += 1) writeFileSync(join(dir, `cap-${i}.yaml`), benchRunbook(sandbox, `cap-${i}`, GATES));
-  const workers = Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') }));
+  const workers = await Promise.all(Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') })));
   const sampler = new RssSampler(workers.map((w) => w.pid!));
   try {
     for (const worker of workers) await waitForPoller(service.connection, 'default', 120_000, worker.pid);

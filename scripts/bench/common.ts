@@ -9,7 +9,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, type Sandbox } from '../../sandbox/sandbox.ts';
-import { workerNodeArgs } from '../../src/worker/command.ts';
+import { workerCommand } from '../../src/worker/command.ts';
 import { startTestCluster } from '../../test/cluster/cluster-harness.ts';
 import { devServerOptions } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
@@ -74,9 +74,10 @@ export async function startBenchService(name: BenchService['name']): Promise<Ben
 }
 
 /** A worker process as production runs it (src/worker/command.ts), against the service at `address`, quiet. */
-export function startBenchWorker(address: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, workerNodeArgs(), {
-    env: { ...process.env, ...env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
+export async function startBenchWorker(address: string, env: Record<string, string>): Promise<ChildProcess> {
+  const worker = await workerCommand();
+  return spawn(process.execPath, worker.args, {
+    env: { ...worker.env, ...process.env, ...env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

@@ -460,7 +460,7 @@ async function run(): Promise<void> {
     const backupMs = performance.now() - started;
     const dumpDir = join(backupsOfMain, BACKUP_ID, 'dump');
 
-    worker = startBenchWorker(env.address, { ...secrets, RUNBOOKS_DIR: runbooksDir, REPORTS_DIR: reportsDir, WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
+    worker = await startBenchWorker(env.address, { ...secrets, RUNBOOKS_DIR: runbooksDir, REPORTS_DIR: reportsDir, WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
     await waitForPoller(env.connection, 'default', 60_000, worker.pid);
 
     /** Between runs: only the live database stays (vacuumed, as a database in service is), no safety dumps. */

@@ -54,7 +54,7 @@ async function measure(service: BenchService, sandbox: Sandbox) {
   let worker: ChildProcess | undefined;
   let clients: ProviderClients | undefined;
   try {
-    worker = startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
+    worker = await startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
     await waitForPoller(service.connection, 'default', 60_000, worker.pid);
     const input = { system: 'bench', reason: 'benchmark', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 };
 

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:watch`: one worker process (src/worker/main.ts, as production runs it) on the dev
+ * `npm run bench:watch`: one worker process (src/worker/command.ts, as production runs it) on the dev
  * server, watching N sandbox-like systems (BENCH_SIZES, default 100,500). Their metrics are served by
  * this process on distinct paths (/systems/<n>/metrics): a Prometheus exposition per system whose
  * request counter grows at 20 requests a second, all answered 200, until a fault makes half of them 500.
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     for (const size of SIZES) {
       const dir = mkdtempSync(join(tmpdir(), 'bench-watch-'));
       for (let n = 0; n < size; n++) writeFileSync(join(dir, `watch-${n}.yaml`), runbookFor(n, port));
-      const worker = startBenchWorker(service.address, { RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
+      const worker = await startBenchWorker(service.address, { RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
       try {
         await waitForPoller(service.connection, 'default', 120_000, worker.pid);
         console.log(`${size} systems: starting ${size} watchdogs (interval ${INTERVAL} s, ${BREACHES} breaches)`);

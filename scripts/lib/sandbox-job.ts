@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_FLAGD_FILE, DEFAULT_PORTS, sandboxRunbookFor } from '../../sandbox/sandbox.ts';
 import { Client, type Connection } from '@temporalio/client';
 import { TASK_QUEUE, watchdogWorkflowId } from '../../src/contract/index.ts';
-import { workerNodeArgs } from '../../src/worker/command.ts';
+import { workerCommand } from '../../src/worker/command.ts';
 import type { MainJob } from './main-job.ts';
 import { startService } from './processes.ts';
 
@@ -56,10 +56,11 @@ export function sandboxEnvironment(dataDir: string, say: (line: string) => void)
 }
 
 /** The sandbox system (essential: its router state lives in memory) and `count` supervised workers. */
-export function startSandboxAndWorkers(job: MainJob, env: NodeJS.ProcessEnv, count: number, say: (line: string) => void): void {
+export async function startSandboxAndWorkers(job: MainJob, env: NodeJS.ProcessEnv, count: number, say: (line: string) => void): Promise<void> {
   say('starting the sandbox system');
   job.essential(startService('sandbox', process.execPath, ['--import', 'tsx', join(root, 'sandbox/main.ts')], env));
   say(`starting ${count === 1 ? 'the worker' : `${count} workers`} on task queue '${TASK_QUEUE}'`);
+  const worker = await workerCommand(); // builds the worker's JavaScript when a source changed
   for (let n = 1; n <= count; n += 1) {
     // Each worker serves its own metrics: the first on WORKER_METRICS_ADDRESS, the next on the ports after it.
     const metrics = env.WORKER_METRICS_ADDRESS ?? '127.0.0.1:9464';
@@ -70,7 +71,7 @@ export function startSandboxAndWorkers(job: MainJob, env: NodeJS.ProcessEnv, cou
     const [alertHost, alertPort] = [alerts.slice(0, alerts.lastIndexOf(':')), alerts.slice(alerts.lastIndexOf(':') + 1)];
     const ownAlerts = alerts === 'off' || n === 1 ? alerts : `${alertHost}:${Number(alertPort) + n - 1}`;
     const name = count === 1 ? 'worker' : `worker-${n}`;
-    job.supervise(() => startService(name, process.execPath, workerNodeArgs(), { ...env, WORKER_METRICS_ADDRESS: own, ALERT_RECEIVER_ADDRESS: ownAlerts }));
+    job.supervise(() => startService(name, process.execPath, worker.args, { ...worker.env, ...env, WORKER_METRICS_ADDRESS: own, ALERT_RECEIVER_ADDRESS: ownAlerts }));
   }
 }
 

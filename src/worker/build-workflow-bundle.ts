@@ -4,19 +4,12 @@
  *
  *   node --import tsx src/worker/build-workflow-bundle.ts <dir>
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { MANIFEST_FORMAT, sha256, sharedModulesPath, workflowsPath, type BundleManifest } from './workflow-bundle.ts';
-
-/** Writes `data` to `path` whole or not at all: readers never see half a file. */
-function writeAtomically(path: string, data: string): void {
-  const partial = `${path}.${process.pid}.partial`;
-  writeFileSync(partial, data);
-  renameSync(partial, path);
-}
+import { saveBuild } from './build-cache.ts';
+import { MANIFEST_FORMAT, sharedModulesPath, workflowsPath } from './workflow-bundle.ts';
 
 async function main(dir: string): Promise<void> {
   let read: string[] = [];
@@ -44,22 +37,13 @@ async function main(dir: string): Promise<void> {
       ],
     }),
   });
+  // This file (the webpack settings above) and the SDK's version (its bundler) shape the bundle too.
   // Webpack also lists directories it looked in, and the entry point it reads from memory: only the
   // files on disk say whether the bundle is still current.
-  // This file (the webpack settings above) and the SDK's version (its bundler) shape the bundle too.
   const builtWith = [fileURLToPath(import.meta.url), createRequire(import.meta.url).resolve('@temporalio/worker/package.json')];
-  const files = Object.fromEntries(
-    [...read, ...builtWith]
-      .filter((file) => statSync(file, { throwIfNoEntry: false })?.isFile())
-      .sort()
-      .map((file) => [file, sha256(readFileSync(file))]),
-  );
-  if (!files[workflowsPath]) throw new Error(`webpack did not report reading ${workflowsPath}: the manifest would not notice changes`);
-  mkdirSync(dir, { recursive: true });
-  const bundle = `${sha256(code)}.js`;
-  writeAtomically(join(dir, bundle), code);
-  const manifest: BundleManifest = { format: MANIFEST_FORMAT, bundle, files };
-  writeAtomically(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  const inputs = [...read, ...builtWith].filter((file) => statSync(file, { throwIfNoEntry: false })?.isFile());
+  if (!inputs.includes(workflowsPath)) throw new Error(`webpack did not report reading ${workflowsPath}: the manifest would not notice changes`);
+  saveBuild(dir, { format: MANIFEST_FORMAT, code, extension: '.js', inputs });
 }
 
 const dir = process.argv[2];

@@ -7,19 +7,18 @@
  * with `npm run bench:capacity`), and every worker start and every test worker paid about 2.5 s of
  * bundling. Built here, the worker only reads a file.
  *
- * The cache (.cache/workflow-bundle/ in the checkout) holds the bundle and a manifest listing every
- * file webpack read with its SHA-256; a bundle is used only while all of them are unchanged. Two
- * workers starting together may both build: each writes its own file and renames the manifest into
- * place, and both bundles are the same. Where the cache cannot be written (a read-only image), the
+ * The cache (.cache/workflow-bundle/ in the checkout, see build-cache.ts) holds the bundle and a
+ * manifest listing every file webpack read with its SHA-256; a bundle is used only while all of them
+ * are unchanged. Where the cache cannot be written (a read-only image), the
  * bundle goes to a temporary directory for this process; the Dockerfile builds it into the image.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { cachedBuild, writable } from './build-cache.ts';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -39,34 +38,6 @@ const BUILDER = fileURLToPath(new URL('./build-workflow-bundle.ts', import.meta.
  */
 export const MANIFEST_FORMAT = 2;
 
-/** What build-workflow-bundle.ts writes beside the bundle. */
-export interface BundleManifest {
-  format: number;
-  bundle: string;
-  /** Every file webpack read, with its SHA-256. */
-  files: Record<string, string>;
-}
-
-export const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** The cached bundle, when every file it was built from is as it was; otherwise null. */
-function cachedBundle(cacheDir: string): string | null {
-  const manifestPath = join(cacheDir, 'manifest.json');
-  if (!existsSync(manifestPath)) return null;
-  try {
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as BundleManifest;
-    if (manifest.format !== MANIFEST_FORMAT) return null;
-    const bundlePath = join(cacheDir, manifest.bundle);
-    if (!existsSync(bundlePath)) return null;
-    for (const [file, hash] of Object.entries(manifest.files)) {
-      if (!existsSync(file) || sha256(readFileSync(file)) !== hash) return null;
-    }
-    return bundlePath;
-  } catch {
-    return null; // a half-written or foreign manifest: build again
-  }
-}
-
 /** Runs build-workflow-bundle.ts in its own process, writing into `dir`. */
 function build(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -82,18 +53,6 @@ function build(dir: string): Promise<void> {
   });
 }
 
-function writable(dir: string): boolean {
-  try {
-    mkdirSync(dir, { recursive: true });
-    const probe = join(dir, `.probe-${process.pid}`);
-    writeFileSync(probe, '');
-    renameSync(probe, join(dir, '.probe'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The path of an up-to-date workflow bundle: the cached one, or one built now (about 3 s).
  * `cacheDir` null builds into a temporary directory every time.
@@ -102,7 +61,7 @@ export async function workflowBundlePath(options: { cacheDir: string | null; log
   const { logger } = options;
   let dir = options.cacheDir;
   if (dir) {
-    const cached = cachedBundle(dir);
+    const cached = cachedBuild(dir, MANIFEST_FORMAT);
     if (cached) return cached;
     if (!writable(dir)) {
       logger.warn({ cacheDir: dir }, 'cannot write the workflow bundle cache; building into a temporary directory');
@@ -112,7 +71,7 @@ export async function workflowBundlePath(options: { cacheDir: string | null; log
   dir ??= mkdtempSync(join(tmpdir(), 'workflow-bundle-'));
   const started = Date.now();
   await build(dir);
-  const built = cachedBundle(dir);
+  const built = cachedBuild(dir, MANIFEST_FORMAT);
   if (!built) throw new Error(`the workflow bundle built into ${dir} is not there, or changed while it was built`);
   logger.info({ bundle: built, ms: Date.now() - started }, 'workflow bundle built');
   return built;

@@ -1,7 +1,7 @@
 /**
  * A real Temporal cluster for tests (scripts/lib/cluster.ts, as `npm run cluster` runs it) on free
  * ports, with persistence and visibility in databases of its own on the local PostgreSQL, and workers
- * as their own processes (src/worker/main.ts, as production runs them) so a test can SIGKILL one.
+ * as their own processes (src/worker/command.ts, as production runs them) so a test can SIGKILL one.
  * `stop()` stops everything and drops the databases.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,7 @@ import { defaultPorts, ensureNamespace, migrateDatabases, resolveClusterBinaries
 import { startService, stopService, type Service } from '../../scripts/lib/processes.ts';
 import { ensureSearchAttributes, waitForTemporal } from '../../scripts/lib/temporal.ts';
 import { freePort, sql } from '../harness.ts';
-import { workerNodeArgs } from '../../src/worker/command.ts';
+import { workerCommand } from '../../src/worker/command.ts';
 
 export interface TestCluster {
   address: string;
@@ -36,6 +36,7 @@ const say = (line: string) => console.log(`[cluster test] ${line}`);
 
 export async function startTestCluster(options: { ui?: boolean } = {}): Promise<TestCluster> {
   const binaries = await resolveClusterBinaries(say);
+  const worker = await workerCommand();
   const ports = defaultPorts(await freePort());
   Object.assign(ports, { frontendHttp: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort(), metrics: await freePort(), pprof: await freePort() });
   ports.membership = { frontend: await freePort(), history: await freePort(), matching: await freePort(), worker: await freePort() };
@@ -73,8 +74,8 @@ export async function startTestCluster(options: { ui?: boolean } = {}): Promise<
       (await waitForTemporal(address, 120_000)).close().catch(() => undefined);
     },
     startWorker(env) {
-      const child = spawn(process.execPath, workerNodeArgs(), {
-        env: { ...process.env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
+      const child = spawn(process.execPath, worker.args, {
+        env: { ...worker.env, ...process.env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       workers.push(child);
