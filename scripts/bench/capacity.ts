@@ -220,7 +220,13 @@ async function run(): Promise<void> {
       );
     }
   }
-  if (rssFigure) console.log(`target: ${TARGET_RSS_MB.open} open rollbacks in <= ${TARGET_RSS_MB.mb} MB on one worker: peak ${rssFigure.workerPeakRssMb[0]} MB ${rssFigure.workerPeakRssMb[0]! <= TARGET_RSS_MB.mb ? 'MET' : 'NOT MET'}`);
+  if (rssFigure) {
+    // Both: what the worker holds while they wait, and its high-water mark, reached while the 100 start together.
+    const verdict = (mb: number) => `${mb} MB ${mb <= TARGET_RSS_MB.mb ? 'MET' : 'NOT MET'}`;
+    console.log(
+      `target: ${TARGET_RSS_MB.open} open rollbacks in <= ${TARGET_RSS_MB.mb} MB on one worker: while they wait ${verdict(rssFigure.workerRssWhileWaitingMb)}; peak ${verdict(rssFigure.workerPeakRssMb[0]!)}`,
+    );
+  }
   if (p95Figure) console.log(`target: approve -> next activity p95 <= ${TARGET_P95.ms} ms with ${TARGET_P95.open} open: ${p95Figure.approveToNextActivity.p95Ms} ms ${p95Figure.approveToNextActivity.p95Ms <= TARGET_P95.ms ? 'MET' : 'NOT MET'}`);
   console.log(`saved ${file}`);
 }
