@@ -34,7 +34,7 @@ export function benchTargets(): BenchService['name'][] {
 }
 
 /**
- * What must be stopped if the benchmark is interrupted (Ctrl-C, SIGTERM): the Temporal services it
+ * What must be stopped if the benchmark is interrupted (Ctrl-C, SIGTERM) or dies of an uncaught error: the Temporal services it
  * started and their databases. Worker processes stop by themselves when the benchmark goes
  * (ROLLBACKS_MAIN_JOB_PID). The handlers are installed with the first service, so a benchmark that
  * imports this module but stops its own services (bench:restore) keeps its own handling.
@@ -51,6 +51,13 @@ function stopOnInterrupt(stop: () => Promise<void>): void {
       void Promise.allSettled([...onInterrupt].map((each) => each())).then(() => process.exit(130));
     });
   }
+  // An error thrown outside the measurement's try/finally (a timer's, say) would end the process
+  // and leave the dev server it started running: stop it first.
+  process.once('uncaughtException', (err) => {
+    console.error(err);
+    console.error('stopping what the benchmark started');
+    void Promise.allSettled([...onInterrupt].map((each) => each())).then(() => process.exit(1));
+  });
 }
 
 export async function startBenchService(name: BenchService['name']): Promise<BenchService> {
