@@ -45,18 +45,16 @@ function stopOnInterrupt(stop: () => Promise<void>): void {
   onInterrupt.add(stop);
   if (interruptHandled) return;
   interruptHandled = true;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`\n${signal}: stopping what the benchmark started`);
-      void Promise.allSettled([...onInterrupt].map((each) => each())).then(() => process.exit(130));
-    });
-  }
+  const stopAll = (why: string, exitCode: number) => {
+    console.error(`${why}: stopping what the benchmark started`);
+    void Promise.allSettled([...onInterrupt].map((each) => each())).then(() => process.exit(exitCode));
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stopAll(`\n${signal}`, 130));
   // An error thrown outside the measurement's try/finally (a timer's, say) would end the process
   // and leave the dev server it started running: stop it first.
   process.once('uncaughtException', (err) => {
     console.error(err);
-    console.error('stopping what the benchmark started');
-    void Promise.allSettled([...onInterrupt].map((each) => each())).then(() => process.exit(1));
+    stopAll('uncaught error', 1);
   });
 }
 

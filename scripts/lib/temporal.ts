@@ -91,7 +91,7 @@ export async function ensureSearchAttributes(connection: Connection, namespace: 
   }
 }
 
-/** Waits until some worker polls the rollbacks task queue for workflow tasks. */
+/** Whether process `pid` still runs (a child that exited is reaped by Node at once). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -101,6 +101,10 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Waits until some worker polls the rollbacks task queue for workflow tasks; with `pid`, that
+ * process's worker, failing at once if it exits first.
+ */
 export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

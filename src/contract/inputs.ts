@@ -20,10 +20,8 @@ const commonInput = () => ({
 });
 
 /** The runbook database a workflow works on. */
-const databaseRefShape = () => ({
-  system: systemName,
-  database: z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")").max(63, 'must be at most 63 characters (a Postgres name)'),
-});
+const databaseName = () => z.string().min(1, "must name one of the runbook's databases (e.g. \"main\")").max(63, 'must be at most 63 characters (a Postgres name)');
+const databaseRefShape = () => ({ system: systemName, database: databaseName() });
 
 /** backupCatalog's input: the runbook database whose backups it lists. */
 export const databaseRef = z.lazy(() => z.strictObject(databaseRefShape()));
@@ -57,7 +55,7 @@ export const dataRestoreInput = z.lazy(() =>
   z
     .strictObject({
       ...commonInput(),
-      database: databaseRefShape().database,
+      database: databaseName(),
       action: z.enum(['restore', 'schema-rollback']).default('restore'),
       backup: z
         .string()

@@ -40,7 +40,7 @@ export function cachedBuild(dir: string, format: number): string | null {
 }
 
 /** Writes `data` to `path` whole or not at all. */
-export function writeAtomically(path: string, data: string): void {
+function writeAtomically(path: string, data: string): void {
   const partial = `${path}.${process.pid}.partial`;
   writeFileSync(partial, data);
   renameSync(partial, path);
