@@ -4,6 +4,8 @@
  * and tested here; the install itself ran on a fresh machine (see the README's quick start).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { isPresent, planSystemPackages, testRequirements } from '../scripts/lib/system-packages.mjs';
 
@@ -35,5 +37,15 @@ describe('system packages for npm test', () => {
       install: [],
       problems: ["CHROMIUM_PATH=/opt/chrome/missing does not exist or is not executable; point it at Chromium or unset it to use Debian's package"],
     });
+  });
+});
+
+describe('npm packages', () => {
+  test("every dependency's install script has been reviewed, so a newcomer's first npm ci prints no warning about them", () => {
+    // Each is denied in package.json's allowScripts; none is needed (the README's Development section says why).
+    const { allowScripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { allowScripts: Record<string, boolean> };
+    assert.deepEqual(allowScripts, { protobufjs: false, '@swc/core': false, esbuild: false });
+    const listed = execFileSync('npm', ['install-scripts', 'ls'], { cwd: new URL('..', import.meta.url), encoding: 'utf8' });
+    assert.equal(listed.trim(), 'No packages with unreviewed install scripts.');
   });
 });
