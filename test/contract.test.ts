@@ -16,8 +16,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
 
 describe('contract', () => {
-  test('the worker registers exactly the workflow types of the contract', () => {
-    assert.deepEqual(Object.keys(registered).sort(), [...WORKFLOW_TYPES].sort());
+  test('the worker registers exactly the workflow types of the contract, and a default that refuses any other type', () => {
+    const { default: unknownType, ...named } = registered;
+    assert.deepEqual(Object.keys(named).sort(), [...WORKFLOW_TYPES].sort());
+    assert.equal(typeof unknownType, 'function', 'the SDK runs the default export for a type nobody registers');
   });
 
   test('the signals the workflows define are the contract’s, by name', () => {

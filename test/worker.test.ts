@@ -75,6 +75,19 @@ describe('worker on a real dev server', () => {
     assert.deepEqual(sb.sandbox.router.changes, []);
   });
 
+  test('a workflow type typed wrong in the Start Workflow form fails at once, naming the closest and every type there is, instead of staying Running', async () => {
+    const handle = await env.client.workflow.start('fullRollbak', { taskQueue: TASK_QUEUE, workflowId: `worker-test-${++counter}`, args: [{ system: 'sandbox' }] });
+    const failure = await failureOf(handle.result());
+    assert.equal(failure.type, 'UnknownWorkflowType');
+    assert.equal(
+      failure.message,
+      "unknown workflow type 'fullRollbak' (did you mean 'fullRollback'?); the workflow types on this task queue are: fullRollback, dataRestore, phaseRollback, configRollback, rollbackWatchdog, rollbackDrill, databaseBackup, backupCatalog, keyspaceBackup",
+    );
+    const history = await handle.fetchHistory();
+    assert.equal(history.events!.filter((e) => e.workflowTaskFailedEventAttributes).length, 0, 'no workflow task failed (and none retried)');
+    assert.deepEqual(sb.sandbox.router.changes, []);
+  });
+
   test('an unknown system names the known ones', async () => {
     const failure = await failureOf(start({ system: 'payments', reason: 'r', requestedBy: 'alice', mode: 'immediate', dryRun: true }));
     assert.equal(failure.type, 'UnknownSystem');

@@ -7,3 +7,5 @@ export { backupCatalog, databaseBackup, keyspaceBackup } from './database-backup
 export { rollbackWatchdog } from './rollback-watchdog.ts';
 export { rollbackDrill } from './rollback-drill.ts';
 export { rollbackLock } from './rollback-lock.ts';
+// Any other type typed into the UI fails at once, naming these (the SDK runs the default export for it).
+export { unknownWorkflowType as default } from './unknown-workflow-type.ts';
