@@ -56,6 +56,25 @@ function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[]
   return [];
 }
 
+/** How many times aliases may be expanded in one runbook: far above what a real one does, far below a "billion laughs". */
+const MAX_ALIAS_EXPANSIONS = 100;
+
+/**
+ * The document as plain values. Aliases (`*name`) are expanded here, and a few nested ones can
+ * expand into billions of nodes, which the yaml library refuses with its own words; said here with
+ * the file's name and what to do.
+ */
+function documentValue(document: ReturnType<typeof parseDocument>, file: string): unknown {
+  try {
+    return document.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
+  } catch (err) {
+    if (!(err instanceof ReferenceError) || !/alias/i.test(err.message)) throw err;
+    throw new RunbookError(file, [
+      { path: '', message: `YAML aliases expand too far (more than ${MAX_ALIAS_EXPANSIONS} expansions, as in a "billion laughs" attack); write the values out instead of nesting aliases` },
+    ]);
+  }
+}
+
 /** Validates one runbook's text; `file` is how messages name it. Throws RunbookError. */
 export function parseRunbook(text: string, file: string): Runbook {
   const document = parseDocument(text, { prettyErrors: true });
@@ -68,7 +87,7 @@ export function parseRunbook(text: string, file: string): Runbook {
       })),
     );
   }
-  const raw: unknown = document.toJS();
+  const raw = documentValue(document, file);
   const secrets = inlineSecrets(raw);
   if (secrets.length > 0) throw new RunbookError(file, secrets);
   const earlier = earlierFormatProblems(raw);
