@@ -97,7 +97,21 @@ function usageError(message: string, text: string, command?: string): number {
   return EXIT_USAGE;
 }
 
+/**
+ * `rollback status <id> | head`: once the reader has what it wants it closes the pipe, and the next
+ * write fails with EPIPE. Nothing is wrong: stop quietly with status 0, as `git log | head` does.
+ */
+function stopQuietlyWhenTheReaderLeaves(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
+}
+
 async function run(): Promise<void> {
+  stopQuietlyWhenTheReaderLeaves();
   process.exitCode = await main(process.argv.slice(2));
 }
 

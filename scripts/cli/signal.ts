@@ -9,7 +9,7 @@ import { DECISION_ACTIONS, type SignalName } from '../../src/contract/index.ts';
 import { abortUpdate, approveUpdate, decideUpdate, rejectUpdate } from '../../src/workflows/inbox.ts';
 import { abortSignal, approveSignal, decideSignal, rejectSignal, type DecisionAction } from '../../src/workflows/signals.ts';
 import { EXIT_REFUSED, oneOf, parseCommand, positionals, required, UsageError } from './args.ts';
-import { describe, NoWorkerError, queryStatus, withTemporal } from './temporal.ts';
+import { describe, endedAs, NoWorkerError, queryStatus, withTemporal } from './temporal.ts';
 
 const ACTIONS: readonly DecisionAction[] = DECISION_ACTIONS;
 
@@ -79,7 +79,7 @@ export async function sendSignal(name: SignalName, argv: string[]): Promise<numb
     const handle = temporal.client.workflow.getHandle(id);
     const description = await describe(temporal, id);
     if (description.status.name !== 'RUNNING') {
-      console.error(`not sent: ${id} has ended (${description.status.name.toLowerCase()}); there is nothing left to send it to. See: rollback status ${id}`);
+      console.error(`not sent: ${id} has ended (${endedAs(description)}); there is nothing left to send it to. See: rollback status ${id}`);
       return EXIT_REFUSED;
     }
     const worker = await queryStatus(temporal, handle).catch((err: unknown) => {

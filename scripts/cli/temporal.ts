@@ -5,7 +5,7 @@
 import { Client, Connection, ServiceError, type QueryDefinition, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { temporalConnectConfig } from '../../src/worker/connect-config.ts';
-import { TASK_QUEUE } from '../../src/contract/index.ts';
+import { searchAttributes, TASK_QUEUE } from '../../src/contract/index.ts';
 import { statusQuery } from '../../src/workflows/signals.ts';
 import type { RollbackStatus } from '../../src/contract/index.ts';
 
@@ -75,6 +75,17 @@ export async function describe(temporal: Temporal, workflowId: string): Promise<
     if (err instanceof WorkflowNotFoundError) throw notFound(temporal, workflowId);
     throw err;
   }
+}
+
+/**
+ * How a closed workflow ended, in the rollback's own states where it recorded one (`aborted`,
+ * `completed`, `failed`: an abort ends the Temporal run as failed), else as Temporal says
+ * (`terminated`, `timed out`, `canceled`: the workflow could not record anything then).
+ */
+export function endedAs(description: WorkflowExecutionDescription): string {
+  const recorded = description.typedSearchAttributes.get(searchAttributes.state);
+  const byItself = description.status.name === 'COMPLETED' || description.status.name === 'FAILED';
+  return byItself && recorded ? recorded : description.status.name.toLowerCase().replace('_', ' ');
 }
 
 /** The status query could not be answered because no worker is polling the task queue. */
