@@ -197,6 +197,32 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
     await watchdog.cancel();
   });
 
+  test('one watchdog per system whatever the workflow ID: a second one started from the UI under another ID ends at once, naming the one that watches', async () => {
+    const system = await watchedSystem(rateRules);
+    const own = watchdogWorkflowId(system.name);
+    const typedIntoTheUi = () => t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: `my-watchdog-${Date.now()}`, args: [{ system: system.name }] });
+    const alone = await failureOf((await typedIntoTheUi()).result());
+    assert.equal(alone.type, 'WatchdogAlreadyRunning');
+    assert.match(alone.message, new RegExp(`^a watchdog of ${system.name} runs only under the workflow ID ${own}, so that there is one per system whatever starts it; start it with that ID \\(rollback watch start --system ${system.name}\\); my-watchdog-\\d+ stops without watching$`));
+    const watchdog = await startWatchdog(system.name);
+    await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
+    const second = await typedIntoTheUi();
+    const refused = await failureOf(second.result());
+    assert.equal(refused.message, `${own} is already watching ${system.name}; one watchdog per system (a second would double every alert and race for every rollback), so ${second.workflowId} stops without watching`);
+    const history = await second.fetchHistory();
+    assert.ok(!history.events!.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'scrapeWatch' || e.markerRecordedEventAttributes?.markerName === 'core_local_activity'), 'the second never scraped');
+    assert.equal((await watchdog.describe()).status.name, 'RUNNING', 'the first watches on');
+    await watchdog.cancel();
+  });
+
+  test("watchdog state typed into the start form is refused naming the field; it is carried only from one run to the next", async () => {
+    const system = await watchedSystem(rateRules);
+    const junk = await startWatchdog(system.name, { carried: { streaks: 'x' } });
+    const failure = await failureOf(junk.result());
+    assert.equal(failure.type, 'InvalidInput');
+    assert.equal(failure.message, "invalid rollbackWatchdog input:\n  carried: is the watchdog's own state, handed from one run to the next when it continues as new; leave it out to start a watchdog");
+  });
+
   test('a system without a watch section or an unknown system: the watchdog ends at once, naming the problem', async () => {
     const system = await t.newSystem((doc) => {
       delete doc.watch;

@@ -14,7 +14,7 @@ import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporal
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
-import { TASK_QUEUE } from '../src/contract/index.ts';
+import { TASK_QUEUE, watchdogWorkflowId } from '../src/contract/index.ts';
 import { createClient as createRedisClient } from 'redis';
 import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { watchdogStatusQuery } from '../src/workflows/rollback-watchdog.ts';
@@ -125,7 +125,7 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     const first = await startWorkerProcess();
     await waitForPoller(env.connection, 'default', 60_000);
     await fetch(`${sandbox.urls.router}/admin/weights`, { method: 'PUT', body: JSON.stringify({ weights: { stable: 50, canary: 50 } }) });
-    const watchdog = await env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: `crash-watchdog-${Date.now()}`, args: [{ system: 'sandbox' }] });
+    const watchdog = await env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId('sandbox'), args: [{ system: 'sandbox' }] });
     const streak = async () => (await watchdog.query(watchdogStatusQuery)).rules[0]?.streak ?? 0;
     sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
     for (const deadline = Date.now() + 30_000; (await streak()) < 1 && Date.now() < deadline; ) await sleep(100);

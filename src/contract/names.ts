@@ -141,6 +141,8 @@ export const FAILURE_TYPES = {
   InvalidRunbook: 'the runbook lacks what the rollback needs (no traffic section, no such provider)',
   UnknownSystem: 'no runbook of that name is loaded on the worker',
   RollbackAlreadyRunning: 'another rollback of the same system is running',
+  WatchdogAlreadyRunning: "a watchdog was started under another ID than its system's (rollback-watchdog:<system>): one watchdog per system",
+  UnknownWorkflowType: 'no workflow of that type runs on this task queue (a typo in the Workflow Type field)',
   HealthNotVerified: 'health after a change was bad or could not be measured',
   UnknownDatabase: 'no such database in the runbook, or it does not exist on the server',
   BackupNotFound: 'no backup of that id (or none before the instant asked)',

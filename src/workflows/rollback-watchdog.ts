@@ -15,7 +15,22 @@
  * load test, say) and `resume` it; the `status` query and the UI's current details show the last
  * evaluations with their values, the breaches so far and what each rule would do.
  */
-import { CancellationScope, condition, continueAsNew, defineQuery, defineSignal, isCancellation, proxyLocalActivities, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  patched,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { RollbackActivities } from '../activities/index.ts';
 import type { StoredSample } from '../activities/watch.ts';
 import {
@@ -23,6 +38,7 @@ import {
   searchAttributes,
   STATUS_QUERY,
   watchdogInput,
+  watchdogWorkflowId,
   type RuleEvaluation,
   type WatchdogAction,
   type WatchdogEvent,
@@ -34,11 +50,21 @@ import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, fr
 import { activities, notify } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { parseInput } from './input.ts';
+import { INVALID_INPUT, parseInput } from './input.ts';
 
 export const watchdogStatusQuery = defineQuery<WatchdogStatus>(STATUS_QUERY);
 export const pauseSignal = defineSignal<[unknown]>('pause');
 export const resumeSignal = defineSignal<[unknown]>('resume');
+
+/** Ends a watchdog started under another ID than its system's, naming the one that watches (or should). */
+async function refuseSecondWatchdog(system: string, workflowId: string): Promise<never> {
+  const own = watchdogWorkflowId(system);
+  const running = await activities(`is ${own} watching?`).rollbackRunning({ workflowId: own });
+  const why = running
+    ? `${own} is already watching ${system}; one watchdog per system (a second would double every alert and race for every rollback), so ${workflowId} stops without watching`
+    : `a watchdog of ${system} runs only under the workflow ID ${own}, so that there is one per system whatever starts it; start it with that ID (rollback watch start --system ${system}); ${workflowId} stops without watching`;
+  throw ApplicationFailure.nonRetryable(why, 'WatchdogAlreadyRunning');
+}
 
 /**
  * One scrape per interval, as a local activity: a quick HTTP GET whose answer is recorded in the
@@ -75,6 +101,21 @@ const keepLast = <T>(list: T[], n: number) => list.splice(0, Math.max(0, list.le
 export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   const input = parseInput('rollbackWatchdog', watchdogInput, raw);
   const { system, startedBy } = input;
+  const { workflowId, continuedFromExecutionRunId } = workflowInfo();
+  // What is carried is trusted as the watchdog's own (rule streaks, what it follows): it is accepted
+  // only from the run before this one, never typed into the UI's Start Workflow form.
+  if (input.carried !== undefined && !continuedFromExecutionRunId) {
+    throw ApplicationFailure.nonRetryable(
+      "invalid rollbackWatchdog input:\n  carried: is the watchdog's own state, handed from one run to the next when it continues as new; leave it out to start a watchdog",
+      INVALID_INPUT,
+    );
+  }
+  // One watchdog per system, whatever starts it: two would double every alert and race for every
+  // rollback. The fixed ID makes the server refuse a second start; a watchdog started under any other
+  // ID stops here. (A run continued from an earlier one was let in when it started.)
+  if (workflowId !== watchdogWorkflowId(system) && !continuedFromExecutionRunId && patched('one-watchdog-per-system')) {
+    await refuseSecondWatchdog(system, workflowId);
+  }
   const carried = (input.carried as Carried | undefined) ?? {
     rules: {},
     evaluations: [],
