@@ -4,6 +4,7 @@
  * The tests follow one rollback from start to completion, so they run in order.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +29,7 @@ async function listUntil(args: string[], done: (stdout: string) => boolean): Pro
   }
 }
 
-describe('rollback CLI', { timeout: 120_000 }, () => {
+describe('rollback CLI', { timeout: 240_000 }, () => {
   let system: TestSystem;
   let id: string;
   let handle: WorkflowHandle;
@@ -192,6 +193,36 @@ describe('rollback CLI', { timeout: 120_000 }, () => {
     assert.match(kill.stdout, /^ {2}kill switch grok +off +on \(feature off\) *$/m);
     const answer = (await (await fetch(`${other.sandbox.urls.router}/api/features/grok`)).json()) as { enabled: boolean };
     assert.equal(answer.enabled, false, 'the service now answers with grok off');
+  });
+
+  test("an abort sent to a rollback that has ended says how it ended in the rollback's own states, like status does", async () => {
+    const other = await t.newSystem();
+    const started = await rollback('start', 'fullRollback', '--system', other.name, '--mode', 'immediate', '--reason', 'canary error rate 14%', '--by', 'alice', '--id', `abort-${other.name}`);
+    assert.equal(started.code, 0, started.stderr);
+    const aborted = t.env.client.workflow.getHandle(`abort-${other.name}`);
+    await waitForStatus(aborted, (s) => s.state === 'awaiting_approval');
+    const abort = await rollback('abort', aborted.workflowId, '--by', 'bob', '--reason', 'wrong system');
+    assert.equal(abort.code, 0, abort.stderr);
+    await assert.rejects(aborted.result());
+    assert.match((await rollback('status', aborted.workflowId)).stdout, /^ {2}state: +aborted$/m);
+    const again = await rollback('abort', aborted.workflowId, '--by', 'bob', '--reason', 'make sure');
+    assert.equal(again.code, 3);
+    assert.equal(again.stderr.trim(), `not sent: ${aborted.workflowId} has ended (aborted); there is nothing left to send it to. See: rollback status ${aborted.workflowId}`);
+  });
+
+  test('output piped into a command that stops reading ends quietly with status 0, as git log | head does', async () => {
+    // `true` exits without reading: every write the CLI makes afterwards meets a closed pipe (EPIPE).
+    for (const args of [['list'], ['providers']]) {
+      const run = await new Promise<CliRun>((resolve, reject) => {
+        const cli = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../scripts/cli.ts', import.meta.url)), ...args].map((a) => `'${a}'`).join(' ');
+        const child = spawn('bash', ['-c', `${cli} | true; echo "cli exited $\{PIPESTATUS[0]}" >&2`], { env: { ...process.env, TEMPORAL_ADDRESS: t.env.address } });
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.once('error', reject);
+        child.once('close', (code) => resolve({ code, stdout: '', stderr }));
+      });
+      assert.equal(run.stderr, 'cli exited 0\n', `rollback ${args.join(' ')} | true`);
+    }
   });
 
   test('watch: start, status with each rule, a pause refused to a stranger (exit 3) and taken from an approver, resume, a second start refused, stop', async () => {

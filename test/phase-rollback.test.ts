@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createClient as createRedisClient } from 'redis';
@@ -238,12 +239,19 @@ describe('phaseRollback and configRollback', { timeout: 300_000 }, () => {
       ['phaseRollback', { phases: [5, 5] }, 'phases: phase 5 is listed twice'],
       ['phaseRollback', { phases: 'all' }, 'phases: must be a list of phase ids like [5, 4, 3] or a range like {"from": 5, "to": 3}'],
       ['configRollback', { flags: { grok_integration: false } }, 'flag grok_integration: required: flags and flagd both offer feature flags; name one (in a configRollback input: "providers": {"flags": "<name>"})'],
-      ['configRollback', { flags: { grok_integraton: false }, providers: { flags: 'flags' } }, "unknown flag 'grok_integraton' in flags; it has: "],
-      ['configRollback', { secrets: { XAI_API_KEEY: 'previous' } }, "unknown secret 'XAI_API_KEEY' in app; it has: OPENAI_API_KEY, WEBHOOK_HMAC_SECRET, XAI_API_KEY"],
+      ['configRollback', { flags: { grok_integraton: false }, providers: { flags: 'flags' } }, "unknown flag 'grok_integraton' in flags (did you mean 'grok_integration'?); it has: "],
+      ['configRollback', { flags: { delta_entitys: false }, providers: { flags: 'flagd' } }, "unknown flag 'delta_entitys' in flagd (did you mean 'delta_entities'?); it has: "],
+      // Redis reads an absent key as "off": only the kill switches the runbook lists may be engaged.
+      ['configRollback', { killSwitches: { grk: true } }, "unknown kill switch 'grk' in redis (did you mean 'grok'?); it has: ai_scoring, grok (listed under providers.redis.settings.killSwitches)"],
+      ['configRollback', { killSwitches: { nosuchfeature: true } }, "unknown kill switch 'nosuchfeature' in redis; it has: ai_scoring, grok (listed under providers.redis.settings.killSwitches)"],
+      ['configRollback', { killSwitches: { '*': true } }, 'killSwitches.*: must be one feature name: no spaces, control characters or glob characters (* ? [ ] { } \\)'],
+      ['configRollback', { killSwitches: { 'grok\r\nkill_switch:ai_scoring': true } }, 'must be one feature name: no spaces, control characters or glob characters'],
+      ['configRollback', { flags: { 'grok_*': false }, providers: { flags: 'flags' } }, 'flags.grok_*: must be one feature name'],
+      ['configRollback', { secrets: { XAI_API_KEEY: 'previous' } }, "unknown secret 'XAI_API_KEEY' in app (did you mean 'XAI_API_KEY'?); it has: OPENAI_API_KEY, WEBHOOK_HMAC_SECRET, XAI_API_KEY"],
       ['configRollback', { secrets: { XAI_API_KEY: 7 } }, 'secret XAI_API_KEY has no version 7 (versions: 1, 2)'],
       ['configRollback', { secrets: { OPENAI_API_KEY: 'previous' } }, 'secret OPENAI_API_KEY has no version before 1 (versions: 1)'],
       ['configRollback', { secrets: { XAI_API_KEY: 'xai-3f9a8c7d1e2b4a5f' } }, `secrets.XAI_API_KEY: must be "previous" or a version number; a secret's value never goes into a rollback input`],
-      ['configRollback', { config: { ROUTNG_MODE: 'single' } }, "unknown config key 'ROUTNG_MODE' in app"],
+      ['configRollback', { config: { ROUTNG_MODE: 'single' } }, "unknown config key 'ROUTNG_MODE' in app (did you mean 'ROUTING_MODE'?)"],
       ['configRollback', { restart: ['blue'] }, "unknown restart target 'blue' in app; it has: all, canary, stable"],
       ['configRollback', {}, 'nothing to roll back: give at least one of killSwitches, flags, config, secrets, restart'],
     ];
@@ -254,6 +262,34 @@ describe('phaseRollback and configRollback', { timeout: 300_000 }, () => {
       assert.ok(!failure.message.includes('3f9a8c7d'), 'a secret value typed by mistake is never echoed');
     }
     assert.deepEqual(await stateOf(system), before, 'nothing changed');
+    assert.deepEqual(await withRedis((redis) => redis.keys(`${system.name}:kill_switch:*`)), [], 'no kill switch was written');
+  });
+
+  test('a dry run of phases 11 to 9 with no keyspace backup yet returns the whole plan and every blocker, each with the command that clears it; a real run is refused the same', async () => {
+    const system = await t.newSystem();
+    const dry = await phase(system, { phases: { from: 11, to: 9 }, dryRun: true });
+    const result = (await dry.result()) as { plan: { sets: { name: string; changes: { name: string }[] }[] }; blockers: { problem: string; fix: string | null }[] };
+    assert.deepEqual(
+      result.plan.sets.map((set) => [set.name, set.changes.map((c) => c.name)]),
+      [
+        ['phase 11', ['phase-11/flag legacy_entity_paths', 'phase-11/config ENTITY_SYSTEM', 'phase-11/restart stable', 'phase-11/restart canary']],
+        ['phase 10', ['phase-10/flag delta_entities', 'phase-10/config USE_DELTA_ENTITIES', 'phase-10/restart stable', 'phase-10/restart canary']],
+        ['phase 9', ['phase-9/restore keyspace sessions', 'phase-9/restart stable', 'phase-9/restart canary']],
+      ],
+      'the whole plan, the blocked phase included',
+    );
+    const backups = join(t.reportsDir, system.name, 'redis-backups', 'sessions');
+    const blocker = { problem: `no backup 'latest' of keyspace sessions in ${backups}; backups: none`, fix: `rollback backup --system ${system.name} --keyspace sessions` };
+    assert.deepEqual(result.blockers, [blocker]);
+    const status = await dry.query(statusQuery);
+    assert.equal(status.state, 'completed');
+    assert.deepEqual(status.blockers, [blocker]);
+    assert.equal(status.details, `dry run completed: nothing changed; a real run would be refused until these 1 blocker(s) are cleared:\n- ${blocker.problem}\n  clear it: \`${blocker.fix}\``);
+    assert.match(status.report!, /## Blockers \(a real run would be refused\)\n\n- no backup 'latest' of keyspace sessions .*; clear it: `rollback backup --system sys-\d+-\d+ --keyspace sessions`/);
+
+    const real = await failureOf((await phase(system, { phases: { from: 11, to: 9 } })).result());
+    assert.equal(real.message, `cannot roll back:\n  ${blocker.problem} (clear it: ${blocker.fix})`);
+    assert.deepEqual(system.sandbox.router.changes, [], 'neither run changed anything');
   });
 
   test('stage 9 restores the session keyspace from its backup, saving what was there, and compensation puts that back', async () => {

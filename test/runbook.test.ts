@@ -239,6 +239,44 @@ describe('runbook files', () => {
     assert.match(problemsOf('system: x\ntraffic: [unclosed\n'), /^runbooks\/x\.yaml: YAML syntax error at line \d+: /);
   });
 
+  test('a YAML alias bomb is refused naming the file and what to do, before it expands', () => {
+    const laughs = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (const [name, from] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e']]) laughs.push(`${name}: &${name} [${Array(9).fill(`*${from}`).join(', ')}]`);
+    const dir = mkdtempSync(join(tmpdir(), 'runbooks-'));
+    try {
+      writeFileSync(join(dir, 'x.yaml'), `system: x\n${laughs.join('\n')}\n`);
+      assert.throws(
+        () => loadRunbooks(dir),
+        (err: unknown) =>
+          err instanceof RunbookSetError &&
+          err.message === `${relative(process.cwd(), join(dir, 'x.yaml'))}: YAML aliases expand too far (more than 100 expansions, as in a "billion laughs" attack); write the values out instead of nesting aliases`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // A few aliases, as people use them to share settings, still load.
+    assert.doesNotThrow(() => parseRunbook(good.replace('  before-swap:\n', '  before-swap: &dba\n').replace(/ {2}before-phase-9:(.|\n)*?timeoutSeconds: 900\n/, '  before-phase-9: *dba\n'), 'runbooks/sandbox.yaml'));
+  });
+
+  test('a kill switch its provider does not list is refused when the runbook loads, with the closest one; so are glob and control characters in a feature name', () => {
+    assert.equal(
+      problemsOf(variant((doc) => doc.phases[0].rollback.push({ 'kill-switch': 'grk' }))),
+      "runbooks/x.yaml: phases[0].rollback[3].kill-switch: unknown kill switch 'grk' (did you mean 'grok'?); the settings of providers.redis list: grok, ai_scoring",
+    );
+    assert.equal(
+      problemsOf(variant((doc) => (doc.watch.rules[3].action.configRollback.killSwitches = { grock: true }))),
+      "runbooks/x.yaml: watch.rules[3].action.configRollback.killSwitches: unknown kill switch 'grock' (did you mean 'grok'?); the settings of providers.redis list: grok, ai_scoring",
+    );
+    assert.equal(
+      problemsOf(variant((doc) => delete doc.providers.redis.settings.killSwitches)),
+      "runbooks/x.yaml: watch.rules[3].action.configRollback.killSwitches: unknown kill switch 'grok'; the settings of providers.redis list: none",
+    );
+    assert.equal(
+      problemsOf(variant((doc) => doc.phases[0].rollback.push({ 'kill-switch': 'kill_switch:*' }))),
+      'runbooks/x.yaml: phases[0].rollback[3].kill-switch: must be one feature name: no spaces, control characters or glob characters (* ? [ ] { } \\)',
+    );
+  });
+
   test('a system whose name differs from its file name is refused', () => {
     assert.equal(problemsOf(good, 'runbooks/other.yaml'), "runbooks/other.yaml: system: 'sandbox' does not match the file name (other)");
   });

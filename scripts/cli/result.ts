@@ -1,7 +1,7 @@
 /** `start --wait`: the rollback's result in words; a dry run's plan as a table. */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { FullRollbackResult } from '../../src/workflows/full-rollback.ts';
-import type { HealthVerdict } from '../../src/contract/index.ts';
+import type { Blocker, HealthVerdict } from '../../src/contract/index.ts';
 import type { ChangePlan } from '../../src/runbook/phase-plan.ts';
 import { table, value } from './format.ts';
 
@@ -48,6 +48,14 @@ export function changePlanTable(plan: ChangePlan): string {
     .join('\n\n');
 }
 
+/** What a real run would be refused at, each with the command that clears it. */
+export function blockerList(blockers: readonly Blocker[]): string {
+  return [
+    `Blockers: a real run would be refused until ${blockers.length === 1 ? 'this is' : `these ${blockers.length} are`} cleared:`,
+    ...blockers.flatMap((b) => [`  - ${b.problem}`, ...(b.fix ? [`    clear it: ${b.fix}`] : [])]),
+  ].join('\n');
+}
+
 export function healthLine(health: HealthVerdict | null): string {
   if (!health) return 'Health after: not measured';
   const w = health.window;
@@ -69,9 +77,10 @@ export async function printOutcome(handle: WorkflowHandle, kind: string): Promis
     throw err;
   }
   if (kind === 'phaseRollback' || kind === 'configRollback') {
-    const changes = result as { dryRun: boolean; plan: ChangePlan; healthAfter: HealthVerdict | null; report: string | null };
+    const changes = result as { dryRun: boolean; plan: ChangePlan; blockers?: Blocker[]; healthAfter: HealthVerdict | null; report: string | null };
     console.log(changes.dryRun ? 'Dry run: nothing was changed.' : 'Rollback completed.');
     console.log(changePlanTable(changes.plan));
+    if (changes.blockers?.length) console.log(`\n${blockerList(changes.blockers)}`);
     if (!changes.dryRun) console.log(healthLine(changes.healthAfter));
     if (changes.report) console.log(`\n${changes.report}`);
     return 0;

@@ -7,7 +7,7 @@ import { searchAttributes } from '../../src/contract/index.ts';
 import type { RollbackStatus } from '../../src/contract/index.ts';
 import { parseCommand, positionals } from './args.ts';
 import { clock, relative, seconds, table, when } from './format.ts';
-import { healthLine } from './result.ts';
+import { blockerList, healthLine } from './result.ts';
 import { describe, NoWorkerError, queryStatus, uiLink, withTemporal, type Temporal } from './temporal.ts';
 
 export const statusUsage = `Usage: rollback status <workflowId> [--json]
@@ -62,6 +62,7 @@ function renderStatus(s: RollbackStatus, namespace: string): string {
     ...gateSection(s, s.workflowId),
     ...decisionSection(s, s.workflowId),
   ];
+  if (s.blockers?.length) lines.push('', blockerList(s.blockers));
   if (s.healthAfter) lines.push('', healthLine(s.healthAfter));
   if (s.compensationFailures.length) lines.push('', 'NOT restored:', ...s.compensationFailures.map((f) => `  - ${f}`));
   lines.push('', 'Steps:');

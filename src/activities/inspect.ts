@@ -8,7 +8,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { resolve } from 'node:path';
-import type { CapturedValue } from '../contract/index.ts';
+import { didYouMean, type Blocker, type CapturedValue } from '../contract/index.ts';
 import { ACTION_CAPABILITY, actionKind } from '../runbook/action-kinds.ts';
 import type { Action } from '../runbook/actions.ts';
 import { planChanges } from '../runbook/change-plan.ts';
@@ -31,9 +31,9 @@ function targetOf(action: Action): string {
   return `${kind} ${typeof target === 'string' ? target : Array.isArray(target) ? target.join(' ') : Object.keys(target as object).join(', ')}`;
 }
 
-/** A name not found among `known`, with what there is. */
+/** A name not found among `known`, with the closest one and what there is. */
 function unknown(what: string, name: string, where: string, known: string[]): string {
-  return `unknown ${what} '${name}' in ${where}; it has: ${[...known].sort().join(', ') || 'none'}`;
+  return `unknown ${what} '${name}' in ${where}${didYouMean(name, known)}; it has: ${[...known].sort().join(', ') || 'none'}`;
 }
 
 /** The keyspace of a redis-restore action, its provider and where its backups are. */
@@ -80,23 +80,34 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
   /**
    * Resolves each action's provider (the runbook's only one of the kind when not named), reads the
    * current value of every target, and refuses (InvalidInput, listing every problem) a request that
-   * cannot be carried out. Safe to retry: it only reads.
+   * cannot be carried out. A dry run is not refused: it gets every problem back as a blocker, with
+   * the command that clears it where there is one, and the values of everything it could read.
+   * Safe to retry: it only reads.
    */
-  async inspectChanges(input: { system: string; actions: Action[] }): Promise<{ actions: Action[]; values: CapturedValue[] }> {
+  async inspectChanges(input: { system: string; actions: Action[]; dryRun?: boolean }): Promise<{ actions: Action[]; values: CapturedValue[]; blockers: Blocker[] }> {
     const runbook = runbookFor(deps, input.system);
-    const problems: string[] = [];
+    const blockers: Blocker[] = [];
+    const block = (problem: string, fix: string | null = null) => blockers.push({ problem, fix });
+    const refuseUnlessDryRun = () => {
+      if (blockers.length === 0 || input.dryRun) return;
+      const found = blockers.map((b) => b.problem + (b.fix ? ` (clear it: ${b.fix})` : ''));
+      throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${found.join('\n  ')}`, INVALID_CHANGE, found);
+    };
     const actions: Action[] = [];
+    const unresolved = new Set<Action>(); // a dry run goes on without them
     for (const original of input.actions) {
       const action = { ...original } as Action;
       const capability = ACTION_CAPABILITY[actionKind(action)];
       if (capability && !('redis-restore' in action) && !('down-sql' in action)) {
         const resolved = resolveName(runbook, capability, action.provider, actionKind(action));
-        if ('problem' in resolved) problems.push(`${targetOf(action)}: ${resolved.problem.message} (in a configRollback input: "providers": {"${capability}": "<name>"})`);
-        else action.provider = resolved.name;
+        if ('problem' in resolved) {
+          block(`${targetOf(action)}: ${resolved.problem.message} (in a configRollback input: "providers": {"${capability}": "<name>"})`);
+          unresolved.add(action);
+        } else action.provider = resolved.name;
       }
       actions.push(action);
     }
-    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${problems.join('\n  ')}`, INVALID_CHANGE, problems);
+    refuseUnlessDryRun();
 
     const values: CapturedValue[] = [];
     const ref = (name: string) => providerRef(runbook, name);
@@ -104,16 +115,17 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
     await withHeartbeats(
       (async () => {
         for (const action of actions) {
+          if (unresolved.has(action)) continue;
           if ('flag' in action) {
             const all = await deps.clients.get('flags', ref(action.provider!)).readFlags();
-            if (!(action.flag in all)) problems.push(unknown('flag', action.flag, action.provider!, Object.keys(all)));
+            if (!(action.flag in all)) block(unknown('flag', action.flag, action.provider!, Object.keys(all)));
             else if (!values.some((v) => v.kind === 'flag' && v.provider === action.provider && v.flag === action.flag)) {
               values.push({ kind: 'flag', provider: action.provider!, flag: action.flag, enabled: all[action.flag]! });
             }
           } else if ('config' in action) {
             const all = await deps.clients.get('config', ref(action.provider!)).readConfig();
             const missing = Object.keys(action.config).filter((key) => !(key in all));
-            for (const key of missing) problems.push(unknown('config key', key, action.provider!, Object.keys(all)));
+            for (const key of missing) block(unknown('config key', key, action.provider!, Object.keys(all)));
             // One entry per provider, holding every key any action touches.
             const found = Object.fromEntries(Object.keys(action.config).map((k) => [k, all[k] ?? null]));
             const entry = values.find((v) => v.kind === 'config' && v.provider === action.provider);
@@ -122,18 +134,27 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
           } else if ('secret-version' in action) {
             const all = await deps.clients.get('secrets', ref(action.provider!)).readSecrets();
             const secret = all.find((s) => s.name === action['secret-version']);
-            if (!secret) problems.push(unknown('secret', action['secret-version'], action.provider!, all.map((s) => s.name)));
+            if (!secret) block(unknown('secret', action['secret-version'], action.provider!, all.map((s) => s.name)));
             else if (!values.some((v) => v.kind === 'secret-version' && v.provider === action.provider && v.secret === secret.name)) {
               values.push({ kind: 'secret-version', provider: action.provider!, secret: secret.name, versions: secret.versions, current: secret.current });
             }
           } else if ('kill-switch' in action) {
-            const found = await deps.clients.get('killSwitches', ref(action.provider!)).readKillSwitches([action['kill-switch']]);
-            values.push({ kind: 'kill-switch', provider: action.provider!, feature: action['kill-switch'], on: found[action['kill-switch']] ?? false });
+            const switches = deps.clients.get('killSwitches', ref(action.provider!));
+            const feature = action['kill-switch'];
+            const known = await switches.listKillSwitches();
+            if (!known.includes(feature)) {
+              const where = `providers.${action.provider}.settings.killSwitches`;
+              block(`${unknown('kill switch', feature, action.provider!, known)}${known.length === 0 ? `; list the features that have one under ${where}` : ` (listed under ${where})`}`);
+              continue;
+            }
+            if (values.some((v) => v.kind === 'kill-switch' && v.provider === action.provider && v.feature === feature)) continue; // read once
+            const found = await switches.readKillSwitches([feature]);
+            values.push({ kind: 'kill-switch', provider: action.provider!, feature, on: found[feature] ?? false });
           } else if ('restart' in action) {
             const restarts = deps.clients.get('restarts', ref(action.provider!));
             const targets = await restarts.targets();
             if (action.restart !== 'all' && !targets.includes(action.restart)) {
-              problems.push(unknown('restart target', action.restart, action.provider!, [...targets, 'all']));
+              block(unknown('restart target', action.restart, action.provider!, [...targets, 'all']));
               continue;
             }
             for (const target of action.restart === 'all' ? targets : [action.restart]) {
@@ -146,7 +167,10 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
             const client = deps.clients.get('keyspace', keyspace.ref);
             const backups = (await client.listBackups(keyspace.dir)).filter((b) => b.kind === 'backup');
             if (action.backup === 'latest' ? backups.length === 0 : !backups.some((b) => b.id === action.backup)) {
-              problems.push(`no backup '${action.backup}' of keyspace ${action['redis-restore']} in ${keyspace.dir}; backups: ${backups.map((b) => b.id).join(', ') || 'none'}`);
+              block(
+                `no backup '${action.backup}' of keyspace ${action['redis-restore']} in ${keyspace.dir}; backups: ${backups.map((b) => b.id).join(', ') || 'none'}`,
+                action.backup === 'latest' ? `rollback backup --system ${runbook.system} --keyspace ${action['redis-restore']}` : null,
+              );
             }
             values.push({ kind: 'keyspace', provider: keyspace.provider!, keyspace: action['redis-restore'], pattern: keyspace.pattern, keys: await client.countKeys(keyspace.pattern) });
           } else if ('git-revert' in action) {
@@ -162,8 +186,9 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
       })(),
       () => (captureLines.length > 0 ? { output: captureLines } : undefined),
     );
-    problems.push(...planChanges(actions, values, { phase: null, prefix: '' }).problems.filter((p) => !/was not read from/.test(p)));
-    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${problems.join('\n  ')}`, INVALID_CHANGE, problems);
-    return { actions, values };
+    // What only the plan can see (a secret with no previous version); targets not read are above already.
+    for (const problem of planChanges(actions, values, { phase: null, prefix: '' }).problems) block(problem);
+    refuseUnlessDryRun();
+    return { actions, values, blockers };
   },
 });

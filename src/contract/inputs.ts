@@ -9,7 +9,7 @@
  * rollback's memory, for the one input and the few signals it ever parses (`npm run bench:capacity`).
  */
 import { z } from 'zod';
-import { configKey, freeText, personName, systemName } from './payloads.ts';
+import { configKey, featureName, freeText, personName, systemName } from './payloads.ts';
 
 /** Every rollback input carries these (DESIGN.md: public contract). */
 const commonInput = () => ({
@@ -116,8 +116,8 @@ export const configRollbackInput = z.lazy(() =>
   z
     .strictObject({
       ...commonInput(),
-      killSwitches: z.record(name(), z.boolean()).optional().describe('feature: true engages its kill switch (feature off); flipped first, with no gate unless the runbook has before-kill-switch'),
-      flags: z.record(name(), z.boolean()).optional().describe('feature flags to set'),
+      killSwitches: z.record(featureName, z.boolean()).optional().describe('feature: true engages its kill switch (feature off); flipped first, with no gate unless the runbook has before-kill-switch'),
+      flags: z.record(featureName, z.boolean()).optional().describe('feature flags to set'),
       config: z.record(configKey, z.string().max(10_000).nullable()).optional().describe('config values to set; null unsets'),
       secrets: z.record(name(), secretTarget()).optional().describe('secret: "previous" or a version number'),
       restart: z.array(name()).min(1).optional().describe('versions or services to restart afterwards, or ["all"]'),

@@ -42,6 +42,17 @@ export const systemName = z
 /** Config keys look like environment variables (seed 000: ROUTING_MODE, LLM_PROVIDER). */
 export const configKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must look like an environment variable name (letters, digits, "_")');
 
+/**
+ * A feature or flag name, as a kill switch or a flag store keys it. One name only: spaces, control
+ * characters (a CR/LF would forge a second line in every log and store) and glob characters
+ * (`kill_switch:*` would be a pattern, not a feature) are refused before anything reads them.
+ */
+export const featureName = z
+  .string()
+  .min(1, 'must name a feature')
+  .max(200, 'must be at most 200 characters')
+  .refine((s) => !/[\u0000-\u0020\u007f*?[\]{}\\]/.test(s), 'must be one feature name: no spaces, control characters or glob characters (* ? [ ] { } \\)');
+
 export const DECISION_ACTIONS = ['retry', 'skip', 'compensate', 'abort'] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 

@@ -54,6 +54,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       }
       // A union given its own message ("must be a list ... or a range ...") says it best.
       return issue.message && issue.message !== 'Invalid input' ? issue.message : 'matches none of the allowed forms';
+    case 'invalid_key':
+      // A record's key (a feature name, a config key) said in its own schema's words, not "Invalid key in record".
+      return issue.issues.map(describeIssue).join('; ') || issue.message;
     default:
       return issue.message.replace(/^Invalid input: /, '');
   }
@@ -73,4 +76,28 @@ export type Validation<T> = { ok: true; data: T } | { ok: false; problems: Probl
 export function validate<T extends z.ZodType>(schema: T, raw: unknown): Validation<z.infer<T>> {
   const result = schema.safeParse(raw, { reportInput: true });
   return result.success ? { ok: true, data: result.data } : { ok: false, problems: problemsOf(result.error) };
+}
+
+/** Levenshtein distance, for the "did you mean" of a misspelt name. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * ` (did you mean 'grok'?)` when one of `known` is within three edits of `name` (the closest wins),
+ * else ''. A tired person's typo (`grk`, `before-swp`) gets the name they meant.
+ */
+export function didYouMean(name: string, known: Iterable<string>): string {
+  let best: { candidate: string; distance: number } | null = null;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance > 0 && (!best || distance < best.distance)) best = { candidate, distance };
+  }
+  return best && best.distance <= Math.min(3, Math.max(1, Math.floor(best.candidate.length / 2))) ? ` (did you mean '${best.candidate}'?)` : '';
 }

@@ -143,6 +143,15 @@ export interface HealthVerdict {
   checks: { name: string; passed: boolean; detail: string }[];
 }
 
+/**
+ * What a dry run found that a real run would be refused at (an unknown flag, a missing backup), with
+ * what clears it: the command to run, or null when the problem names the fix itself.
+ */
+export interface Blocker {
+  problem: string;
+  fix: string | null;
+}
+
 export interface RollbackStatus {
   workflowType: string;
   workflowId: string;
@@ -163,6 +172,8 @@ export interface RollbackStatus {
   events: AuditEvent[];
   snapshot: Snapshot | null;
   plan: unknown;
+  /** A dry run's findings that would refuse a real run, every one of them; empty otherwise. */
+  blockers: Blocker[];
   healthAfter: HealthVerdict | null;
   /** Time spent waiting for `decide` after failed steps (gates are steps of kind 'gate'). */
   decisionWaitMs: number;

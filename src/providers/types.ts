@@ -112,6 +112,12 @@ export interface SecretsClient {
 
 /** Emergency kill switches: a feature switched off at once, without a deploy (seed 002). */
 export interface KillSwitchClient {
+  /**
+   * The features that have a kill switch. A store like Redis reads an absent key as "off", so it
+   * cannot tell a misspelt feature from a real one: the runbook lists them, and a rollback may engage
+   * only these (a switch for `grk` would change nothing while the rollback reported success).
+   */
+  listKillSwitches(): Promise<string[]>;
   readKillSwitches(features: string[]): Promise<Record<string, boolean>>;
   setKillSwitch(feature: string, on: boolean, options: ChangeOptions): Promise<void>;
 }
@@ -259,6 +265,11 @@ export interface ProviderDefinition<C extends Capability = Capability, Settings 
   example: Record<string, unknown>;
   /** Change methods that a second call would apply again (no idempotency key honoured). */
   notRepeatable?: readonly string[];
+  /**
+   * The targets its settings name, where the platform itself cannot list them (a Redis provider's
+   * kill switches): runbook actions naming others are refused when the runbook loads.
+   */
+  declaredTargets?(settings: Settings): Partial<Record<C, readonly string[]>>;
   /** Binds settings to live clients. Connects lazily: creating a client does no I/O. */
   create(settings: Settings, context: ProviderContext): ProviderClient<C>;
 }

@@ -6,7 +6,7 @@
  * runbook loader (which fills in the provider), the plans and the workflows.
  */
 import { z } from 'zod';
-import { configKey, envVarName, GIT_RANGE } from '../contract/index.ts';
+import { configKey, envVarName, featureName, GIT_RANGE } from '../contract/index.ts';
 import { placeholderProblem, placeholdersIn } from './templates.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
@@ -23,7 +23,7 @@ function regExpError(pattern: string): string | null {
 }
 
 export const flagAction = z.strictObject({
-  flag: z.string().min(1).describe('feature flag name'),
+  flag: featureName.describe('feature flag name'),
   enabled: z.boolean().describe('the value to set'),
   provider,
 });
@@ -40,7 +40,7 @@ export const secretVersionAction = z.strictObject({
 });
 
 export const killSwitchAction = z.strictObject({
-  'kill-switch': z.string().min(1).describe('feature name'),
+  'kill-switch': featureName.describe("feature name; one of the kill switches its provider's settings list"),
   on: z.boolean().default(true).describe('true switches the feature off (the kill switch engaged)'),
   provider,
 });

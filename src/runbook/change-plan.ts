@@ -102,7 +102,7 @@ export function withCaptureFilled(action: Action, context: PlanContext & { phase
 
 /**
  * The plan of `actions` (providers resolved) against the `values` captured from live state; problems
- * name what cannot be done. Changes are planned in order against a running view of the values, so a
+ * name what cannot be done, and `unread` the targets with no captured value (left out of the plan). Changes are planned in order against a running view of the values, so a
  * later change to the same target finds what the earlier one set (and its undo puts that back);
  * pass the same `live` to plan several phases in a row. With `context`, a command's placeholders are
  * filled (a placeholder with no value is a problem naming it, and the command is not planned).
@@ -111,10 +111,12 @@ export function planChanges(
   actions: readonly Action[],
   captured: readonly CapturedValue[],
   options: { phase: number | null; prefix: string; live?: CapturedValue[]; context?: PlanContext },
-): { changes: PlannedChange[]; problems: string[] } {
+): { changes: PlannedChange[]; problems: string[]; unread: string[] } {
   const values = options.live ?? (JSON.parse(JSON.stringify(captured)) as CapturedValue[]);
   const changes: PlannedChange[] = [];
   const problems: string[] = [];
+  // Targets the snapshot has no value of: the inspection refused them already (a dry run lists them as blockers).
+  const unread: string[] = [];
   const seen = new Map<string, number>();
   const named = (base: string) => {
     const n = (seen.get(base) ?? 0) + 1;
@@ -128,7 +130,7 @@ export function planChanges(
       const provider = action.provider!;
       const found = findValue(values, 'flag', (v) => v.provider === provider && v.flag === action.flag);
       if (!found) {
-        problems.push(`flag ${action.flag} was not read from ${provider}`);
+        unread.push(`flag ${action.flag} was not read from ${provider}`);
         continue;
       }
       changes.push({
@@ -147,7 +149,7 @@ export function planChanges(
       const provider = action.provider!;
       const found = findValue(values, 'config', (v) => v.provider === provider);
       if (!found) {
-        problems.push(`config was not read from ${provider}`);
+        unread.push(`config was not read from ${provider}`);
         continue;
       }
       const keys = Object.keys(action.config);
@@ -169,7 +171,7 @@ export function planChanges(
       const name = action['secret-version'];
       const found = findValue(values, 'secret-version', (v) => v.provider === provider && v.secret === name);
       if (!found) {
-        problems.push(`secret ${name} was not read from ${provider}`);
+        unread.push(`secret ${name} was not read from ${provider}`);
         continue;
       }
       const target = secretVersionTarget(found, action.to);
@@ -196,7 +198,7 @@ export function planChanges(
       const feature = action['kill-switch'];
       const found = findValue(values, 'kill-switch', (v) => v.provider === provider && v.feature === feature);
       if (!found) {
-        problems.push(`kill switch ${feature} was not read from ${provider}`);
+        unread.push(`kill switch ${feature} was not read from ${provider}`);
         continue;
       }
       const word = (on: boolean) => (on ? 'on (feature off)' : 'off');
@@ -216,7 +218,7 @@ export function planChanges(
       const provider = action.provider!;
       const found = values.filter((v): v is Extract<CapturedValue, { kind: 'restart' }> => v.kind === 'restart' && v.provider === provider && (action.restart === 'all' || v.target === action.restart));
       if (found.length === 0) {
-        problems.push(`restart target ${action.restart} was not read from ${provider}`);
+        unread.push(`restart target ${action.restart} was not read from ${provider}`);
         continue;
       }
       for (const { target, replicas } of found) {
@@ -280,7 +282,7 @@ export function planChanges(
       const range = action['git-revert'];
       const head = findValue(values, 'git-head', (v) => v.provider === provider);
       if (!head) {
-        problems.push(`the branch of ${provider} was not read from ${provider}`);
+        unread.push(`the branch of ${provider} was not read from ${provider}`);
         continue;
       }
       changes.push({
@@ -310,5 +312,5 @@ export function planChanges(
       });
     }
   }
-  return { changes, problems };
+  return { changes, problems, unread };
 }

@@ -4,8 +4,7 @@
  * maintenance flag names a provider of the right capability, or has it filled in where the runbook
  * has exactly one. Worker-side (it reads the registry); the runbook it returns names every provider.
  */
-import type { Problem } from '../contract/index.ts';
-import { validate } from '../contract/index.ts';
+import { didYouMean, validate, type Problem } from '../contract/index.ts';
 import { CAPABILITY_NAMES, findProvider, PROVIDERS, providersOf, UnknownProviderError } from '../providers/index.ts';
 import type { Capability } from '../providers/types.ts';
 import { ACTION_CAPABILITY, actionKind } from './action-kinds.ts';
@@ -85,8 +84,33 @@ export function checkProviders(runbook: Runbook): Problem[] {
     phase.rollback.forEach((action, a) => {
       const capability = ACTION_CAPABILITY[actionKind(action)];
       if (!capability || 'redis-restore' in action || 'down-sql' in action) return; // keyspaces and databases name their own
-      resolve(capability, action.provider, `phases[${p}].rollback[${a}]`, (name) => (action.provider = name));
+      const path = `phases[${p}].rollback[${a}]`;
+      resolve(capability, action.provider, path, (name) => (action.provider = name));
+      if ('kill-switch' in action && action.provider) problems.push(...undeclared(runbook, 'killSwitches', 'kill switch', action.provider, [action['kill-switch']], `${path}.kill-switch`));
     }),
   );
+  runbook.watch?.rules.forEach((rule, i) => {
+    const features = 'configRollback' in rule.action ? Object.keys(rule.action.configRollback.killSwitches ?? {}) : [];
+    if (features.length === 0) return;
+    const path = `watch.rules[${i}].action.configRollback.killSwitches`;
+    resolve('killSwitches', undefined, path, (name) => problems.push(...undeclared(runbook, 'killSwitches', 'kill switch', name, features, path)));
+  });
   return problems;
+}
+
+/**
+ * Targets the runbook uses that its provider's settings do not declare (a kill switch for a feature
+ * the Redis provider does not list), each named with the closest declared one.
+ */
+function undeclared(runbook: Runbook, capability: Capability, what: string, name: string, targets: readonly string[], path: string): Problem[] {
+  const ref = runbook.providers[name]!;
+  const provider = PROVIDERS.get(ref.provider)!;
+  const declared = provider.declaredTargets?.(provider.settingsSchema.parse(ref.settings))[capability];
+  if (!declared) return []; // the platform lists its own: checked against live state in the rollback's snapshot
+  return targets
+    .filter((target) => !declared.includes(target))
+    .map((target) => ({
+      path,
+      message: `unknown ${what} '${target}'${didYouMean(target, declared)}; the settings of providers.${name} list: ${declared.join(', ') || 'none'}`,
+    }));
 }

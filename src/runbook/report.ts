@@ -82,6 +82,9 @@ export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | 
     lines.push('', '## Captured before any change', '');
     for (const c of captures) lines.push(...capturedOutput(c));
   }
+  if (status.blockers?.length) {
+    lines.push('', '## Blockers (a real run would be refused)', '', ...status.blockers.map((b) => `- ${b.problem}${b.fix ? `; clear it: \`${b.fix}\`` : ''}`));
+  }
   if (status.notes.length > 0) lines.push('', '## Changes applied', '', ...status.notes);
   if (status.compensationFailures.length > 0) {
     lines.push('', '## Not restored', '', ...status.compensationFailures.map((f) => `- ${f}`));

@@ -4,7 +4,7 @@
  * Schema editors use (schemas/runbook.schema.json).
  */
 import { z } from 'zod';
-import { envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
+import { didYouMean, envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
 import { actionSchema } from './actions.ts';
 import { drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
@@ -223,21 +223,9 @@ function unknownGate(name: string, phaseIds: readonly number[]): string {
   const phase = /^before-phase-(\d+)$/.exec(name);
   if (phase) return `gate ${name} names phase ${phase[1]}, which this runbook does not have (its phases: ${[...phaseIds].sort((a, b) => a - b).join(', ') || 'none'})`;
   const known = [...gateNames().keys()].map((gate) => (gate.includes('<id>') && phaseIds[0] !== undefined ? gate.replace('<id>', String(phaseIds[0])) : gate));
-  const closest = known.map((gate) => ({ gate, distance: editDistance(name, gate) })).sort((a, b) => a.distance - b.distance)[0];
-  const hint = closest && closest.distance <= 3 ? ` (did you mean '${closest.gate}'?)` : '';
+  const hint = didYouMean(name, known);
   const byWorkflow = Object.entries(GATES).map(([workflow, gates]) => `${Object.keys(gates).join(', ')} (${workflow})`);
   return `unknown gate '${name}'${hint}; gates are: ${byWorkflow.join('; ')}`;
-}
-
-/** Levenshtein distance, for the "did you mean" of a misspelt name. */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
 }
 
 export type Runbook = z.infer<typeof runbookSchema>;

@@ -7,11 +7,9 @@
  * Not imported by workflow code (only its types are), so the schema stays out of the workflow bundle.
  */
 import { z } from 'zod';
-import { GAUGE_SELECTOR } from '../contract/index.ts';
+import { featureName, GAUGE_SELECTOR } from '../contract/index.ts';
 
 const ruleName = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits or "-"');
-const featureName = z.string().min(1).max(200);
-
 
 const rollbackAction = z.strictObject({ rollback: z.enum(['immediate', 'gradual']).describe('start a fullRollback in this mode') });
 const configAction = z.strictObject({

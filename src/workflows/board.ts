@@ -6,7 +6,7 @@
 import { log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../contract/index.ts';
 import { statusQuery } from './signals.ts';
-import type { AuditEvent, HealthVerdict, PendingDecision, PendingGate, RollbackState, RollbackStatus, Snapshot, StepRecord } from '../contract/index.ts';
+import type { AuditEvent, Blocker, HealthVerdict, PendingDecision, PendingGate, RollbackState, RollbackStatus, Snapshot, StepRecord } from '../contract/index.ts';
 
 export const now = () => new Date().toISOString();
 
@@ -45,6 +45,7 @@ export class StatusBoard {
       events: [],
       snapshot: null,
       plan: null,
+      blockers: [],
       healthAfter: null,
       compensationFailures: [],
       notes: [],
@@ -122,6 +123,10 @@ export class StatusBoard {
 
   setPlan(plan: unknown): void {
     this.status.plan = plan;
+  }
+
+  setBlockers(blockers: Blocker[]): void {
+    this.status.blockers = blockers;
   }
 
   setHealthAfter(verdict: HealthVerdict | null): void {

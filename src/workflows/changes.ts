@@ -9,7 +9,7 @@ import type { CommandSummary } from '../activities/commands.ts';
 import type { FailureType } from '../contract/index.ts';
 import type { Change, PlannedChange } from '../runbook/change-plan.ts';
 import type { ChangePlan, ChangeSet } from '../runbook/phase-plan.ts';
-import type { Snapshot } from '../contract/index.ts';
+import type { Blocker, Snapshot } from '../contract/index.ts';
 import type { Action } from '../runbook/actions.ts';
 import { showArgv } from '../runbook/templates.ts';
 import { activities, takeSafetyDump, watching } from './activities.ts';
@@ -155,10 +155,19 @@ export async function runPlan(rollback: Rollback, system: string, plan: ChangePl
 
 /**
  * The snapshot of a phase or config rollback, before anything changes: every target read from live
- * state (a request that cannot be carried out ends the rollback there, with every problem named) and a
- * health baseline. Returns the actions with their providers resolved, in the order given.
+ * state and a health baseline. A request that cannot be carried out ends the rollback there, with
+ * every problem named; a dry run instead goes on with what it could read and lists every problem as
+ * a blocker (in status and its result). Returns the actions with their providers resolved, in the
+ * order given, and the blockers.
  */
-export async function captureTargets(rollback: Rollback, system: string, what: string, actions: Action[], baselineSeconds: number): Promise<{ actions: Action[]; snapshot: Snapshot }> {
+export async function captureTargets(
+  rollback: Rollback,
+  system: string,
+  what: string,
+  actions: Action[],
+  baselineSeconds: number,
+): Promise<{ actions: Action[]; snapshot: Snapshot; blockers: Blocker[] }> {
+  const { dryRun } = rollback.board.view;
   // Commands' captures run in the snapshot, each up to its timeout; without any, the usual options.
   const captureSeconds = actions.reduce((sum, a) => sum + ('command' in a && a.capture ? a.timeoutSeconds : 0), 0);
   const inspected = (await rollback.step({
@@ -168,13 +177,14 @@ export async function captureTargets(rollback: Rollback, system: string, what: s
     skippable: false,
     run: () =>
       (captureSeconds > 0 ? activities(`snapshot of what ${what} changes`, watching(captureSeconds)) : activities(`snapshot of what ${what} changes`))
-        .inspectChanges({ system, actions })
+        .inspectChanges({ system, actions, ...(dryRun ? { dryRun } : {}) })
         .catch(surfaceKnownFailure),
   }))!;
   const baseline = await activities(`health baseline of ${system}`, watching(baselineSeconds)).measureBaseline({ system, seconds: baselineSeconds });
   const snapshot: Snapshot = { takenAt: new Date().toISOString(), baseline, values: inspected.values };
   rollback.board.setSnapshot(snapshot);
-  return { actions: inspected.actions, snapshot };
+  // Histories from before dry runs listed blockers have none in the inspection's result.
+  return { actions: inspected.actions, snapshot, blockers: inspected.blockers ?? [] };
 }
 
 /** Tells the runbook's channels the rollback started (a step: a failing channel is a decision, not a crash). */

@@ -9,7 +9,7 @@
  *
  * A failed step waits for `decide`; compensation puts every value back and restarts again.
  */
-import { configRollbackInput, type ConfigRollbackInput, type HealthVerdict, type Snapshot } from '../contract/index.ts';
+import { configRollbackInput, type ConfigRollbackInput, type Blocker, type HealthVerdict, type Snapshot } from '../contract/index.ts';
 import { configActions, planConfigRollback, type ChangePlan } from '../runbook/phase-plan.ts';
 import { announceStart, captureTargets, runPlan } from './changes.ts';
 import { parseInput } from './input.ts';
@@ -19,6 +19,8 @@ export interface ConfigRollbackResult {
   dryRun: boolean;
   plan: ChangePlan;
   snapshot: Snapshot;
+  /** A dry run's findings that would refuse a real run, each with what clears it. */
+  blockers: Blocker[];
   healthAfter: HealthVerdict | null;
   report: string | null;
 }
@@ -45,16 +47,18 @@ export async function configRollback(raw: ConfigRollbackInput): Promise<ConfigRo
   const result = await rollback.settle(async () => {
     const runbook = await rollback.preflight();
     const asked = configActions(input);
-    const { actions, snapshot } = await captureTargets(rollback, system, whatChanges(input), [...asked.killSwitches, ...asked.changes], input.baselineSeconds);
+    const { actions, snapshot, blockers } = await captureTargets(rollback, system, whatChanges(input), [...asked.killSwitches, ...asked.changes], input.baselineSeconds);
     // The inspection resolved each action's provider, in the order given: kill switches first.
     const resolved = { killSwitches: actions.slice(0, asked.killSwitches.length), changes: actions.slice(asked.killSwitches.length) };
     const plan = planConfigRollback(runbook, resolved, snapshot.values!, input.verifyWindowSeconds);
     rollback.board.setPlan(plan);
+    rollback.board.setBlockers(blockers);
     if (input.dryRun) return { plan, snapshot };
 
     await announceStart(rollback, system, `config rollback started by ${requestedBy}`, `${input.reason}\nChanges: ${whatChanges(input)}`);
     await runPlan(rollback, system, plan, () => 'config');
     return { plan, snapshot };
   }, 'config rollback');
-  return { dryRun: input.dryRun, ...result, healthAfter: rollback.board.view.healthAfter, report: rollback.board.view.report };
+  const { blockers, healthAfter, report } = rollback.board.view;
+  return { dryRun: input.dryRun, ...result, blockers, healthAfter, report };
 }

@@ -12,7 +12,7 @@
  * the snapshot exactly, restarting again so services load it); `abort` stops anywhere.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
-import { phaseRollbackInput, type HealthVerdict, type PhaseRollbackInput, type Snapshot } from '../contract/index.ts';
+import { phaseRollbackInput, type Blocker, type HealthVerdict, type PhaseRollbackInput, type Snapshot } from '../contract/index.ts';
 import { phaseActions } from '../runbook/plan.ts';
 import { withCaptureFilled } from '../runbook/change-plan.ts';
 import { planPhaseRollback, selectPhases, type ChangePlan } from '../runbook/phase-plan.ts';
@@ -24,6 +24,8 @@ export interface PhaseRollbackResult {
   dryRun: boolean;
   plan: ChangePlan;
   snapshot: Snapshot;
+  /** A dry run's findings that would refuse a real run, each with what clears it. */
+  blockers: Blocker[];
   healthAfter: HealthVerdict | null;
   report: string | null;
 }
@@ -49,15 +51,20 @@ export async function phaseRollback(raw: PhaseRollbackInput): Promise<PhaseRollb
     const filled = phases.flatMap((p) => phaseActions(p).map((action) => withCaptureFilled(action, { ...context, phase: p.id })));
     const unfillable = filled.flatMap((f) => f.problems);
     if (unfillable.length > 0) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${unfillable.join('\n  ')}`, INVALID_INPUT);
-    const { actions, snapshot } = await captureTargets(rollback, system, `phases ${ids}`, filled.map((f) => f.action), input.baselineSeconds);
+    const { actions, snapshot, blockers } = await captureTargets(rollback, system, `phases ${ids}`, filled.map((f) => f.action), input.baselineSeconds);
     const plan = planPhaseRollback(runbook, phases, actions, snapshot.values!, input.verifyWindowSeconds, context);
     rollback.board.setPlan(plan);
+    if (input.dryRun) {
+      // The whole plan with everything a real run would be refused at, each with what clears it.
+      rollback.board.setBlockers([...blockers, ...(plan.problems ?? []).map((problem) => ({ problem, fix: null }))]);
+      return { plan, snapshot };
+    }
     if (plan.problems) throw ApplicationFailure.nonRetryable(`cannot roll back:\n  ${plan.problems.join('\n  ')}`, INVALID_INPUT);
-    if (input.dryRun) return { plan, snapshot };
 
     await announceStart(rollback, system, `rollback of phases ${ids} started by ${requestedBy}`, `${input.reason}\nPlan: ${plan.sets.map((s) => `${s.title} (${s.changes.length} changes)`).join('; ')}`);
     await runPlan(rollback, system, plan, (phase) => phase.name.replace(' ', '-'));
     return { plan, snapshot };
   }, 'phase rollback');
-  return { dryRun: input.dryRun, ...result, healthAfter: rollback.board.view.healthAfter, report: rollback.board.view.report };
+  const { blockers, healthAfter, report } = rollback.board.view;
+  return { dryRun: input.dryRun, ...result, blockers, healthAfter, report };
 }

@@ -5,7 +5,7 @@
  * (inbox.ts), steps with compensation (steps.ts), gates (gates.ts) and decisions (decisions.ts).
  */
 import { ApplicationFailure, CancellationScope, condition, getExternalWorkflowHandle, patched, workflowInfo } from '@temporalio/workflow';
-import { lockWorkflowId, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
+import { lockWorkflowId, type Blocker, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
 import type { Notification } from '../providers/types.ts';
 import { plannedGate } from '../runbook/plan.ts';
 import { renderIncidentReport } from '../runbook/report.ts';
@@ -20,6 +20,13 @@ import { releaseLockSignal } from './rollback-lock.ts';
 import { StepRunner, StopRollback, type StepSpec } from './steps.ts';
 
 export { StopRollback, failureMessage, type StepSpec } from './steps.ts';
+
+/** A dry run's last word: nothing changed, and whether a real run would go through. */
+function dryRunOutcome(blockers: readonly Blocker[]): string {
+  if (blockers.length === 0) return 'dry run completed: nothing changed; the plan is in the status and the result';
+  const each = blockers.map((b) => `- ${b.problem}${b.fix ? `\n  clear it: \`${b.fix}\`` : ''}`);
+  return `dry run completed: nothing changed; a real run would be refused until these ${blockers.length} blocker(s) are cleared:\n${each.join('\n')}`;
+}
 
 export class Rollback {
   readonly board: StatusBoard;
@@ -214,7 +221,7 @@ export class Rollback {
     void condition(() => this.inbox.aborted !== null).then(() => this.steps.cancelRunningStep());
     try {
       result = await body();
-      this.board.setState('completed', 'rollback completed');
+      this.board.setState('completed', this.board.view.dryRun ? dryRunOutcome(this.board.view.blockers) : 'rollback completed');
     } catch (err) {
       if (err instanceof ApplicationFailure && this.steps.undoable === 0) {
         // A refusal before anything changed (unknown system, another rollback running): end as failed.

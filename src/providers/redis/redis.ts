@@ -6,7 +6,7 @@
  */
 import { createClient, RESP_TYPES } from 'redis';
 import { z } from 'zod';
-import { envVarName } from '../../contract/index.ts';
+import { envVarName, featureName } from '../../contract/index.ts';
 import { backupKeyspace, countKeys, listKeyspaceBackups, restoreKeyspace, undoKeyspaceRestore, verifyKeyspaceBackup, verifyKeyspaceRestore, type KeyspaceClientLike } from '../keyspace/redis-keyspace.ts';
 import { secretFromEnv, type ProviderDefinition } from '../types.ts';
 
@@ -15,6 +15,10 @@ const settingsSchema = z
     url: z.url().optional().describe('redis://host:port/db without a password; use urlEnv when it has one'),
     urlEnv: envVarName.optional().describe('environment variable holding the URL (with its password)'),
     killSwitchPrefix: z.string().min(1).default('kill_switch:').describe('a feature is switched off while <prefix><feature> is "true"'),
+    killSwitches: z
+      .array(featureName)
+      .default([])
+      .describe('the features that have a kill switch (the service reads <prefix><feature>); a rollback may engage only these, since Redis cannot tell a misspelt feature from one never switched'),
   })
   .refine((s) => (s.url === undefined) !== (s.urlEnv === undefined), { message: 'give url or urlEnv (not both)' });
 type Settings = z.infer<typeof settingsSchema>;
@@ -27,7 +31,8 @@ export const redisProvider: ProviderDefinition<'killSwitches' | 'keyspace', Sett
   description: 'kill switches as Redis keys (<prefix><feature> = "true"), and keyspace backups (DUMP/PTTL) restored with their TTLs',
   capabilities: ['killSwitches', 'keyspace'],
   settingsSchema,
-  example: { url: 'redis://127.0.0.1:6379', killSwitchPrefix: 'kill_switch:' },
+  example: { url: 'redis://127.0.0.1:6379', killSwitchPrefix: 'kill_switch:', killSwitches: ['ai_scoring', 'grok'] },
+  declaredTargets: (settings) => ({ killSwitches: settings.killSwitches }),
   create(settings, context) {
     const url = settings.urlEnv ? secretFromEnv(context, settings.urlEnv) : settings.url!;
     // DUMP payloads are binary: blob strings come back as Buffers.
@@ -46,6 +51,7 @@ export const redisProvider: ProviderDefinition<'killSwitches' | 'keyspace', Sett
     const key = (feature: string) => `${settings.killSwitchPrefix}${feature}`;
     return {
       killSwitches: {
+        listKillSwitches: async () => [...settings.killSwitches],
         async readKillSwitches(features) {
           const redis = await connected();
           const values = await Promise.all(features.map((f) => redis.get(key(f))));
