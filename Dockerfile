@@ -26,10 +26,10 @@ COPY schemas ./schemas
 COPY runbooks ./runbooks
 
 # The workflow bundle (webpack over src/workflows), built once here rather than by every container start;
-# the worker checks it against the sources it was built from (src/worker/workflow-bundle.ts).
-RUN node --import tsx src/worker/build-workflow-bundle.ts .cache/workflow-bundle
+# the worker checks it against the sources it was built from (src/build/workflow-bundle.ts).
+RUN node --import tsx src/build/workflow-bundle-builder.ts .cache/workflow-bundle
 # The worker's own JavaScript (esbuild over src/worker/main.ts: no TypeScript compiled at run time).
-RUN node --import tsx src/worker/worker-build.ts dist/worker.mjs
+RUN node --import tsx src/build/worker-build.ts dist/worker.mjs
 
 # Code stays root-owned (read-only for the worker); only .data (reports, backups) is writable.
 # A named volume mounted on /app/.data starts with this ownership.
@@ -38,6 +38,6 @@ USER node
 
 # Temporal's worker drains on SIGTERM within WORKER_SHUTDOWN_GRACE_SECONDS.
 STOPSIGNAL SIGTERM
-# The same allocator settings and command as every worker of ours (src/worker/command.ts says why).
+# The same allocator settings and command as every worker of ours (src/build/worker-command.ts says why).
 ENV MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_MMAP_THRESHOLD_=131072
 CMD ["node", "--max-semi-space-size=4", "dist/worker.mjs"]

@@ -1,6 +1,7 @@
 // @ts-check
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
+import { boundaries } from './eslint.boundaries.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.cache/', '.data/', 'test-results/', 'bench-results/', 'scripts/bin/', 'scripts/bootstrap.mjs'] },
@@ -31,31 +32,5 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
-  {
-    // Workflow code runs in Temporal's deterministic sandbox: no I/O, no Node built-ins, no config reads.
-    files: ['src/workflows/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['node:*'], message: 'Node built-ins cannot run in workflow code; use an activity.' },
-            {
-              group: ['fs', 'fs/*', 'path', 'os', 'child_process', 'http', 'https', 'net', 'crypto', 'process'],
-              message: 'Node built-ins cannot run in workflow code; use an activity.',
-            },
-            { group: ['pg', 'pg-*'], message: 'Databases are reached from activities only.' },
-            { group: ['pino', 'pino-*'], message: 'Workflows log through the workflow `log` from @temporalio/workflow.' },
-            {
-              group: ['**/worker/*', '**/providers/*', '**/activities/*'],
-              allowTypeImports: true,
-              message: 'Workflows import activity types only (import type), never worker config, providers or activity code.',
-            },
-            { group: ['**/runbook/load*'], message: 'Runbook files are read by the worker, not by workflows.' },
-          ],
-        },
-      ],
-      'no-restricted-globals': ['error', 'process', 'Buffer', 'setInterval'],
-    },
-  },
+  ...boundaries,
 );

@@ -54,9 +54,9 @@ if (command === 'start' || command === 'cluster') {
   // start.ts resolves (and if need be builds) the Temporal CLI itself and says so while it works.
   handOver([...tsx, `scripts/${command}.ts`, ...process.argv.slice(3)]);
 } else if (command === 'worker') {
-  // The worker as every worker of ours runs (src/worker/command.ts prints it, building the worker's
+  // The worker as every worker of ours runs (src/build/worker-command.ts prints it, building the worker's
   // JavaScript first when a source changed); its environment's own settings win over the defaults.
-  const resolved = spawnSync(process.execPath, [...tsx, 'src/worker/command.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const resolved = spawnSync(process.execPath, [...tsx, 'src/build/worker-command.ts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (resolved.status !== 0) process.exit(resolved.status ?? 1);
   const { args, env } = JSON.parse(resolved.stdout);
   handOver(args, { ...env, ...process.env });

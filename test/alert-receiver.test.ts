@@ -1,14 +1,14 @@
 /**
- * The Alertmanager webhook receiver (src/worker/alert-receiver.ts) on a real dev server with a
+ * The Alertmanager webhook receiver (src/triggers/alert-receiver.ts) on a real dev server with a
  * production-wired worker and the real sandbox. Payloads are Alertmanager's webhook format, version 4
  * (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config), as Alertmanager posts them.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startAlertReceiver } from '../src/worker/alert-receiver.ts';
-import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
+import { startAlertReceiver } from '../src/triggers/alert-receiver.ts';
 import { quietLogger } from './harness.ts';
 import { startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { approveSignal, statusQuery } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
 let receiver: Awaited<ReturnType<typeof startAlertReceiver>>;

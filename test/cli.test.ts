@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
-import { statusQuery } from '../src/workflows/signals.ts';
 import { runCli, startRollbackTestEnv, waitForStatus, type CliRun, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { statusQuery } from '../src/contract/messages.ts';
 
 const binPath = fileURLToPath(new URL('../scripts/bin/rollback.mjs', import.meta.url));
 
@@ -214,7 +214,7 @@ describe('rollback CLI', { timeout: 240_000 }, () => {
     // `true` exits without reading: every write the CLI makes afterwards meets a closed pipe (EPIPE).
     for (const args of [['list'], ['providers']]) {
       const run = await new Promise<CliRun>((resolve, reject) => {
-        const cli = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../scripts/cli.ts', import.meta.url)), ...args].map((a) => `'${a}'`).join(' ');
+        const cli = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../src/cli/main.ts', import.meta.url)), ...args].map((a) => `'${a}'`).join(' ');
         const child = spawn('bash', ['-c', `${cli} | true; echo "cli exited $\{PIPESTATUS[0]}" >&2`], { env: { ...process.env, TEMPORAL_ADDRESS: t.env.address } });
         let stderr = '';
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -15,19 +15,20 @@ import { after, before, describe, test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { parseDocument, stringify } from 'yaml';
-import { createCommandActivities, type CommandInput, type CommandSummary } from '../src/activities/commands.ts';
+import type { CommandSummary } from '../src/actions/command.ts';
+import { createCommandActivities, type CommandInput } from '../src/activities/commands.ts';
 import type { ActivityDeps } from '../src/activities/deps.ts';
 import { createInspectActivities } from '../src/activities/inspect.ts';
 import type { CapturedValue } from '../src/contract/index.ts';
 import { ProviderClients } from '../src/providers/index.ts';
-import type { Action } from '../src/runbook/actions.ts';
-import { planChanges, withCaptureFilled } from '../src/runbook/change-plan.ts';
+import type { Action, ResolvedAction } from '../src/actions/index.ts';
+import { planChanges, withCaptureFilled } from '../src/plan/change-plan.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
-import { renderIncidentReport } from '../src/runbook/report.ts';
-import { CAPTURE_LIMIT, showArgv } from '../src/runbook/templates.ts';
-import { decideSignal, statusQuery } from '../src/workflows/signals.ts';
+import { renderIncidentReport } from '../src/plan/report.ts';
+import { CAPTURE_LIMIT, showArgv } from '../src/actions/templates.ts';
 import { quietLogger } from './harness.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { decideSignal, statusQuery } from '../src/contract/messages.ts';
 
 /** An activity context whose expected failures are not logged as warnings. */
 const activityEnv = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
@@ -56,7 +57,7 @@ const context = { system: 'clinic', workflowId: 'phase-rollback-7', requestedBy:
 const status = ['railway', 'status', '--json'];
 const railwayStatus = JSON.stringify({ deploymentId: 'd-41; rm -rf / $(touch pwned)', service: { name: 'api', replicas: [{ id: 'r1' }, { id: 'r2' }] }, count: 3, ok: true });
 const capturedOf = (output: string, extra: Partial<CapturedValue> = {}): CapturedValue[] => [{ kind: 'command-output', provider: 'scripts', argv: status, output, durationMs: 120, ...extra } as CapturedValue];
-const commandAction = (fields: Record<string, unknown>): Action => ({ env: {}, timeoutSeconds: 60, repeatable: true, provider: 'scripts', capture: status, ...fields }) as Action;
+const commandAction = (fields: Record<string, unknown>): ResolvedAction => ({ env: {}, timeoutSeconds: 60, repeatable: true, provider: 'scripts', capture: status, ...fields }) as ResolvedAction;
 
 describe('command placeholders, refused at load when unknown', () => {
   test('an unknown placeholder is refused naming it and the known ones', () => {
@@ -105,12 +106,12 @@ describe('command placeholders, filled when the plan is built', () => {
         undo: ['railway', 'redeploy', '{{captured.deploymentId}}', '--replica', '{{captured.service.replicas.1.id}}', '--count={{captured.count}}', '--ok={{captured.ok}}'],
       }),
     ];
-    const { changes, problems } = planChanges(actions, capturedOf(railwayStatus), { phase: 4, prefix: 'phase-4/', context });
+    const { changes, problems } = planChanges(actions, capturedOf(railwayStatus), { phase: 4, prefix: 'phase-4/', fill: context });
     assert.deepEqual(problems, []);
     const [change] = changes;
     assert.equal(change!.name, 'phase-4/command railway');
+    assert.equal(change!.kind, 'command');
     assert.deepEqual(change!.change, {
-      kind: 'command',
       provider: 'scripts',
       argv: ['railway', 'rollback', '--yes', '--message', 'phase 4 rollback by alice (phase-rollback-7)', '--service', 'clinic-api'],
       env: {},
@@ -125,7 +126,7 @@ describe('command placeholders, filled when the plan is built', () => {
 
   test('{{captured}} is the whole trimmed output; without a context (the inspection) templates stay as written', () => {
     const action = commandAction({ command: ['deploy', 'restore', '{{captured}}'], undo: ['deploy', 'restore', '{{captured}}'] });
-    const filled = planChanges([action], capturedOf('v1.2.3'), { phase: 2, prefix: '', context });
+    const filled = planChanges([action], capturedOf('v1.2.3'), { phase: 2, prefix: '', fill: context });
     assert.deepEqual((filled.changes[0]!.change as { argv: string[] }).argv, ['deploy', 'restore', 'v1.2.3']);
     const early = planChanges([action], [], { phase: null, prefix: '' });
     assert.deepEqual(early.problems, []);
@@ -134,7 +135,7 @@ describe('command placeholders, filled when the plan is built', () => {
 
   test('a placeholder with no value is a plan problem naming it, and that command is not planned', () => {
     const plan = (fields: Record<string, unknown>, output = railwayStatus, phase: number | null = 4, extra: Partial<CapturedValue> = {}) =>
-      planChanges([commandAction({ command: ['railway', 'rollback'], ...fields })], capturedOf(output, extra), { phase, prefix: 'phase-4/', context });
+      planChanges([commandAction({ command: ['railway', 'rollback'], ...fields })], capturedOf(output, extra), { phase, prefix: 'phase-4/', fill: context });
     const missingField = plan({ undo: ['railway', 'redeploy', '{{captured.deploymentID}}'] });
     assert.deepEqual(missingField.changes, []);
     assert.deepEqual(missingField.problems, [
@@ -241,7 +242,7 @@ describe('command activities with real programs', () => {
     const victim = join(dir, 'victim');
     mkdirSync(victim);
     const value = `d-41; rm -rf ${victim} $(touch ${join(dir, 'pwned')}) | cat /etc/passwd`;
-    const [change] = planChanges([commandAction({ command: [node, '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', 'rollback', '{{captured}}'] })], capturedOf(value), { phase: 1, prefix: '', context }).changes;
+    const [change] = planChanges([commandAction({ command: [node, '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', 'rollback', '{{captured}}'] })], capturedOf(value), { phase: 1, prefix: '', fill: context }).changes;
     const result = await run((change!.change as { argv: string[] }).argv);
     assert.deepEqual(JSON.parse(result.outputTail[0]!), ['rollback', value]);
     assert.ok(existsSync(victim), 'nothing was removed');

@@ -49,7 +49,7 @@ describe('runbook JSON Schema', () => {
     assert.ok(schema.properties.gates.propertyNames.anyOf[0].enum.includes('before-phase'), 'gate names are offered');
     assert.deepEqual(schema.properties.gates.propertyNames.anyOf.slice(1), [{ pattern: '^before-phase-[0-9]+$' }], 'one gate per phase, by its id');
     const actionKeys = schema.properties.phases.items.properties.rollback.items.anyOf.map((a: { required: string[] }) => a.required[0]);
-    assert.deepEqual(actionKeys, ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore', 'git-revert'], 'every action kind is offered');
+    assert.deepEqual(actionKeys, ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore', 'git-revert', 'scale'], 'every action kind is offered');
   });
 });
 

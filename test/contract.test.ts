@@ -9,8 +9,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { GATES, gateNames, INTERNAL_WORKFLOWS, parseSignalPayload, phaseGate, preview, ROLLBACK_WORKFLOWS, SIGNALS, WATCH_WORKFLOWS, WATCHDOG_SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
 import * as registered from '../src/workflows/index.ts';
-import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../src/workflows/signals.ts';
 import { runCli } from './rollback-harness.ts';
+import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../src/contract/messages.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
@@ -29,7 +29,7 @@ describe('contract', () => {
   test('every gate the workflows ask for is in the contract, and every gate in the contract is asked for', () => {
     // Gates are named as string literals where a workflow or its plan asks for them: gate('before-cleanup'),
     // gates['gradual-step'], gate('before-kill-switch'); phase gates by phaseGate() in the contract.
-    const sources = ['src/workflows', 'src/runbook'].flatMap((dir) => readdirSync(`${root}${dir}`).filter((f) => f.endsWith('.ts')).map((f) => read(`${dir}/${f}`)));
+    const sources = ['src/workflows', 'src/plan'].flatMap((dir) => readdirSync(`${root}${dir}`).filter((f) => f.endsWith('.ts')).map((f) => read(`${dir}/${f}`)));
     const asked = new Set(sources.flatMap((text) => [...text.matchAll(/(?:\.gate\(|gates\[|gate\()'([a-z-]+)'/g)].map((m) => m[1]!)));
     asked.add('before-phase').add('before-phase-<id>'); // phaseGate(), read by the phase plan
     assert.deepEqual([...asked].sort(), [...gateNames().keys()].sort());

@@ -16,9 +16,9 @@ import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { ProviderClients } from '../src/providers/index.ts';
 import { sha256File, type BackupManifest } from '../src/providers/database/backup.ts';
-import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { databasesLike, dropTestDatabase, POSTGRES, quietLogger, sql } from './harness.ts';
 import { failureOf, runCli, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { approveSignal, decideSignal, statusQuery } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
 /** The worker's activities, called directly; they read t.runbooks and t.secrets live, so systems added later are seen. */

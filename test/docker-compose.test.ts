@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { envSchema } from '../src/worker/env.ts';
-import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../src/worker/command.ts';
+import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../src/build/worker-command.ts';
 import { defaultPorts, DYNAMIC_CONFIG_PATH, HISTORY_SHARDS, serverConfig, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../scripts/lib/cluster.ts';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/contract/index.ts';
 
@@ -162,23 +162,23 @@ describe('docker-compose.yml', () => {
 describe('Dockerfile', () => {
   const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 
-  test('the image starts the worker as every other worker is started (src/worker/command.ts): its built JavaScript, the same V8 flags and allocator settings', () => {
+  test('the image starts the worker as every other worker is started (src/build/worker-command.ts): its built JavaScript, the same V8 flags and allocator settings', () => {
     const cmd = dockerfile.split('\n').filter((line) => /^CMD\s/.test(line));
     assert.equal(cmd.length, 1, 'expected exactly one CMD');
     assert.deepEqual(JSON.parse(cmd[0]!.replace(/^CMD\s+/, '')), ['node', ...WORKER_NODE_FLAGS, 'dist/worker.mjs']);
-    assert.ok(dockerfile.includes('RUN node --import tsx src/worker/worker-build.ts dist/worker.mjs\n'), 'the image builds dist/worker.mjs');
+    assert.ok(dockerfile.includes('RUN node --import tsx src/build/worker-build.ts dist/worker.mjs\n'), 'the image builds dist/worker.mjs');
     const envLine = dockerfile.split('\n').find((line) => line.startsWith('ENV MALLOC_'));
     assert.deepEqual(
       Object.fromEntries(envLine!.replace(/^ENV\s+/, '').split(/\s+/).map((pair) => pair.split('='))),
       WORKER_MALLOC_ENV,
     );
     const packageJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    assert.equal(packageJson.scripts.worker, 'node scripts/bootstrap.mjs worker', 'npm run worker goes through src/worker/command.ts');
+    assert.equal(packageJson.scripts.worker, 'node scripts/bootstrap.mjs worker', 'npm run worker goes through src/build/worker-command.ts');
   });
 
   test('the image carries the workflow bundle, built before the code becomes read-only', () => {
     const lines = dockerfile.split('\n');
-    const build = lines.findIndex((line) => line.includes('src/worker/build-workflow-bundle.ts .cache/workflow-bundle'));
+    const build = lines.findIndex((line) => line.includes('src/build/workflow-bundle-builder.ts .cache/workflow-bundle'));
     assert.ok(build > lines.findIndex((line) => /^COPY src /.test(line)), 'the bundle is built after the source is copied');
     assert.ok(build < lines.findIndex((line) => /^USER /.test(line)), 'the bundle is built before USER node');
   });

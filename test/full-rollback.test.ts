@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
-import { abortSignal, approveSignal, decideSignal, rejectSignal, statusQuery } from '../src/workflows/signals.ts';
 import { searchAttributes } from '../src/contract/index.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { abortSignal, approveSignal, decideSignal, rejectSignal, statusQuery } from '../src/contract/messages.ts';
 
 const execFileAsync = promisify(execFile);
 let t: RollbackTestEnv;

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { parseRunbook } from '../src/runbook/load.ts';
-import { decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { decideSignal, statusQuery } from '../src/contract/messages.ts';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=dev', '-c', 'user.email=dev@example.invalid', ...args], { cwd, encoding: 'utf8' }).trim();
 

@@ -12,15 +12,15 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import { TASK_QUEUE } from '../src/contract/index.ts';
-import { approveSignal } from '../src/workflows/signals.ts';
 import { dropTestDatabase, freePort, sleep, startTemporal } from './harness.ts';
+import { approveSignal } from '../src/contract/messages.ts';
 
 const marker = `main-job-test-${randomUUID()}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'rollbacks-data-'));
 const databaseName = `sandbox_test_${process.pid}_main`;
 const password = `pw-${randomUUID()}`;
 
-/** A worker process: node running the worker's built JavaScript (src/worker/command.ts). */
+/** A worker process: node running the worker's built JavaScript (src/build/worker-command.ts). */
 const isWorker = (command: string) => /\/\.cache\/worker\/[0-9a-f]{64}\.mjs\b/.test(command);
 
 /** Processes that carry this test's marker in their environment: everything the main job started. */

@@ -13,10 +13,9 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createClient as createRedisClient } from 'redis';
 import type { Sandbox } from '../sandbox/sandbox.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
-import { approveUpdate } from '../src/workflows/inbox.ts';
-import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
 import { sql } from './harness.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { approveSignal, approveUpdate, decideSignal, statusQuery } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
 const base = { reason: 'grok answers in the wrong language', requestedBy: 'alice', baselineSeconds: 0, verifyWindowSeconds: 1 };
@@ -290,6 +289,53 @@ describe('phaseRollback and configRollback', { timeout: 300_000 }, () => {
     const real = await failureOf((await phase(system, { phases: { from: 11, to: 9 } })).result());
     assert.equal(real.message, `cannot roll back:\n  ${blocker.problem} (clear it: ${blocker.fix})`);
     assert.deepEqual(system.sandbox.router.changes, [], 'neither run changed anything');
+  });
+
+  test('a scale action (one module and one registry line) is read into the snapshot, carried out through its provider, and undone to the counts found', async () => {
+    const system = await t.newSystem((doc) => {
+      doc.providers.router = { provider: 'http-router', settings: { ...doc.traffic.settings } }; // the sandbox router scales versions
+      doc.phases.push({
+        id: 6,
+        name: 'Canary capacity',
+        rollback: [
+          { scale: { target: 'canary', instances: 0 } },
+          { scale: { target: 'stable', instances: 4 } },
+          { command: [process.execPath, '-e', 'process.exit(3)'], repeatable: true }, // fails, so a person decides
+        ],
+      });
+      doc.phases.push({ id: 7, name: 'Typo', rollback: [{ scale: { target: 'canery', instances: 0 } }] });
+    });
+    const instances = () => system.sandbox.router.state().instances;
+    assert.deepEqual(instances(), { stable: 2, canary: 1 });
+    const dry = (await (await phase(system, { phases: [6], dryRun: true })).result()) as { plan: { sets: { changes: { name: string; from: string; to: string }[] }[] } };
+    assert.deepEqual(
+      dry.plan.sets[0]!.changes.map((c) => [c.name, c.from, c.to]),
+      [
+        ['phase-6/scale canary', '1', '0'],
+        ['phase-6/scale stable', '2', '4'],
+        ['phase-6/command ' + process.execPath, '', `${process.execPath} -e process.exit(3)`],
+      ],
+    );
+    const handle = await phase(system, { phases: [6] });
+    await waitForStatus(handle, (s) => s.state === 'awaiting_decision');
+    assert.deepEqual(instances(), { stable: 4, canary: 0 }, 'both scaled before the command failed');
+    await handle.signal(decideSignal, { by: 'bob', action: 'compensate' });
+    await failureOf(handle.result());
+    assert.deepEqual(instances(), { stable: 2, canary: 1 }, 'undone to the counts found');
+    assert.deepEqual(
+      system.sandbox.router.changes.map((c) => [c.kind, c.after, (c.idempotencyKey ?? '').replace(/^.*:/, '')]),
+      [
+        ['instances', { version: 'canary', count: 0 }, 'phase-6/scale canary'],
+        ['instances', { version: 'stable', count: 4 }, 'phase-6/scale stable'],
+        ['instances', { version: 'stable', count: 2 }, 'undo'],
+        ['instances', { version: 'canary', count: 1 }, 'undo'],
+      ],
+      'one change per step, undone newest first, each under its own key',
+    );
+    const before = system.sandbox.router.changes.length;
+    const misspelt = await failureOf((await phase(system, { phases: [7] })).result());
+    assert.equal(misspelt.message, "cannot roll back:\n  unknown scale target 'canery' in router (did you mean 'canary'?); it has: canary, stable");
+    assert.equal(system.sandbox.router.changes.length, before, 'nothing changed');
   });
 
   test('stage 9 restores the session keyspace from its backup, saving what was there, and compensation puts that back', async () => {

@@ -19,14 +19,14 @@ import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { RollbackStatus } from '../src/contract/index.ts';
-import { statusQuery } from '../src/workflows/signals.ts';
-import type { FullRollbackResult } from '../src/workflows/full-rollback.ts';
+import type { FullRollbackResult } from '../src/contract/index.ts';
 import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
 import { CloudRunEmulator } from './emulators/cloud-run.ts';
 import { SlackEmulator } from './emulators/slack.ts';
 import { StatuspageEmulator } from './emulators/statuspage.ts';
 import { freePort } from './harness.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { statusQuery } from '../src/contract/messages.ts';
 
 const PROJECT = 'rrplatform';
 

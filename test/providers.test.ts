@@ -128,20 +128,3 @@ describe('runbook JSON Schema', () => {
     assert.ok((check.errors ?? []).some((e) => e.instancePath === '/notify/0/provider' && e.message === 'must be equal to one of the allowed values'));
   });
 });
-
-describe('layering', () => {
-  test('folders import one way: contract below everything; no two folders under src/ import each other', () => {
-    const edges = new Set<string>();
-    for (const file of filesUnder(src)) {
-      const from = relative(src, file).split('/')[0]!;
-      for (const [, target] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
-        const to = relative(src, join(file, '..', target!)).split('/')[0]!;
-        if (to !== from && !to.startsWith('..')) edges.add(`${from} -> ${to}`);
-      }
-    }
-    const mutual = [...edges].filter((edge) => edges.has(edge.split(' -> ').reverse().join(' -> ')));
-    assert.deepEqual(mutual, [], 'no two folders import each other');
-    assert.deepEqual([...edges].filter((e) => e.startsWith('contract ->')), [], 'the contract imports nothing of ours');
-    assert.deepEqual([...edges].filter((e) => e.startsWith('providers ->')).sort(), ['providers -> contract'], 'providers sit on the contract only');
-  });
-});

@@ -19,7 +19,7 @@ import { describe, test } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { ROLLBACK_WORKFLOWS, WATCH_WORKFLOWS } from '../src/contract/index.ts';
-import { workerWorkflowBundle } from '../src/worker/workflow-bundle.ts';
+import { workerWorkflowBundle } from '../src/build/workflow-bundle.ts';
 import { quietLogger } from './harness.ts';
 
 const dir = new URL('./fixtures/histories/', import.meta.url).pathname;

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { TASK_QUEUE, watchdogWorkflowId, type DrillResult } from '../src/contract/index.ts';
-import { statusQuery } from '../src/workflows/signals.ts';
 import { failureOf, runCli, startRollbackTestEnv, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { statusQuery } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
 let runbooksDir: string;

@@ -19,10 +19,10 @@ import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
 import { createRollbackWorker, type RollbackWorker } from '../src/worker/worker.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
-import { statusQuery } from '../src/workflows/signals.ts';
 import type { RollbackStatus } from '../src/contract/index.ts';
 import { resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { dropTestDatabase, POSTGRES, quietLogger, startTemporal, testWorkerEnv } from './harness.ts';
+import { statusQuery } from '../src/contract/messages.ts';
 
 export interface TestSystem {
   name: string;
@@ -172,10 +172,10 @@ export interface CliRun {
   stderr: string;
 }
 
-const cliPath = fileURLToPath(new URL('../scripts/cli.ts', import.meta.url));
+const cliPath = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 /**
- * The operator CLI (scripts/cli.ts under tsx, or `entry` instead, e.g. the bin shim) as a child process
+ * The operator CLI (src/cli/main.ts under tsx, or `entry` instead, e.g. the bin shim) as a child process
  * against the dev server at `address`. Only that server: no profile, API key or UI URL from the
  * developer's shell (every other TEMPORAL_* variable is dropped).
  */

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { lockWorkflowId } from '../src/contract/index.ts';
-import { approveSignal } from '../src/workflows/signals.ts';
 import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { approveSignal } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
 const base = { reason: 'canary error rate 14%', requestedBy: 'alice', baselineSeconds: 0, mode: 'immediate' };

@@ -8,9 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../src/contract/index.ts';
-import { approveSignal, statusQuery } from '../src/workflows/signals.ts';
-import { pauseSignal, resumeSignal, watchdogStatusQuery } from '../src/workflows/rollback-watchdog.ts';
 import { failureOf, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { approveSignal, pauseSignal, resumeSignal, statusQuery, watchdogStatusQuery } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
 

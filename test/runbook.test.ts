@@ -277,6 +277,23 @@ describe('runbook files', () => {
     );
   });
 
+  test('a scale action with a negative or huge instance count, or no provider that scales, is refused when the runbook loads', () => {
+    const scaled = (scale: unknown, edit: (doc: Record<string, any>) => void = () => undefined) =>
+      problemsOf(
+        variant((doc) => {
+          doc.providers.router = { provider: 'http-router', settings: { url: 'http://127.0.0.1:18080' } };
+          doc.phases[0].rollback.push({ scale });
+          edit(doc);
+        }),
+      );
+    assert.equal(scaled({ target: 'canary', instances: -1 }), 'runbooks/x.yaml: phases[0].rollback[3].scale.instances: must be 0 or more');
+    assert.equal(scaled({ target: 'canary', instances: 10_000 }), 'runbooks/x.yaml: phases[0].rollback[3].scale.instances: must be at most 1000');
+    assert.equal(
+      scaled({ target: 'canary', instances: 0 }, (doc) => delete doc.providers.router),
+      'runbooks/x.yaml: phases[0].rollback[3]: needs a provider of instance scaling, and none is under providers: (one of: http-router, fly-machines, kubernetes)',
+    );
+  });
+
   test('a system whose name differs from its file name is refused', () => {
     assert.equal(problemsOf(good, 'runbooks/other.yaml'), "runbooks/other.yaml: system: 'sandbox' does not match the file name (other)");
   });

@@ -1,5 +1,5 @@
 /**
- * The watchdog's judging (src/runbook/watch.ts), pure: inconclusive is neither healthy nor a breach,
+ * The watchdog's judging (src/plan/watch.ts), pure: inconclusive is neither healthy nor a breach,
  * one bad interval is not an incident, a healthy one starts the count again, a rule acts once per
  * incident, and the runbook's watch section refuses what would never work.
  */
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parseDocument, stringify } from 'yaml';
 import { parseRunbook } from '../src/runbook/load.ts';
-import { advance, breachesNeeded, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchObservation, type WatchRule } from '../src/runbook/watch.ts';
+import { advance, breachesNeeded, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchObservation, type WatchRule } from '../src/plan/watch.ts';
 import { sampleFromText } from '../src/providers/health/prometheus.ts';
 
 const sandboxRunbook = readFileSync(new URL('../runbooks/sandbox.yaml', import.meta.url), 'utf8');

@@ -1,7 +1,7 @@
 /**
- * The worker's own JavaScript (src/worker/worker-build.ts): built by esbuild from src/worker/main.ts,
+ * The worker's own JavaScript (src/build/worker-build.ts): built by esbuild from src/worker/main.ts,
  * kept while every file it was built from is unchanged, built again when one changes, and run by
- * plain node (no tsx) as every worker is started (src/worker/command.ts).
+ * plain node (no tsx) as every worker is started (src/build/worker-command.ts).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,9 +9,9 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { sha256, type BuildManifest } from '../src/worker/build-cache.ts';
-import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS, workerCommand } from '../src/worker/command.ts';
-import { WORKER_ENTRY, workerEntryPath } from '../src/worker/worker-build.ts';
+import { sha256, type BuildManifest } from '../src/build/build-cache.ts';
+import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS, workerCommand } from '../src/build/worker-command.ts';
+import { WORKER_ENTRY, workerEntryPath } from '../src/build/worker-build.ts';
 
 const root = join(import.meta.dirname, '..');
 const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BuildManifest;
@@ -36,7 +36,7 @@ describe('worker build', () => {
     assert.ok(!files.some((file) => file.includes('/node_modules/') && !file.endsWith('esbuild/package.json')), 'no npm package is bundled');
     assert.match(code, /from "@temporalio\/worker"/);
     assert.ok(!code.includes('import.meta.url'), 'every import.meta.url was given its own file');
-    assert.ok(code.includes(JSON.stringify(`file://${join(root, 'src/worker/workflow-bundle.ts')}`)), "workflow-bundle.ts finds its neighbours from its own path");
+    assert.ok(code.includes(JSON.stringify(`file://${join(root, 'src/build/workflow-bundle.ts')}`)), "workflow-bundle.ts finds its neighbours from its own path");
   });
 
   test('an unchanged source tree reuses the build; a changed file builds it again', async () => {

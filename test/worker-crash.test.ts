@@ -16,15 +16,14 @@ import { sandboxRunbookFor, startSandbox, type Sandbox } from '../sandbox/sandbo
 import { waitForPoller } from '../scripts/lib/temporal.ts';
 import { TASK_QUEUE, watchdogWorkflowId } from '../src/contract/index.ts';
 import { createClient as createRedisClient } from 'redis';
-import { approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
-import { watchdogStatusQuery } from '../src/workflows/rollback-watchdog.ts';
 import { ensureSandboxDatabase } from '../sandbox/database.ts';
 import { createActivities } from '../src/activities/index.ts';
 import { ProviderClients } from '../src/providers/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import { databasesLike, dropTestDatabase, kill9, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
-import { workerCommand } from '../src/worker/command.ts';
+import { workerCommand } from '../src/build/worker-command.ts';
+import { approveSignal, decideSignal, statusQuery, watchdogStatusQuery } from '../src/contract/messages.ts';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
@@ -33,7 +32,7 @@ const workers: ChildProcess[] = [];
 const databaseName = `sandbox_test_${process.pid}_crash`;
 const databaseUrl = `${POSTGRES}/${databaseName}`;
 
-/** A worker exactly as production runs it: its own process, src/worker/command.ts, configured by environment. */
+/** A worker exactly as production runs it: its own process, src/build/worker-command.ts, configured by environment. */
 async function startWorkerProcess(): Promise<ChildProcess> {
   const worker = await workerCommand();
   const child = spawn(process.execPath, worker.args, {

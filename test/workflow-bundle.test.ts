@@ -1,8 +1,8 @@
 /**
- * The workflow bundle the worker runs (src/worker/workflow-bundle.ts): built in a child process into
+ * The workflow bundle the worker runs (src/build/workflow-bundle.ts): built in a child process into
  * a cache, used again while every file it was built from is unchanged, built again when one changes,
  * and holding neither the runbook schemas nor the action schemas (they are the worker's, not the
- * workflows': each workflow would evaluate its own copy of them, see src/runbook/action-kinds.ts).
+ * workflows': each workflow would evaluate its own copy of them, see src/actions/index.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { sha256, type BuildManifest } from '../src/worker/build-cache.ts';
-import { MANIFEST_FORMAT, sharedModulesPath, workflowBundlePath, workflowsPath } from '../src/worker/workflow-bundle.ts';
+import { sha256, type BuildManifest } from '../src/build/build-cache.ts';
+import { MANIFEST_FORMAT, sharedModulesPath, workflowBundlePath, workflowsPath } from '../src/build/workflow-bundle.ts';
 
 const root = join(import.meta.dirname, '..');
 const logger = pino({ level: 'silent' });
@@ -27,12 +27,13 @@ describe('workflow bundle cache', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('the manifest lists the workflow sources and the shared modules, and not the runbook or action schemas', () => {
+  test('the manifest lists the workflow sources, the action kinds and the shared modules, and no runbook schema or worker code', () => {
     const files = Object.keys(manifestOf(dir).files);
     assert.ok(files.includes(workflowsPath));
     assert.ok(files.includes(sharedModulesPath));
     assert.ok(files.some((file) => file.includes('/node_modules/zod/')), 'zod is in the bundle, preloaded once');
-    for (const kept of ['src/runbook/schema.ts', 'src/runbook/actions.ts', 'src/runbook/load.ts']) {
+    assert.ok(files.includes(join(root, 'src/actions/index.ts')), 'the action kinds carry out their changes in the workflow');
+    for (const kept of ['src/runbook/schema.ts', 'src/runbook/load.ts', 'src/runbook/provider-check.ts', 'src/activities/inspect.ts', 'src/providers/index.ts']) {
       assert.ok(!files.includes(join(root, kept)), `${kept} must stay out of the workflow bundle`);
     }
     assert.equal(first, join(dir, manifestOf(dir).bundle));
@@ -40,7 +41,7 @@ describe('workflow bundle cache', () => {
 
   test('the manifest also lists what shapes the bundle besides the sources: the builder and the SDK version', () => {
     const files = Object.keys(manifestOf(dir).files);
-    assert.ok(files.includes(join(root, 'src/worker/build-workflow-bundle.ts')));
+    assert.ok(files.includes(join(root, 'src/build/workflow-bundle-builder.ts')));
     assert.ok(files.includes(join(root, 'node_modules/@temporalio/worker/package.json')));
   });
 

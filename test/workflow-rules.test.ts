@@ -16,10 +16,9 @@ import { parseDocument, stringify } from 'yaml';
 import { TASK_QUEUE, type HealthVerdict, type RollbackStatus } from '../src/contract/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
-import { workerWorkflowBundle } from '../src/worker/workflow-bundle.ts';
-import { abortUpdate, approveUpdate, decideUpdate } from '../src/workflows/inbox.ts';
-import { abortSignal, approveSignal, decideSignal, statusQuery } from '../src/workflows/signals.ts';
+import { workerWorkflowBundle } from '../src/build/workflow-bundle.ts';
 import { quietLogger, startTemporal } from './harness.ts';
+import { abortSignal, abortUpdate, approveSignal, approveUpdate, decideSignal, decideUpdate, statusQuery } from '../src/contract/messages.ts';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:capacity`: how many open rollbacks a worker carries, measured with real worker
- * processes (src/worker/command.ts, as production runs them), the real sandbox, and each Temporal
+ * processes (src/build/worker-command.ts, as production runs them), the real sandbox, and each Temporal
  * service in turn: the dev server with one worker, then the cluster of `npm run cluster` (Temporal
  * server on PostgreSQL, 4 shards) with two workers. For 100 and then 500 rollbacks, each of its own
  * system, all waiting at their before-cleanup gate:
@@ -20,8 +20,8 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { parseEnv } from '../../src/worker/env.ts';
-import { approveSignal, decideSignal, statusQuery } from '../../src/workflows/signals.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, waitForPoller } from '../lib/temporal.ts';
+import { approveSignal, decideSignal, statusQuery } from '../../src/contract/messages.ts';
 import {
   benchRunbook,
   benchTargets,

@@ -9,7 +9,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { parseDocument, stringify } from 'yaml';
 import { sandboxRunbookFor, type Sandbox } from '../../sandbox/sandbox.ts';
-import { workerCommand } from '../../src/worker/command.ts';
+import { workerCommand } from '../../src/build/worker-command.ts';
 import { startTestCluster } from '../../test/cluster/cluster-harness.ts';
 import { devServerOptions } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
@@ -78,7 +78,7 @@ export async function startBenchService(name: BenchService['name']): Promise<Ben
   };
 }
 
-/** A worker process as production runs it (src/worker/command.ts), against the service at `address`, quiet. */
+/** A worker process as production runs it (src/build/worker-command.ts), against the service at `address`, quiet. */
 export async function startBenchWorker(address: string, env: Record<string, string>): Promise<ChildProcess> {
   const worker = await workerCommand();
   return spawn(process.execPath, worker.args, {

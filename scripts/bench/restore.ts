@@ -42,12 +42,12 @@ import type { BackupManifest } from '../../src/providers/database/backup.ts';
 import { parseConnection, quote, runTool, serverVersion, toolMajorVersion, withClient, withDatabase } from '../../src/providers/database/pg-tools.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
-import type { DataRestoreResult } from '../../src/workflows/data-restore.ts';
-import { statusQuery } from '../../src/workflows/signals.ts';
+import type { DataRestoreResult } from '../../src/contract/index.ts';
 import type { RollbackStatus } from '../../src/contract/index.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, devServerOptions, waitForPoller } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
 import { eventMs, round, saveResults, sleep, startBenchWorker } from './common.ts';
+import { statusQuery } from '../../src/contract/messages.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SCALE = Number(process.env.BENCH_SCALE ?? 50);

@@ -20,8 +20,8 @@ import { createActivities } from '../../src/activities/index.ts';
 import { ProviderClients } from '../../src/providers/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
-import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, waitForPoller } from '../lib/temporal.ts';
+import { approveSignal, statusQuery } from '../../src/contract/messages.ts';
 import {
   benchRunbook,
   benchTargets,

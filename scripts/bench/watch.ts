@@ -1,5 +1,5 @@
 /**
- * `npm run bench:watch`: one worker process (src/worker/command.ts, as production runs it) on the dev
+ * `npm run bench:watch`: one worker process (src/build/worker-command.ts, as production runs it) on the dev
  * server, watching N sandbox-like systems (BENCH_SIZES, default 100,500). Their metrics are served by
  * this process on distinct paths (/systems/<n>/metrics): a Prometheus exposition per system whose
  * request counter grows at 20 requests a second, all answered 200, until a fault makes half of them 500.
@@ -20,9 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../../src/contract/index.ts';
-import { watchdogStatusQuery } from '../../src/workflows/rollback-watchdog.ts';
 import { waitForPoller } from '../lib/temporal.ts';
 import { percentile, processRssMb, round, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker } from './common.ts';
+import { watchdogStatusQuery } from '../../src/contract/messages.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '100,500').split(',').map(Number);
 const INTERVAL = Number(process.env.BENCH_WATCH_INTERVAL ?? 10);

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `rollback` on PATH (npm link, npx rollback): runs scripts/cli.ts under tsx from this repository, so
+// `rollback` on PATH (npm link, npx rollback): runs src/cli/main.ts under tsx from this repository, so
 // it works from any directory. tsx is resolved here, not by `--import tsx`, which would look in the cwd.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 async function run() {
-  const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
+  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
   const tsx = import.meta.resolve('tsx');
   const child = spawn(process.execPath, ['--import', tsx, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
   // Ctrl-C reaches the child through the terminal; a SIGTERM sent to this process alone is passed on.

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_FLAGD_FILE, DEFAULT_PORTS, sandboxRunbookFor } from '../../sandbox/sandbox.ts';
 import { Client, type Connection } from '@temporalio/client';
 import { TASK_QUEUE, watchdogWorkflowId } from '../../src/contract/index.ts';
-import { workerCommand } from '../../src/worker/command.ts';
+import { workerCommand } from '../../src/build/worker-command.ts';
 import type { MainJob } from './main-job.ts';
 import { startService } from './processes.ts';
 

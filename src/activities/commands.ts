@@ -7,33 +7,17 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { secretFromEnv } from '../providers/types.ts';
-import { showArgv } from '../runbook/templates.ts';
+import { showArgv } from '../actions/templates.ts';
+import type { CommandChange, CommandSummary } from '../actions/command.ts';
 import type { ActivityDeps } from './deps.ts';
 import { refuseUnsafeRepeat } from './repeat-guard.ts';
 import { providerRef, runbookFor } from './runbook.ts';
 
 export const COMMAND_FAILED = 'CommandFailed';
 
-export interface CommandInput {
-  system: string;
-  provider: string;
-  argv: string[];
-  /** Variable for the command -> name of the worker environment variable that holds its value. */
-  env: Record<string, string>;
-  timeoutSeconds: number;
-  successPattern?: string;
-  repeatable: boolean;
-}
+/** One runbook command as its kind's carry-out sends it (src/actions/command.ts). */
+export type CommandInput = CommandChange & { system: string };
 
-/** How a command ended: its result, and the details of its CommandFailed failure (for the report). */
-export interface CommandSummary {
-  exitCode: number | null;
-  durationMs: number;
-  /** The last lines of output, secrets masked. */
-  outputTail: string[];
-  timedOut?: boolean;
-  signal?: string | null;
-}
 
 export const createCommandActivities = (deps: ActivityDeps) => ({
   /**

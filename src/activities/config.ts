@@ -7,7 +7,7 @@ import type { ReplicaBoot } from '../contract/index.ts';
 import { notRepeatable } from '../providers/index.ts';
 import type { SecretVersions, VersionState } from '../providers/types.ts';
 import type { ActivityDeps } from './deps.ts';
-import type { ProviderChange } from './flags.ts';
+import type { ProviderChange } from '../actions/kind.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { refuseUnsafeRepeat } from './repeat-guard.ts';
 import { providerRef, runbookFor } from './runbook.ts';

@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { STATUS_QUERY, TASK_QUEUE, watchdogWorkflowId, type DrillResult, type RollbackStatus, type TrafficState, type WatchdogStatus } from '../contract/index.ts';
 import type { TargetFaults } from '../providers/types.ts';
 import type { Drill, DrillScenario } from '../runbook/drill-schema.ts';
-import { renderDrillChart, renderDrillReport } from '../runbook/scorecard.ts';
+import { renderDrillChart, renderDrillReport } from '../plan/scorecard.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';

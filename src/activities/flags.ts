@@ -2,18 +2,10 @@
  * Feature flags and kill switches: the switches a phase or config rollback flips first (seed 000's
  * "Feature Flag Rollback", seed 002's "Emergency Kill Switch").
  */
+import type { ProviderChange } from '../actions/kind.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { providerRef, runbookFor } from './runbook.ts';
-
-export interface ProviderChange {
-  system: string;
-  /** The runbook's name for the provider (under providers:). */
-  provider: string;
-  /** Fixed by the workflow (workflow, run and step), so every retry of this change carries the same key. */
-  idempotencyKey: string;
-  actor: string;
-}
 
 export const createFlagActivities = (deps: ActivityDeps) => {
   const client = <C extends 'flags' | 'killSwitches'>(capability: C, input: ProviderChange) =>

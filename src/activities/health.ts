@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { runHttpChecks } from '../providers/health/http-checks.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import type { MetricsSample } from '../providers/types.ts';
-import { judgeHealth } from '../runbook/health.ts';
+import { judgeHealth } from '../plan/health.ts';
 import type { HealthVerdict } from '../contract/index.ts';
 import type { ActivityDeps } from './deps.ts';
 import { sleepWithHeartbeats } from './heartbeat.ts';

@@ -2,6 +2,7 @@
  * All activities, built from injected dependencies. Workflows import only the type of this factory's
  * result (`proxyActivities<RollbackActivities>`), never the code.
  */
+import type { ChangeActivities } from '../actions/index.ts';
 import { createBackupActivities } from './backup.ts';
 import { createCommandActivities } from './commands.ts';
 import { createConfigActivities } from './config.ts';
@@ -47,4 +48,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createRevertActivities(deps),
 });
 
-export type RollbackActivities = ReturnType<typeof createActivities>;
+/** Holds only if the activities include every one an action kind's carry-out calls (src/actions/), with its signature. */
+type ProvidesEveryChange<T extends ChangeActivities> = T;
+
+export type RollbackActivities = ProvidesEveryChange<ReturnType<typeof createActivities>>;

@@ -3,7 +3,7 @@
  */
 import { withClient } from '../providers/database/pg-tools.ts';
 import { smokeTest } from '../providers/database/restore.ts';
-import { downMigrations } from '../runbook/plan.ts';
+import { downMigrations } from '../plan/plan.ts';
 import { databaseTarget, fail, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 

@@ -1,7 +1,8 @@
+import type { ProviderChange } from '../actions/kind.ts';
 import type { TrafficState } from '../providers/types.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
-import { runbookFor, trafficOf } from './runbook.ts';
+import { providerRef, runbookFor, trafficOf } from './runbook.ts';
 
 export interface ChangeInput {
   system: string;
@@ -25,6 +26,15 @@ export const createTrafficActivities = (deps: ActivityDeps) => {
     /** Scales one version to `count` instances. Safe to retry: same key, same count, one change. */
     async scaleVersion(input: ChangeInput & { version: string; count: number }): Promise<TrafficState> {
       return withHeartbeats(scaling(input.system).scale(input.version, input.count, input));
+    },
+
+    /**
+     * A scale action: its target scaled through the provider the runbook names. Safe to retry: same
+     * key, same count, one change (and scaling to the count there is changes nothing).
+     */
+    async scaleTarget(input: ProviderChange & { target: string; instances: number }): Promise<TrafficState> {
+      const provider = deps.clients.get('scaling', providerRef(runbookFor(deps, input.system), input.provider));
+      return withHeartbeats(provider.scale(input.target, input.instances, input));
     },
   };
 };

@@ -1,14 +1,14 @@
 /**
  * What rollbackWatchdog does outside its workflow: read the runbook's watch section, measure one
  * interval, start the rollback a rule asks for, and follow it. The judging is pure and happens in
- * the workflow (src/runbook/watch.ts), so every decision and its reason is in the history.
+ * the workflow (src/plan/watch.ts), so every decision and its reason is in the history.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { TASK_QUEUE, type RollbackWorkflow } from '../contract/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import type { MetricsSample } from '../providers/types.ts';
-import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../runbook/watch.ts';
+import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../plan/watch.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
 import { runningHolder } from './system-lock.ts';

@@ -4,4 +4,5 @@ export * from './payloads.ts';
 export * from './problems.ts';
 export * from './secrets.ts';
 export type * from './status.ts';
+export type * from './results.ts';
 export * from './inputs.ts';

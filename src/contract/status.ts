@@ -120,6 +120,8 @@ export type CapturedValue =
   | { kind: 'restart'; provider: string; target: string; replicas: ReplicaBoot[] }
   | { kind: 'keyspace'; provider: string; keyspace: string; pattern: string; keys: number }
   | { kind: 'git-head'; provider: string; branch: string; head: string }
+  /** How many instances a scale action's target runs. */
+  | { kind: 'instances'; provider: string; target: string; count: number }
   /** What a command action's `capture` printed before anything changed: stdout trimmed, secrets masked, cut at a few KB (`truncated`). */
   | { kind: 'command-output'; provider: string; argv: string[]; output: string; truncated?: boolean; durationMs: number };
 
@@ -292,4 +294,15 @@ export interface DrillResult {
   /** Where the drill's report was written (on the worker), and its chart. */
   reportPath: string | null;
   chartPath: string | null;
+}
+
+/** What rollbackDrill's `status` query answers: where the drill stands, and its result once it has one. */
+export interface DrillStatus {
+  system: string;
+  drill: string;
+  state: 'starting' | 'injecting' | 'detecting' | 'rolling-back' | 'verifying' | 'restoring' | 'passed' | 'failed';
+  detail: string;
+  injectedAt: string | null;
+  rollbackWorkflowId: string | null;
+  result: DrillResult | null;
 }

@@ -7,7 +7,7 @@
 import { didYouMean, validate, type Problem } from '../contract/index.ts';
 import { CAPABILITY_NAMES, findProvider, PROVIDERS, providersOf, UnknownProviderError } from '../providers/index.ts';
 import type { Capability } from '../providers/types.ts';
-import { ACTION_CAPABILITY, actionKind } from './action-kinds.ts';
+import { kindOf } from '../actions/index.ts';
 import type { Runbook } from './schema.ts';
 
 function settingsProblems(capability: Capability | null, path: string, ref: { provider: string; settings: Record<string, unknown> }): Problem[] {
@@ -82,11 +82,12 @@ export function checkProviders(runbook: Runbook): Problem[] {
   });
   runbook.phases.forEach((phase, p) =>
     phase.rollback.forEach((action, a) => {
-      const capability = ACTION_CAPABILITY[actionKind(action)];
-      if (!capability || 'redis-restore' in action || 'down-sql' in action) return; // keyspaces and databases name their own
+      const { capability } = kindOf(action);
+      if (!capability) return; // keyspaces and databases name their own providers
       const path = `phases[${p}].rollback[${a}]`;
-      resolve(capability, action.provider, path, (name) => (action.provider = name));
-      if ('kill-switch' in action && action.provider) problems.push(...undeclared(runbook, 'killSwitches', 'kill switch', action.provider, [action['kill-switch']], `${path}.kill-switch`));
+      const named = action as { provider?: string };
+      resolve(capability, named.provider, path, (name) => (named.provider = name));
+      if ('kill-switch' in action && named.provider) problems.push(...undeclared(runbook, 'killSwitches', 'kill switch', named.provider, [action['kill-switch']], `${path}.kill-switch`));
     }),
   );
   runbook.watch?.rules.forEach((rule, i) => {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { didYouMean, envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
-import { actionSchema } from './actions.ts';
+import { ACTION_KINDS, ACTIONS, type Action } from '../actions/index.ts';
 import { drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
 
@@ -72,6 +72,9 @@ export const keyspaceSchema = z.strictObject({
   pattern: z.string().min(1).describe('the keys it holds, as a SCAN pattern, e.g. session:*:agentic_state'),
   backupDir: z.string().min(1),
 });
+
+/** Any action of the registry's kinds (src/actions/), tried in the registry's order. */
+const actionSchema = z.union(ACTION_KINDS.map((kind) => ACTIONS[kind].schema()) as unknown as [z.ZodType<Action>, ...z.ZodType<Action>[]]);
 
 export const phaseSchema = z.strictObject({
   id: z.int().min(1),

@@ -41,7 +41,7 @@ export const envSchema = z.object({
     .string()
     .regex(/^(off|[^\s]+:\d+)$/, 'must be host:port, like 127.0.0.1:9095, or "off"')
     .default('off')
-    .describe("where the worker takes Alertmanager's webhook (src/worker/alert-receiver.ts); off by default"),
+    .describe("where the worker takes Alertmanager's webhook (src/triggers/alert-receiver.ts); off by default"),
   ALERT_RECEIVER_TOKEN_ENV: z
     .string()
     .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')

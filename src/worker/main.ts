@@ -8,7 +8,7 @@ import { loadRunbooks } from '../runbook/load.ts';
 import { parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 import { stopWithParent } from './parent.ts';
-import { startAlertReceiver } from './alert-receiver.ts';
+import { startAlertReceiver } from '../triggers/alert-receiver.ts';
 import { connect, createRollbackWorker, installRuntime } from './worker.ts';
 import { TASK_QUEUE } from '../contract/index.ts';
 

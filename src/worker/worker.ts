@@ -13,7 +13,7 @@ import { TASK_QUEUE } from '../contract/index.ts';
 import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';
-import { workerWorkflowBundle } from './workflow-bundle.ts';
+import { workerWorkflowBundle } from '../build/workflow-bundle.ts';
 
 let runtimeInstalled = false;
 

@@ -5,8 +5,8 @@
  */
 import { log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../contract/index.ts';
-import { statusQuery } from './signals.ts';
 import type { AuditEvent, Blocker, HealthVerdict, PendingDecision, PendingGate, RollbackState, RollbackStatus, Snapshot, StepRecord } from '../contract/index.ts';
+import { statusQuery } from '../contract/messages.ts';
 
 export const now = () => new Date().toISOString();
 

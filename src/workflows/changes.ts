@@ -4,96 +4,34 @@
  * its restarts run again, so services load the values put back. A change with no way back (down SQL,
  * a command without an undo) is reported under "Not restored" with what to do instead.
  */
-import { ActivityFailure, ApplicationFailure, workflowInfo } from '@temporalio/workflow';
-import type { CommandSummary } from '../activities/commands.ts';
-import type { FailureType } from '../contract/index.ts';
-import type { Change, PlannedChange } from '../runbook/change-plan.ts';
-import type { ChangePlan, ChangeSet } from '../runbook/phase-plan.ts';
+import { workflowInfo } from '@temporalio/workflow';
+import { ACTIONS, moduleOfChange, type Action, type KindChange, type ResolvedAction } from '../actions/index.ts';
 import type { Blocker, Snapshot } from '../contract/index.ts';
-import type { Action } from '../runbook/actions.ts';
-import { showArgv } from '../runbook/templates.ts';
-import { activities, takeSafetyDump, watching } from './activities.ts';
+import type { ChangePlan, ChangeSet } from '../plan/phase-plan.ts';
+import { activities, quick, takeSafetyDump, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { verifyHealth } from './health.ts';
 import type { Rollback } from './rollback.ts';
 import { failureMessage } from './steps.ts';
 
-/** The activity call that carries out `change`; `key` is its idempotency key. */
-async function carryOut(rollback: Rollback, system: string, change: Change, key: string, summary: string): Promise<unknown> {
-  const who = { system, idempotencyKey: key, actor: rollback.actor };
-  switch (change.kind) {
-    case 'flag':
-      return activities(summary).setFlag({ ...who, provider: change.provider, flag: change.flag, enabled: change.enabled });
-    case 'config':
-      return activities(summary).setConfig({ ...who, provider: change.provider, values: change.values });
-    case 'secret-version':
-      return activities(summary).setSecretVersions({ ...who, provider: change.provider, secret: change.secret, states: change.states });
-    case 'kill-switch':
-      return activities(summary).setKillSwitch({ ...who, provider: change.provider, feature: change.feature, on: change.on });
-    case 'restart': {
-      const replicas = await activities(summary, watching(300)).restartService({ ...who, provider: change.provider, target: change.target });
-      const loaded = replicas.map((r) => `${change.target}#${r.replica}: ${Object.entries(r.secretVersions).map(([s, v]) => `${s} v${v}`).join(', ') || 'no secrets'}`);
-      rollback.board.note(`- restarted ${change.target}: ${replicas.length} replica(s) up (${loaded.join('; ')})`);
-      return replicas;
-    }
-    case 'command': {
-      const { provider, argv, env, timeoutSeconds, successPattern, repeatable } = change;
-      const ran = key.endsWith(':undo') ? 'undo: ran' : 'ran';
-      try {
-        const result = await activities(summary, watching(timeoutSeconds)).runCommand({ system, provider, argv, env, timeoutSeconds, successPattern, repeatable });
-        rollback.board.note(...commandNote(`${ran} \`${showArgv(argv)}\` (exit ${result.exitCode}, ${seconds(result.durationMs)})`, result.outputTail));
-        return result;
-      } catch (err) {
-        // A command that ran and failed says how (its exit, time and last lines) in the report too.
-        const ended = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === ('CommandFailed' satisfies FailureType) ? (err.cause.details?.[0] as CommandSummary | undefined) : undefined;
-        if (ended) {
-          const how = ended.timedOut ? `timed out after ${timeoutSeconds} s` : ended.exitCode === 0 ? `exit 0, success pattern not printed` : ended.signal ? `killed by ${ended.signal}` : `exit ${ended.exitCode}`;
-          rollback.board.note(...commandNote(`${ran} \`${showArgv(argv)}\`: FAILED (${how}, ${seconds(ended.durationMs)})`, ended.outputTail));
-        }
-        throw err;
-      }
-    }
-    case 'down-sql': {
-      // DESIGN: a safety dump before any down migration; the dump is the way back.
-      const ref = { system, database: change.database };
-      const dumpId = `safety-${workflowInfo().runId.slice(0, 8)}-p${change.phase}`;
-      await takeSafetyDump(ref, dumpId, change.database, 2);
-      const applied = await activities(summary).applyDownMigrations({ ...ref, phases: [change.phase], idempotencyKey: key, actor: rollback.actor });
-      for (const { sql } of applied.applied) rollback.board.note(`- phase ${change.phase} down SQL on ${change.database} (one transaction; safety dump ${dumpId} before it):`, '', '```sql', sql.trim(), '```', '');
-      return applied;
-    }
-    case 'redis-restore': {
-      const saved = await activities(summary, watching(3600)).restoreKeyspace({ system, keyspace: change.keyspace, backup: change.backup, saveId: saveIdFor(key) });
-      rollback.board.note(`- keyspace ${change.keyspace}: ${saved.restored} keys restored from backup ${saved.backupId}; the ${saved.existedBefore} keys there before saved as ${saved.savedAs}`);
-      return saved;
-    }
-    case 'git-revert': {
-      const result = await activities(summary, watching(600)).revertCommits({ ...who, provider: change.provider, range: change.range });
-      rollback.board.note(`- git: reverted ${result.reverted.length} commit(s) of ${change.range} as ${result.created.length} new commit(s), pushed; head now ${result.head.slice(0, 12)}`);
-      return result;
-    }
-    case 'git-revert-undo': {
-      const result = await activities(summary, watching(600)).undoRevert({ ...who, provider: change.provider, range: change.range, forwardKey: key.replace(/:undo$/, '') });
-      rollback.board.note(`- git: undo: the revert of ${change.range} reverted by ${result.created.length} new commit(s), pushed; head now ${result.head.slice(0, 12)}`);
-      return result;
-    }
-    case 'redis-restore-undo':
-      return activities(summary, watching(3600)).undoKeyspaceRestore({ system, keyspace: change.keyspace, saveId: saveIdFor(key.replace(/:undo$/, '')) });
-  }
-}
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-/** A command in the report: one line with its last lines, then (when it printed more) up to 10 of them, masked. */
-function commandNote(head: string, tail: string[]): string[] {
-  const note = [`- ${head}: ${tail.slice(-3).join(' / ') || 'no output'}`];
-  if (tail.length > 3) note.push('', '  ```', ...tail.slice(-10).map((line) => `  ${line.replaceAll('```', "'''")}`), '  ```', '');
-  return note;
-}
-
-/** The save a keyspace restore takes first, named from the step's key (the same on every retry). */
-function saveIdFor(key: string): string {
-  return `save-${key.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(-60)}`;
+/**
+ * Carries out one planned change (or, with `undo`, puts it back) through its kind's module
+ * (src/actions/<kind>.ts), which is given only what it needs: the step's key, who acts, its activities.
+ */
+function carryOut(rollback: Rollback, system: string, planned: KindChange, undo: boolean, summary: string): Promise<unknown> {
+  const change = undo ? planned.undo : planned.change;
+  if (!change) throw new Error(`${planned.name} has no undo`); // undoSet checks first; kept for the types
+  const forwardKey = rollback.key(planned.name);
+  return moduleOfChange(planned).carryOut(change, {
+    system,
+    key: undo ? rollback.key(`${planned.name}:undo`) : forwardKey,
+    forwardKey,
+    actor: rollback.actor,
+    runId: workflowInfo().runId,
+    activities: (waitSeconds) => activities(summary, waitSeconds === undefined ? quick : watching(waitSeconds)),
+    note: (...lines) => rollback.board.note(...lines),
+    takeSafetyDump: (database, dumpId) => takeSafetyDump({ system, database }, dumpId, database, 2),
+  });
 }
 
 /**
@@ -101,13 +39,13 @@ function saveIdFor(key: string): string {
  * set's compensation once its first change is done.
  */
 export async function runChangeSet(rollback: Rollback, system: string, set: ChangeSet): Promise<void> {
-  const done: PlannedChange[] = [];
+  const done: KindChange[] = [];
   for (const change of set.changes) {
     const ran = await rollback.step({
       name: change.name,
       kind: 'change',
       description: `${change.target}: ${change.from ? `${change.from} -> ` : ''}${change.to}`,
-      run: () => carryOut(rollback, system, change.change, rollback.key(change.name), `${set.name}: ${change.target} -> ${change.to}`),
+      run: () => carryOut(rollback, system, change, false, `${set.name}: ${change.target} -> ${change.to}`),
     });
     if (ran === undefined && rollback.board.stepNamed(change.name)?.outcome === 'skipped') continue;
     done.push(change);
@@ -115,10 +53,11 @@ export async function runChangeSet(rollback: Rollback, system: string, set: Chan
   }
 }
 
-/** Compensation of one set: undone newest first, restarts last (so replicas load what was put back). */
-async function undoSet(rollback: Rollback, system: string, done: PlannedChange[]): Promise<void> {
+/** Compensation of one set: undone newest first, restarts (kinds undone last) after the rest, so replicas load what was put back. */
+async function undoSet(rollback: Rollback, system: string, done: KindChange[]): Promise<void> {
   const newestFirst = [...done].reverse();
-  const order = [...newestFirst.filter((c) => c.kind !== 'restart'), ...newestFirst.filter((c) => c.kind === 'restart')];
+  const last = (c: KindChange) => ACTIONS[c.kind].undoLast === true;
+  const order = [...newestFirst.filter((c) => !last(c)), ...newestFirst.filter(last)];
   for (const change of order) {
     const record = rollback.board.stepNamed(change.name);
     if (!change.undo) {
@@ -132,7 +71,7 @@ async function undoSet(rollback: Rollback, system: string, done: PlannedChange[]
     }
     try {
       rollback.board.describe(`undoing ${change.name}: ${change.target} back to ${change.from || 'as it was'}`);
-      await carryOut(rollback, system, change.undo, rollback.key(`${change.name}:undo`), `undo ${change.target}: back to ${change.from || 'as it was'}`);
+      await carryOut(rollback, system, change, true, `undo ${change.target}: back to ${change.from || 'as it was'}`);
       if (record) record.outcome = 'compensated';
     } catch (err) {
       if (record) record.outcome = 'compensation_failed';
@@ -166,7 +105,7 @@ export async function captureTargets(
   what: string,
   actions: Action[],
   baselineSeconds: number,
-): Promise<{ actions: Action[]; snapshot: Snapshot; blockers: Blocker[] }> {
+): Promise<{ actions: ResolvedAction[]; snapshot: Snapshot; blockers: Blocker[] }> {
   const { dryRun } = rollback.board.view;
   // Commands' captures run in the snapshot, each up to its timeout; without any, the usual options.
   const captureSeconds = actions.reduce((sum, a) => sum + ('command' in a && a.capture ? a.timeoutSeconds : 0), 0);

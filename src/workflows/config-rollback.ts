@@ -9,21 +9,12 @@
  *
  * A failed step waits for `decide`; compensation puts every value back and restarts again.
  */
-import { configRollbackInput, type ConfigRollbackInput, type Blocker, type HealthVerdict, type Snapshot } from '../contract/index.ts';
-import { configActions, planConfigRollback, type ChangePlan } from '../runbook/phase-plan.ts';
+import { configRollbackInput, type ChangeRollbackResult, type ConfigRollbackInput } from '../contract/index.ts';
+import { configActions, planConfigRollback } from '../plan/phase-plan.ts';
 import { announceStart, captureTargets, runPlan } from './changes.ts';
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 
-export interface ConfigRollbackResult {
-  dryRun: boolean;
-  plan: ChangePlan;
-  snapshot: Snapshot;
-  /** A dry run's findings that would refuse a real run, each with what clears it. */
-  blockers: Blocker[];
-  healthAfter: HealthVerdict | null;
-  report: string | null;
-}
 
 /** "kill switch grok, flag grok_integration, config LLM_PROVIDER, secret XAI_API_KEY, restart all". */
 function whatChanges(input: ReturnType<typeof parseInput<typeof configRollbackInput>>): string {
@@ -36,7 +27,7 @@ function whatChanges(input: ReturnType<typeof parseInput<typeof configRollbackIn
   ].join(', ');
 }
 
-export async function configRollback(raw: ConfigRollbackInput): Promise<ConfigRollbackResult> {
+export async function configRollback(raw: ConfigRollbackInput): Promise<ChangeRollbackResult> {
   const input = parseInput('configRollback', configRollbackInput, raw);
   const { system, requestedBy } = input;
   const rollback = new Rollback(

@@ -13,28 +13,12 @@
 import { patched, workflowInfo } from '@temporalio/workflow';
 import { activities, shortId, takeSafetyDump, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { dataRestoreInput, type DataRestoreInput } from '../contract/index.ts';
+import { dataRestoreInput, type DataRestoreInput, type DataRestorePlan, type DataRestoreResult } from '../contract/index.ts';
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import { schemaRollback } from './schema-rollback.ts';
 
 
-export interface DataRestorePlan {
-  backup: { id: string; takenAt: string; rowCounts: Record<string, number> };
-  live: string;
-  side: string;
-  keptAs: string;
-  checks: string[];
-  steps: string[];
-}
-
-export interface DataRestoreResult {
-  dryRun: boolean;
-  plan: DataRestorePlan;
-  swapWindowMs: number | null;
-  safetyDump: string | null;
-  report: string | null;
-}
 
 /** Failures where nothing changed yet and a retry would refuse again: they end the workflow as they are. */
 const REFUSALS = new Set(['UnknownDatabase', 'BackupNotFound', 'BackupCorrupt', 'ToolsTooOld', 'NotEnoughDisk', 'NameTaken', 'MissingSecret']);

@@ -8,13 +8,13 @@ import { workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { activities, watching } from './activities.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { databaseBackupInput, databaseRef, keyspaceBackupInput } from '../contract/index.ts';
+import { databaseBackupInput, databaseRef, keyspaceBackupInput, type BackupListing, type DatabaseBackupResult, type KeyspaceBackupResult } from '../contract/index.ts';
 import { parseInput } from './input.ts';
 
 
 const REFUSALS = new Set(['UnknownDatabase', 'MissingSecret']);
 
-export async function databaseBackup(raw: z.input<typeof databaseBackupInput>) {
+export async function databaseBackup(raw: z.input<typeof databaseBackupInput>): Promise<DatabaseBackupResult> {
   const input = parseInput('databaseBackup', databaseBackupInput, raw);
   // The workflow fixes the id (from its start time), so a retried backup activity finds its own work.
   const backupId = input.backupId ?? workflowInfo().startTime.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -25,7 +25,7 @@ export async function databaseBackup(raw: z.input<typeof databaseBackupInput>) {
   return { id: manifest.id, takenAt: manifest.takenAt, files: manifest.files.length, bytes, rowCounts: manifest.rowCounts };
 }
 
-export async function backupCatalog(raw: z.input<typeof databaseRef>) {
+export async function backupCatalog(raw: z.input<typeof databaseRef>): Promise<BackupListing[]> {
   const input = parseInput('backupCatalog', databaseRef, raw);
   return activities(`list backups of ${input.system}/${input.database}`)
     .listDatabaseBackups(input)
@@ -37,7 +37,7 @@ export async function backupCatalog(raw: z.input<typeof databaseRef>) {
  * in Redis), with its manifest; what a phase's redis-restore action restores. Schedulable like
  * databaseBackup.
  */
-export async function keyspaceBackup(raw: z.input<typeof keyspaceBackupInput>) {
+export async function keyspaceBackup(raw: z.input<typeof keyspaceBackupInput>): Promise<KeyspaceBackupResult> {
   const input = parseInput('keyspaceBackup', keyspaceBackupInput, raw);
   const backupId = input.backupId ?? workflowInfo().startTime.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const manifest = await activities(`backup ${backupId} of keyspace ${input.system}/${input.keyspace}`, watching(3600))

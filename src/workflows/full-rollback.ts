@@ -9,26 +9,19 @@
  * A failed step waits for `decide`; compensation restores the snapshot; `abort` stops anywhere.
  */
 import { ApplicationFailure, condition } from '@temporalio/workflow';
-import { planFullRollback, planReleaseRollback, type FullRollbackPlan, type ReleaseRollbackPlan, type TrafficPlanStep } from '../runbook/plan.ts';
+import { planFullRollback, planReleaseRollback, type TrafficPlanStep } from '../plan/plan.ts';
 import { activities, watching } from './activities.ts';
 import { verifyHealth } from './health.ts';
 import { fullRollbackInput, type FullRollbackInput } from '../contract/index.ts';
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
-import type { HealthVerdict, ReleaseState, Snapshot, TrafficState } from '../contract/index.ts';
+import type { FullRollbackResult } from '../contract/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 
 
 /** A rollout waits for the platform (image pulls, rollout status, long-running operations): minutes, with heartbeats. */
 const rolling = { ...watching(900), heartbeatTimeout: '30 seconds' };
 
-export interface FullRollbackResult {
-  dryRun: boolean;
-  plan: FullRollbackPlan | ReleaseRollbackPlan;
-  snapshot: Snapshot & ({ traffic: TrafficState } | { releases: ReleaseState[] });
-  healthAfter: HealthVerdict | null;
-  report: string | null;
-}
 
 export async function fullRollback(raw: FullRollbackInput): Promise<FullRollbackResult> {
   const input = parseInput('fullRollback', fullRollbackInput, raw);

@@ -3,7 +3,7 @@
  * are needed, whether the requester may approve their own rollback, when to escalate and what to do
  * on timeout. Every approval, rejection and refusal is recorded with who and when.
  */
-import type { PlannedGate } from '../runbook/plan.ts';
+import type { PlannedGate } from '../plan/plan.ts';
 import type { Gate } from '../runbook/schema.ts';
 import type { StatusBoard } from './board.ts';
 import type { Inbox, InboxMessage } from './inbox.ts';

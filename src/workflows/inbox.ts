@@ -8,10 +8,12 @@
  * now", because within one activation Temporal runs signal handlers before activity results, so acting
  * in the handler could decide differently on replay than it did live. Abort only records the request.
  */
-import { condition, defineUpdate, setHandler } from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
+import { condition, setHandler } from '@temporalio/workflow';
 import { parseSignalPayload, SIGNALS, type AbortRequest, type SignalName, type SignalPayload } from '../contract/index.ts';
 import { installSignalHandlers } from './signals.ts';
 import type { AuditEvent } from '../contract/index.ts';
+import { abortUpdate, approveUpdate, decideUpdate, rejectUpdate } from '../contract/messages.ts';
 
 export type InboxMessage = (
   | { kind: 'approve'; by: string; comment?: string }
@@ -24,10 +26,6 @@ export type InboxMessage = (
   replyTo?: number;
 };
 
-export const approveUpdate = defineUpdate<string, [SignalPayload<'approve'>]>('approve');
-export const rejectUpdate = defineUpdate<string, [SignalPayload<'reject'>]>('reject');
-export const decideUpdate = defineUpdate<string, [SignalPayload<'decide'>]>('decide');
-export const abortUpdate = defineUpdate<string, [SignalPayload<'abort'>]>('abort');
 const updates = { approve: approveUpdate, reject: rejectUpdate, decide: decideUpdate, abort: abortUpdate };
 
 /** What the inbox needs from the rollback: where to record, and whether a request could count now. */
@@ -53,7 +51,7 @@ export class Inbox {
     });
     for (const name of SIGNALS) {
       setHandler(
-        updates[name] as ReturnType<typeof defineUpdate<string, [unknown]>>,
+        updates[name] as UpdateDefinition<string, [unknown]>,
         async (raw: unknown) => {
           const parsed = parseSignalPayload(name, raw);
           if (!parsed.ok) return `refused: ${parsed.why}`; // the validator let nothing malformed through

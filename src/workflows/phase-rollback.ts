@@ -12,25 +12,16 @@
  * the snapshot exactly, restarting again so services load it); `abort` stops anywhere.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
-import { phaseRollbackInput, type Blocker, type HealthVerdict, type PhaseRollbackInput, type Snapshot } from '../contract/index.ts';
-import { phaseActions } from '../runbook/plan.ts';
-import { withCaptureFilled } from '../runbook/change-plan.ts';
-import { planPhaseRollback, selectPhases, type ChangePlan } from '../runbook/phase-plan.ts';
+import { phaseRollbackInput, type ChangeRollbackResult, type PhaseRollbackInput } from '../contract/index.ts';
+import { phaseActions } from '../plan/plan.ts';
+import { withCaptureFilled } from '../plan/change-plan.ts';
+import { planPhaseRollback, selectPhases } from '../plan/phase-plan.ts';
 import { announceStart, captureTargets, runPlan } from './changes.ts';
 import { INVALID_INPUT, parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 
-export interface PhaseRollbackResult {
-  dryRun: boolean;
-  plan: ChangePlan;
-  snapshot: Snapshot;
-  /** A dry run's findings that would refuse a real run, each with what clears it. */
-  blockers: Blocker[];
-  healthAfter: HealthVerdict | null;
-  report: string | null;
-}
 
-export async function phaseRollback(raw: PhaseRollbackInput): Promise<PhaseRollbackResult> {
+export async function phaseRollback(raw: PhaseRollbackInput): Promise<ChangeRollbackResult> {
   const input = parseInput('phaseRollback', phaseRollbackInput, raw);
   const { system, requestedBy } = input;
   const asked = Array.isArray(input.phases) ? input.phases.join(', ') : `${input.phases.from} to ${input.phases.to}`;

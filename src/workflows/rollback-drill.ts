@@ -13,27 +13,17 @@
  * the drill ends (not detected in time, a gate no drill may pass, a failed rollback, cancelled), so
  * the next drill starts clean.
  */
-import { CancellationScope, defineQuery, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { drillInput, searchAttributes, STATUS_QUERY, type DrillInput, type DrillResult, type RollbackStatus } from '../contract/index.ts';
+import { CancellationScope, setCurrentDetails, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { drillInput, searchAttributes, type DrillInput, type DrillResult, type DrillStatus, type RollbackStatus } from '../contract/index.ts';
 import type { DrillTarget } from '../activities/drill.ts';
 import type { DrillScenario } from '../runbook/drill-schema.ts';
-import { drillStages } from '../runbook/scorecard.ts';
+import { drillStages } from '../plan/scorecard.ts';
 import { activities, watching } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { parseInput } from './input.ts';
+import { drillStatusQuery } from '../contract/messages.ts';
 
-export interface DrillStatus {
-  system: string;
-  drill: string;
-  state: 'starting' | 'injecting' | 'detecting' | 'rolling-back' | 'verifying' | 'restoring' | 'passed' | 'failed';
-  detail: string;
-  injectedAt: string | null;
-  rollbackWorkflowId: string | null;
-  result: DrillResult | null;
-}
-
-export const drillStatusQuery = defineQuery<DrillStatus>(STATUS_QUERY);
 
 /** Why a fault scenario could not be seen: its version takes no traffic now. null when it can. */
 function idleVersion(scenario: DrillScenario, before: DrillTarget): string | null {

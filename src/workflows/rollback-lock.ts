@@ -14,12 +14,11 @@
  * the lock over if not; meanwhile the lock asks the same every few minutes and lets go by itself, so
  * the UI does not show a stale lock for long.
  */
-import { condition, continueAsNew, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
-import { RELEASE_LOCK_SIGNAL, type LockHolder } from '../contract/index.ts';
+import { condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { LockHolder } from '../contract/index.ts';
 import { activities } from './activities.ts';
+import { releaseLockSignal } from '../contract/messages.ts';
 
-/** A release names the rollback it comes from; only the holder's counts. Any payload is accepted (a handler never throws). */
-export const releaseLockSignal = defineSignal<[unknown]>(RELEASE_LOCK_SIGNAL);
 
 /** How often the lock checks that its holder still runs. */
 const HOLDER_CHECK_INTERVAL = '5 minutes';

@@ -9,7 +9,7 @@
  *   a rule breached enough intervals in a row: act (start the rollback it names, or scale and alert) ->
  *   follow what it started, watching but not acting again -> back to watching
  *
- * How it judges is src/runbook/watch.ts (pure): inconclusive is never healthy, one bad interval is not
+ * How it judges is src/plan/watch.ts (pure): inconclusive is never healthy, one bad interval is not
  * an incident, a rule acts once per incident. The rollback it starts carries `detectedAt` = the first
  * breach, so the incident report measures detection. The runbook's approvers may `pause` it (for a
  * load test, say) and `resume` it; the `status` query and the UI's current details show the last
@@ -20,8 +20,6 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   isCancellation,
   patched,
   proxyLocalActivities,
@@ -36,7 +34,6 @@ import type { StoredSample } from '../activities/watch.ts';
 import {
   parseWatchdogPayload,
   searchAttributes,
-  STATUS_QUERY,
   watchdogInput,
   watchdogWorkflowId,
   type RuleEvaluation,
@@ -46,15 +43,13 @@ import {
   type WatchdogStatus,
   type WatchObservation,
 } from '../contract/index.ts';
-import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchRule, type WatchSection } from '../runbook/watch.ts';
+import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchRule, type WatchSection } from '../plan/watch.ts';
 import { activities, notify } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { INVALID_INPUT, parseInput } from './input.ts';
+import { pauseSignal, resumeSignal, watchdogStatusQuery } from '../contract/messages.ts';
 
-export const watchdogStatusQuery = defineQuery<WatchdogStatus>(STATUS_QUERY);
-export const pauseSignal = defineSignal<[unknown]>('pause');
-export const resumeSignal = defineSignal<[unknown]>('resume');
 
 /** Ends a watchdog started under another ID than its system's, naming the one that watches (or should). */
 async function refuseSecondWatchdog(system: string, workflowId: string): Promise<never> {

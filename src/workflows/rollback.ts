@@ -7,8 +7,8 @@
 import { ApplicationFailure, CancellationScope, condition, getExternalWorkflowHandle, patched, workflowInfo } from '@temporalio/workflow';
 import { lockWorkflowId, type Blocker, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
 import type { Notification } from '../providers/types.ts';
-import { plannedGate } from '../runbook/plan.ts';
-import { renderIncidentReport } from '../runbook/report.ts';
+import { plannedGate } from '../plan/plan.ts';
+import { renderIncidentReport } from '../plan/report.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import { activities, notify, publishReport } from './activities.ts';
 import { StatusBoard, type RollbackIdentity } from './board.ts';
@@ -16,8 +16,8 @@ import { awaitDecision, decisionRefusal } from './decisions.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { approvalRefusal, awaitApproval, rejectionRefusal, type GateOutcome } from './gates.ts';
 import { Inbox } from './inbox.ts';
-import { releaseLockSignal } from './rollback-lock.ts';
 import { StepRunner, StopRollback, type StepSpec } from './steps.ts';
+import { releaseLockSignal } from '../contract/messages.ts';
 
 export { StopRollback, failureMessage, type StepSpec } from './steps.ts';
 

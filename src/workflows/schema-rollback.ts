@@ -8,10 +8,9 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
-import { downMigrations } from '../runbook/plan.ts';
+import { downMigrations } from '../plan/plan.ts';
 import { activities, shortId, takeSafetyDump } from './activities.ts';
-import type { dataRestoreInput } from '../contract/index.ts';
-import type { DataRestorePlan, DataRestoreResult } from './data-restore.ts';
+import type { dataRestoreInput, DataRestoreResult, SchemaRollbackPlan } from '../contract/index.ts';
 import { Rollback } from './rollback.ts';
 
 export async function schemaRollback(input: z.output<typeof dataRestoreInput> & { phases: number[] }): Promise<DataRestoreResult> {
@@ -29,7 +28,8 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
       if (downs.missing.length > 0) {
         throw ApplicationFailure.nonRetryable(`phase ${downs.missing.join(', ')} has no down SQL for database ${database} in the ${system} runbook`, 'InvalidInput');
       }
-      rollback.board.setPlan({ phases: downs.applied, safetyDump });
+      const plan: SchemaRollbackPlan = { phases: downs.applied, safetyDump };
+      rollback.board.setPlan(plan);
       if (input.dryRun) return;
       await rollback.step({
         name: 'safety-dump',
@@ -56,6 +56,6 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
     },
     'schema rollback',
   );
-  return { dryRun: input.dryRun, plan: rollback.board.view.plan as DataRestorePlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.board.view.report };
+  return { dryRun: input.dryRun, plan: rollback.board.view.plan as SchemaRollbackPlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.board.view.report };
 }
 

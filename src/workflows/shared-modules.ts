@@ -1,6 +1,6 @@
 /**
  * Modules every workflow in a worker shares instead of evaluating its own copy: the bundle's
- * `preloadModules` (src/worker/workflow-bundle.ts). In the SDK's reusable V8 context each workflow
+ * `preloadModules` (src/build/workflow-bundle.ts). In the SDK's reusable V8 context each workflow
  * otherwise evaluates every module it imports once more, and zod alone is some 200 classes and their
  * objects: about 0.7 MB for each rollback the worker holds open (`npm run bench:capacity`).
  *

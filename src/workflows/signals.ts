@@ -1,34 +1,13 @@
 /**
- * Signals and the status query every rollback workflow answers. Defined once, imported by workflows,
- * the operator CLI and tests; the names are the public contract (src/contract).
+ * The handlers of the signals every rollback workflow answers (defined in src/contract/messages.ts).
  *
  * A handler never throws: a throwing signal handler fails the workflow task, and every task after it,
  * so one empty signal from the UI's dialog would jam the rollback for good. Each payload is parsed;
  * a malformed one, or a signal name nobody defined, is refused and recorded, and the rollback goes on.
  */
-import { defineQuery, defineSignal, setDefaultSignalHandler, setHandler } from '@temporalio/workflow';
-import {
-  claimedBy,
-  parseSignalPayload,
-  preview,
-  SIGNALS,
-  STATUS_QUERY,
-  type AbortRequest,
-  type Approval,
-  type Decision,
-  type Rejection,
-  type SignalName,
-  type SignalPayload,
-} from '../contract/index.ts';
-import type { RollbackStatus } from '../contract/index.ts';
-
-export type { AbortRequest, Approval, Decision, DecisionAction, Rejection } from '../contract/index.ts';
-
-export const approveSignal = defineSignal<[Approval]>('approve');
-export const rejectSignal = defineSignal<[Rejection]>('reject');
-export const decideSignal = defineSignal<[Decision]>('decide');
-export const abortSignal = defineSignal<[AbortRequest]>('abort');
-export const statusQuery = defineQuery<RollbackStatus>(STATUS_QUERY);
+import { setDefaultSignalHandler, setHandler } from '@temporalio/workflow';
+import { claimedBy, parseSignalPayload, preview, SIGNALS, type SignalName, type SignalPayload } from '../contract/index.ts';
+import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../contract/messages.ts';
 
 /** What the handlers hand a well-formed payload to, and where they record a refusal. */
 export interface SignalSink {

@@ -19,12 +19,12 @@ import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/san
 import { parseRunbook } from '../../src/runbook/load.ts';
 import type { Runbook } from '../../src/runbook/schema.ts';
 import { createRollbackWorker, type RollbackWorker } from '../../src/worker/worker.ts';
-import { statusQuery } from '../../src/workflows/signals.ts';
 import { freePort, quietLogger, startTemporal, testWorkerEnv } from '../harness.ts';
-import { scheduleDrill } from '../../scripts/cli/drill.ts';
+import { scheduleDrill } from '../../src/cli/drill.ts';
 import { drillScheduleId, type DrillResult } from '../../src/contract/index.ts';
 import { testDefaults } from '../rollback-harness.ts';
 import { launchChromium, SHOTS, TemporalUi } from './ui-driver.ts';
+import { statusQuery } from '../../src/contract/messages.ts';
 
 /** runbooks/sandbox.yaml for this sandbox with the short windows test/rollback-harness.ts uses. */
 function testRunbook(sandbox: Sandbox, system: string): Runbook {

@@ -1,7 +1,7 @@
 /**
  * A real Temporal cluster for tests (scripts/lib/cluster.ts, as `npm run cluster` runs it) on free
  * ports, with persistence and visibility in databases of its own on the local PostgreSQL, and workers
- * as their own processes (src/worker/command.ts, as production runs them) so a test can SIGKILL one.
+ * as their own processes (src/build/worker-command.ts, as production runs them) so a test can SIGKILL one.
  * `stop()` stops everything and drops the databases.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,7 @@ import { defaultPorts, ensureNamespace, migrateDatabases, resolveClusterBinaries
 import { startService, stopService, type Service } from '../../scripts/lib/processes.ts';
 import { ensureSearchAttributes, waitForTemporal } from '../../scripts/lib/temporal.ts';
 import { freePort, sql } from '../harness.ts';
-import { workerCommand } from '../../src/worker/command.ts';
+import { workerCommand } from '../../src/build/worker-command.ts';
 
 export interface TestCluster {
   address: string;

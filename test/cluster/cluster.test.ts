@@ -21,12 +21,12 @@ import { createActivities } from '../../src/activities/index.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { ProviderClients } from '../../src/providers/index.ts';
 import { parseRunbook } from '../../src/runbook/load.ts';
-import { workerWorkflowBundle } from '../../src/worker/workflow-bundle.ts';
-import { approveSignal, statusQuery } from '../../src/workflows/signals.ts';
+import { workerWorkflowBundle } from '../../src/build/workflow-bundle.ts';
 import { launchChromium, SHOTS, TemporalUi } from '../browser/ui-driver.ts';
 import { databasesLike, dropTestDatabase, kill9, POSTGRES, quietLogger, sleep, sql } from '../harness.ts';
 import { waitForStatus } from '../rollback-harness.ts';
 import { startTestCluster, type TestCluster } from './cluster-harness.ts';
+import { approveSignal, statusQuery } from '../../src/contract/messages.ts';
 
 let cluster: TestCluster;
 let sandbox: Sandbox;

@@ -1,0 +1,63 @@
+// @ts-check
+// Which code may import which (DESIGN.md, "Imports point one way, down"), as lint rules on folders,
+// not lists of files: a new file is held to its folder's rule the moment it exists. test/layering.test.ts
+// lints a workflow that imports worker code and expects these to refuse it.
+//
+//   contract                      the names and shapes outsiders type; imports nothing of ours
+//   actions, plan                 pure: what workflows run (plans, reports, action kinds)
+//   workflows                     deterministic; at run time only contract, actions, plan and its own
+//   providers, runbook, activities, worker, triggers, build, cli: worker and operator side
+
+const nodeBuiltins = [
+  { group: ['node:*'], message: 'Node built-ins cannot run in workflow code; use an activity.' },
+  {
+    group: ['fs', 'fs/*', 'path', 'os', 'child_process', 'http', 'https', 'net', 'crypto', 'process'],
+    message: 'Node built-ins cannot run in workflow code; use an activity.',
+  },
+  { group: ['pg', 'pg-*'], message: 'Databases are reached from activities only.' },
+  { group: ['pino', 'pino-*'], message: 'Workflows log through the workflow `log` from @temporalio/workflow.' },
+];
+
+/** Worker-side folders whose types (never their code) pure and workflow code may name. */
+const typesOnly = {
+  group: ['**/activities/**', '**/runbook/**', '**/providers/**'],
+  allowTypeImports: true,
+  message: 'Workflow and plan code imports only contract/, actions/ and plan/ at run time; from activities, runbook and providers it takes types (import type), never code.',
+};
+
+/** Folders nothing pure may reach, not even for a type. */
+const workerOnly = {
+  group: ['**/worker/**', '**/build/**', '**/cli/**', '**/triggers/**'],
+  message: 'Worker, build, trigger and CLI code is never imported by workflow, plan or action code.',
+};
+
+const restricted = (...patterns) => ({
+  '@typescript-eslint/no-restricted-imports': ['error', { patterns: [...nodeBuiltins, ...patterns] }],
+  'no-restricted-globals': ['error', 'process', 'Buffer', 'setInterval'],
+});
+
+export const boundaries = [
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no I/O, no Node built-ins, no config reads.
+    files: ['src/workflows/**/*.ts'],
+    rules: restricted(typesOnly, workerOnly),
+  },
+  {
+    // Plans run inside workflows; action kinds too (their worker-side part is handed its clients).
+    files: ['src/plan/**/*.ts', 'src/actions/**/*.ts'],
+    rules: restricted(typesOnly, workerOnly, { group: ['**/workflows/**'], message: 'Plans and action kinds sit below the workflows.' }),
+  },
+  {
+    files: ['src/contract/**/*.ts'],
+    rules: restricted({ group: ['../**'], message: 'The contract imports nothing of ours: everything else imports it.' }),
+  },
+  {
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows/**', '**/activities/**'], message: 'The CLI talks to workflows through the contract (src/contract/messages.ts, results.ts), not their code.' }] },
+      ],
+    },
+  },
+];

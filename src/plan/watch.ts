@@ -1,0 +1,119 @@
+/**
+ * Judging the runbook's `watch:` rules (watch-schema.ts) against one interval's measurements. Pure,
+ * so the rules are tested directly and rollbackWatchdog runs them deterministically.
+ *
+ * What the metric-driven rollout tools get wrong, and this does not:
+ * - no traffic or no data is inconclusive: never counted healthy (a silent outage is not health)
+ *   and never a breach (an idle system is not broken), unless the runbook says `inconclusive: breach`;
+ * - one bad interval does not act: a rule needs `consecutive` breaches (or `forSeconds` of them) in a
+ *   row, and a healthy interval starts the count again; an inconclusive one leaves it as it was;
+ * - a rule acts once per incident: after acting it re-arms only when it has been healthy again, so a
+ *   rollback that did not cure the symptom is not followed by another, and another;
+ * - every evaluation keeps its value, threshold and reason, so anyone can see why it decided.
+ */
+import type { RuleEvaluation, WatchObservation } from '../contract/index.ts';
+import type { WatchAction, WatchRule, WatchSection } from '../runbook/watch-schema.ts';
+
+export type { WatchAction, WatchRule, WatchSection } from '../runbook/watch-schema.ts';
+export type { RuleEvaluation, WatchObservation, WatchVerdict } from '../contract/index.ts';
+
+/** Where a rule stands between evaluations (carried across continue-as-new). */
+export interface RuleState {
+  /** Breaches in a row (inconclusive intervals neither add nor reset). */
+  streak: number;
+  /** When the current run of breaches began: the incident's detection time. */
+  firstBreachAt: string | null;
+  /** False once the rule has acted, until it is healthy again. */
+  armed: boolean;
+  last: RuleEvaluation | null;
+}
+
+export const freshRuleState = (): RuleState => ({ streak: 0, firstBreachAt: null, armed: true, last: null });
+
+const LABELS: Record<NonNullable<WatchRule['metric']>, string> = { errorRatePct: 'error rate', p95Ms: 'p95 latency', successRatePct: 'success rate' };
+
+function format(rule: WatchRule, value: number): string {
+  if (rule.metric === 'p95Ms') return `${Math.round(value)} ms`;
+  if (rule.metric) return `${value.toFixed(1)}%`;
+  return String(Math.round(value * 1000) / 1000);
+}
+
+const subject = (rule: WatchRule) => (rule.metric ? LABELS[rule.metric] : rule.gauge!);
+
+/** Evaluations in a row the rule needs before it acts. */
+export function breachesNeeded(rule: WatchRule, intervalSeconds: number): number {
+  if (rule.consecutive) return rule.consecutive;
+  if (rule.forSeconds) return Math.max(1, Math.ceil(rule.forSeconds / intervalSeconds));
+  return 1;
+}
+
+/** What a rule does, in words: "start an immediate fullRollback". */
+export function describeAction(action: WatchAction): string {
+  if ('rollback' in action) return `start an ${action.rollback} fullRollback`;
+  if ('configRollback' in action) {
+    const switches = Object.entries(action.configRollback.killSwitches ?? {}).map(([f, on]) => `${on ? 'engage' : 'release'} kill switch ${f}`);
+    const flags = Object.entries(action.configRollback.flags ?? {}).map(([f, on]) => `set flag ${f} ${on}`);
+    return `start a configRollback: ${[...switches, ...flags].join(', ')}`;
+  }
+  if ('scaleAndAlert' in action) {
+    const s = action.scaleAndAlert;
+    return `scale ${s.version} to ${s.instances} and alert; ${s.thenRollback} fullRollback if still breached after ${s.deadlineSeconds} s`;
+  }
+  return 'alert the runbook channels';
+}
+
+/** The rule in words: "error rate above 10% for 2 evaluations: start an immediate fullRollback". */
+export function describeRule(rule: WatchRule, intervalSeconds: number): string {
+  const needed = breachesNeeded(rule, intervalSeconds);
+  const bound = rule.above !== undefined ? `above ${format(rule, rule.above)}` : `below ${format(rule, rule.below!)}`;
+  const held = needed > 1 ? ` for ${needed} evaluations (${needed * intervalSeconds} s)` : '';
+  return `${subject(rule)} ${bound}${held}: ${describeAction(rule.action)}`;
+}
+
+/** One rule against one interval. */
+export function evaluateRule(rule: WatchRule, minRequests: number, intervalSeconds: number, observation: WatchObservation): RuleEvaluation {
+  const inconclusive = (why: string): RuleEvaluation => ({ rule: rule.name, value: null, verdict: 'inconclusive', detail: `inconclusive: ${why}` });
+  if (observation.problem) return inconclusive(observation.problem);
+  let value: number | null;
+  if (rule.metric) {
+    const window = observation.window;
+    if (!window || window.requests < minRequests) return inconclusive(`${window?.requests ?? 0} requests in ${intervalSeconds} s, at least ${minRequests} needed`);
+    value = window[rule.metric];
+    if (value === null) return inconclusive('no latency histogram in the interval');
+  } else {
+    value = observation.gauges[rule.gauge!] ?? null;
+    if (value === null) return inconclusive(`no series ${rule.gauge} on the metrics endpoint`);
+  }
+  const breached = rule.above !== undefined ? value > rule.above : value < rule.below!;
+  const bound = rule.above !== undefined ? `above ${format(rule, rule.above)}` : `below ${format(rule, rule.below!)}`;
+  const within = rule.above !== undefined ? `at most ${format(rule, rule.above)}` : `at least ${format(rule, rule.below!)}`;
+  return {
+    rule: rule.name,
+    value,
+    verdict: breached ? 'breach' : 'healthy',
+    detail: breached ? `${subject(rule)} ${format(rule, value)} ${bound}` : `${subject(rule)} ${format(rule, value)}, ${within}`,
+  };
+}
+
+/** The rule's state after `evaluation`; `inconclusiveIsBreach` is the runbook's `inconclusive: breach`. */
+export function advance(state: RuleState, evaluation: RuleEvaluation, at: string, inconclusiveIsBreach: boolean): RuleState {
+  const verdict = evaluation.verdict === 'inconclusive' && inconclusiveIsBreach ? 'breach' : evaluation.verdict;
+  if (verdict === 'breach') return { ...state, streak: state.streak + 1, firstBreachAt: state.firstBreachAt ?? at, last: evaluation };
+  if (verdict === 'healthy') return { streak: 0, firstBreachAt: null, armed: true, last: evaluation };
+  return { ...state, last: evaluation };
+}
+
+/** Whether the rule should act now: armed, with enough breaches in a row. */
+export function shouldAct(rule: WatchRule, state: RuleState, intervalSeconds: number): boolean {
+  return state.armed && state.streak >= breachesNeeded(rule, intervalSeconds);
+}
+
+/** The gauge selectors the rules read, for the scrape. */
+export function gaugeSelectors(watch: WatchSection): string[] {
+  return [...new Set(watch.rules.flatMap((r) => (r.gauge ? [r.gauge] : [])))];
+}
+
+/** The minimum requests per interval below which rates are inconclusive. */
+export function watchMinRequests(watch: WatchSection, healthMinRequests: number): number {
+  return watch.minRequests ?? healthMinRequests;
+}
