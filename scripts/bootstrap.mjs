@@ -3,10 +3,11 @@
 // npm packages when they are missing or stale (and, for the tests, Debian's Chromium and PostgreSQL
 // client where we are root), then hands over to the TypeScript scripts.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSystemPackages, testRequirements } from './lib/system-packages.mjs';
+import { isFast, needsOf, NEEDS, testTiers } from './lib/test-tiers.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const command = process.argv[2];
@@ -24,14 +25,6 @@ function ensureNodeModules() {
   if (existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs) return;
   const status = run('Installing npm packages (npm ci; about a minute the first time)', 'npm', ['ci', '--no-audit', '--no-fund']);
   if (status !== 0) process.exit(status);
-}
-
-function findTests(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return findTests(path);
-    return entry.name.endsWith('.test.ts') ? [relative(root, path)] : [];
-  });
 }
 
 ensureNodeModules();
@@ -60,32 +53,46 @@ if (command === 'start' || command === 'cluster') {
   if (resolved.status !== 0) process.exit(resolved.status ?? 1);
   const { args, env } = JSON.parse(resolved.stdout);
   handOver(args, { ...env, ...process.env });
-} else if (command === 'test') {
-  const problems = ensureSystemPackages(testRequirements());
+} else if (command === 'test' || command === 'test-fast') {
+  // npm test: everything, gates first. npm test -- <files>: those files after only what they need.
+  // npm run test:fast: the tier that needs no Docker engine, browser, cluster or end-to-end rollback.
+  const all = testTiers(root);
+  const given = process.argv.slice(3);
+  const chosen = command === 'test-fast' ? all.filter((t) => isFast(t.needs)) : given.length > 0 ? given.map((file) => ({ file, needs: needsOf(file, readFileSync(join(root, file), 'utf8')) })) : all;
+  const needs = new Set(chosen.flatMap((t) => [...t.needs]));
+  const whole = command === 'test' && given.length === 0;
+  // Debian's packages: all of them for the whole suite, else what the chosen files need.
+  const requirements = testRequirements().filter((r) => whole || (r.debianPackage === 'chromium' ? needs.has('browser') : ['docker.io', 'busybox-static'].includes(r.debianPackage) ? needs.has('docker') : true));
+  const problems = ensureSystemPackages(requirements);
   if (problems.length > 0) {
     for (const problem of problems) console.error(`npm test: ${problem}`);
     process.exit(1);
   }
   const steps = [
-    ['Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
-    ['Resolving the Temporal server, temporal-sql-tool and UI server for the cluster tests (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/cluster-binaries.ts']],
-    ['Resolving Docker Compose v2 for the docker-compose provider tests (built from its Go module the first time: several minutes)', [...tsx, 'scripts/docker-tools.ts']],
-    ['Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],
-    ['Lint (eslint)', ['node_modules/eslint/bin/eslint.js', '.']],
+    [needs.has('temporal') || whole, 'Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
+    [needs.has('cluster') || whole, 'Resolving the Temporal server, temporal-sql-tool and UI server for the cluster tests (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/cluster-binaries.ts']],
+    [needs.has('docker') || whole, 'Resolving Docker Compose v2 for the docker-compose provider tests (built from its Go module the first time: several minutes)', [...tsx, 'scripts/docker-tools.ts']],
+    [whole, 'Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],
+    [whole, 'Lint (eslint)', ['node_modules/eslint/bin/eslint.js', '.']],
   ];
-  for (const [label, args] of steps) {
+  for (const [wanted, label, args] of steps) {
+    if (!wanted) continue;
     const status = run(label, process.execPath, args);
     if (status !== 0) process.exit(status);
   }
   const testRun = (label, files, flags = []) => run(`${label} (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', ...flags, '--test-reporter=spec', ...files]);
-  if (process.argv.length > 3) process.exit(testRun('Tests', process.argv.slice(3)));
+  if (command === 'test-fast') {
+    // Mostly waiting on emulators, Redis and child processes: several files at once, on any number of cores.
+    const say = [...needs].map((n) => NEEDS[n]).join(' and ');
+    process.exit(testRun(`Fast tier: no Docker engine, browser, cluster or end-to-end rollback${say ? ` (uses ${say})` : ''}`, chosen.map((t) => t.file), ['--test-concurrency=4']));
+  }
+  if (!whole) process.exit(testRun('Tests', chosen.map((t) => t.file)));
   // The cluster suite restarts PostgreSQL and SIGKILLs a Temporal server: it runs alone, after the rest.
-  const all = findTests(join(root, 'test')).sort();
-  const cluster = all.filter((f) => f.startsWith(join('test', 'cluster')));
-  const main = testRun('Tests', all.filter((f) => !cluster.includes(f)));
+  const cluster = all.filter((t) => t.needs.has('cluster')).map((t) => t.file);
+  const main = testRun('Tests', all.map((t) => t.file).filter((f) => !cluster.includes(f)));
   const clusterStatus = testRun('Cluster tests: a Temporal server on PostgreSQL', cluster, ['--test-concurrency=1']);
   process.exit(main || clusterStatus);
 } else {
-  console.error('usage: node scripts/bootstrap.mjs start|cluster|worker|test [test files...]');
+  console.error('usage: node scripts/bootstrap.mjs start|cluster|worker|test|test-fast [test files...]');
   process.exit(2);
 }

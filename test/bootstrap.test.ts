@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { isPresent, planSystemPackages, testRequirements } from '../scripts/lib/system-packages.mjs';
+import { isFast, needsOf, testTiers } from '../scripts/lib/test-tiers.mjs';
 
 const [chromium, pgClient] = testRequirements({ PATH: process.env.PATH });
 
@@ -47,5 +48,24 @@ describe('npm packages', () => {
     assert.deepEqual(allowScripts, { protobufjs: false, '@swc/core': false, esbuild: false });
     const listed = execFileSync('npm', ['install-scripts', 'ls'], { cwd: new URL('..', import.meta.url), encoding: 'utf8' });
     assert.equal(listed.trim(), 'No packages with unreviewed install scripts.');
+  });
+});
+
+describe('test tiers', () => {
+  const root = new URL('..', import.meta.url).pathname;
+  const tiers = new Map(testTiers(root).map((t) => [t.file, t.needs]));
+  const fast = [...tiers].filter(([, needs]) => isFast(needs)).map(([file]) => file);
+
+  test('each test file says what it needs by what it calls: a dev server, the sandbox, a Docker engine, a browser, a cluster', () => {
+    assert.deepEqual([...needsOf('test/x.test.ts', "const t = await startRollbackTestEnv();")].sort(), ['sandbox', 'temporal']);
+    assert.deepEqual([...needsOf('test/x.test.ts', "import { startDockerEngine } from './docker-engine.ts';")], ['docker']);
+    assert.deepEqual([...needsOf('test/browser/ui.test.ts', '')].sort(), ['browser', 'temporal']);
+    assert.deepEqual([...needsOf('test/cluster/c.test.ts', '')], ['cluster']);
+    assert.deepEqual([...needsOf('test/x.test.ts', "import { parseRunbook } from '../src/runbook/load.ts';")], []);
+  });
+
+  test('the fast tier holds the pure, emulator and stubbed-workflow tests, and nothing that runs a rollback end to end, Docker, a browser or the cluster', () => {
+    for (const file of ['test/runbook.test.ts', 'test/contract.test.ts', 'test/provider-cloud-run.test.ts', 'test/workflow-rules.test.ts', 'test/layering.test.ts']) assert.ok(fast.includes(file), `${file} is fast`);
+    for (const file of ['test/full-rollback.test.ts', 'test/provider-docker-compose.test.ts', 'test/browser/temporal-ui.test.ts', 'test/cluster/cluster.test.ts', 'test/main-job.test.ts']) assert.ok(!fast.includes(file), `${file} is not fast`);
   });
 });

@@ -1,0 +1,74 @@
+// Which tests need what, read from the test files themselves, so `npm run test:fast` and
+// `npm test -- <file>` start and build only what a file needs, and a new test file is placed in its
+// tier the moment it exists (no list to keep). Plain JavaScript: the bootstrap runs it.
+//
+//   temporal  starts a Temporal dev server (the CLI is built from its Go module on first use)
+//   sandbox   starts the sandbox system (replica processes, the router, its database)
+//   docker    starts a private Docker engine and needs Docker Compose v2
+//   browser   drives Chromium
+//   cluster   runs the Temporal server on PostgreSQL with its UI server (built from Go modules)
+//
+// The fast tier is every test that needs no Docker engine, no browser, no cluster and no rollback run
+// end to end: pure rules, the contract, runbook loading, providers against their emulators, the
+// sandbox's own tests, and workflow rules with stubbed activities (a dev server alone starts in about
+// a second).
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+
+/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster'} Need */
+
+/** What each need costs, in words, for what the bootstrap prints. */
+export const NEEDS = {
+  temporal: 'a Temporal dev server',
+  sandbox: 'the sandbox system',
+  docker: 'a private Docker engine',
+  browser: 'Chromium',
+  cluster: 'a Temporal cluster on PostgreSQL',
+};
+
+/** How a test file shows each need: what it calls or imports. */
+const SIGNS = /** @type {[Need, RegExp][]} */ ([
+  ['temporal', /\b(startTemporal|startRollbackTestEnv|startTestWorker|createLocal|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
+  ['sandbox', /\b(startSandbox|startTestSandbox|startRollbackTestEnv|newSystem|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
+  ['docker', /docker-engine\.ts|\bstartDockerEngine\b/],
+]);
+
+/**
+ * The needs of one test file (a path relative to the repository root).
+ * @param {string} file
+ * @param {string} text the file's contents
+ * @returns {Set<Need>}
+ */
+export function needsOf(file, text) {
+  const needs = new Set(SIGNS.filter(([, sign]) => sign.test(text)).map(([need]) => need));
+  const parts = file.split(sep);
+  if (parts.includes('browser')) needs.add('browser').add('temporal');
+  if (parts.includes('cluster')) needs.add('cluster');
+  return needs;
+}
+
+/**
+ * Whether a file with these needs belongs to the fast tier: no Docker engine, browser or cluster, and
+ * no rollback run end to end (a dev server with the sandbox). A dev server alone (workflow rules with
+ * stubbed activities) and the sandbox alone (its own tests) are fast.
+ */
+export function isFast(needs) {
+  if (['docker', 'browser', 'cluster'].some((need) => needs.has(need))) return false;
+  return !(needs.has('temporal') && needs.has('sandbox'));
+}
+
+/** Every test file under `dir`, relative to `root`, sorted. */
+export function findTests(root, dir = join(root, 'test')) {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return findTests(root, path);
+      return entry.name.endsWith('.test.ts') ? [relative(root, path)] : [];
+    })
+    .sort();
+}
+
+/** Every test file with its needs. */
+export function testTiers(root) {
+  return findTests(root).map((file) => ({ file, needs: needsOf(file, readFileSync(join(root, file), 'utf8')) }));
+}
