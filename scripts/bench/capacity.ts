@@ -23,28 +23,29 @@ import { parseEnv } from '../../src/worker/env.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, waitForPoller } from '../lib/temporal.ts';
 import { approveSignal, decideSignal, statusQuery } from '../../src/contract/messages.ts';
 import {
-  benchRunbook,
+  benchLogger,
   benchTargets,
   eventMs,
-  percentile,
   processMemoryBreakdown,
   processRssMb,
   resetSandbox,
-  round,
   saveResults,
   sleep,
   startBenchService,
   startBenchWorker,
   stopBenchWorker,
+  verdict,
   type BenchService,
 } from './common.ts';
+import { benchRunbook } from './runbook.ts';
+import { max, percentile, round } from './stats.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '100,500').split(',').map(Number);
 const SAMPLED_APPROVALS = 50;
 const TARGET_RSS_MB = { open: 100, mb: 300 };
 const TARGET_P95 = { open: 500, ms: 150 };
 const GATES = { 'before-cleanup': { role: 'oncall', timeoutSeconds: 3600 } };
-const log = (line: string) => console.log(`  [bench:capacity ${new Date().toISOString().slice(11, 19)}] ${line}`);
+const log = benchLogger('capacity');
 
 /** One worker on the dev server; two on the cluster, as `npm run cluster` runs them. */
 const WORKERS = { dev: 1, cluster: 2 } as const;
@@ -90,7 +91,7 @@ async function countInState(client: Client, prefix: string, state: string): Prom
 async function measure(service: BenchService, sandbox: Sandbox, open: number) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-capacity-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
-  for (let i = 1; i <= open; i += 1) writeFileSync(join(dir, `cap-${i}.yaml`), benchRunbook(sandbox, `cap-${i}`, GATES));
+  for (let i = 1; i <= open; i += 1) writeFileSync(join(dir, `cap-${i}.yaml`), benchRunbook(sandbox, { system: `cap-${i}`, gates: GATES }));
   const workers = await Promise.all(Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') })));
   const sampler = new RssSampler(workers.map((w) => w.pid!));
   try {
@@ -171,13 +172,13 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
       workerMemoryWhileWaiting: whileWaitingBreakdown,
       allAtGateMs: allWaitingMs,
       stepsRetriedBeforeTheGate: [...retried],
-      approveToNextActivity: { approvals: latencies.length, p50Ms: round(percentile(latencies, 50)), p95Ms: round(percentile(latencies, 95)), maxMs: round(Math.max(...latencies)) },
+      approveToNextActivity: { approvals: latencies.length, p50Ms: round(percentile(latencies, 50)), p95Ms: round(percentile(latencies, 95)), maxMs: round(max(latencies)) },
       restApproved: rest.length,
       restCompleteAfterApprovalMs: restCompleteMs,
     };
   } finally {
     sampler.stop();
-    await Promise.all(workers.map(stopBenchWorker));
+    await Promise.all(workers.map((worker) => stopBenchWorker(worker)));
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -222,12 +223,12 @@ async function run(): Promise<void> {
   }
   if (rssFigure) {
     // Both: what the worker holds while they wait, and its high-water mark, reached while the 100 start together.
-    const verdict = (mb: number) => `${mb} MB ${mb <= TARGET_RSS_MB.mb ? 'MET' : 'NOT MET'}`;
+    const rssVerdict = (mb: number) => `${mb} MB ${verdict(mb <= TARGET_RSS_MB.mb)}`;
     console.log(
-      `target: ${TARGET_RSS_MB.open} open rollbacks in <= ${TARGET_RSS_MB.mb} MB on one worker: while they wait ${verdict(rssFigure.workerRssWhileWaitingMb)}; peak ${verdict(rssFigure.workerPeakRssMb[0]!)}`,
+      `target: ${TARGET_RSS_MB.open} open rollbacks in <= ${TARGET_RSS_MB.mb} MB on one worker: while they wait ${rssVerdict(rssFigure.workerRssWhileWaitingMb)}; peak ${rssVerdict(rssFigure.workerPeakRssMb[0]!)}`,
     );
   }
-  if (p95Figure) console.log(`target: approve -> next activity p95 <= ${TARGET_P95.ms} ms with ${TARGET_P95.open} open: ${p95Figure.approveToNextActivity.p95Ms} ms ${p95Figure.approveToNextActivity.p95Ms <= TARGET_P95.ms ? 'MET' : 'NOT MET'}`);
+  if (p95Figure) console.log(`target: approve -> next activity p95 <= ${TARGET_P95.ms} ms with ${TARGET_P95.open} open: ${p95Figure.approveToNextActivity.p95Ms} ms ${verdict(p95Figure.approveToNextActivity.p95Ms <= TARGET_P95.ms)}`);
   console.log(`saved ${file}`);
 }
 

@@ -1,18 +1,19 @@
 /**
- * What the benchmarks share: the Temporal services they measure against, worker processes, rounding,
- * percentiles, event times, worker memory, the bench runbook, saving the figures.
+ * What the benchmarks share: the Temporal services they measure against, worker processes, event
+ * times, worker memory, the sandbox's starting state, progress lines, verdicts, saving the figures.
+ * Their statistics are in stats.ts, the runbook they run against in runbook.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { parseDocument, stringify } from 'yaml';
-import { sandboxRunbookFor, type Sandbox } from '../../sandbox/sandbox.ts';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { workerCommand } from '../../src/build/worker-command.ts';
 import { startTestCluster } from '../../test/cluster/cluster-harness.ts';
 import { devServerOptions } from '../lib/temporal.ts';
 import { resolveTemporalCli } from '../temporal-cli.ts';
+import { round } from './stats.ts';
 
 /**
  * A Temporal service to measure against: `dev`, the dev server `npm start` runs (SQLite in memory), or
@@ -87,24 +88,29 @@ export async function startBenchWorker(address: string, env: Record<string, stri
   });
 }
 
-export async function stopBenchWorker(worker: ChildProcess): Promise<void> {
+/**
+ * Stops `worker` with SIGTERM (it finishes its activities within its shutdown grace) and waits for it
+ * to exit; with `killAfterMs`, sends SIGKILL if it has not exited by then, for a cleanup that must not
+ * hang on a stuck worker.
+ */
+export async function stopBenchWorker(worker: ChildProcess, killAfterMs?: number): Promise<void> {
   if (worker.exitCode !== null || worker.signalCode !== null) return;
   const exited = new Promise((resolve) => worker.once('exit', resolve));
   worker.kill('SIGTERM');
-  await exited;
+  if (killAfterMs === undefined) return void (await exited);
+  if ((await Promise.race([exited.then(() => true), sleep(killAfterMs).then(() => false)])) === false) worker.kill('SIGKILL');
 }
-
-/** To one decimal. */
-export const round = (n: number) => Math.round(n * 10) / 10;
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The nearest-rank percentile: the smallest value with at least p% of the values at or below it. */
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-export const median = (values: number[]) => percentile(values, 50);
+/** A progress line, `  [bench:<name> HH:MM:SS] line`, so a long run shows where it is and since when. */
+export const benchLogger =
+  (benchmark: string) =>
+  (line: string): void =>
+    console.log(`  [bench:${benchmark} ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+/** How a figure against its target is printed. */
+export const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
 
 /** A history event's time in ms since the epoch (the server's clock). */
 export const eventMs = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
@@ -137,23 +143,6 @@ export function processMemoryBreakdown(pid: number): { v8HeapMb: number; filesMb
     }
   }
   return { v8HeapMb: round(kb.v8Heap / 1024), filesMb: round(kb.files / 1024), nativeMb: round(kb.native / 1024) };
-}
-
-/**
- * A runbook for the benchmarks: runbooks/sandbox.yaml for this sandbox as `system`, with no waiting
- * anywhere (zero windows, HTTP checks only) and the given gates.
- */
-export function benchRunbook(sandbox: Sandbox, system: string, gates: Record<string, { role: string; timeoutSeconds: number }>): string {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed YAML document, edited freely
-  const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
-  doc.system = system;
-  delete doc.health.metrics; // a zero-length window measures nothing; checks still verify
-  delete doc.watch; // its rules read those metrics; no benchmark runs a watchdog on these systems
-  delete doc.drills; // they drill that watchdog
-  doc.health.windowSeconds = 0;
-  doc.gates = gates;
-  doc.notify = [{ provider: 'log' }, { provider: 'webhook', settings: { urlEnv: 'SANDBOX_WEBHOOK_URL' } }];
-  return stringify(doc);
 }
 
 /** The canary release as it stood before any rollback. */

@@ -23,21 +23,20 @@ import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG_VALUES, waitForPoller } from '../lib/temporal.ts';
 import { approveSignal, statusQuery } from '../../src/contract/messages.ts';
 import {
-  benchRunbook,
   benchTargets,
   eventMs,
-  median,
-  percentile,
   processRssMb,
   resetSandbox,
-  round,
   saveResults,
   sleep,
   startBenchService,
   startBenchWorker,
   stopBenchWorker,
+  verdict,
   type BenchService,
 } from './common.ts';
+import { benchRunbook } from './runbook.ts';
+import { max, median, percentile, ratio, round } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const GATES = 50;
@@ -48,9 +47,9 @@ const STEP_GATES = { 'gradual-step': { role: 'oncall', timeoutSeconds: 600 }, 'b
 async function measure(service: BenchService, sandbox: Sandbox) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
-  writeFileSync(join(dir, 'bench.yaml'), benchRunbook(sandbox, 'bench', NO_GATES));
-  writeFileSync(join(dir, 'gates.yaml'), benchRunbook(sandbox, 'gates', STEP_GATES));
-  for (let i = 1; i <= DRY_RUNS; i += 1) writeFileSync(join(dir, `dry-${i}.yaml`), benchRunbook(sandbox, `dry-${i}`, NO_GATES));
+  writeFileSync(join(dir, 'bench.yaml'), benchRunbook(sandbox, { system: 'bench', gates: NO_GATES }));
+  writeFileSync(join(dir, 'gates.yaml'), benchRunbook(sandbox, { system: 'gates', gates: STEP_GATES }));
+  for (let i = 1; i <= DRY_RUNS; i += 1) writeFileSync(join(dir, `dry-${i}.yaml`), benchRunbook(sandbox, { system: `dry-${i}`, gates: NO_GATES }));
   let worker: ChildProcess | undefined;
   let clients: ProviderClients | undefined;
   try {
@@ -59,7 +58,7 @@ async function measure(service: BenchService, sandbox: Sandbox) {
     const input = { system: 'bench', reason: 'benchmark', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 };
 
     // (a) workflow vs plain script, alternating so both see the same machine state.
-    const runbook = parseRunbook(benchRunbook(sandbox, 'bench', NO_GATES), 'runbooks/bench.yaml');
+    const runbook = parseRunbook(benchRunbook(sandbox, { system: 'bench', gates: NO_GATES }), 'runbooks/bench.yaml');
     const logger = pino({ level: 'error' });
     clients = new ProviderClients({ env: secrets, logger });
     const acts = createActivities({ runbooks: new Map([['bench', runbook]]), env: secrets, logger, clients, temporal: { client: service.client, namespace: 'default' }, reportsDir: join(dir, 'reports') });
@@ -108,7 +107,7 @@ async function measure(service: BenchService, sandbox: Sandbox) {
       plainScriptMs: scriptMs.map(round),
       medianWorkflowMs: round(median(workflowMs)),
       medianPlainScriptMs: round(median(scriptMs)),
-      ratio: round(median(workflowMs) / median(scriptMs)),
+      ratio: round(ratio(median(workflowMs), median(scriptMs))),
       medianOverheadPerActivityMs: round(median(overheadPerActivity)),
       targetOverheadPerActivityMs: 50,
     };
@@ -145,7 +144,7 @@ async function measure(service: BenchService, sandbox: Sandbox) {
       gates: latencies.length,
       p50Ms: round(percentile(latencies, 50)),
       p95Ms: round(percentile(latencies, 95)),
-      maxMs: round(Math.max(...latencies)),
+      maxMs: round(max(latencies)),
       targetP95Ms: 150,
     };
 
@@ -188,15 +187,15 @@ async function run(): Promise<void> {
     await sandbox.stop();
   }
   const { dev, cluster } = results;
-  const clusterVsDev = dev && cluster ? { overheadPerActivityRatio: round(cluster.a.medianOverheadPerActivityMs / dev.a.medianOverheadPerActivityMs), workflowMsRatio: round(cluster.a.medianWorkflowMs / dev.a.medianWorkflowMs) } : undefined;
+  const clusterVsDev = dev && cluster ? { overheadPerActivityRatio: round(ratio(cluster.a.medianOverheadPerActivityMs, dev.a.medianOverheadPerActivityMs)), workflowMsRatio: round(ratio(cluster.a.medianWorkflowMs, dev.a.medianWorkflowMs)) } : undefined;
   // The dev server's non-default settings are saved with the figures: they move them (see DEV_SERVER_DYNAMIC_CONFIG).
   const file = saveResults({ benchmark: 'rollback', at: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version }, devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG_VALUES, results, clusterVsDev });
   for (const [target, { a, b, c }] of Object.entries(results)) {
     console.log(`
 ${target}:
 (a) immediate rollback, ${RUNS} runs: workflow median ${a.medianWorkflowMs} ms vs plain script ${a.medianPlainScriptMs} ms
-    ratio ${a.ratio}; overhead per activity median ${a.medianOverheadPerActivityMs} ms (target <= 50 ms) ${a.medianOverheadPerActivityMs <= 50 ? 'MET' : 'NOT MET'}
-(b) approve -> next activity start over ${b.gates} gates: p50 ${b.p50Ms} ms, p95 ${b.p95Ms} ms (target <= 150 ms) ${b.p95Ms <= 150 ? 'MET' : 'NOT MET'}
+    ratio ${a.ratio}; overhead per activity median ${a.medianOverheadPerActivityMs} ms (target <= 50 ms) ${verdict(a.medianOverheadPerActivityMs <= 50)}
+(b) approve -> next activity start over ${b.gates} gates: p50 ${b.p50Ms} ms, p95 ${b.p95Ms} ms (target <= 150 ms) ${verdict(b.p95Ms <= 150)}
 (c) ${c.dryRuns} concurrent dry runs: all complete in ${c.allCompleteMs} ms; worker peak RSS ${c.workerPeakRssMb} MB`);
   }
   if (clusterVsDev) console.log(`\ncluster vs dev server: overhead per activity ${cluster!.a.medianOverheadPerActivityMs} vs ${dev!.a.medianOverheadPerActivityMs} ms (${clusterVsDev.overheadPerActivityRatio}x); a whole rollback ${cluster!.a.medianWorkflowMs} vs ${dev!.a.medianWorkflowMs} ms`);

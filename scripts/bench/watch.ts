@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../../src/contract/index.ts';
 import { waitForPoller } from '../lib/temporal.ts';
-import { percentile, processRssMb, round, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker } from './common.ts';
+import { processRssMb, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker } from './common.ts';
+import { percentile, round, round3 } from './stats.ts';
 import { watchdogStatusQuery } from '../../src/contract/messages.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '100,500').split(',').map(Number);
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
           systems: size,
           intervalSeconds: INTERVAL,
           breaches: BREACHES,
-          workerCores: Math.round(cores * 1000) / 1000,
+          workerCores: round3(cores),
           workerPeakRssMb: peak.peakMb,
           workerRssMb: peak.rssMb,
           historyEventsPerWatchdogHour: Math.round(percentile(eventsPerHour, 50)),
