@@ -43,7 +43,7 @@ describe('system packages for npm test', () => {
 
 describe('npm packages', () => {
   test("every dependency's install script has been reviewed, so a newcomer's first npm ci prints no warning about them", () => {
-    // Each is denied in package.json's allowScripts; none is needed (the README's Development section says why).
+    // Each is denied in package.json's allowScripts; none is needed (docs/development.md says why).
     const { allowScripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { allowScripts: Record<string, boolean> };
     assert.deepEqual(allowScripts, { protobufjs: false, '@swc/core': false, esbuild: false });
     const listed = execFileSync('npm', ['install-scripts', 'ls'], { cwd: new URL('..', import.meta.url), encoding: 'utf8' });

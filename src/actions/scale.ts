@@ -1,7 +1,7 @@
 /**
  * `scale: {target, instances}`: a version or service scaled to a number of instances through a
  * provider of instance scaling (seed 000's `fly scale count 0 -a app-canary`; a Deployment's
- * replicas; a Compose service; the sandbox router). The count found is the snapshot, and the undo
+ * replicas; the sandbox router's versions). The count found is the snapshot, and the undo
  * scales back to it.
  */
 import { z } from 'zod';

@@ -119,7 +119,7 @@ export const runbookSchema = z
       .default({})
       .describe('providers by the name actions use: flags, config, secrets, kill switches, restarts, commands, keyspaces'),
     health: healthSchema.default({ checks: [], thresholds: { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, windowSeconds: 300, minRequests: 20 }),
-    approvers: z.record(identifier, z.array(person).min(1)),
+    approvers: z.record(identifier, z.array(person).min(1)).describe('people by role: who may pass a gate of that role, decide after a failure, abort, and pause the watchdog'),
     // Keys are checked against the contract's gate names below, with a "did you mean" for a typo.
     gates: z
       .record(identifier, gateSchema)
@@ -130,19 +130,22 @@ export const runbookSchema = z
         timeoutSeconds: seconds.default(1800),
         onTimeout: z.enum(['abort', 'compensate']).default('abort'),
       })
-      .default({ timeoutSeconds: 1800, onTimeout: 'abort' }),
+      .default({ timeoutSeconds: 1800, onTimeout: 'abort' })
+      .describe('after a step fails: how long to wait for `decide`, and what happens if nobody decides'),
     notify: z
       .array(z.strictObject({ provider: z.string(), settings: providerSettings }))
       .default([{ provider: 'log', settings: {} }]),
-    rto: z.strictObject({
-      detectionMinutes: z.number().positive(),
-      decisionMinutes: z.number().positive(),
-      executionMinutes: z.number().positive(),
-      verificationMinutes: z.number().positive(),
-    }),
-    databases: z.record(identifier, databaseSchema).default({}),
+    rto: z
+      .strictObject({
+        detectionMinutes: z.number().positive(),
+        decisionMinutes: z.number().positive(),
+        executionMinutes: z.number().positive(),
+        verificationMinutes: z.number().positive(),
+      })
+      .describe('recovery-time targets per stage: incident reports and drill scorecards measure each stage against them'),
+    databases: z.record(identifier, databaseSchema).default({}).describe('Postgres databases dataRestore restores (to a side database, verified, swapped by rename) and down-sql actions change'),
     keyspaces: z.record(identifier, keyspaceSchema).default({}).describe('Redis keyspaces whose backups a redis-restore action restores'),
-    phases: z.array(phaseSchema).default([]),
+    phases: z.array(phaseSchema).default([]).describe('shipped phases, each with the actions that undo it; phaseRollback undoes them newest first'),
     drills: z.record(identifier, drillSchema).default({}).describe('rehearsals rollbackDrill runs on Temporal Schedules, scored against the rto targets'),
     watch: watchSchema.optional().describe("rollbackWatchdog's rules: what it measures each interval and what a breach does (seed 000's automatic triggers)"),
   })

@@ -1,0 +1,7 @@
+// Types for test-tiers.mjs (plain JavaScript: the bootstrap runs it).
+export type Need = 'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster';
+export const NEEDS: Record<Need, string>;
+export function needsOf(file: string, text: string): Set<Need>;
+export function isFast(needs: Set<Need>): boolean;
+export function findTests(root: string, dir?: string): string[];
+export function testTiers(root: string): { file: string; needs: Set<Need> }[];
