@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -49,16 +49,19 @@ async function newDatabaseSystem(edit?: (doc: Record<string, any>) => void, opti
   const urlEnv = `DATABASE_URL_${n}`;
   t.secrets[urlEnv] = url;
   const backupDir = join(backupRoot, dbName);
+  const dumpsDir = join(backupRoot, `${dbName}-dumps`);
+  mkdirSync(dumpsDir, { recursive: true });
   const system = await t.newSystem((doc) => {
     doc.databases.main.urlEnv = urlEnv;
     doc.databases.main.backupDir = backupDir;
+    doc.databases.main.dumpsDir = dumpsDir;
     doc.providers.flags.settings.databaseUrlEnv = urlEnv;
     doc.gates['before-swap'].timeoutSeconds = 60;
     edit?.(doc);
   });
   const backup = (backupId: string): Promise<BackupManifest> =>
     new MockActivityEnvironment().run(activities.backupDatabase, { system: system.name, database: 'main', backupId });
-  return { ...system, dbName, url, backupDir: join(backupDir, 'main'), backup, activities };
+  return { ...system, dbName, url, backupDir: join(backupDir, 'main'), dumpsDir, backup, activities };
 }
 
 /** The comment on a database (COMMENT ON DATABASE), or null. */
@@ -204,6 +207,68 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.equal(await commentOf(restored[0]!), `the ${s.dbName} database restored by ${handle.workflowId}, swapped back out by compensation; kept until an explicit cleanup`);
     const status = await handle.query(statusQuery);
     assert.deepEqual(status.steps.filter((st) => st.outcome === 'compensated').map((st) => st.name), ['restore-to-side', 'stop-writers', 'swap']);
+  });
+
+  /** A team's own pg_dump of `database` in `format`, written into `dir` as `name`, the way seeds 000 and 003 keep them. */
+  const teamDump = (database: string, dir: string, name: string, format: 'c' | 'd' | 'p', extra: string[] = []) =>
+    execFileSync('pg_dump', ['-h', '127.0.0.1', '-U', 'postgres', `-F${format}`, '-f', join(dir, name), ...extra, database]);
+
+  for (const [format, flag, name] of [['custom', 'c', 'latest.dump'], ['directory', 'd', 'nightly'], ['plain', 'p', 'backup.sql']] as const) {
+    test(`a team's own ${format} dump (${name}) restores through the side database, verify, DBA gate and swap; compensation swaps the original back`, async () => {
+      const s = await newDatabaseSystem((doc) => {
+        // Passes on the side database, fails once it is live: a failure after the swap, so compensation runs.
+        doc.databases.main.smokeQueries = [{ name: 'still-side', sql: "SELECT current_database() LIKE '%\\_\\_restore\\_%' AS side", expect: { side: true } }];
+      });
+      teamDump(s.dbName, s.dumpsDir, name, flag);
+      const atDump = await fingerprint(s.dbName);
+      await sql(s.dbName, 'DELETE FROM order_items WHERE order_id > 1500; DELETE FROM payments WHERE order_id > 1500; DELETE FROM orders WHERE id > 1500; UPDATE pgbench_accounts SET abalance = abalance - 7');
+      const broken = await fingerprint(s.dbName);
+      const handle = await restore(s.name, { source: { dump: name } });
+      const waiting = await waitForStatus(handle, (st) => st.state === 'awaiting_approval', 120_000);
+      const plan = waiting.plan as { checks: string[]; steps: string[]; backup: { id: string } };
+      assert.equal(plan.backup.id, `dump-${name}`);
+      assert.match(plan.checks[0]!, new RegExp(`^dump .*/${name}: ${format} format, \\d+ kB, sha256 [0-9a-f]{16}…, ${format === 'plain' ? 'only SQL for one database' : '\\d+ items readable by pg_restore'}$`));
+      assert.ok(plan.steps[1]!.startsWith(format === 'plain' ? `dump ${join(s.dumpsDir, name)} loaded into ` : `dump ${join(s.dumpsDir, name)} restored into `), plan.steps[1]);
+      assert.deepEqual(await fingerprint(s.dbName), broken, 'live untouched before the swap');
+      await handle.signal(approveSignal, { by: 'dana' });
+      const failed = await waitForStatus(handle, (st) => st.state === 'awaiting_decision', 120_000);
+      assert.equal(failed.pendingDecision?.step, 'verify-live');
+      assert.deepEqual(await fingerprint(s.dbName), atDump, 'after the swap, live is the dump');
+      assert.ok(readdirSync(s.backupDir).some((d) => d.startsWith('safety-')), 'a safety dump was taken first');
+      await handle.signal(decideSignal, { by: 'dana', action: 'compensate' });
+      await failureOf(handle.result());
+      assert.deepEqual(await fingerprint(s.dbName), broken, 'compensation: the original is live again, exactly');
+      const kept = await databasesLike(`${s.dbName}__restore_`);
+      assert.equal(kept.length, 1, 'the restored database is kept, labelled');
+      assert.deepEqual(await fingerprint(kept[0]!), atDump);
+    });
+  }
+
+  test("a team's dump is refused, naming why, when it lies outside the runbook's dumps directory, is not what it says, or is a plain dump that would connect elsewhere", async () => {
+    const s = await newDatabaseSystem();
+    const elsewhere = mkdtempSync(join(tmpdir(), 'elsewhere-'));
+    teamDump(s.dbName, elsewhere, 'stolen.dump', 'c');
+    teamDump(s.dbName, s.dumpsDir, 'latest.dump', 'c');
+    teamDump(s.dbName, s.dumpsDir, 'with-create.sql', 'p', ['--create']);
+    writeFileSync(join(s.dumpsDir, 'shell.sql'), "SET statement_timeout = 0;\n\\! touch /tmp/pwned\nSELECT 1;\n");
+    const live = await fingerprint(s.dbName);
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ source: { dump: join(elsewhere, 'stolen.dump') } }, 'BackupNotFound', /stolen\.dump is outside the runbook's dumps directory .*; only dumps kept there can be restored; nothing was changed$/],
+      [{ source: { dump: '../../../etc/passwd' } }, 'BackupNotFound', /is outside the runbook's dumps directory|^no dump at /],
+      [{ source: { dump: 'missing.dump' } }, 'BackupNotFound', /^no dump at .*missing\.dump; nothing was changed$/],
+      [{ source: { dump: 'latest.dump', format: 'plain' } }, 'BackupNotFound', /^latest\.dump is a custom-format dump, not plain; nothing was changed$/],
+      [{ source: { dump: 'with-create.sql' } }, 'BackupNotFound', /^with-create\.sql cannot be restored: line \d+: "CREATE DATABASE .*" acts on a whole database \(dump without -C\/--create\); line \d+: psql meta-command "\\\\connect/],
+      [{ source: { dump: 'shell.sql' } }, 'BackupNotFound', /^shell\.sql cannot be restored: line 2: psql meta-command "\\\\! touch \/tmp\/pwned"/],
+      [{ source: { dump: 'latest.dump' }, backup: 'nightly' }, 'InvalidInput', /^invalid dataRestore input:\n {2}source: give a source dump or a backup \(with before\), not both$/],
+    ];
+    for (const [input, type, message] of cases) {
+      const failure = await failureOf(restore(s.name, input).then((h) => h.result()));
+      assert.equal(failure.type, type, `${JSON.stringify(input)}: ${failure.message}`);
+      assert.match(failure.message, message);
+    }
+    assert.deepEqual(await fingerprint(s.dbName), live, 'nothing changed');
+    assert.deepEqual(await databasesLike(`${s.dbName}__`), []);
+    rmSync(elsewhere, { recursive: true, force: true });
   });
 
   test('verify-live: the live name must answer with the database verify-side counted; with verify-side skipped, live is counted in full', async () => {

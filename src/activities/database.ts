@@ -5,10 +5,11 @@
  */
 import { Context } from '@temporalio/activity';
 import { statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { listBackups, type BackupManifest } from '../providers/database/backup.ts';
-import { serverVersion, toolMajorVersion, withDatabase } from '../providers/database/pg-tools.ts';
+import { serverVersion, toolMajorVersion, withDatabase, type Connection } from '../providers/database/pg-tools.ts';
 import { createSideDatabase, dropSideDatabase, existingDatabases, restoreInto, restoreNames, RowCounter, smokeTest, databaseComment, swapIn, verifyDatabase } from '../providers/database/restore.ts';
+import { DumpRefused, inspectDump, locateDump, restorePlainInto, type DumpFormat, type TeamDump } from '../providers/database/dump.ts';
 import { databaseTarget, fail, verifyAgainstManifest, type DatabaseRef } from './database-target.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -25,6 +26,28 @@ interface ResolvedBackup {
   dir: string;
   takenAt: string;
   manifest: BackupManifest;
+  /** When the source is a team's own dump rather than a backup the worker took. */
+  dump?: TeamDump;
+}
+
+/** A team's own dump as a backup to restore: its manifest has its checksum and no row counts (a dump carries none). */
+function dumpAsBackup(dump: TeamDump, ref: DatabaseRef, serverVersionText: string): ResolvedBackup {
+  const id = `dump-${basename(dump.path).replace(/[^A-Za-z0-9_.-]+/g, '-')}`;
+  const manifest: BackupManifest = {
+    id,
+    kind: 'backup',
+    system: ref.system,
+    database: ref.database,
+    databaseName: dump.dumpedFrom ? `(dumped from PostgreSQL ${dump.dumpedFrom})` : '(not recorded in the dump)',
+    takenAt: dump.takenAt,
+    format: dump.format,
+    jobs: 0,
+    serverVersion: dump.dumpedFrom ?? serverVersionText,
+    pgDumpVersion: dump.dumpedBy ?? '(not recorded in the dump)',
+    rowCounts: {},
+    files: [{ path: basename(dump.path), size: dump.bytes, sha256: dump.sha256 }],
+  };
+  return { id, dir: dump.path, takenAt: dump.takenAt, manifest, dump };
 }
 
 export const createDatabaseActivities = (deps: ActivityDeps) => {
@@ -39,14 +62,35 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
     }
   }
 
+  /**
+   * The client tools a restore uses (pg_dump for the safety dump; pg_restore, or psql for plain SQL),
+   * none older than the server: pg_dump refuses to dump a newer server.
+   */
+  async function fitTools(conn: Connection, loader: 'pg_restore' | 'psql') {
+    const [server, ...tools] = await Promise.all([serverVersion(conn), toolMajorVersion('pg_dump'), toolMajorVersion(loader)]);
+    for (const tool of tools) {
+      if (tool.major < server.major) throw fail(`${tool.version} is older than the server (${server.version}); install a client of version ${server.major} or later`, 'ToolsTooOld');
+    }
+    return { server, tools: tools.map((t) => t.version) };
+  }
+
+  /** Room for the safety dump of the live database, which is about the size of what is restored (twice, to be safe). */
+  async function enoughDiskFor(bytes: number, dir: string): Promise<string> {
+    const free = await freeBytes(dir);
+    if (free !== null && free < bytes * 2) throw fail(`not enough disk for a safety dump in ${dir}: ${free} bytes free, ${bytes * 2} needed`, 'NotEnoughDisk');
+    return free === null ? 'free disk for the safety dump: not measurable' : `free disk for the safety dump: ${Math.round(free / 1e6)} MB`;
+  }
+
   return {
     /**
      * Everything that must hold before a restore starts: the backup exists (latest, by id, or the
      * latest taken before an instant), its files match the manifest, the tools are not older than
      * the server, and there is room for a safety dump. Safe to retry: it only reads.
      */
-    async restorePreflight(input: DatabaseRef & { backup: string; before?: string; restoreId: string }): Promise<ResolvedBackup & { live: string; side: string; old: string; liveComment: string | null; checks: string[] }> {
-      const { conn, dir } = target(input);
+    async restorePreflight(
+      input: DatabaseRef & { backup?: string; before?: string; source?: { dump: string; format?: DumpFormat }; restoreId: string },
+    ): Promise<ResolvedBackup & { live: string; side: string; old: string; liveComment: string | null; checks: string[] }> {
+      const { conn, dir, config } = target(input);
       const live = conn.database;
       let names: { side: string; old: string };
       try {
@@ -59,9 +103,29 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
       for (const taken of [names.side, names.old].filter((n) => present.has(n))) {
         throw fail(`database name ${JSON.stringify(taken)} is already taken; nothing was changed`, 'NameTaken');
       }
+      if (input.source) {
+        if (!config.dumpsDir) throw fail(`the ${input.system} runbook names no dumps directory for ${input.database}: set databases.${input.database}.dumpsDir to where its dumps are kept`, 'BackupNotFound');
+        const dumpsDir = resolve(config.dumpsDir);
+        const dump = await locateDump(dumpsDir, input.source.dump)
+          .then((path) => inspectDump(conn, path, input.source!.format))
+          .catch((err: unknown) => {
+            throw err instanceof DumpRefused ? fail(`${err.message}; nothing was changed`, 'BackupNotFound') : err;
+          });
+        const { server, tools } = await fitTools(conn, dump.format === 'plain' ? 'psql' : 'pg_restore');
+        const disk = await enoughDiskFor(dump.bytes, dir);
+        const checks = [
+          `dump ${dump.path}: ${dump.format} format, ${Math.round(dump.bytes / 1e3)} kB, sha256 ${dump.sha256.slice(0, 16)}…${dump.tocEntries === null ? ', only SQL for one database' : `, ${dump.tocEntries} items readable by pg_restore`}`,
+          ...(dump.dumpedBy ? [`dumped from PostgreSQL ${dump.dumpedFrom} by pg_dump ${dump.dumpedBy}`] : []),
+          `${tools.join(' / ')} against server ${server.version}`,
+          disk,
+          'the dump carries no row counts: the restored database is judged by the runbook\'s smoke queries, and its rows are counted for the report',
+        ];
+        const liveComment = await databaseComment(conn, live);
+        return { ...dumpAsBackup(dump, input, server.version), live, ...names, liveComment, checks };
+      }
       const backups = await listBackups(dir);
       let chosen;
-      if (input.backup === 'latest') {
+      if ((input.backup ?? 'latest') === 'latest') {
         const candidates = backups.filter((b) => b.kind === 'backup' && (!input.before || b.takenAt < input.before));
         chosen = candidates.at(-1);
         if (!chosen) throw fail(`no backup of ${input.system}/${input.database}${input.before ? ` taken before ${input.before}` : ''} in ${dir}`, 'BackupNotFound');
@@ -73,35 +137,24 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
         }
       }
       await verifyAgainstManifest(chosen.id, chosen.dir, chosen);
-      const [server, dump, restore] = await Promise.all([serverVersion(conn), toolMajorVersion('pg_dump'), toolMajorVersion('pg_restore')]);
-      for (const tool of [dump, restore]) {
-        if (tool.major < server.major) throw fail(`${tool.version} is older than the server (${server.version}); install a client of version ${server.major} or later`, 'ToolsTooOld');
-      }
-      const backupBytes = chosen.files.reduce((sum, f) => sum + f.size, 0);
-      const free = await freeBytes(dir);
-      // The safety dump of the live database is about the size of the backup.
-      if (free !== null && free < backupBytes * 2) throw fail(`not enough disk for a safety dump in ${dir}: ${free} bytes free, ${backupBytes * 2} needed`, 'NotEnoughDisk');
-      const checks = [
-        `backup ${chosen.id} taken ${chosen.takenAt}: ${chosen.files.length} files match the manifest (sha256)`,
-        `${dump.version} / ${restore.version} against server ${server.version}`,
-        free === null ? 'free disk for the safety dump: not measurable' : `free disk for the safety dump: ${Math.round(free / 1e6)} MB`,
-      ];
+      const { server, tools } = await fitTools(conn, 'pg_restore');
+      const disk = await enoughDiskFor(chosen.files.reduce((sum, f) => sum + f.size, 0), dir);
+      const checks = [`backup ${chosen.id} taken ${chosen.takenAt}: ${chosen.files.length} files match the manifest (sha256)`, `${tools.join(' / ')} against server ${server.version}`, disk];
       const { dir: chosenDir, ...manifest } = chosen;
       const liveComment = await databaseComment(conn, live); // put back on whatever is live after a swap
       return { id: chosen.id, dir: chosenDir, takenAt: chosen.takenAt, manifest, live, ...names, liveComment, checks };
     },
 
     /**
-     * Restores the backup into the side database with pg_restore -j, reporting progress in
-     * heartbeats (the UI shows them on the pending activity). Safe to retry: the side database this
-     * restore made is dropped and made again; any other database of that name stops it.
-     */
-    /**
-     * pg_restore into the side database; each table's rows are counted as soon as its data is in,
-     * while pg_restore goes on to the indexes (returned as `countedWhileLoading` for verify-side).
+     * Restores the backup (or the team's dump) into the side database, reporting progress in
+     * heartbeats (the UI shows them on the pending activity): pg_restore -j for our backups and for
+     * custom or directory dumps, each table's rows counted as soon as its data is in while pg_restore
+     * goes on to the indexes (`countedWhileLoading`, for verify-side); psql in one transaction for a
+     * plain SQL dump. Safe to retry: the side database this restore made is dropped and made again;
+     * any other database of that name stops it.
      */
     async restoreToSide(
-      input: DatabaseRef & { backupDir: string; side: string; marker: string; jobs?: number },
+      input: DatabaseRef & { backupDir: string; side: string; marker: string; jobs?: number; dump?: { path: string; format: DumpFormat } },
     ): Promise<{ side: string; recreated: boolean; countedWhileLoading: Record<string, number> }> {
       const { conn } = target(input);
       const context = Context.current();
@@ -111,12 +164,19 @@ export const createDatabaseActivities = (deps: ActivityDeps) => {
       let progress: { restored: number; of: number } | undefined;
       const counter = new RowCounter(withDatabase(conn, input.side));
       try {
-        await withHeartbeats(
-          restoreInto(conn, input.side, join(input.backupDir, 'dump'), input.jobs ?? 2, (done, total) => (progress = { restored: done, of: total }), context.cancellationSignal, (table) =>
-            counter.count(table),
-          ),
-          () => progress,
-        );
+        if (input.dump?.format === 'plain') {
+          let statements = 0;
+          await withHeartbeats(
+            restorePlainInto(conn, input.side, input.dump.path, (done) => (statements = done), context.cancellationSignal),
+            () => ({ statements }),
+          );
+        } else {
+          const archive = input.dump?.path ?? join(input.backupDir, 'dump');
+          await withHeartbeats(
+            restoreInto(conn, input.side, archive, input.jobs ?? 2, (done, total) => (progress = { restored: done, of: total }), context.cancellationSignal, (table) => counter.count(table)),
+            () => progress,
+          );
+        }
         return { side: input.side, recreated: how === 'recreated', countedWhileLoading: await withHeartbeats(counter.counts()) };
       } finally {
         await counter.close();

@@ -31,6 +31,8 @@ Starts a rollback workflow. <type> is one of ${ROLLBACK_WORKFLOWS.join(', ')}.
   --database <name>       dataRestore: the runbook's database, e.g. main (required)
   --backup <id>           dataRestore: "latest" (default) or a backup id (rollback backups lists them)
   --before <ISO>          dataRestore: with latest, the latest backup taken before this instant
+  --dump <path>           dataRestore: restore the team's own pg_dump instead (custom, directory or
+                          plain SQL), inside the runbook database's dumpsDir [--dump-format <format>]
   --action <action>       dataRestore: restore (default) | schema-rollback
   --phases <ids>          dataRestore schema-rollback: phases whose down SQL runs, e.g. 5,4
   --steps <weights>       canary weights for a gradual rollback, e.g. 50,0 (the last must be 0)
@@ -77,6 +79,7 @@ const flagOf: Record<string, string> = {
   database: '--database',
   backup: '--backup',
   before: '--before',
+  source: '--dump',
   action: '--action',
   phases: '--phases (or --from and --to)',
   killSwitches: '--kill-switch',
@@ -152,6 +155,8 @@ export async function start(argv: string[]): Promise<number> {
     database: { type: 'string' },
     backup: { type: 'string' },
     before: { type: 'string' },
+    dump: { type: 'string' },
+    'dump-format': { type: 'string' },
     action: { type: 'string' },
     phases: { type: 'string' },
     from: { type: 'string' },
@@ -179,6 +184,7 @@ export async function start(argv: string[]): Promise<number> {
   const by = required(values.by, 'by', 'your name');
   const mode = values.mode === undefined ? undefined : oneOf(values.mode, ['immediate', 'gradual'], 'mode');
   const dryRun = values['dry-run'] === true;
+  if (values['dump-format'] !== undefined && values.dump === undefined) throw new UsageError('--dump-format applies to a --dump');
   const input: Record<string, unknown> = Object.fromEntries(
     Object.entries({
       system,
@@ -189,6 +195,7 @@ export async function start(argv: string[]): Promise<number> {
       database: values.database,
       backup: values.backup,
       before: values.before,
+      source: values.dump === undefined ? undefined : { dump: values.dump, ...(values['dump-format'] === undefined ? {} : { format: values['dump-format'] }) },
       action: values.action,
       phases: kind === 'phaseRollback' ? phasesOf(values) : parseNumbers(values.phases, 'phases', '5,4'),
       killSwitches: keyValues(values['kill-switch']?.map((k) => (k.includes('=') ? k : `${k}=on`)), 'kill-switch', 'grok=on', onOff('kill-switch')),

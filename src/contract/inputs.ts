@@ -60,8 +60,20 @@ export const dataRestoreInput = z.lazy(() =>
       backup: z
         .string()
         .regex(/^[A-Za-z0-9_.-]{1,64}$/, '"latest" or a backup id (letters, digits, ".", "_" or "-", at most 64)')
-        .default('latest')
-        .describe('"latest" or a backup id'),
+        .optional()
+        .describe('"latest" (the default) or the id of a backup the worker took'),
+      source: z
+        .strictObject({
+          dump: z
+            .string()
+            .min(1)
+            .max(1024)
+            .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
+            .describe("a dump the team already has: a path inside the runbook's databases.<name>.dumpsDir (relative to it, or absolute), or a file:// URL"),
+          format: z.enum(['custom', 'directory', 'plain']).optional().describe('checked against what the file is; read from the file when left out'),
+        })
+        .optional()
+        .describe("restore a team's own pg_dump (custom, directory or plain SQL) instead of a backup the worker took"),
       before: z.iso.datetime({ offset: true }).optional().describe('with "latest": the latest backup taken before this instant'),
       phases: z.array(z.int().min(1)).min(1).max(100).optional().describe('schema-rollback: phases whose down SQL runs, in this order'),
       jobs: z.int().min(1).max(16).default(2).describe('parallel jobs for pg_dump and pg_restore'),
@@ -69,6 +81,10 @@ export const dataRestoreInput = z.lazy(() =>
     .refine((input) => input.action !== 'schema-rollback' || input.phases !== undefined, {
       path: ['phases'],
       message: 'schema-rollback needs the phases to roll back, e.g. [5, 4]',
+    })
+    .refine((input) => input.source === undefined || (input.backup === undefined && input.before === undefined), {
+      path: ['source'],
+      message: 'give a source dump or a backup (with before), not both',
     }),
 );
 export type DataRestoreInput = z.input<typeof dataRestoreInput>;

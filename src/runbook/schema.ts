@@ -55,6 +55,11 @@ export const healthSchema = z.strictObject({
 export const databaseSchema = z.strictObject({
   urlEnv: envVarName.describe('environment variable holding the connection string'),
   backupDir: z.string().min(1),
+  dumpsDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("where the team's own dumps are kept (pg_dump custom, directory or plain SQL): a dataRestore with source.dump restores only a dump inside it"),
   smokeQueries: z
     .array(z.strictObject({ name: identifier, sql: z.string().min(1), expect: z.unknown().optional() }))
     .default([]),

@@ -3,7 +3,10 @@
  * 001, 002 and 003 restore with `psql $DATABASE_URL < backup.sql` or `pg_restore` over the live
  * database; here the restore goes beside it and is proved before anything is swapped:
  *
- *   preflight -> check the backup (exists, checksums, tools, disk) -> safety dump of live (verified)
+ * The source is a backup the worker took (with its manifest: checksums and row counts), or a dump the
+ * team already has (`source.dump`, inside the runbook's dumps directory; custom, directory or plain SQL):
+ *
+ *   preflight -> check the backup or dump (exists, checksums, tools, disk) -> safety dump of live (verified)
  *   -> restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate -> stop writers
  *   -> swap by rename (live kept as <db>__pre_restore_<id>) -> verify live (the restored database
  *   answers to the name; smoke queries) -> resume writers -> report
@@ -27,12 +30,13 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
   const input = parseInput('dataRestore', dataRestoreInput, raw);
   if (input.action === 'schema-rollback') return schemaRollback({ ...input, phases: input.phases! });
   const { system, database, requestedBy } = input;
+  const from = input.source ? `dump ${input.source.dump}` : `backup ${input.backup ?? 'latest'}`;
   const restoreId = shortId();
   const safetyDump = `safety-${restoreId}`;
   const marker = `rollback-runbooks side restore ${restoreId} by ${workflowInfo().workflowId}`;
   const rollback = new Rollback(
     { workflowType: 'dataRestore', system, reason: input.reason, requestedBy, dryRun: input.dryRun },
-    `${system}: ${input.dryRun ? 'dry run of ' : ''}restore of database ${database} from backup ${input.backup} requested by ${requestedBy}: ${input.reason}`,
+    `${system}: ${input.dryRun ? 'dry run of ' : ''}restore of database ${database} from ${from} requested by ${requestedBy}: ${input.reason}`,
   );
   const ref = { system, database };
   let swapWindowMs: number | null = null;
@@ -46,8 +50,8 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         description: 'backup exists, files match the manifest, tools and disk are fit',
         skippable: false,
         run: () =>
-          activities(`check backup ${input.backup} of ${database}`, watching(600))
-            .restorePreflight({ ...ref, backup: input.backup, before: input.before, restoreId })
+          activities(`check ${from} of ${database}`, watching(600))
+            .restorePreflight({ ...ref, backup: input.backup, before: input.before, ...(input.source ? { source: input.source } : {}), restoreId })
             .catch(refusal),
       }))!;
       const plan: DataRestorePlan = {
@@ -58,7 +62,9 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         checks: checked.checks,
         steps: [
           `safety dump of ${checked.live} (verified against its manifest)`,
-          `backup ${checked.id} restored into ${checked.side} (pg_restore -j ${input.jobs})`,
+          checked.dump?.format === 'plain'
+            ? `dump ${checked.dump.path} loaded into ${checked.side} (psql, one transaction, stopping at the first error)`
+            : `${checked.dump ? `dump ${checked.dump.path}` : `backup ${checked.id}`} restored into ${checked.side} (pg_restore -j ${input.jobs})`,
           `verify ${checked.side}: row counts against the manifest, smoke queries`,
           'approval (gate before-swap)',
           'stop writers',
@@ -89,6 +95,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           side: checked.side,
           marker,
           jobs: input.jobs,
+          ...(checked.dump ? { dump: { path: checked.dump.path, format: checked.dump.format } } : {}),
         });
       // Dropped only while it still carries this restore's marker, i.e. never swapped in.
       const dropSide = () => activities(`drop ${checked.side} (never swapped in)`).dropSideDatabase({ ...ref, side: checked.side, marker });

@@ -19,7 +19,8 @@ export interface BackupManifest {
   /** The Postgres database name that was dumped. */
   databaseName: string;
   takenAt: string;
-  format: 'directory';
+  /** Our own backups are directory dumps; a team's own dump restored as a backup may be any of the three. */
+  format: 'directory' | 'custom' | 'plain';
   jobs: number;
   serverVersion: string;
   pgDumpVersion: string;

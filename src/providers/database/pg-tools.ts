@@ -64,20 +64,20 @@ function pgEnv(conn: Connection): NodeJS.ProcessEnv {
 }
 
 export interface ToolRun {
-  /** Called with each line the tool writes to stderr (pg_restore -v reports progress there). */
+  /** Called with each line the tool writes to `progressOn` (pg_restore -v reports progress on stderr, psql its command tags on stdout). */
   onLine?: (line: string) => void;
+  progressOn?: 'stderr' | 'stdout';
   signal?: AbortSignal;
 }
 
-/** Runs pg_dump or pg_restore (through the shared runner); rejects with the tool's last output lines on failure. */
-export async function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], conn: Connection, options: ToolRun = {}): Promise<string> {
+/** Runs pg_dump, pg_restore or psql (through the shared runner); rejects with the tool's last output lines on failure. */
+export async function runTool(tool: 'pg_dump' | 'pg_restore' | 'psql', args: string[], conn: Connection, options: ToolRun = {}): Promise<string> {
   const result = await runProgram([tool, ...args], {
     env: pgEnv(conn),
     timeoutMs: TOOL_TIMEOUT_MS,
     signal: options.signal,
     secrets: conn.password ? [conn.password] : [],
-    // pg_dump and pg_restore -v report progress on stderr.
-    onLine: (line, stream) => stream === 'stderr' && options.onLine?.(line),
+    onLine: (line, stream) => stream === (options.progressOn ?? 'stderr') && options.onLine?.(line),
   });
   if (result.exitCode === 0) return result.stdout;
   const how = result.timedOut ? `was stopped after ${TOOL_TIMEOUT_MS / 3_600_000} h` : result.signal ? `was killed (${result.signal})` : `exited with ${result.exitCode}`;
@@ -85,7 +85,7 @@ export async function runTool(tool: 'pg_dump' | 'pg_restore', args: string[], co
 }
 
 /** Major version of a client tool, e.g. 15 for "pg_dump (PostgreSQL) 15.20". */
-export async function toolMajorVersion(tool: 'pg_dump' | 'pg_restore'): Promise<{ version: string; major: number }> {
+export async function toolMajorVersion(tool: 'pg_dump' | 'pg_restore' | 'psql'): Promise<{ version: string; major: number }> {
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(tool, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
