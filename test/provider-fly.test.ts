@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
-import { flyMachines, RESTART_MARK, SCALE_KEY } from '../src/providers/fly/fly-machines.ts';
+import { RESTART_MARK, SCALE_KEY } from '../src/providers/fly/api.ts';
+import { flyMachines } from '../src/providers/fly/fly-machines.ts';
 import type { ChangeOptions } from '../src/providers/types.ts';
 import { FlyMachinesEmulator, type EmulatedMachine } from './emulators/fly-machines.ts';
 import { quietLogger } from './harness.ts';
@@ -227,7 +228,7 @@ describe('fly-machines provider against an emulator of the documented API', () =
       await assert.rejects(client.releases.rollTo('stable', { id: V1, label: V1, image: V1 }, key('wf-8')), {
         message:
           `Fly Machines API POST ${machinePath(STABLE, m)}/lease answered 409: Machine ${m.id} of app ${STABLE} is leased by deploy-bot@clinic.example until ${until} ("fly deploy"): ` +
-          `someone else is changing it (a deploy, a scale, another rollback). Wait for them to finish, or if nobody is, clear it with \`fly machine leases clear ${m.id} -a ${STABLE}\`; then run this step again`,
+          `someone else is changing it (a deploy, a scale, another rollback). Wait for them to finish, or if nobody is, clear it with \`fly machine leases clear ${m.id} -a ${STABLE}\`; then run this step again.`,
       });
       assert.equal(m.config.image, V2);
       assert.equal(emulator.calls('POST', new RegExp(`^${machinePath(STABLE, m)}$`)).length, 0);
@@ -328,7 +329,7 @@ describe('fly-machines provider against an emulator of the documented API', () =
       await assert.rejects(client.scaling.readState(), (err: Error) => {
         assert.equal(
           err.message,
-          `Fly Machines API GET /v1/apps/${STABLE}/machines answered 401: {"error":"Authenticate: token validation error"}. The token in FLY_API_TOKEN was refused (expired, revoked or not for this organization); make one with \`fly tokens create deploy -a ${STABLE}\` and set FLY_API_TOKEN`,
+          `Fly Machines API GET /v1/apps/${STABLE}/machines answered 401: Authenticate: token validation error. The token in FLY_API_TOKEN was refused (expired, revoked or not for this organization); make one with \`fly tokens create deploy -a ${STABLE}\` and set FLY_API_TOKEN.`,
         );
         assert.ok(!err.message.includes('fo1_expired'), 'the token never appears');
         return true;
@@ -344,7 +345,7 @@ describe('fly-machines provider against an emulator of the documented API', () =
     test('an unknown app (404) says to check the app name', async (t) => {
       const { client } = await setup(t, { apps: { stable: 'clinic-app-typo' }, configVersion: undefined });
       await assert.rejects(client.releases.readRelease('stable'), {
-        message: `Fly Machines API GET /v1/apps/clinic-app-typo/machines answered 404: {"error":"app not found"}. No Fly app 'clinic-app-typo' is visible to this token; check the app name in settings.apps (\`fly apps list\`)`,
+        message: `Fly Machines API GET /v1/apps/clinic-app-typo/machines answered 404: app not found. No Fly app 'clinic-app-typo' is visible to this token; check the app name in settings.apps (\`fly apps list\`).`,
       });
     });
 
@@ -353,7 +354,7 @@ describe('fly-machines provider against an emulator of the documented API', () =
       emulator.addMachine(CANARY, { image: V2 });
       emulator.failNext({ status: 500, body: { error: 'internal error' } }, { method: 'POST', path: new RegExp(`^/v1/apps/${CANARY}/machines$`) });
       await assert.rejects(client.scaling.scale('canary', 2, key('wf-13')), {
-        message: `Fly Machines API POST /v1/apps/${CANARY}/machines answered 500: {"error":"internal error"}. Fly.io's side failed; see https://status.flyio.net and run the step again (it reads the Machines first, so done work is not repeated)`,
+        message: `Fly Machines API POST /v1/apps/${CANARY}/machines answered 500: internal error. Fly.io's side failed; see https://status.flyio.net and run the step again (it reads the Machines first, so done work is not repeated).`,
       });
       assert.equal(emulator.calls('POST', new RegExp(`^/v1/apps/${CANARY}/machines$`)).length, 1);
       // Run again, it creates the Machine.
@@ -385,7 +386,7 @@ describe('fly-machines provider against an emulator of the documented API', () =
         const wait = emulator.calls('GET', /\/wait$/)[0]!;
         assert.equal(
           err.message,
-          `Fly Machines API GET ${wait.path}?instance_id=${m.instance_id}&state=started&timeout=1 answered 408: Fly Machine ${m.id} of app ${STABLE} did not reach started within 1 s; see \`fly machine status ${m.id} -a ${STABLE}\` and \`fly logs -a ${STABLE}\`, then run the step again`,
+          `Fly Machines API GET ${wait.path}?instance_id=${m.instance_id}&state=started&timeout=1 answered 408: Fly Machine ${m.id} of app ${STABLE} did not reach started within 1 s. See \`fly machine status ${m.id} -a ${STABLE}\` and \`fly logs -a ${STABLE}\`, then run the step again.`,
         );
         return true;
       });

@@ -176,7 +176,7 @@ describe('railway provider against an emulator of the documented API', () => {
     const error = await client.readRelease('api').catch((err: Error) => err);
     assert.equal(
       (error as Error).message,
-      'Railway deployments POST /graphql/v2 answered 401: {"errors":[{"message":"Not Authorized"}],"data":null} (the token in RAILWAY_API_TOKEN was refused: check it is a current Railway account or workspace token with access to this project (project tokens use the Project-Access-Token header, not Bearer))',
+      'Railway deployments POST /graphql/v2 answered 401: Not Authorized. The token in RAILWAY_API_TOKEN was refused: check it is a current Railway account or workspace token with access to this project (project tokens use the Project-Access-Token header, not Bearer).',
     );
     assert.ok(!(error as Error).message.includes('rw-wrong-token-000'));
   });
@@ -187,7 +187,7 @@ describe('railway provider against an emulator of the documented API', () => {
     const settings = railway.settingsSchema.parse({ services: { api: { serviceId: SERVICE, environmentId: ENVIRONMENT } }, baseUrl: `${emulator.url}/graphql/v1`, tokenEnv: 'RAILWAY_API_TOKEN' });
     const client = railway.create(settings, { env: { RAILWAY_API_TOKEN: TOKEN }, logger: quietLogger }).releases;
     await assert.rejects(client.readRelease('api'), {
-      message: `Railway deployments POST /graphql/v1 answered 404: {"error":"Railway emulator: no route POST /graphql/v1"} (no GraphQL endpoint at ${emulator.url}/graphql/v1: check baseUrl (Railway's is https://backboard.railway.com/graphql/v2))`,
+      message: `Railway deployments POST /graphql/v1 answered 404: Railway emulator: no route POST /graphql/v1. No GraphQL endpoint at ${emulator.url}/graphql/v1: check baseUrl (Railway's is https://backboard.railway.com/graphql/v2).`,
     });
   });
 
@@ -196,7 +196,7 @@ describe('railway provider against an emulator of the documented API', () => {
     emulator.failNextOperation('deploymentRollback', { status: 409, body: { errors: [{ message: 'Service has a deployment in progress' }] } });
     await assert.rejects(client.rollTo('api', { id: good.id, label: '' }, key(1)), {
       message:
-        'Railway deploymentRollback POST /graphql/v2 answered 409: {"errors":[{"message":"Service has a deployment in progress"}]} (Railway refused it as conflicting with the service\'s state (another deployment may be under way): check the service\'s deployments in the dashboard, then retry)',
+        'Railway deploymentRollback POST /graphql/v2 answered 409: Service has a deployment in progress. Railway refused it as conflicting with the service\'s state (another deployment may be under way): check the service\'s deployments in the dashboard, then retry.',
     });
     assert.equal(emulator.mutations().length, 1);
   });
@@ -217,7 +217,7 @@ describe('railway provider against an emulator of the documented API', () => {
     emulator.failNextOperation('deploymentRollback', { status: 502, body: 'Bad Gateway' });
     await assert.rejects(client.rollTo('api', { id: good.id, label: '' }, key(1)), {
       message:
-        "Railway deploymentRollback POST /graphql/v2 answered 502: Bad Gateway (Railway failed: see https://status.railway.com, and check the service's deployments in the dashboard before retrying)",
+        "Railway deploymentRollback POST /graphql/v2 answered 502: Bad Gateway. Railway failed: see https://status.railway.com, and check the service's deployments in the dashboard before retrying.",
     });
     assert.equal(emulator.mutations().length, 1);
   });

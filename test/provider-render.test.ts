@@ -186,7 +186,7 @@ describe('render provider against an emulator of the documented API', () => {
     const error = await client.readRelease('api').catch((err: Error) => err);
     assert.equal(
       (error as Error).message,
-      `Render API GET /services/${srv} answered 401: {"id":"unauthorized","message":"unauthorized"} (the API key in RENDER_API_KEY was refused: check it is a current Render API key (Account Settings > API Keys) of a member of the service's workspace)`,
+      `Render API GET /services/${srv} answered 401: unauthorized. The API key in RENDER_API_KEY was refused: check it is a current Render API key (Account Settings > API Keys) of a member of the service's workspace.`,
     );
     assert.ok(!(error as Error).message.includes('rnd_wrongKey000'));
   });
@@ -195,10 +195,10 @@ describe('render provider against an emulator of the documented API', () => {
     const { emulator, client, srv } = await setup({ settings: {} });
     const settings = render.settingsSchema.parse({ services: { api: 'srv-doesnotexist0' }, baseUrl: `${emulator.url}/v1`, tokenEnv: 'RENDER_API_KEY' });
     const lost = render.create(settings, { env: { RENDER_API_KEY: TOKEN }, logger: quietLogger }).releases;
-    const advice = "no such service or deploy for this API key: check the service id in the runbook's services setting, and that the deploy belongs to that service";
-    await assert.rejects(lost.readRelease('api'), { message: `Render API GET /services/srv-doesnotexist0 answered 404: {"id":"not_found","message":"service not found"} (${advice})` });
+    const advice = "No such service or deploy for this API key: check the service id in the runbook's services setting, and that the deploy belongs to that service.";
+    await assert.rejects(lost.readRelease('api'), { message: `Render API GET /services/srv-doesnotexist0 answered 404: service not found. ${advice}` });
     await assert.rejects(client.rollTo('api', { id: 'dep-ffffffffffffffffffff', label: '' }, key(1)), {
-      message: `Render API GET /services/${srv}/deploys/dep-ffffffffffffffffffff answered 404: {"id":"not_found","message":"deploy not found"} (${advice})`,
+      message: `Render API GET /services/${srv}/deploys/dep-ffffffffffffffffffff answered 404: deploy not found. ${advice}`,
     });
     assert.equal(emulator.writes().length, 0);
   });
@@ -207,7 +207,7 @@ describe('render provider against an emulator of the documented API', () => {
     const { emulator, client, srv, good } = await setup();
     emulator.failNext({ status: 409, body: { id: 'conflict', message: 'a deploy is already in progress' } }, { method: 'POST' });
     await assert.rejects(client.rollTo('api', { id: good.id, label: '' }, key(1)), {
-      message: `Render API POST /services/${srv}/rollback answered 409: {"id":"conflict","message":"a deploy is already in progress"} (Render refused it as conflicting with the service's state (another deploy may be under way): check the service's events in the dashboard, then retry)`,
+      message: `Render API POST /services/${srv}/rollback answered 409: a deploy is already in progress. Render refused it as conflicting with the service's state (another deploy may be under way): check the service's events in the dashboard, then retry.`,
     });
   });
 
@@ -229,7 +229,7 @@ describe('render provider against an emulator of the documented API', () => {
     assert.equal((await client.readRelease('api')).previous?.id, good.id);
     emulator.failNext({ status: 500, body: { id: 'internal', message: 'internal server error' } }, { method: 'POST' });
     await assert.rejects(client.rollTo('api', { id: good.id, label: '' }, key(1)), {
-      message: `Render API POST /services/${srv}/rollback answered 500: {"id":"internal","message":"internal server error"} (Render failed: see https://status.render.com, and check the service's events in the dashboard before retrying)`,
+      message: `Render API POST /services/${srv}/rollback answered 500: internal server error. Render failed: see https://status.render.com, and check the service's events in the dashboard before retrying.`,
     });
     assert.equal(emulator.writes().length, 1);
   });

@@ -147,15 +147,15 @@ describe('slack provider against an emulator of the documented API', () => {
 
   test('Slack errors (HTTP 200, ok:false) are errors naming the Slack error and what to do, never the token', async () => {
     await assert.rejects(client({ channel: 'C0NOSUCHONE' }).send(waiting), {
-      message: 'Slack chat.postMessage in channel C0NOSUCHONE answered ok:false, error channel_not_found (check the channel ID C0NOSUCHONE in the runbook, and that the bot can see the channel (private channels need the bot invited))',
+      message: 'Slack chat.postMessage in channel C0NOSUCHONE answered ok:false, error channel_not_found. Check the channel ID C0NOSUCHONE in the runbook, and that the bot can see the channel (private channels need the bot invited).',
     });
     await assert.rejects(client({ channel: 'C0OUTSIDER1' }).send(waiting), {
-      message: 'Slack chat.postMessage in channel C0OUTSIDER1 answered ok:false, error not_in_channel (invite the bot to channel C0OUTSIDER1 (/invite @<bot name>))',
+      message: 'Slack chat.postMessage in channel C0OUTSIDER1 answered ok:false, error not_in_channel. Invite the bot to channel C0OUTSIDER1 (/invite @<bot name>).',
     });
     await assert.rejects(client({}, { SLACK_BOT_TOKEN: 'xoxb-revoked-000' }).send(waiting), (err: Error) => {
       assert.equal(
         err.message,
-        `Slack chat.postMessage in channel ${CHANNEL} answered ok:false, error invalid_auth (the bot token in SLACK_BOT_TOKEN was refused: check it is the current xoxb- token of an app installed in this workspace)`,
+        `Slack chat.postMessage in channel ${CHANNEL} answered ok:false, error invalid_auth. The bot token in SLACK_BOT_TOKEN was refused: check it is the current xoxb- token of an app installed in this workspace.`,
       );
       assert.ok(!err.message.includes('xoxb-revoked-000') && !err.message.includes(TOKEN));
       return true;
@@ -189,7 +189,7 @@ describe('slack provider against an emulator of the documented API', () => {
   test('still rate limited, it throws a clear error rather than hanging; a 5xx repeats the edit but never a post', async () => {
     emulator.rateLimit(0, { times: 5 });
     await assert.rejects(client().send(waiting), {
-      message: 'Slack POST /chat.postMessage answered 429 (still rate limited after 5 attempts): {"ok":false,"error":"ratelimited"} (Slack kept rate limiting this app (about 1 message per second per channel): the message was not sent)',
+      message: 'Slack POST /chat.postMessage answered 429 (still rate limited after 5 attempts): ratelimited. Slack kept rate limiting this app (about 1 message per second per channel): the message was not sent.',
     });
     emulator.rateLimit(3600);
     const started = Date.now();
@@ -199,7 +199,7 @@ describe('slack provider against an emulator of the documented API', () => {
 
     emulator.failNext({ status: 503, body: 'upstream connect error' }, { path: /chat\.postMessage$/ });
     await assert.rejects(client().send(waiting), {
-      message: 'Slack POST /chat.postMessage answered 503: upstream connect error (Slack is failing: the message was not sent; see https://slack-status.com)',
+      message: 'Slack POST /chat.postMessage answered 503: upstream connect error. Slack is failing: the message was not sent; see https://slack-status.com.',
     });
     assert.equal(emulator.methodCalls('chat.postMessage').length, 7, 'the failed post was not sent again');
 

@@ -132,7 +132,7 @@ describe('statuspage provider against an emulator of the documented API', () => 
     await assert.rejects(client({}, { STATUSPAGE_API_KEY: 'wrong-key-123' }).open(incident), (err: Error) => {
       assert.equal(
         err.message,
-        `Statuspage GET /pages/${PAGE}/incidents/unresolved?page=1&per_page=100 answered 401: {"message":"Could not authenticate"} (the API key in STATUSPAGE_API_KEY was refused: check it is a current Statuspage API key of a user with access to page ${PAGE})`,
+        `Statuspage GET /pages/${PAGE}/incidents/unresolved?page=1&per_page=100 answered 401: Could not authenticate. The API key in STATUSPAGE_API_KEY was refused: check it is a current Statuspage API key of a user with access to page ${PAGE}.`,
       );
       assert.ok(!err.message.includes('wrong-key-123'));
       return true;
@@ -144,16 +144,16 @@ describe('statuspage provider against an emulator of the documented API', () => 
   test('an unknown page or incident is a 404 that says to check pageId', async () => {
     await assert.rejects(client({ pageId: 'nosuchpage0' }).open(incident), {
       message:
-        'Statuspage GET /pages/nosuchpage0/incidents/unresolved?page=1&per_page=100 answered 404: {"message":"The requested resource could not be found."} (page nosuchpage0 or the incident does not exist for this API key: check pageId in the runbook)',
+        'Statuspage GET /pages/nosuchpage0/incidents/unresolved?page=1&per_page=100 answered 404: The requested resource could not be found. Page nosuchpage0 or the incident does not exist for this API key: check pageId in the runbook.',
     });
     await assert.rejects(client().update('p31zjtct2jer', { status: 'resolved', text: 'x' }), {
-      message: `Statuspage GET /pages/${PAGE}/incidents/p31zjtct2jer answered 404: {"message":"The requested resource could not be found."} (page ${PAGE} or the incident does not exist for this API key: check pageId in the runbook)`,
+      message: `Statuspage GET /pages/${PAGE}/incidents/p31zjtct2jer answered 404: The requested resource could not be found. Page ${PAGE} or the incident does not exist for this API key: check pageId in the runbook.`,
     });
   });
 
   test('an unknown component id is refused with 422 and opens nothing', async () => {
     await assert.rejects(client({ components: { zzzz9999: 'major_outage' } }).open(incident), {
-      message: `Statuspage POST /pages/${PAGE}/incidents answered 422: {"message":"Component zzzz9999 not found"} (Statuspage refused the incident: check the component ids and statuses in the runbook)`,
+      message: `Statuspage POST /pages/${PAGE}/incidents answered 422: Component zzzz9999 not found. Statuspage refused the incident: check the component ids and statuses in the runbook.`,
     });
     assert.equal(emulator.incidents.size, 0);
   });
@@ -171,7 +171,7 @@ describe('statuspage provider against an emulator of the documented API', () => 
   test('still rate limited, or told to wait too long, it throws a clear error rather than hanging', async () => {
     emulator.rateLimit(0, { times: 5 });
     await assert.rejects(client().open(incident), {
-      message: `Statuspage GET /pages/${PAGE}/incidents/unresolved?page=1&per_page=100 answered 429 (still rate limited after 5 attempts): {"message":"Rate limit exceeded"} (rate limited (Statuspage allows 1 request per second per API key): wait and retry, or use a key no other tool shares)`,
+      message: `Statuspage GET /pages/${PAGE}/incidents/unresolved?page=1&per_page=100 answered 429 (still rate limited after 5 attempts): Rate limit exceeded. Rate limited (Statuspage allows 1 request per second per API key): wait and retry, or use a key no other tool shares.`,
     });
     emulator.rateLimit(3600);
     const started = Date.now();
@@ -197,7 +197,7 @@ describe('statuspage provider against an emulator of the documented API', () => 
     emulator.requests.length = 0;
     emulator.failNext({ status: 500, body: { message: 'Internal Server Error' } }, { method: 'POST' });
     await assert.rejects(client().open(incident), {
-      message: `Statuspage POST /pages/${PAGE}/incidents answered 500: {"message":"Internal Server Error"} (Statuspage is failing; its own status is at https://metastatuspage.com)`,
+      message: `Statuspage POST /pages/${PAGE}/incidents answered 500: Internal Server Error. Statuspage is failing; its own status is at https://metastatuspage.com.`,
     });
     assert.equal(emulator.calls('POST').length, 1, 'a create is not sent twice by the client');
     await client().open(incident);

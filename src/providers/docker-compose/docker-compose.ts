@@ -14,6 +14,8 @@
  * Compose files can hold secrets (environment values), so no file content ever appears in a return
  * value, an error or a log line: only image references, ids, line numbers and command output.
  *
+ * The compose file itself (YAML, its `image:` lines) is read and edited by compose-file.ts.
+ *
  * References: https://docs.docker.com/reference/cli/docker/compose/up/ (--no-deps, --wait,
  * --wait-timeout, --pull), https://docs.docker.com/reference/cli/docker/compose/ps/ (--format json),
  * https://docs.docker.com/reference/cli/docker/inspect/, https://docs.docker.com/reference/cli/docker/image/inspect/,
@@ -22,12 +24,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, parseDocument, type Scalar } from 'yaml';
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
 import { runProgram, type RunResult } from '../command/runner.ts';
 import { runHttpCheck } from '../health/http-checks.ts';
 import { secretFromEnv, type ProviderContext, type ProviderDefinition, type Release, type ReleaseState, type RolloutOptions } from '../types.ts';
+import { ComposeFileError, imageLine, parseCompose, serviceNames, withImage, type ComposeDocument } from './compose-file.ts';
 
 const argv = z.array(z.string().min(1)).min(1);
 
@@ -74,60 +76,6 @@ interface Container {
 interface LocalImage {
   id: string;
   created?: string;
-}
-
-/** The `image:` node of a service in a compose file, and where its value sits in the text. */
-interface ImageLine {
-  value: string;
-  node: Scalar;
-}
-
-class ComposeFileError extends Error {}
-
-/** YAML errors quote the offending lines; only the position is safe to show. */
-function parseCompose(text: string, where: string): ReturnType<typeof parseDocument> {
-  const doc = parseDocument(text, { keepSourceTokens: false });
-  const error = doc.errors[0];
-  if (error) {
-    const at = error.linePos?.[0];
-    throw new ComposeFileError(`${where} is not valid YAML${at ? ` (line ${at.line}, column ${at.col})` : ''}: ${error.code}`);
-  }
-  return doc;
-}
-
-function serviceNames(doc: ReturnType<typeof parseDocument>): string[] {
-  const services = doc.get('services', true);
-  return isMap(services) ? services.items.map((pair) => String(isScalar(pair.key) ? pair.key.value : pair.key)) : [];
-}
-
-/** The service's own `image:` value; undefined when the file has no such service. */
-function imageLine(doc: ReturnType<typeof parseDocument>, service: string, where: string): ImageLine | undefined {
-  if (!serviceNames(doc).includes(service)) return undefined;
-  const node = doc.getIn(['services', service, 'image'], true);
-  if (node === undefined) throw new ComposeFileError(`service ${service} in ${where} has no image: of its own (built, or taken from an anchor or extends); roll it back by hand`);
-  if (isAlias(node)) throw new ComposeFileError(`service ${service} in ${where} takes its image: from a YAML alias; roll it back by hand`);
-  if (!isScalar(node) || typeof node.value !== 'string' || node.value === '') throw new ComposeFileError(`service ${service} in ${where} has an image: that is not a plain string`);
-  if (node.value.includes('$')) throw new ComposeFileError(`service ${service} in ${where} has an image: built from variables (${node.value}); set the variable instead`);
-  return { value: node.value, node };
-}
-
-/** An image reference as YAML text in the style the line already had, so only the value changes. */
-function yamlValue(reference: string, style: Scalar['type']): string {
-  if (style === 'QUOTE_SINGLE') return `'${reference.replaceAll("'", "''")}'`;
-  if (style === 'QUOTE_DOUBLE' || !/^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/.test(reference)) return JSON.stringify(reference);
-  return reference;
-}
-
-/**
- * The compose text with only the service's image value replaced. The YAML library finds the value's
- * exact span in the source (so comments, anchors, quoting and layout elsewhere are understood, not
- * guessed by a regex), and the new value is spliced into the original text there: every other byte is
- * kept as it was, which re-serialising the document would not guarantee.
- */
-function withImage(text: string, line: ImageLine, reference: string): string {
-  const [start, end] = line.node.range ?? [];
-  if (start === undefined || end === undefined) throw new ComposeFileError('the image: value has no position in the file');
-  return text.slice(0, start) + yamlValue(reference, line.node.type) + text.slice(end);
 }
 
 const shortHash = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 12);
@@ -200,7 +148,7 @@ function create(settings: Settings, context: ProviderContext) {
     return undefined;
   }
 
-  function currentFile(): { text: string; doc: ReturnType<typeof parseDocument> } {
+  function currentFile(): { text: string; doc: ComposeDocument } {
     let text: string;
     try {
       text = readFileSync(composeFile, 'utf8');

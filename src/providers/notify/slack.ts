@@ -18,8 +18,8 @@
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { ApiError, jsonApi, type RequestOptions } from '../http-api.ts';
-import { secretFromEnv, type Notification, type NotifyClient, type ProviderContext, type ProviderDefinition } from '../types.ts';
+import { bearerToken, jsonApi, withAdvice, type RequestOptions } from '../http-api.ts';
+import type { Notification, NotifyClient, ProviderContext, ProviderDefinition } from '../types.ts';
 
 const settingsSchema = z.strictObject({
   channel: z
@@ -95,40 +95,49 @@ export function renderThreadReply(notification: Notification): { text: string; b
 }
 
 /** What to do about a Slack error, for the person reading the log at 3 a.m. */
-function advice(error: string, settings: Settings, needed?: string): string {
+function advice(error: string, settings: Settings, needed?: string): string | undefined {
   switch (error) {
     case 'channel_not_found':
-      return `check the channel ID ${settings.channel} in the runbook, and that the bot can see the channel (private channels need the bot invited)`;
+      return `Check the channel ID ${settings.channel} in the runbook, and that the bot can see the channel (private channels need the bot invited).`;
     case 'not_in_channel':
-      return `invite the bot to channel ${settings.channel} (/invite @<bot name>)`;
+      return `Invite the bot to channel ${settings.channel} (/invite @<bot name>).`;
     case 'is_archived':
-      return `channel ${settings.channel} is archived: unarchive it or name another channel in the runbook`;
+      return `Channel ${settings.channel} is archived: unarchive it or name another channel in the runbook.`;
     case 'invalid_auth':
     case 'not_authed':
     case 'token_revoked':
     case 'token_expired':
     case 'account_inactive':
-      return `the bot token in ${settings.tokenEnv} was refused: check it is the current xoxb- token of an app installed in this workspace`;
+      return `The bot token in ${settings.tokenEnv} was refused: check it is the current xoxb- token of an app installed in this workspace.`;
     case 'missing_scope':
-      return `the bot token in ${settings.tokenEnv} lacks the scope ${needed ?? 'chat:write'}: add it to the app and reinstall`;
+      return `The bot token in ${settings.tokenEnv} lacks the scope ${needed ?? 'chat:write'}: add it to the app and reinstall.`;
     case 'ratelimited':
-      return 'Slack rate limited this app: the message was not sent';
+      return 'Slack rate limited this app: the message was not sent.';
     case 'invalid_blocks':
     case 'invalid_blocks_format':
-      return 'Slack refused the message layout: this is a bug in the slack provider, report it';
+      return 'Slack refused the message layout: this is a bug in the slack provider, report it.';
     default:
-      return '';
+      return undefined;
   }
 }
 
-interface SlackAnswer {
-  ok: boolean;
-  error?: string;
-  needed?: string;
-  channel?: string;
-  ts?: string;
-  response_metadata?: { messages?: string[] };
+/** What to do about an HTTP failure (Slack answers most errors with a 200 and `ok: false`). */
+function httpAdvice(status: number, settings: Settings): string | undefined {
+  if (status === 0) return `Check the network path to ${settings.baseUrl}.`;
+  if (status === 429) return 'Slack kept rate limiting this app (about 1 message per second per channel): the message was not sent.';
+  if (status >= 500) return 'Slack is failing: the message was not sent; see https://slack-status.com.';
+  return undefined;
 }
+
+const answerSchema = z.looseObject({
+  ok: z.boolean(),
+  error: z.string().optional(),
+  needed: z.string().optional(),
+  channel: z.string().optional(),
+  ts: z.string().optional(),
+  response_metadata: z.looseObject({ messages: z.array(z.string()).optional() }).optional(),
+});
+type SlackAnswer = z.infer<typeof answerSchema>;
 
 /** A Slack method answered `ok: false`. */
 export class SlackError extends Error {
@@ -159,24 +168,17 @@ function create(settings: Settings, context: ProviderContext): { notify: NotifyC
   const api = jsonApi({
     baseUrl: settings.baseUrl,
     what: 'Slack',
-    headers: () => ({ authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` }),
+    headers: bearerToken(context, settings.tokenEnv),
     timeoutMs: settings.requestTimeoutMs,
+    advise: (status) => httpAdvice(status, settings),
   });
   const call = async (method: string, body: Record<string, unknown>, options: Pick<RequestOptions, 'repeatable'> = {}): Promise<SlackAnswer> => {
-    let answer: SlackAnswer;
-    try {
-      // Slack wants the charset with JSON bodies (it warns `missing_charset` otherwise).
-      answer = (await api<SlackAnswer>('POST', `/${method}`, { body, headers: { 'content-type': 'application/json; charset=utf-8' }, ...options })).body;
-    } catch (err) {
-      if (!(err instanceof ApiError) || !(err.status === 429 || err.status >= 500)) throw err;
-      const what = err.status === 429 ? 'Slack kept rate limiting this app (about 1 message per second per channel): the message was not sent' : 'Slack is failing: the message was not sent; see https://slack-status.com';
-      throw new ApiError(`${err.message} (${what})`, err.status, err.body);
-    }
-    if (answer?.ok) return answer;
-    const error = answer?.error ?? 'no_ok_field';
-    const details = answer?.response_metadata?.messages?.length ? ` ${answer.response_metadata.messages.join('; ')}` : '';
-    const what = advice(error, settings, answer?.needed);
-    throw new SlackError(`Slack ${method} in channel ${settings.channel} answered ok:false, error ${error}${details}${what ? ` (${what})` : ''}`, error);
+    // Slack wants the charset with JSON bodies (it warns `missing_charset` otherwise).
+    const { body: answer } = await api('POST', `/${method}`, { body, schema: answerSchema, headers: { 'content-type': 'application/json; charset=utf-8' }, ...options });
+    if (answer.ok) return answer;
+    const error = answer.error ?? 'no_ok_field';
+    const details = answer.response_metadata?.messages?.length ? ` ${answer.response_metadata.messages.join('; ')}` : '';
+    throw new SlackError(withAdvice(`Slack ${method} in channel ${settings.channel} answered ok:false, error ${error}${details}`, advice(error, settings, answer.needed)), error);
   };
 
   const post = async (message: { text: string; blocks: Block[] }, threadTs?: string): Promise<SlackAnswer> =>

@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { jsonApi, type ApiCall, type RequestOptions } from '../http-api.ts';
+import { jsonApi } from '../http-api.ts';
 import { secretFromEnv, type ProviderContext, type ProviderDefinition, type StatusIncident, type StatusPageClient } from '../types.ts';
 
 /** Where this project keeps its marker inside an incident's `metadata` (top-level values must be objects). */
@@ -37,45 +37,48 @@ const settingsSchema = z.strictObject({
 });
 type Settings = z.infer<typeof settingsSchema>;
 
-interface Incident {
-  id: string;
-  status: string;
-  components?: { id: string }[];
-  incident_updates?: { status: string; body: string | null; created_at?: string }[];
-  metadata?: Record<string, Record<string, unknown>> | null;
-}
+// What this provider reads of an incident; the rest is as Statuspage sent it.
+const incidentSchema = z.looseObject({
+  id: z.string(),
+  status: z.string(),
+  components: z.array(z.looseObject({ id: z.string() })).nullish(),
+  incident_updates: z.array(z.looseObject({ status: z.string(), body: z.string().nullable(), created_at: z.string().optional() })).nullish(),
+  metadata: z.record(z.string(), z.record(z.string(), z.unknown())).nullish(),
+});
+type Incident = z.infer<typeof incidentSchema>;
 
 const PER_PAGE = 100;
 /** Enough pages of unresolved incidents for any real page; stops a runaway loop on a misbehaving API. */
 const MAX_PAGES = 20;
 
-function hint(status: number, settings: Settings): string {
-  if (status === 401 || status === 403) return `the API key in ${settings.apiKeyEnv} was refused: check it is a current Statuspage API key of a user with access to page ${settings.pageId}`;
-  if (status === 404) return `page ${settings.pageId} or the incident does not exist for this API key: check pageId in the runbook`;
-  if (status === 420 || status === 429) return 'rate limited (Statuspage allows 1 request per second per API key): wait and retry, or use a key no other tool shares';
-  if (status === 422) return 'Statuspage refused the incident: check the component ids and statuses in the runbook';
-  if (status >= 500) return 'Statuspage is failing; its own status is at https://metastatuspage.com';
-  return '';
+/** What to do about a failed request, for the engineer reading the error. */
+function advice(status: number, settings: Settings): string | undefined {
+  if (status === 0) return `Check the network path to ${settings.baseUrl}.`;
+  if (status === 401 || status === 403) return `The API key in ${settings.apiKeyEnv} was refused: check it is a current Statuspage API key of a user with access to page ${settings.pageId}.`;
+  if (status === 404) return `Page ${settings.pageId} or the incident does not exist for this API key: check pageId in the runbook.`;
+  if (status === 420 || status === 429) return 'Rate limited (Statuspage allows 1 request per second per API key): wait and retry, or use a key no other tool shares.';
+  if (status === 422) return 'Statuspage refused the incident: check the component ids and statuses in the runbook.';
+  if (status >= 500) return 'Statuspage is failing; its own status is at https://metastatuspage.com.';
+  return undefined;
 }
 
 function create(settings: Settings, context: ProviderContext): { statusPage: StatusPageClient } {
   const page = `/pages/${encodeURIComponent(settings.pageId)}`;
 
   // The key is read at each request, so a rotated key is picked up and `create` does no I/O.
-  const api: ApiCall = jsonApi({
+  const api = jsonApi({
     baseUrl: settings.baseUrl,
     what: 'Statuspage',
     headers: () => ({ authorization: `OAuth ${secretFromEnv(context, settings.apiKeyEnv)}` }),
     timeoutMs: settings.requestTimeoutMs,
-    advise: (status) => hint(status, settings),
+    advise: (status) => advice(status, settings),
   });
-  const call = async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => (await api<T>(method, path, options)).body;
 
   const ours = (incident: Incident, rollbackId: string) => incident.metadata?.[METADATA_KEY]?.rollback_id === rollbackId;
 
   async function findOpen(rollbackId: string): Promise<Incident | undefined> {
     for (let n = 1; n <= MAX_PAGES; n++) {
-      const incidents = await call<Incident[]>('GET', `${page}/incidents/unresolved?page=${n}&per_page=${PER_PAGE}`);
+      const { body: incidents } = await api('GET', `${page}/incidents/unresolved?page=${n}&per_page=${PER_PAGE}`, { schema: z.array(incidentSchema) });
       const found = incidents.find((i) => ours(i, rollbackId));
       if (found || incidents.length < PER_PAGE) return found;
     }
@@ -92,7 +95,8 @@ function create(settings: Settings, context: ProviderContext): { statusPage: Sta
         }
         const componentIds = Object.keys(settings.components);
         // Not repeatable: a POST whose answer was lost is found again by the unresolved lookup on retry.
-        const created = await call<Incident>('POST', `${page}/incidents`, {
+        const { body: created } = await api('POST', `${page}/incidents`, {
+          schema: incidentSchema,
           body: {
             incident: {
               name: incident.title.slice(0, 255),
@@ -112,7 +116,7 @@ function create(settings: Settings, context: ProviderContext): { statusPage: Sta
 
       async update(id, update) {
         const path = `${page}/incidents/${encodeURIComponent(id)}`;
-        const current = await call<Incident>('GET', path);
+        const { body: current } = await api('GET', path, { schema: incidentSchema });
         const last = [...(current.incident_updates ?? [])].sort((a, b) => (b.created_at ?? '').localeCompare(a.created_at ?? ''))[0];
         if (current.status === update.status && last?.body === update.text) return;
         const incident: Record<string, unknown> = { status: update.status, body: update.text.slice(0, 25_000) };
@@ -121,7 +125,7 @@ function create(settings: Settings, context: ProviderContext): { statusPage: Sta
           incident.components = Object.fromEntries([...ids].map((c) => [c, 'operational']));
           incident.component_ids = [...ids];
         }
-        await call('PATCH', path, { body: { incident } });
+        await api('PATCH', path, { body: { incident } });
       },
     },
   };

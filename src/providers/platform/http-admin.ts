@@ -20,6 +20,7 @@ const settingsSchema = z.strictObject({
 });
 type Settings = z.infer<typeof settingsSchema>;
 
+const configSchema = z.object({ config: z.record(z.string(), z.string()) });
 const secretsSchema = z.object({
   secrets: z.record(z.string(), z.object({ versions: z.array(z.object({ version: z.int(), state: z.enum(['ENABLED', 'DISABLED']) })) })),
 });
@@ -46,23 +47,23 @@ export const httpAdmin: ProviderDefinition<'config' | 'secrets' | 'restarts', Se
   settingsSchema,
   example: { url: 'http://127.0.0.1:18080' },
   create(settings, context) {
-    const call = adminApi(settings, context, 'admin API');
+    const api = adminApi(settings, context, 'admin API');
 
     const readSecrets = async (): Promise<SecretVersions[]> => {
-      const { secrets } = secretsSchema.parse(await call('GET', '/admin/secrets'));
+      const { secrets } = await api.read(secretsSchema, '/admin/secrets');
       return Object.entries(secrets).map(([name, { versions }]) => ({ name, versions, current: currentVersion(versions) }));
     };
-    const readAllReplicas = async () => replicasSchema.parse(await call('GET', '/admin/replicas')).replicas;
+    const readAllReplicas = async () => (await api.read(replicasSchema, '/admin/replicas')).replicas;
 
     return {
       config: {
         async readConfig() {
-          return z.object({ config: z.record(z.string(), z.string()) }).parse(await call('GET', '/admin/config')).config;
+          return (await api.read(configSchema, '/admin/config')).config;
         },
         async setConfig(values, options) {
           const set = Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== null));
           const unset = Object.entries(values).filter(([, value]) => value === null).map(([key]) => key);
-          await call('PUT', '/admin/config', { set, unset }, options);
+          await api.change(z.unknown(), 'PUT', '/admin/config', { set, unset }, options);
         },
       },
       secrets: {
@@ -71,7 +72,7 @@ export const httpAdmin: ProviderDefinition<'config' | 'secrets' | 'restarts', Se
           // One request per version, each with its own key derived from the change's, so a retry of the
           // whole change replays the versions already set and applies only the rest.
           for (const [version, state] of Object.entries(states)) {
-            await call('PUT', `/admin/secrets/${encodeURIComponent(name)}/versions/${version}`, { state }, { ...options, idempotencyKey: `${options.idempotencyKey}:v${version}` });
+            await api.change(z.unknown(), 'PUT', `/admin/secrets/${encodeURIComponent(name)}/versions/${version}`, { state }, { ...options, idempotencyKey: `${options.idempotencyKey}:v${version}` });
           }
           const secret = (await readSecrets()).find((s) => s.name === name);
           if (!secret) throw new Error(`secret ${name} vanished from the admin API`);
@@ -82,7 +83,7 @@ export const httpAdmin: ProviderDefinition<'config' | 'secrets' | 'restarts', Se
         targets: async () => Object.keys(await readAllReplicas()),
         readReplicas: async (target) => ((await readAllReplicas())[target] ?? []) as ReplicaInfo[],
         async restart(target, options) {
-          await call('POST', '/admin/restart', { version: target }, options);
+          await api.change(z.unknown(), 'POST', '/admin/restart', { version: target }, options);
           return ((await readAllReplicas())[target] ?? []) as ReplicaInfo[];
         },
       },

@@ -29,8 +29,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { jsonApi, type RequestOptions } from '../http-api.ts';
-import { secretFromEnv, type ProviderClient, type ProviderContext, type ProviderDefinition, type Release, type ReleaseState, type RolloutOptions } from '../types.ts';
+import { bearerToken, jsonApi } from '../http-api.ts';
+import type { ProviderClient, ProviderContext, ProviderDefinition, Release, ReleaseState, RolloutOptions } from '../types.ts';
 
 const settingsSchema = z.strictObject({
   services: z
@@ -89,13 +89,15 @@ function releaseOf(d: Deploy): Release {
   return { id: d.id, label, ...(d.createdAt ? { createdAt: d.createdAt } : {}), ...(image ? { image } : {}) };
 }
 
-function hint(status: number, settings: Settings): string {
-  if (status === 401 || status === 403) return `the API key in ${settings.tokenEnv} was refused: check it is a current Render API key (Account Settings > API Keys) of a member of the service's workspace`;
-  if (status === 404) return 'no such service or deploy for this API key: check the service id in the runbook\'s services setting, and that the deploy belongs to that service';
-  if (status === 409) return 'Render refused it as conflicting with the service\'s state (another deploy may be under way): check the service\'s events in the dashboard, then retry';
-  if (status === 429) return 'rate limited (Render allows 30 changes and 400 reads a minute per user): wait and retry';
-  if (status >= 500) return 'Render failed: see https://status.render.com, and check the service\'s events in the dashboard before retrying';
-  return '';
+/** What to do about a failed request, for the engineer reading the error. */
+function advice(status: number, settings: Settings): string | undefined {
+  if (status === 0) return `Check the network path to ${settings.baseUrl}.`;
+  if (status === 401 || status === 403) return `The API key in ${settings.tokenEnv} was refused: check it is a current Render API key (Account Settings > API Keys) of a member of the service's workspace.`;
+  if (status === 404) return "No such service or deploy for this API key: check the service id in the runbook's services setting, and that the deploy belongs to that service.";
+  if (status === 409) return "Render refused it as conflicting with the service's state (another deploy may be under way): check the service's events in the dashboard, then retry.";
+  if (status === 429) return 'Rate limited (Render allows 30 changes and 400 reads a minute per user): wait and retry.';
+  if (status >= 500) return "Render failed: see https://status.render.com, and check the service's events in the dashboard before retrying.";
+  return undefined;
 }
 
 function create(settings: Settings, context: ProviderContext): ProviderClient<'releases'> {
@@ -111,21 +113,20 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'r
   const api = jsonApi({
     baseUrl: settings.baseUrl,
     what: 'Render API',
-    headers: () => ({ authorization: `Bearer ${secretFromEnv(context, settings.tokenEnv)}` }),
+    headers: bearerToken(context, settings.tokenEnv),
     timeoutMs: settings.requestTimeoutMs,
-    advise: (status) => hint(status, settings),
+    advise: (status) => advice(status, settings),
   });
-  const call = async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => (await api<T>(method, path, options)).body;
 
-  const service = async (id: string, signal?: AbortSignal) => serviceSchema.parse(await call('GET', `/services/${id}`, { signal }));
-  const deploy = async (id: string, deployId: string, signal?: AbortSignal) => deploySchema.parse(await call('GET', `/services/${id}/deploys/${encodeURIComponent(deployId)}`, { signal }));
+  const service = async (id: string, signal?: AbortSignal) => (await api('GET', `/services/${id}`, { schema: serviceSchema, signal })).body;
+  const deploy = async (id: string, deployId: string, signal?: AbortSignal) => (await api('GET', `/services/${id}/deploys/${encodeURIComponent(deployId)}`, { schema: deploySchema, signal })).body;
 
   /** The service's deploys, newest first, read page by page (cursor of the last one) until `enough`. */
   async function deploys(id: string, enough: (deploys: Deploy[]) => boolean, signal?: AbortSignal): Promise<Deploy[]> {
     const found: Deploy[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const list = deployListSchema.parse(await call('GET', `/services/${id}/deploys?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { signal }));
+      const { body: list } = await api('GET', `/services/${id}/deploys?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { schema: deployListSchema, signal });
       found.push(...list.map((item) => item.deploy));
       if (list.length < PAGE || enough(found)) break;
       cursor = list.at(-1)!.cursor;
@@ -204,7 +205,7 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'r
             if (!WENT_LIVE.has(wanted.status)) {
               throw new Error(`Render service ${target}: deploy ${wanted.id} ended ${wanted.status} and never went live, and Render only rolls back to a deploy that went live; nothing was sent`);
             }
-            rolling = deploySchema.parse(await call('POST', `/services/${id}/rollback`, { body: { deployId: wanted.id }, signal }));
+            rolling = (await api('POST', `/services/${id}/rollback`, { body: { deployId: wanted.id }, schema: deploySchema, signal })).body;
             progress(`Render service ${target}: rollback to deploy ${wanted.id} sent (new deploy ${rolling.id})`);
           }
         }

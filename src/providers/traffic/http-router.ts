@@ -21,6 +21,8 @@ const stateSchema = z.object({
   instances: z.record(z.string(), z.int()),
 });
 
+const changedSchema = z.object({ state: stateSchema });
+
 const faultsSchema = z.object({
   faults: z.record(z.string(), z.object({ errorRatePct: z.number(), addedLatencyMs: z.number() })),
   breakers: z.record(z.string(), z.boolean()),
@@ -29,21 +31,19 @@ const faultsSchema = z.object({
 
 function create(settings: Settings, context: ProviderContext): ProviderClient<'traffic' | 'scaling' | 'faults'> {
   const api = adminApi(settings, context, 'router');
-  const call = async (method: string, path: string, body?: unknown, options?: ChangeOptions): Promise<TrafficState> => {
-    const parsed = (await api(method, path, body, options)) as { state?: unknown };
-    return stateSchema.parse(parsed.state ?? parsed);
-  };
-
-  const readState = () => call('GET', '/admin/state');
+  const readState = () => api.read(stateSchema, '/admin/state');
+  // A change answers with the router's state after it, next to the change it logged.
+  const change = async (path: string, body: unknown, options: ChangeOptions): Promise<TrafficState> => (await api.change(changedSchema, 'PUT', path, body, options)).state;
+  const set = async (path: string, body: unknown, options: ChangeOptions): Promise<void> => void (await api.change(z.unknown(), 'PUT', path, body, options));
   return {
-    traffic: { readState, setWeights: (weights, options) => call('PUT', '/admin/weights', { weights }, options) },
-    scaling: { readState, scale: (version, count, options) => call('PUT', '/admin/instances', { version, count }, options) },
+    traffic: { readState, setWeights: (weights, options) => change('/admin/weights', { weights }, options) },
+    scaling: { readState, scale: (version, count, options) => change('/admin/instances', { version, count }, options) },
     // Drills switch faults on the target and put them back (GET/PUT /admin/faults, /admin/fault, ...).
     faults: {
-      read: async () => faultsSchema.parse(await api('GET', '/admin/faults')),
-      setFault: async (version, fault, options) => void (await api('PUT', '/admin/fault', { version, ...fault }, options)),
-      setBreaker: async (feature, open, options) => void (await api('PUT', '/admin/circuit-breaker', { feature, open }, options)),
-      setMemory: async (version, ratio, options) => void (await api('PUT', '/admin/memory', { version, ratio }, options)),
+      read: () => api.read(faultsSchema, '/admin/faults'),
+      setFault: (version, fault, options) => set('/admin/fault', { version, ...fault }, options),
+      setBreaker: (feature, open, options) => set('/admin/circuit-breaker', { feature, open }, options),
+      setMemory: (version, ratio, options) => set('/admin/memory', { version, ratio }, options),
     },
   };
 }
