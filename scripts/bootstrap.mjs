@@ -3,11 +3,11 @@
 // npm packages when they are missing or stale (and, for the tests, Debian's Chromium and PostgreSQL
 // client where we are root), then hands over to the TypeScript scripts.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ensureSystemPackages, testRequirements } from './lib/system-packages.mjs';
-import { isFast, needsOf, NEEDS, testTiers } from './lib/test-tiers.mjs';
+import { fastTierGroups, isFast, needsOf, NEEDS, testTiers } from './lib/test-tiers.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const command = process.argv[2];
@@ -82,9 +82,15 @@ if (command === 'start' || command === 'cluster') {
   }
   const testRun = (label, files, flags = []) => run(`${label} (node --test, ${files.length} files)`, process.execPath, [...tsx, '--test', ...flags, '--test-reporter=spec', ...files]);
   if (command === 'test-fast') {
-    // Mostly waiting on emulators, Redis and child processes: several files at once, on any number of cores.
+    // The files that start nothing share one process (each process of its own costs about a second of
+    // CPU to start: half the tier's CPU on 2 cores); the provider tests, which mostly wait on their
+    // emulators, and the stubbed workflow rules each run in their own, four at a time.
+    const { together, apart } = fastTierGroups(chosen);
+    const entry = join(root, '.cache', 'test-fast', 'together.test.mjs');
+    mkdirSync(dirname(entry), { recursive: true });
+    writeFileSync(entry, `// Written by npm run test:fast: the fast tier's files that start nothing, in one process.\n${together.map((f) => `await import(${JSON.stringify(pathToFileURL(join(root, f)).href)});`).join('\n')}\n`);
     const say = [...needs].map((n) => NEEDS[n]).join(' and ');
-    process.exit(testRun(`Fast tier: no Docker engine, browser, cluster or end-to-end rollback${say ? ` (uses ${say})` : ''}`, chosen.map((t) => t.file), ['--test-concurrency=4']));
+    process.exit(testRun(`Fast tier: no sandbox, Docker engine, browser, cluster or bundle build${say ? ` (uses ${say})` : ''}; ${together.length} files in one process`, [...apart, relative(root, entry)], ['--test-concurrency=4']));
   }
   if (!whole) process.exit(testRun('Tests', chosen.map((t) => t.file)));
   // The cluster suite restarts PostgreSQL and SIGKILLs a Temporal server: it runs alone, after the rest.

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { isPresent, planSystemPackages, testRequirements } from '../scripts/lib/system-packages.mjs';
-import { isFast, needsOf, testTiers } from '../scripts/lib/test-tiers.mjs';
+import { fastTierGroups, isFast, needsOf, testTiers } from '../scripts/lib/test-tiers.mjs';
 
 const [chromium, pgClient] = testRequirements({ PATH: process.env.PATH });
 
@@ -64,8 +64,17 @@ describe('test tiers', () => {
     assert.deepEqual([...needsOf('test/x.test.ts', "import { parseRunbook } from '../src/runbook/load.ts';")], []);
   });
 
-  test('the fast tier holds the pure, emulator and stubbed-workflow tests, and nothing that runs a rollback end to end, Docker, a browser or the cluster', () => {
+  test('the fast tier holds the pure, emulator and stubbed-workflow tests, and nothing that starts the sandbox, Docker, a browser or the cluster, or builds bundles from scratch', () => {
     for (const file of ['test/runbook.test.ts', 'test/contract.test.ts', 'test/provider-cloud-run.test.ts', 'test/workflow-rules.test.ts', 'test/layering.test.ts']) assert.ok(fast.includes(file), `${file} is fast`);
-    for (const file of ['test/full-rollback.test.ts', 'test/provider-docker-compose.test.ts', 'test/browser/temporal-ui.test.ts', 'test/cluster/cluster.test.ts', 'test/main-job.test.ts']) assert.ok(!fast.includes(file), `${file} is not fast`);
+    for (const file of ['test/full-rollback.test.ts', 'test/sandbox.test.ts', 'test/workflow-bundle.test.ts', 'test/provider-docker-compose.test.ts', 'test/browser/temporal-ui.test.ts', 'test/cluster/cluster.test.ts', 'test/main-job.test.ts']) {
+      assert.ok(!fast.includes(file), `${file} is not fast`);
+    }
+  });
+
+  test('in the fast tier, files that start nothing share one process; provider emulators and the dev server each get their own', () => {
+    const { together, apart } = fastTierGroups(fast.map((file) => ({ file, needs: tiers.get(file)! })));
+    assert.deepEqual([...together, ...apart].sort(), [...fast].sort());
+    assert.ok(together.includes('test/runbook.test.ts') && together.includes('test/contract.test.ts'));
+    assert.ok(apart.includes('test/provider-fly.test.ts') && apart.includes('test/workflow-rules.test.ts'));
   });
 });

@@ -7,15 +7,16 @@
 //   docker    starts a private Docker engine and needs Docker Compose v2
 //   browser   drives Chromium
 //   cluster   runs the Temporal server on PostgreSQL with its UI server (built from Go modules)
+//   bundler   builds workflow bundles from scratch (webpack: seconds of CPU each)
 //
-// The fast tier is every test that needs no Docker engine, no browser, no cluster and no rollback run
-// end to end: pure rules, the contract, runbook loading, providers against their emulators, the
-// sandbox's own tests, and workflow rules with stubbed activities (a dev server alone starts in about
-// a second).
+// The fast tier is the loop to run while working: pure rules, the contract, runbook loading, providers
+// against their emulators, and workflow rules with stubbed activities (a dev server alone starts in
+// about a second). Everything that starts the sandbox system, a Docker engine, a browser or a cluster,
+// or builds bundles from scratch, runs in `npm test`.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
-/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster'} Need */
+/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'bundler'} Need */
 
 /** What each need costs, in words, for what the bootstrap prints. */
 export const NEEDS = {
@@ -24,6 +25,7 @@ export const NEEDS = {
   docker: 'a private Docker engine',
   browser: 'Chromium',
   cluster: 'a Temporal cluster on PostgreSQL',
+  bundler: 'workflow bundles built from scratch',
 };
 
 /** How a test file shows each need: what it calls or imports. */
@@ -31,6 +33,7 @@ const SIGNS = /** @type {[Need, RegExp][]} */ ([
   ['temporal', /\b(startTemporal|startRollbackTestEnv|startTestWorker|createLocal|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
   ['sandbox', /\b(startSandbox|startTestSandbox|startRollbackTestEnv|newSystem|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
   ['docker', /docker-engine\.ts|\bstartDockerEngine\b/],
+  ['bundler', /\bworkflowBundlePath\(\{ cacheDir/],
 ]);
 
 /**
@@ -47,14 +50,19 @@ export function needsOf(file, text) {
   return needs;
 }
 
-/**
- * Whether a file with these needs belongs to the fast tier: no Docker engine, browser or cluster, and
- * no rollback run end to end (a dev server with the sandbox). A dev server alone (workflow rules with
- * stubbed activities) and the sandbox alone (its own tests) are fast.
- */
+/** Whether a file with these needs belongs to the fast tier: it may start a dev server, nothing heavier. */
 export function isFast(needs) {
-  if (['docker', 'browser', 'cluster'].some((need) => needs.has(need))) return false;
-  return !(needs.has('temporal') && needs.has('sandbox'));
+  return !['sandbox', 'docker', 'browser', 'cluster', 'bundler'].some((need) => needs.has(need));
+}
+
+/**
+ * The fast tier split for running: the files that start nothing (no dev server, no emulator of a
+ * provider's API) go `together` into one process, the rest `apart`, each in its own.
+ * @param {{ file: string, needs: Set<Need> }[]} fast
+ */
+export function fastTierGroups(fast) {
+  const startsSomething = (t) => t.needs.size > 0 || /(^|\/)provider-[^/]+\.test\.ts$/.test(t.file);
+  return { together: fast.filter((t) => !startsSomething(t)).map((t) => t.file), apart: fast.filter(startsSomething).map((t) => t.file) };
 }
 
 /** Every test file under `dir`, relative to `root`, sorted. */

@@ -16,12 +16,10 @@
  * evaluations with their values, the breaches so far and what each rule would do.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
   isCancellation,
-  patched,
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
@@ -35,7 +33,6 @@ import {
   parseWatchdogPayload,
   searchAttributes,
   watchdogInput,
-  watchdogWorkflowId,
   type RuleEvaluation,
   type WatchdogAction,
   type WatchdogEvent,
@@ -47,19 +44,10 @@ import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, fr
 import { activities, notify } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
-import { INVALID_INPUT, parseInput } from './input.ts';
+import { parseInput } from './input.ts';
+import { admitWatchdog } from './watchdog-admission.ts';
 import { pauseSignal, resumeSignal, watchdogStatusQuery } from '../contract/messages.ts';
 
-
-/** Ends a watchdog started under another ID than its system's, naming the one that watches (or should). */
-async function refuseSecondWatchdog(system: string, workflowId: string): Promise<never> {
-  const own = watchdogWorkflowId(system);
-  const running = await activities(`is ${own} watching?`).rollbackRunning({ workflowId: own });
-  const why = running
-    ? `${own} is already watching ${system}; one watchdog per system (a second would double every alert and race for every rollback), so ${workflowId} stops without watching`
-    : `a watchdog of ${system} runs only under the workflow ID ${own}, so that there is one per system whatever starts it; start it with that ID (rollback watch start --system ${system}); ${workflowId} stops without watching`;
-  throw ApplicationFailure.nonRetryable(why, 'WatchdogAlreadyRunning');
-}
 
 /**
  * One scrape per interval, as a local activity: a quick HTTP GET whose answer is recorded in the
@@ -96,21 +84,7 @@ const keepLast = <T>(list: T[], n: number) => list.splice(0, Math.max(0, list.le
 export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   const input = parseInput('rollbackWatchdog', watchdogInput, raw);
   const { system, startedBy } = input;
-  const { workflowId, continuedFromExecutionRunId } = workflowInfo();
-  // What is carried is trusted as the watchdog's own (rule streaks, what it follows): it is accepted
-  // only from the run before this one, never typed into the UI's Start Workflow form.
-  if (input.carried !== undefined && !continuedFromExecutionRunId) {
-    throw ApplicationFailure.nonRetryable(
-      "invalid rollbackWatchdog input:\n  carried: is the watchdog's own state, handed from one run to the next when it continues as new; leave it out to start a watchdog",
-      INVALID_INPUT,
-    );
-  }
-  // One watchdog per system, whatever starts it: two would double every alert and race for every
-  // rollback. The fixed ID makes the server refuse a second start; a watchdog started under any other
-  // ID stops here. (A run continued from an earlier one was let in when it started.)
-  if (workflowId !== watchdogWorkflowId(system) && !continuedFromExecutionRunId && patched('one-watchdog-per-system')) {
-    await refuseSecondWatchdog(system, workflowId);
-  }
+  await admitWatchdog(input);
   const carried = (input.carried as Carried | undefined) ?? {
     rules: {},
     evaluations: [],
