@@ -2,14 +2,15 @@
 #   docker build -t rollback-worker . && docker run --rm -e TEMPORAL_ADDRESS=host:7233 rollback-worker
 FROM node:20-bookworm-slim
 
-# pg_dump/pg_restore for database backup and restore activities. Debian bookworm ships client 15,
+# pg_dump/pg_restore/psql for database backup and restore activities, sqlite3 for SQLite restores.
+# Debian bookworm ships PostgreSQL client 15,
 # and pg_dump refuses to dump a server newer than itself, so take a recent client from the
 # PostgreSQL apt repository (PGDG); newer clients dump and restore older servers fine.
 ARG PG_CLIENT_MAJOR=17
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates postgresql-common \
  && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
- && apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" sqlite3 \
  && rm -rf /var/lib/apt/lists/* \
  && pg_dump --version
 

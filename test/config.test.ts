@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { runbookJsonSchema, schemaPath } from '../scripts/generate-runbook-schema.ts';
 import { cacheDir, resolveTemporalCli } from '../scripts/temporal-cli.ts';
 import { parseEnv } from '../src/worker/env.ts';
+import { ACTION_KINDS } from '../src/actions/index.ts';
 
 describe('worker environment', () => {
   test('defaults apply when nothing is set', () => {
@@ -49,7 +50,7 @@ describe('runbook JSON Schema', () => {
     assert.ok(schema.properties.gates.propertyNames.anyOf[0].enum.includes('before-phase'), 'gate names are offered');
     assert.deepEqual(schema.properties.gates.propertyNames.anyOf.slice(1), [{ pattern: '^before-phase-[0-9]+$' }], 'one gate per phase, by its id');
     const actionKeys = schema.properties.phases.items.properties.rollback.items.anyOf.map((a: { required: string[] }) => a.required[0]);
-    assert.deepEqual(actionKeys, ['flag', 'config', 'secret-version', 'kill-switch', 'restart', 'command', 'down-sql', 'redis-restore', 'git-revert', 'scale'], 'every action kind is offered');
+    assert.deepEqual(actionKeys, ACTION_KINDS, 'every action kind of the registry is offered, in its order');
   });
 });
 

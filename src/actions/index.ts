@@ -15,6 +15,7 @@ import { redisRestore } from './redis-restore.ts';
 import { restart } from './restart.ts';
 import { scale } from './scale.ts';
 import { secretVersion } from './secret-version.ts';
+import { sqliteRestore } from './sqlite-restore.ts';
 
 /** In the order a runbook's schema tries them (and the reference lists them). */
 export const ACTIONS = {
@@ -28,6 +29,7 @@ export const ACTIONS = {
   'redis-restore': redisRestore,
   'git-revert': gitRevert,
   scale,
+  'sqlite-restore': sqliteRestore,
 } as const;
 
 export type ActionKind = keyof typeof ACTIONS;

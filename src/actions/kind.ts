@@ -42,6 +42,8 @@ export interface CaptureContext {
   client<C extends Capability>(capability: C, provider: string): Clients[C];
   /** A keyspace of the runbook: its provider, pattern and backup directory, and the client. */
   keyspace(name: string): { provider: string; pattern: string; dir: string; client: Clients['keyspace'] };
+  /** A SQLite database of the runbook: its file now, its backups (oldest name first), and its writer's instance count. */
+  sqlite(name: string): Promise<{ path: string; bytes: number | null; backupDir: string; backups: { name: string }[]; writer: { target: string; instances: number } | null }>;
   /** Runs a command action's capture (read-only) and returns what it printed, as the snapshot keeps it. */
   runCapture(provider: string, action: { capture: string[]; env: Record<string, string>; timeoutSeconds: number }): Promise<CapturedValue>;
   /** Every value captured so far, in order: a kind appends its own, and reads a target once. */

@@ -20,6 +20,7 @@ import { createReleaseActivities } from './releases.ts';
 import { createRevertActivities } from './reverts.ts';
 import { createSchemaActivities } from './schema.ts';
 import { createSnapshotActivities } from './snapshot.ts';
+import { createSqliteActivities } from './sqlite.ts';
 import { createTrafficActivities } from './traffic.ts';
 import { createWatchActivities } from './watch.ts';
 import { createWriterActivities } from './writers.ts';
@@ -46,6 +47,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createDrillActivities(deps),
   ...createReleaseActivities(deps),
   ...createRevertActivities(deps),
+  ...createSqliteActivities(deps),
 });
 
 /** Holds only if the activities include every one an action kind's carry-out calls (src/actions/), with its signature. */

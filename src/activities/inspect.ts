@@ -20,6 +20,7 @@ import { COMMAND_FAILED } from './commands.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
+import { sqliteTarget } from './sqlite.ts';
 import { providerRef, runbookFor } from './runbook.ts';
 
 export const INVALID_CHANGE = 'InvalidInput';
@@ -106,6 +107,10 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
       keyspace: (name) => {
         const keyspace = keyspaceOf(runbook, name);
         return { provider: keyspace.provider, pattern: keyspace.pattern, dir: keyspace.dir, client: deps.clients.get('keyspace', keyspace.ref) };
+      },
+      sqlite: async (name) => {
+        const { path, backupDir, backups, bytes, writer } = await sqliteTarget(deps, runbook, name);
+        return { path, backupDir, bytes, backups: await backups(), writer: writer ? { target: writer.target, instances: await writer.instances() } : null };
       },
       runCapture: (provider, action) => captureOutput(deps, providerRef(runbook, provider), provider, action, (lines) => (captureLines = lines)),
       values: [],

@@ -81,6 +81,34 @@ export const keyspaceSchema = z.strictObject({
 /** Any action of the registry's kinds (src/actions/), tried in the registry's order. */
 const actionSchema = z.union(ACTION_KINDS.map((kind) => ACTIONS[kind].schema()) as unknown as [z.ZodType<Action>, ...z.ZodType<Action>[]]);
 
+const argv = z.array(z.string().min(1)).min(1);
+
+/** A SQLite database a sqlite-restore action restores (seed 001's memory.db on Railway). */
+export const sqliteSchema = z.strictObject({
+  path: z.string().min(1).describe('the database file the application uses, e.g. /app/data/memory.db'),
+  backupDir: z.string().min(1).describe('where its backups are kept, e.g. /app/data/backups'),
+  backupPattern: z.string().min(1).default('*.db').describe('the names of its backups, * standing for any characters (seed 001: memory_*.db); "latest" is the last by name'),
+  writer: z
+    .union([
+      z.strictObject({
+        provider: identifier.optional().describe('a provider of instance scaling under providers:'),
+        scale: z.string().min(1).describe('the version or service scaled to 0 while the file is replaced, then back to the count found'),
+      }),
+      z.strictObject({
+        provider: identifier.optional().describe('a commands provider under providers:'),
+        stop: argv.describe('stops the writer, e.g. [railway, down]'),
+        start: argv.describe('starts it again, e.g. [railway, up, --detach]'),
+        timeoutSeconds: z.number().positive().max(3600).default(300),
+      }),
+    ])
+    .optional()
+    .describe('what writes to the file, stopped while it is replaced and started again after (seed 001: railway down, railway up); left out when nothing writes to it'),
+  smokeQueries: z
+    .array(z.strictObject({ name: identifier, sql: z.string().min(1), expect: z.unknown().optional() }))
+    .default([])
+    .describe("queries the backup must answer as expected (first row) before it replaces the file"),
+});
+
 export const phaseSchema = z.strictObject({
   id: z.int().min(1),
   name: z.string().min(1),
@@ -150,6 +178,7 @@ export const runbookSchema = z
       .describe('recovery-time targets per stage: incident reports and drill scorecards measure each stage against them'),
     databases: z.record(identifier, databaseSchema).default({}).describe('Postgres databases dataRestore restores (to a side database, verified, swapped by rename) and down-sql actions change'),
     keyspaces: z.record(identifier, keyspaceSchema).default({}).describe('Redis keyspaces whose backups a redis-restore action restores'),
+    sqlite: z.record(identifier, sqliteSchema).default({}).describe('SQLite database files a sqlite-restore action restores from their backups'),
     phases: z.array(phaseSchema).default([]).describe('shipped phases, each with the actions that undo it; phaseRollback undoes them newest first'),
     drills: z.record(identifier, drillSchema).default({}).describe('rehearsals rollbackDrill runs on Temporal Schedules, scored against the rto targets'),
     watch: watchSchema.optional().describe("rollbackWatchdog's rules: what it measures each interval and what a breach does (seed 000's automatic triggers)"),
@@ -187,6 +216,10 @@ export const runbookSchema = z
         if ('down-sql' in action && !runbook.databases[action['down-sql'].database]) {
           const db = action['down-sql'].database;
           ctx.addIssue({ code: 'custom', path: [...path, 'down-sql', 'database'], message: `unknown database '${db}'; must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}` });
+        }
+        if ('sqlite-restore' in action && !runbook.sqlite[action['sqlite-restore']]) {
+          const name = action['sqlite-restore'];
+          ctx.addIssue({ code: 'custom', path: [...path, 'sqlite-restore'], message: `unknown SQLite database '${name}'; must be one of: ${Object.keys(runbook.sqlite).join(', ') || '(none declared under sqlite:)'}` });
         }
         if ('redis-restore' in action && !runbook.keyspaces[action['redis-restore']]) {
           const name = action['redis-restore'];
@@ -245,4 +278,5 @@ export type Thresholds = z.infer<typeof thresholdsSchema>;
 export type Phase = z.infer<typeof phaseSchema>;
 export type ProviderRef = z.infer<typeof providerRefSchema>;
 export type Keyspace = z.infer<typeof keyspaceSchema>;
+export type SqliteDatabase = z.infer<typeof sqliteSchema>;
 export type RunbookDatabase = z.infer<typeof databaseSchema>;
