@@ -10,7 +10,11 @@
  * release-system-lock patch (test/rollback-lock.test.ts: the winner of a race and one it refused);
  * rollbackWatchdog-* and rollbackDrill-* come from test/rollback-watchdog.test.ts and
  * test/rollback-drill.test.ts (a watchdog that started and followed a rollback, then was stopped; a
- * drill end to end and a dry-run drill).
+ * drill end to end and a dry-run drill). phaseRollback-v4-* come from the action-kind registry: a
+ * scale action (a dry run; carried out and compensated), sqlite-restore (compensated; a corrupt backup
+ * aborted) and a dry run listing its blockers; dataRestore-v3-dump-* restores a team's own dump and is
+ * compensated; rollbackWatchdog-v2-* are watchdogs started under another ID and refused (the
+ * one-watchdog-per-system patch). Each replays under the workflow ID it ran with.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -36,10 +40,15 @@ describe('replay of recorded histories', () => {
   });
 
   test('every recorded history replays against the current workflow code without a determinism error', async () => {
-    const histories = files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(dir, file), 'utf8'))) }));
+    // Replayed under the workflow ID they ran with (recorded in their first event), as a worker would.
+    const histories = files.map((file) => {
+      const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { events: { workflowExecutionStartedEventAttributes?: { workflowId?: string } }[] };
+      return { file, workflowId: json.events[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? file, history: historyFromJSON(json) };
+    });
+    const filesOf = (workflowId: string) => histories.filter((h) => h.workflowId === workflowId).map((h) => h.file).join(' or ');
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: await workerWorkflowBundle(quietLogger), replayName: 'fixtures' }, histories)) {
-      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+      if (result.error) failures.push(`${filesOf(result.workflowId)} (${result.workflowId}): ${result.error.message}`);
     }
     assert.deepEqual(failures, []);
   });

@@ -199,7 +199,11 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
   test('one watchdog per system whatever the workflow ID: a second one started from the UI under another ID ends at once, naming the one that watches', async () => {
     const system = await watchedSystem(rateRules);
     const own = watchdogWorkflowId(system.name);
-    const typedIntoTheUi = () => t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: `my-watchdog-${Date.now()}`, args: [{ system: system.name }] });
+    const typedIntoTheUi = async () => {
+      const handle = await t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: `my-watchdog-${Date.now()}`, args: [{ system: system.name }] });
+      t.started.push(handle); // RECORD_HISTORIES keeps the refusals as replay fixtures too
+      return handle;
+    };
     const alone = await failureOf((await typedIntoTheUi()).result());
     assert.equal(alone.type, 'WatchdogAlreadyRunning');
     assert.match(alone.message, new RegExp(`^a watchdog of ${system.name} runs only under the workflow ID ${own}, so that there is one per system whatever starts it; start it with that ID \\(rollback watch start --system ${system.name}\\); my-watchdog-\\d+ stops without watching$`));
