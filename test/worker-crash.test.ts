@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -347,5 +347,67 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
     assert.deepEqual(counts, [{ n: 1000000 }]);
     const status = await handle.query(statusQuery);
     assert.equal(status.steps.find((s) => s.name === 'restore-to-side')?.runs, 1);
+  });
+  /** A phaseRollback of the sandbox's phase `id`, whose actions `edit` adds, with the router's answers held back 30 s. */
+  async function startHeldBack(id: number, edit: (doc: Record<string, any>) => void): Promise<{ handle: Awaited<ReturnType<typeof env.client.workflow.start>>; first: ChildProcess }> {
+    await killWorkers();
+    await freshSandbox(1, (doc) => {
+      doc.providers.router = { provider: 'http-router', settings: { ...doc.traffic.settings } };
+      edit(doc);
+    });
+    const first = await startWorkerProcess();
+    await waitForPoller(env.connection, 'default', 60_000);
+    // The router applies changes at once but answers 30 s later, so the worker dies mid-call.
+    await fetch(`${sandbox.urls.router}/admin/delay`, { method: 'PUT', body: JSON.stringify({ ms: 30_000 }) });
+    const handle = await env.client.workflow.start('phaseRollback', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `crash-phase-${id}-${Date.now()}`,
+      args: [{ system: 'sandbox', phases: [id], reason: 'crash drill', requestedBy: 'alice', baselineSeconds: 0 }],
+    });
+    const deadline = Date.now() + 60_000;
+    while (!sandbox.router.changes.some((c) => c.kind === 'instances') && Date.now() < deadline) await sleep(50);
+    return { handle, first };
+  }
+
+  test('during a scale action: the retried scale is answered from the router, each count set once, in order', async () => {
+    const { handle, first } = await startHeldBack(6, (doc) => {
+      doc.phases.push({ id: 6, name: 'Canary capacity', rollback: [{ scale: { target: 'canary', instances: 0 } }, { scale: { target: 'stable', instances: 4 } }], verify: false });
+    });
+    await kill9(first);
+    await fetch(`${sandbox.urls.router}/admin/delay`, { method: 'PUT', body: JSON.stringify({ ms: 0 }) });
+    await startWorkerProcess();
+    await handle.result();
+    assert.deepEqual(changes(), [
+      ['instances', { version: 'canary', count: 0 }, 'phase-6/scale canary'],
+      ['instances', { version: 'stable', count: 4 }, 'phase-6/scale stable'],
+    ]);
+    assert.ok(sandbox.router.replays >= 1, 'the retried scale was answered from the router’s memory');
+    assert.deepEqual(sandbox.router.state().instances, { stable: 4, canary: 0 });
+  });
+
+  test('during a SQLite restore: the new worker finishes it, the file from before saved once and the writer stopped and started once', async () => {
+    const files = join(dir, 'sqlite');
+    rmSync(files, { recursive: true, force: true });
+    execFileSync('mkdir', ['-p', join(files, 'backups')]);
+    const live = join(files, 'memory.db');
+    execFileSync('sqlite3', [join(files, 'backups', 'memory_20240116_020000.db'), "CREATE TABLE sessions (id INTEGER PRIMARY KEY); INSERT INTO sessions DEFAULT VALUES; INSERT INTO sessions DEFAULT VALUES;"]);
+    execFileSync('sqlite3', [live, 'CREATE TABLE sessions (id INTEGER PRIMARY KEY);']);
+    const { handle, first } = await startHeldBack(8, (doc) => {
+      doc.sqlite = { memory: { path: live, backupDir: join(files, 'backups'), backupPattern: 'memory_*.db', writer: { provider: 'router', scale: 'canary' } } };
+      doc.phases.push({ id: 8, name: 'Memory store', rollback: [{ 'sqlite-restore': 'memory' }], verify: false });
+    });
+    await kill9(first); // while the writer's stop waits for its answer
+    await fetch(`${sandbox.urls.router}/admin/delay`, { method: 'PUT', body: JSON.stringify({ ms: 0 }) });
+    await startWorkerProcess();
+    await handle.result();
+    assert.equal(execFileSync('sqlite3', [live, 'SELECT count(*) FROM sessions'], { encoding: 'utf8' }).trim(), '2', 'the backup is live');
+    const saved = readdirSync(files).filter((f) => f.startsWith('memory.db.pre-restore-'));
+    assert.equal(saved.length, 1, 'the file from before saved once');
+    assert.equal(execFileSync('sqlite3', [join(files, saved[0]!), 'SELECT count(*) FROM sessions'], { encoding: 'utf8' }).trim(), '0');
+    assert.deepEqual(readdirSync(files).filter((f) => f.includes('.restoring-')), [], 'no staging copy left behind');
+    assert.deepEqual(changes(), [
+      ['instances', { version: 'canary', count: 0 }, 'writer-stop'],
+      ['instances', { version: 'canary', count: 1 }, 'writer-start'],
+    ], 'the writer stopped once and started once, at the count it had');
   });
 });
