@@ -33,7 +33,7 @@ const METHODS: Record<Capability, string[]> = {
   flags: ['readFlags', 'setFlag'],
   config: ['readConfig', 'setConfig'],
   secrets: ['readSecrets', 'setVersionStates'],
-  killSwitches: ['readKillSwitches', 'setKillSwitch'],
+  killSwitches: ['listKillSwitches', 'readKillSwitches', 'setKillSwitch'],
   restarts: ['targets', 'readReplicas', 'restart'],
   commands: ['run'],
   keyspace: ['countKeys', 'backup', 'listBackups', 'verifyBackup', 'restore', 'verifyRestore', 'undoRestore'],
@@ -41,6 +41,7 @@ const METHODS: Record<Capability, string[]> = {
   releases: ['readRelease', 'rollTo'],
   statusPage: ['open', 'update'],
   reverts: ['readHead', 'revert'],
+  volumes: ['readVolume', 'archiveVolume', 'replaceVolume', 'stopServices', 'startServices'],
 };
 
 describe('provider registry', () => {

@@ -16,6 +16,7 @@ import { restart } from './restart.ts';
 import { scale } from './scale.ts';
 import { secretVersion } from './secret-version.ts';
 import { sqliteRestore } from './sqlite-restore.ts';
+import { volumeRestore } from './volume-restore.ts';
 
 /** In the order a runbook's schema tries them (and the reference lists them). */
 export const ACTIONS = {
@@ -30,6 +31,7 @@ export const ACTIONS = {
   'git-revert': gitRevert,
   scale,
   'sqlite-restore': sqliteRestore,
+  'volume-restore': volumeRestore,
 } as const;
 
 export type ActionKind = keyof typeof ACTIONS;

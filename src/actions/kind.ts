@@ -44,6 +44,8 @@ export interface CaptureContext {
   keyspace(name: string): { provider: string; pattern: string; dir: string; client: Clients['keyspace'] };
   /** A SQLite database of the runbook: its file now, its backups (oldest name first), and its writer's instance count. */
   sqlite(name: string): Promise<{ path: string; bytes: number | null; backupDir: string; backups: { name: string }[]; writer: { target: string; instances: number } | null }>;
+  /** A container volume of the runbook: whether it exists, who uses it, its backups (oldest name first). */
+  volume(name: string): Promise<{ volume: string; exists: boolean; usedBy: string[]; backupDir: string; backups: { name: string }[] }>;
   /** Runs a command action's capture (read-only) and returns what it printed, as the snapshot keeps it. */
   runCapture(provider: string, action: { capture: string[]; env: Record<string, string>; timeoutSeconds: number }): Promise<CapturedValue>;
   /** Every value captured so far, in order: a kind appends its own, and reads a target once. */

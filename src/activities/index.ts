@@ -21,6 +21,7 @@ import { createRevertActivities } from './reverts.ts';
 import { createSchemaActivities } from './schema.ts';
 import { createSnapshotActivities } from './snapshot.ts';
 import { createSqliteActivities } from './sqlite.ts';
+import { createVolumeActivities } from './volumes.ts';
 import { createTrafficActivities } from './traffic.ts';
 import { createWatchActivities } from './watch.ts';
 import { createWriterActivities } from './writers.ts';
@@ -48,6 +49,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createReleaseActivities(deps),
   ...createRevertActivities(deps),
   ...createSqliteActivities(deps),
+  ...createVolumeActivities(deps),
 });
 
 /** Holds only if the activities include every one an action kind's carry-out calls (src/actions/), with its signature. */

@@ -21,6 +21,7 @@ import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { sqliteTarget } from './sqlite.ts';
+import { volumeTarget } from './volumes.ts';
 import { providerRef, runbookFor } from './runbook.ts';
 
 export const INVALID_CHANGE = 'InvalidInput';
@@ -111,6 +112,11 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
       sqlite: async (name) => {
         const { path, backupDir, backups, bytes, writer } = await sqliteTarget(deps, runbook, name);
         return { path, backupDir, bytes, backups: await backups(), writer: writer ? { target: writer.target, instances: await writer.instances() } : null };
+      },
+      volume: async (name) => {
+        const target = volumeTarget(deps, runbook, name);
+        const { exists, usedBy } = await target.client.readVolume(target.volume);
+        return { volume: target.volume, exists, usedBy, backupDir: target.backupDir, backups: await target.backups() };
       },
       runCapture: (provider, action) => captureOutput(deps, providerRef(runbook, provider), provider, action, (lines) => (captureLines = lines)),
       values: [],

@@ -6,7 +6,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { checkSqlite, listSqliteBackups, putBackSaved, stageCopy, swapInStaged } from '../providers/sqlite/sqlite-file.ts';
+import { listBackupFiles } from '../providers/backup-files.ts';
+import { checkSqlite, putBackSaved, stageCopy, swapInStaged } from '../providers/sqlite/sqlite-file.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -34,7 +35,7 @@ export async function sqliteTarget(deps: ActivityDeps, runbook: Runbook, name: s
     backupDir,
     bytes,
     smokeQueries: config.smokeQueries,
-    backups: () => listSqliteBackups(backupDir, config.backupPattern),
+    backups: () => listBackupFiles(backupDir, config.backupPattern),
     writer: !writer
       ? null
       : 'scale' in writer

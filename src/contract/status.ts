@@ -123,6 +123,8 @@ export type CapturedValue =
   /** How many instances a scale action's target runs. */
   | { kind: 'instances'; provider: string; target: string; count: number }
   /** A SQLite database file, its backups (the last 10 names) and how many instances of its writer run. */
+  /** A container volume: whether it exists, the containers using it, its backups (the last 10 names). */
+  | { kind: 'volume'; name: string; volume: string; exists: boolean; usedBy: string[]; backups: string[] }
   | { kind: 'sqlite'; database: string; path: string; bytes: number | null; backups: string[]; writer: { target: string; instances: number } | null }
   /** What a command action's `capture` printed before anything changed: stdout trimmed, secrets masked, cut at a few KB (`truncated`). */
   | { kind: 'command-output'; provider: string; argv: string[]; output: string; truncated?: boolean; durationMs: number };

@@ -49,6 +49,7 @@ export const CAPABILITY_NAMES: Record<Capability, string> = {
   releases: 'release rollbacks',
   statusPage: 'status page incidents',
   reverts: 'git reverts',
+  volumes: 'container volumes',
 };
 
 export class UnknownProviderError extends Error {}

@@ -232,6 +232,22 @@ export interface RevertsClient {
   revert(range: string, options: ChangeOptions): Promise<{ head: string; reverted: string[]; created: string[] }>;
 }
 
+/**
+ * Named volumes of a container engine (seed 003's `ai_workflow_engine_postgres_data`), archived and
+ * restored through a short-lived helper container, and the services that write to them stopped and
+ * started. Archives are gzipped tar files in a folder of the worker's that the helper mounts.
+ */
+export interface VolumesClient {
+  /** Whether the volume exists, and the containers that use it. */
+  readVolume(volume: string): Promise<{ exists: boolean; usedBy: string[] }>;
+  /** The volume's contents written to `archive` (`tar -czf`, read-only mount); returns how many entries it holds. */
+  archiveVolume(volume: string, archive: string, signal?: AbortSignal): Promise<{ entries: number }>;
+  /** The volume's contents replaced by `archive`'s: everything in it removed, the archive extracted; returns the entries now in it. */
+  replaceVolume(volume: string, archive: string, signal?: AbortSignal): Promise<{ entries: number }>;
+  stopServices(services: readonly string[], signal?: AbortSignal): Promise<void>;
+  startServices(services: readonly string[], signal?: AbortSignal): Promise<void>;
+}
+
 export interface Clients {
   traffic: TrafficClient;
   scaling: ScalingClient;
@@ -248,6 +264,7 @@ export interface Clients {
   releases: ReleasesClient;
   statusPage: StatusPageClient;
   reverts: RevertsClient;
+  volumes: VolumesClient;
 }
 
 export type Capability = keyof Clients;

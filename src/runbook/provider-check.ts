@@ -70,6 +70,9 @@ export function checkProviders(runbook: Runbook): Problem[] {
   for (const [name, keyspace] of Object.entries(runbook.keyspaces)) {
     resolve('keyspace', keyspace.provider, `keyspaces.${name}`, (p) => (keyspace.provider = p));
   }
+  for (const [name, volume] of Object.entries(runbook.volumes)) {
+    resolve('volumes', volume.provider, `volumes.${name}`, (p) => (volume.provider = p));
+  }
   for (const [name, { writer }] of Object.entries(runbook.sqlite)) {
     if (writer) resolve('scale' in writer ? 'scaling' : 'commands', writer.provider, `sqlite.${name}.writer`, (p) => (writer.provider = p));
   }

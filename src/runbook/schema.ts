@@ -109,6 +109,15 @@ export const sqliteSchema = z.strictObject({
     .describe("queries the backup must answer as expected (first row) before it replaces the file"),
 });
 
+/** A container volume a volume-restore action restores (seed 003's postgres_data, backed up with tar). */
+export const volumeSchema = z.strictObject({
+  provider: identifier.optional().describe('a provider of container volumes under providers: (docker-compose)'),
+  volume: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a Docker volume name').describe('the named volume, e.g. ai_workflow_engine_postgres_data'),
+  backupDir: z.string().min(1).describe('where its tar.gz backups are kept, e.g. ./backups'),
+  backupPattern: z.string().min(1).default('*.tar.gz').describe('the names of its backups, * standing for any characters (seed 003: postgres_data_*.tar.gz); "latest" is the last by name'),
+  services: z.array(z.string().min(1)).default([]).describe('the Compose services that write to it, stopped while it is restored and started after'),
+});
+
 export const phaseSchema = z.strictObject({
   id: z.int().min(1),
   name: z.string().min(1),
@@ -179,6 +188,7 @@ export const runbookSchema = z
     databases: z.record(identifier, databaseSchema).default({}).describe('Postgres databases dataRestore restores (to a side database, verified, swapped by rename) and down-sql actions change'),
     keyspaces: z.record(identifier, keyspaceSchema).default({}).describe('Redis keyspaces whose backups a redis-restore action restores'),
     sqlite: z.record(identifier, sqliteSchema).default({}).describe('SQLite database files a sqlite-restore action restores from their backups'),
+    volumes: z.record(identifier, volumeSchema).default({}).describe('container volumes a volume-restore action restores from their tar.gz backups'),
     phases: z.array(phaseSchema).default([]).describe('shipped phases, each with the actions that undo it; phaseRollback undoes them newest first'),
     drills: z.record(identifier, drillSchema).default({}).describe('rehearsals rollbackDrill runs on Temporal Schedules, scored against the rto targets'),
     watch: watchSchema.optional().describe("rollbackWatchdog's rules: what it measures each interval and what a breach does (seed 000's automatic triggers)"),
@@ -216,6 +226,10 @@ export const runbookSchema = z
         if ('down-sql' in action && !runbook.databases[action['down-sql'].database]) {
           const db = action['down-sql'].database;
           ctx.addIssue({ code: 'custom', path: [...path, 'down-sql', 'database'], message: `unknown database '${db}'; must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}` });
+        }
+        if ('volume-restore' in action && !runbook.volumes[action['volume-restore']]) {
+          const name = action['volume-restore'];
+          ctx.addIssue({ code: 'custom', path: [...path, 'volume-restore'], message: `unknown volume '${name}'; must be one of: ${Object.keys(runbook.volumes).join(', ') || '(none declared under volumes:)'}` });
         }
         if ('sqlite-restore' in action && !runbook.sqlite[action['sqlite-restore']]) {
           const name = action['sqlite-restore'];
@@ -279,4 +293,5 @@ export type Phase = z.infer<typeof phaseSchema>;
 export type ProviderRef = z.infer<typeof providerRefSchema>;
 export type Keyspace = z.infer<typeof keyspaceSchema>;
 export type SqliteDatabase = z.infer<typeof sqliteSchema>;
+export type RunbookVolume = z.infer<typeof volumeSchema>;
 export type RunbookDatabase = z.infer<typeof databaseSchema>;

@@ -30,6 +30,7 @@ import { runProgram, type RunResult } from '../command/runner.ts';
 import { runHttpCheck } from '../health/http-checks.ts';
 import { secretFromEnv, type ProviderContext, type ProviderDefinition, type Release, type ReleaseState, type RolloutOptions } from '../types.ts';
 import { ComposeFileError, imageLine, parseCompose, serviceNames, withImage, type ComposeDocument } from './compose-file.ts';
+import { composeVolumes } from './volumes.ts';
 
 const argv = z.array(z.string().min(1)).min(1);
 
@@ -59,6 +60,7 @@ const settingsSchema = z.strictObject({
   healthUrls: z.record(z.string().min(1), z.url()).default({}).describe('service -> URL that must answer 2xx after a rollout'),
   healthWaitSeconds: z.number().positive().default(30).describe('how long a health URL may take to answer 2xx after the rollout'),
   timeoutSeconds: z.int().positive().default(300).describe('limit for each docker command, and for `up --wait`'),
+  helperImage: z.string().min(1).default('alpine').describe('the image of the short-lived containers that archive and restore named volumes (it needs tar with gzip, and find); never pulled'),
 });
 type Settings = z.infer<typeof settingsSchema>;
 
@@ -107,7 +109,7 @@ function create(settings: Settings, context: ProviderContext) {
   async function run(command: string[], service: string, what: string, options: { signal?: AbortSignal; onLine?: (line: string) => void; allowFail?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
     const result = await runProgram(command, { env: environment(), cwd, timeoutMs: options.timeoutMs ?? timeoutMs, signal: options.signal, keepLines: 40, onLine: options.onLine ? (line) => options.onLine!(line) : undefined });
     if (result.exitCode !== 0 && !options.allowFail) {
-      throw new Error(`${what} for service ${service} failed: \`${describe(command)}\` ${outcome(result)}; last output: ${lastLines(result)}`);
+      throw new Error(`${what}${service ? ` for service ${service}` : ''} failed: \`${describe(command)}\` ${outcome(result)}; last output: ${lastLines(result)}`);
     }
     return result;
   }
@@ -282,13 +284,19 @@ function create(settings: Settings, context: ProviderContext) {
       readRelease: (service: string) => readRelease(service),
       rollTo,
     },
+    volumes: composeVolumes({
+      run: (command, what, options) => run(command, '', what, options),
+      dockerCommand: settings.dockerCommand,
+      composeArgs,
+      helperImage: settings.helperImage,
+    }),
   };
 }
 
-export const dockerCompose: ProviderDefinition<'releases', Settings> = {
+export const dockerCompose: ProviderDefinition<'releases' | 'volumes', Settings> = {
   id: 'docker-compose',
-  description: 'rolls a Docker Compose service back to the image its previous compose file names (git HEAD~1 by default): edits only that image: line, backs the file up, `up -d --no-deps --wait`',
-  capabilities: ['releases'],
+  description: 'rolls a Docker Compose service back to the image its previous compose file names (git HEAD~1 by default): edits only that image: line, backs the file up, `up -d --no-deps --wait`; archives and restores its named volumes',
+  capabilities: ['releases', 'volumes'],
   settingsSchema,
   example: { projectDir: '.', file: 'docker-compose.yml', previous: { git: 'HEAD~1' }, healthUrls: { api: 'http://127.0.0.1:8000/health' } },
   create,

@@ -6,36 +6,17 @@
  * copy is renamed into place, so a reader sees the old file or the new one, never half of either.
  * Checks run through the `sqlite3` command-line tool (Debian's sqlite3), read-only.
  */
-import { copyFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { runProgram } from '../command/runner.ts';
 
 /** The files that make up one SQLite database besides the main file, moved with it. */
 const COMPANIONS = ['-wal', '-shm', '-journal'];
 
-export interface SqliteBackup {
-  name: string;
-  path: string;
-  bytes: number;
-  modifiedAt: string;
-}
-
 export interface SqliteSmokeQuery {
   name: string;
   sql: string;
   expect?: unknown;
-}
-
-/** Backups in `dir` whose names match `pattern` (`*` standing for any characters), oldest name first (seed 001's names sort by time). */
-export async function listSqliteBackups(dir: string, pattern: string): Promise<SqliteBackup[]> {
-  const matcher = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => matcher.test(name)).sort();
-  return Promise.all(
-    names.map(async (name) => {
-      const info = await stat(join(dir, name));
-      return { name, path: join(dir, name), bytes: info.size, modifiedAt: info.mtime.toISOString() };
-    }),
-  );
 }
 
 /** Runs `sqlite3` read-only on `path` with one SQL text; its stdout, or an error with its last lines. */
