@@ -11,7 +11,7 @@
  * rollbackWatchdog-* and rollbackDrill-* come from test/rollback-watchdog.test.ts and
  * test/rollback-drill.test.ts (a watchdog that started and followed a rollback, then was stopped; a
  * drill end to end and a dry-run drill). phaseRollback-v4-* come from the action-kind registry: a
- * scale action (a dry run; carried out and compensated), sqlite-restore (compensated; a corrupt backup
+ * scale action (a dry run; carried out and compensated), volume-restore (compensated), sqlite-restore (compensated; a corrupt backup
  * aborted) and a dry run listing its blockers; dataRestore-v3-dump-* restores a team's own dump and is
  * compensated; rollbackWatchdog-v2-* are watchdogs started under another ID and refused (the
  * one-watchdog-per-system patch). Each replays under the workflow ID it ran with.
