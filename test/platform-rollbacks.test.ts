@@ -16,8 +16,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { stringify } from 'yaml';
-import { parseRunbook } from '../src/runbook/load.ts';
 import type { RollbackStatus } from '../src/contract/index.ts';
 import type { FullRollbackResult } from '../src/contract/index.ts';
 import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
@@ -25,22 +23,14 @@ import { CloudRunEmulator } from './emulators/cloud-run.ts';
 import { SlackEmulator } from './emulators/slack.ts';
 import { StatuspageEmulator } from './emulators/statuspage.ts';
 import { freePort } from './harness.ts';
-import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { addMinimalRunbook, failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 import { statusQuery } from '../src/contract/messages.ts';
 
 const PROJECT = 'rrplatform';
 
 /** A runbook for a system without the sandbox: just what these rollbacks need. */
 function runbookFor(system: string, sections: Record<string, unknown>): void {
-  const doc = {
-    system,
-    approvers: { oncall: ['alice', 'bob'] },
-    rto: { detectionMinutes: 5, decisionMinutes: 5, executionMinutes: 10, verificationMinutes: 5 },
-    notify: [{ provider: 'log' }],
-    decisions: { timeoutSeconds: 120, onTimeout: 'abort' },
-    ...sections,
-  };
-  t.runbooks.set(system, parseRunbook(stringify(doc), `runbooks/${system}.yaml`));
+  addMinimalRunbook(t, system, sections);
 }
 
 let t: RollbackTestEnv;

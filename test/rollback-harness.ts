@@ -139,6 +139,22 @@ export async function startRollbackTestEnv(): Promise<RollbackTestEnv> {
   };
 }
 
+/**
+ * A runbook for a system without the sandbox, holding just `sections` besides what every runbook has
+ * (approvers, rto, a log channel, decisions that wait 2 minutes), added to the worker's runbooks.
+ */
+export function addMinimalRunbook(t: RollbackTestEnv, system: string, sections: Record<string, unknown>): void {
+  const doc = {
+    system,
+    approvers: { oncall: ['alice', 'bob'] },
+    rto: { detectionMinutes: 5, decisionMinutes: 5, executionMinutes: 10, verificationMinutes: 5 },
+    notify: [{ provider: 'log' }],
+    decisions: { timeoutSeconds: 120, onTimeout: 'abort' },
+    ...sections,
+  };
+  t.runbooks.set(system, parseRunbook(stringify(doc), `runbooks/${system}.yaml`));
+}
+
 export async function startRollback(
   t: RollbackTestEnv,
   input: Record<string, unknown>,

@@ -9,12 +9,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { stringify } from 'yaml';
 import { decideSignal } from '../src/contract/messages.ts';
-import { parseRunbook } from '../src/runbook/load.ts';
 import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
 import { freePort } from './harness.ts';
-import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
+import { addMinimalRunbook, failureOf, startRollback, startRollbackTestEnv, waitForStatus, type RollbackTestEnv } from './rollback-harness.ts';
 
 const PROJECT = 'rrvolume';
 const VOLUME = `${PROJECT}_webdata`;
@@ -32,12 +30,7 @@ const served = async (path: string) => {
 };
 
 function runbook(system: string): void {
-  const doc = {
-    system,
-    approvers: { oncall: ['alice', 'bob'] },
-    rto: { detectionMinutes: 5, decisionMinutes: 5, executionMinutes: 10, verificationMinutes: 5 },
-    notify: [{ provider: 'log' }],
-    decisions: { timeoutSeconds: 120, onTimeout: 'abort' },
+  addMinimalRunbook(t, system, {
     providers: {
       compose: { provider: 'docker-compose', settings: { projectDir: dir, project: PROJECT, dockerHostEnv: 'TEST_DOCKER_HOST', helperImage: 'tools:1', timeoutSeconds: 90 } },
       scripts: { provider: 'command', settings: {} },
@@ -46,8 +39,7 @@ function runbook(system: string): void {
     phases: [
       { id: 1, name: 'Web data', rollback: [{ 'volume-restore': 'web-data' }, { command: [process.execPath, '-e', 'process.exit(3)'], repeatable: true }], verify: false },
     ],
-  };
-  t.runbooks.set(system, parseRunbook(stringify(doc), `runbooks/${system}.yaml`));
+  });
 }
 
 const phase = (system: string) => startRollback(t, { system, phases: [1], reason: 'the release corrupted the uploads', requestedBy: 'alice', baselineSeconds: 0 }, undefined, 'phaseRollback');

@@ -23,7 +23,8 @@ export type SqliteRestoreAction = z.output<ReturnType<typeof schema>>;
 
 export type SqliteRestoreChange = { op: 'restore' | 'undo'; database: string; backup: string; writerInstances: number | null };
 
-interface SqliteStep {
+/** What both activities of a SQLite restore are told. */
+export interface SqliteStep {
   system: string;
   database: string;
   /** Names what the file there now is moved aside as: the same for a retry and for the undo. */

@@ -29,7 +29,8 @@ export interface VolumeRestoreChange {
   backup: string;
 }
 
-interface VolumeStep {
+/** What both activities of a volume restore are told. */
+export interface VolumeStep {
   system: string;
   name: string;
   /** Names the archives of what the volume held: the same for a retry and for the undo. */

@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { SqliteStep } from '../actions/sqlite-restore.ts';
 import { listBackupFiles } from '../providers/backup-files.ts';
 import { checkSqlite, putBackSaved, stageCopy, swapInStaged } from '../providers/sqlite/sqlite-file.ts';
 import type { Runbook } from '../runbook/schema.ts';
@@ -13,14 +14,6 @@ import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { providerRef, runbookFor } from './runbook.ts';
 
-interface SqliteStep {
-  system: string;
-  database: string;
-  saveId: string;
-  writerInstances: number | null;
-  idempotencyKey: string;
-  actor: string;
-}
 
 /** A runbook's SQLite database with what reaches it: its file, its backups, its writer. */
 export async function sqliteTarget(deps: ActivityDeps, runbook: Runbook, name: string) {

@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { VolumeStep } from '../actions/volume-restore.ts';
 import { listBackupFiles } from '../providers/backup-files.ts';
 import { archiveEntries } from '../providers/docker-compose/volumes.ts';
 import type { Runbook } from '../runbook/schema.ts';
@@ -13,11 +14,6 @@ import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { providerRef, runbookFor } from './runbook.ts';
 
-interface VolumeStep {
-  system: string;
-  name: string;
-  saveId: string;
-}
 
 /** A runbook's volume with what reaches it: the engine's client, its backups, its services. */
 export function volumeTarget(deps: ActivityDeps, runbook: Runbook, name: string) {
