@@ -38,10 +38,12 @@ const METHODS: Record<Capability, string[]> = {
   commands: ['run'],
   keyspace: ['countKeys', 'backup', 'listBackups', 'verifyBackup', 'restore', 'verifyRestore', 'undoRestore'],
   faults: ['read', 'setFault', 'setBreaker', 'setMemory'],
-  releases: ['readRelease', 'rollTo'],
+  releases: ['readRelease', 'listReleases', 'findRelease', 'rollTo'],
   statusPage: ['open', 'update'],
   reverts: ['readHead', 'revert'],
   volumes: ['readVolume', 'archiveVolume', 'replaceVolume', 'stopServices', 'startServices'],
+  appSecrets: ['readAppSecrets', 'setAppSecret'],
+  databaseClones: ['readInstance', 'recoveryWindow', 'cloneInstance', 'labelInstance'],
 };
 
 describe('provider registry', () => {

@@ -24,6 +24,10 @@ export interface Release {
   createdAt?: string;
   /** The image it runs, where the platform says. */
   image?: string;
+  /** Other names it answers to: a git tag, a revision number, a traffic tag, a digest. */
+  aliases?: string[];
+  /** An image no release runs yet: rolling to it deploys it (Cloud Run: a new revision, tagged). */
+  fresh?: boolean;
 }
 
 export interface ReleaseState {

@@ -50,6 +50,8 @@ export const CAPABILITY_NAMES: Record<Capability, string> = {
   statusPage: 'status page incidents',
   reverts: 'git reverts',
   volumes: 'container volumes',
+  appSecrets: 'app secrets',
+  databaseClones: 'database point-in-time clones',
 };
 
 export class UnknownProviderError extends Error {}

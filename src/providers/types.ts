@@ -193,9 +193,22 @@ export interface RolloutOptions extends ChangeOptions {
   signal?: AbortSignal;
 }
 
-/** Releases of deployable targets: read the current and previous one, and roll a target to one. */
+/** Releases of deployable targets: read the current and previous one, name one, and roll a target to one. */
 export interface ReleasesClient {
   readRelease(target: string): Promise<ReleaseState>;
+  /**
+   * The target's releases a rollback can name, newest first, at most `limit`, the one serving now
+   * included: what a refusal of an unknown version lists ("it has: ...").
+   */
+  listReleases(target: string, limit: number): Promise<Release[]>;
+  /**
+   * The release `name` means for `target`, as the platform names its releases: a deploy id (Render,
+   * Railway), an image reference or digest (Fly, Cloud Run, Kubernetes), a revision (Kubernetes'
+   * `--to-revision`, a Cloud Run revision or traffic tag), a git tag (Compose). Null when it has none
+   * by that name. A platform that deploys any image (Cloud Run, Fly, Kubernetes) returns an image
+   * reference no release runs yet as a release to deploy (`Release.fresh`).
+   */
+  findRelease(target: string, name: string): Promise<Release | null>;
   /**
    * Makes `release` the one serving `target` and waits until the platform reports it up (healthy,
    * ready, rolled out), returning the state afterwards. Rolling to the release already serving
@@ -248,6 +261,43 @@ export interface VolumesClient {
   startServices(services: readonly string[], signal?: AbortSignal): Promise<void>;
 }
 
+/** An app's secrets where the platform keeps no versions and never returns values (Fly: `/apps/{app}/secrets`). */
+export interface AppSecretsClient {
+  /** The app's secrets by name, each with the digest the platform reports (never a value). */
+  readAppSecrets(target: string): Promise<{ name: string; digest: string }[]>;
+  /**
+   * Sets (`value` a string) or unsets (null) secret `name` of `target`, then updates the target's
+   * Machines so they load it; returns the secrets afterwards. Setting the value it has (same digest)
+   * and unsetting an absent secret change nothing, so a retry is safe.
+   */
+  setAppSecret(target: string, name: string, value: string | null, options: RolloutOptions): Promise<{ name: string; digest: string }[]>;
+}
+
+/** A managed database instance (Cloud SQL) as the Admin API describes it: never a password. */
+export interface DatabaseInstance {
+  name: string;
+  state: string;
+  databaseVersion: string;
+  /** The name services connect with (`project:region:instance`). */
+  connectionName: string;
+  labels: Record<string, string>;
+}
+
+/** Point-in-time clones of managed database instances (seed 002: `gcloud sql instances clone --point-in-time`). */
+export interface DatabaseClonesClient {
+  /** The instance, or null when it does not exist. */
+  readInstance(name: string): Promise<DatabaseInstance | null>;
+  /** The earliest and latest points in time `instance` can be cloned to (its backup and log retention). */
+  recoveryWindow(name: string): Promise<{ earliest: string; latest: string }>;
+  /**
+   * Clones `source` to a new instance `clone` as it was at `pointInTime`, and waits for the operation
+   * to finish; a repeat finds the clone (or its running operation) and starts none.
+   */
+  cloneInstance(source: string, clone: string, pointInTime: string, options: RolloutOptions): Promise<DatabaseInstance>;
+  /** Merges `labels` into the instance's labels (the original marked as replaced, never deleted). */
+  labelInstance(name: string, labels: Record<string, string>, options: ChangeOptions): Promise<DatabaseInstance>;
+}
+
 export interface Clients {
   traffic: TrafficClient;
   scaling: ScalingClient;
@@ -265,6 +315,8 @@ export interface Clients {
   statusPage: StatusPageClient;
   reverts: RevertsClient;
   volumes: VolumesClient;
+  appSecrets: AppSecretsClient;
+  databaseClones: DatabaseClonesClient;
 }
 
 export type Capability = keyof Clients;
