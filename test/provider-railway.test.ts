@@ -4,6 +4,8 @@
  * a repeat that sends nothing more, an earlier attempt's rollback found and followed, canRollback
  * false refused before sending, GraphQL errors in a 200, HTTP 401, 404, 409, 429 (Retry-After waited
  * out), 5xx, a rollback deployment that fails, crashes or never finishes, and bad settings refused.
+ * Releases named by deployment id (`railway rollback <id>`): found, listed, unknown ones null, and a
+ * chosen deployment (not only the previous one) rolled to once.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -55,6 +57,8 @@ async function setup(options: { settings?: Record<string, unknown>; token?: stri
   const client = railway.create(settings, { env: { RAILWAY_API_TOKEN: options.token ?? TOKEN }, logger: quietLogger }).releases;
   const wrapped: ReleasesClient = {
     readRelease: (target) => client.readRelease(target),
+    listReleases: (target, limit) => client.listReleases(target, limit),
+    findRelease: (target, name) => client.findRelease(target, name),
     rollTo: (target, release, opts) => client.rollTo(target, release, { onProgress: (line) => progress.push(line), ...opts }),
   };
   return { emulator, client: wrapped, good, failed, bad, progress };
@@ -265,6 +269,69 @@ describe('railway provider against an emulator of the documented API', () => {
       message: `Railway deployment ${other.id} belongs to service ${OTHER_SERVICE} in environment ${ENVIRONMENT}, not to api (service ${SERVICE} in environment ${ENVIRONMENT}): refusing to roll api to it`,
     });
     await assert.rejects(client.readRelease('web'), { message: "Railway: no service named 'web' in the runbook's services setting (known: api)" });
+    assert.equal(emulator.mutations().length, 0);
+  });
+
+  test('findRelease: a deployment id of the service is that release; an unknown id, a non-id or another service\'s deployment is null', async () => {
+    const { emulator, client, good, failed } = await setup();
+    const initial = emulator.deployments.find((d) => d.meta.commitMessage === 'Initial voice companion')!;
+    assert.deepEqual(await client.findRelease('api', initial.id), {
+      id: initial.id,
+      label: '0f0e0d0 Initial voice companion',
+      createdAt: initial.createdAt,
+      image: initial.meta.imageDigest,
+    });
+    assert.equal((await client.findRelease('api', good.id))?.label, 'a1b2c3d Add voice input retries');
+    assert.equal((await client.findRelease('api', failed.id))?.id, failed.id, 'it exists; rollTo says why it cannot be rolled to');
+    assert.equal(await client.findRelease('api', randomUUID()), null);
+    const other = emulator.deployments.find((d) => d.serviceId === OTHER_SERVICE)!;
+    assert.equal(await client.findRelease('api', other.id), null);
+    const asked = emulator.requests.length;
+    assert.equal(await client.findRelease('api', 'v41'), null);
+    assert.equal(emulator.requests.length, asked, 'a name that is no deployment id is not sent');
+    assert.equal(emulator.mutations().length, 0);
+  });
+
+  test('listReleases: the deployments that served, newest first, the live one included, at most the limit', async () => {
+    const { client, good, bad } = await setup({ failedBetween: 3 });
+    const listed = await client.listReleases('api', 10);
+    assert.deepEqual(
+      listed.map((r) => r.label),
+      ['b4d5e6f Switch TTS provider', 'a1b2c3d Add voice input retries', '0f0e0d0 Initial voice companion'],
+    );
+    assert.deepEqual(
+      (await client.listReleases('api', 2)).map((r) => r.id),
+      [bad.id, good.id],
+    );
+  });
+
+  test('rollTo a chosen deployment (not the previous one): one deploymentRollback of that id, followed to SUCCESS; a repeat sends nothing', async () => {
+    const { emulator, client, bad } = await setup();
+    const initial = emulator.deployments.find((d) => d.meta.commitMessage === 'Initial voice companion')!;
+    const chosen = (await client.findRelease('api', initial.id))!;
+    const state = await client.rollTo('api', chosen, key(1));
+    const made = newest(emulator);
+    assert.deepEqual(
+      emulator.mutations().map((r) => (r.body as { variables: unknown }).variables),
+      [{ id: initial.id }],
+    );
+    assert.deepEqual(made.meta, { ...initial.meta, reason: 'rollback' });
+    assert.equal(made.status, 'SUCCESS');
+    assert.equal(emulator.get(bad.id).status, 'REMOVED');
+    assert.equal(state.current?.id, made.id);
+    assert.equal(state.current?.label, '0f0e0d0 Initial voice companion');
+    assert.equal(state.previous?.id, bad.id, 'what the undo goes back to');
+
+    const again = await client.rollTo('api', chosen, key(1));
+    assert.equal(emulator.mutations().length, 1, 'the repeat finds its deployment live');
+    assert.deepEqual(again.current, state.current);
+  });
+
+  test('rollTo a deployment that never served (a failed build) is refused naming ones that did; nothing is sent', async () => {
+    const { emulator, client, good, failed, bad } = await setup();
+    await assert.rejects(client.rollTo('api', { id: failed.id, label: 'c0ffee0 Bump deps' }, key(1)), {
+      message: `Railway service api: deployment ${failed.id} is FAILED: it never served, so there is nothing of it to roll back to; nothing was sent. Deployments that served: ${bad.id}, ${good.id}, ${emulator.deployments[0]!.id}`,
+    });
     assert.equal(emulator.mutations().length, 0);
   });
 

@@ -3,7 +3,9 @@
  * service's live and previous deploy (cursor pagination), rolling back to the previous one and back
  * again, the auto-deploy warning, a repeat that sends nothing more, an earlier attempt's rollback
  * deploy found and followed, a deploy that never went live refused, rollback deploys that fail or never
- * finish, HTTP 401, 404, 409, 429 (Retry-After waited out), 5xx, and bad settings refused.
+ * finish, HTTP 401, 404, 409, 429 (Retry-After waited out), 5xx, and bad settings refused. Releases
+ * named by deploy id (`dep-...`): found, listed, unknown ones null, and a chosen deploy (not only the
+ * previous one) rolled to once.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -43,6 +45,8 @@ async function setup(options: { autoDeploy?: 'yes' | 'no'; settings?: Record<str
   const client = render.create(settings, { env: { RENDER_API_KEY: options.token ?? TOKEN }, logger: quietLogger }).releases;
   const wrapped: ReleasesClient = {
     readRelease: (target) => client.readRelease(target),
+    listReleases: (target, limit) => client.listReleases(target, limit),
+    findRelease: (target, name) => client.findRelease(target, name),
     rollTo: (target, release, opts) => client.rollTo(target, release, { onProgress: (line) => progress.push(line), ...opts }),
   };
   return { emulator, client: wrapped, srv, good, bad, progress };
@@ -232,6 +236,55 @@ describe('render provider against an emulator of the documented API', () => {
       message: `Render API POST /services/${srv}/rollback answered 500: internal server error. Render failed: see https://status.render.com, and check the service's events in the dashboard before retrying.`,
     });
     assert.equal(emulator.writes().length, 1);
+  });
+
+  test('findRelease: a deploy id of the service is that release; an unknown id, a non-id or another service\'s deploy is null', async () => {
+    const { emulator, client, srv, good } = await setup();
+    const initial = emulator.deploysOf(srv).at(-1)!;
+    assert.deepEqual(await client.findRelease('api', initial.id), { id: initial.id, label: '0f0e0d0 Initial voice companion', createdAt: initial.createdAt });
+    assert.equal((await client.findRelease('api', good.id))?.label, 'a1b2c3d Add voice input retries');
+    assert.equal(await client.findRelease('api', 'dep-0000000000000000000a'), null);
+    const other = emulator.addService({ name: 'rose-worker', autoDeploy: 'no' }).id;
+    const elsewhere = emulator.addDeploy(other, { status: 'live', minutesAgo: 5, commit: 'dddddddddddddddddddddddddddddddddddddddd', message: 'Worker change' });
+    assert.equal(await client.findRelease('api', elsewhere.id), null, "another service's deploy is none of this target's");
+    const asked = emulator.requests.length;
+    assert.equal(await client.findRelease('api', 'v41'), null);
+    assert.equal(emulator.requests.length, asked, 'a name that is no deploy id is not sent');
+    assert.equal(emulator.writes().length, 0);
+  });
+
+  test('listReleases: the deploys that went live, newest first, the live one included, at most the limit', async () => {
+    const { client, good, bad } = await setup({ failedBetween: 3 });
+    assert.deepEqual(
+      (await client.listReleases('api', 10)).map((r) => r.label),
+      ['b4d5e6f Switch TTS provider', 'a1b2c3d Add voice input retries', '0f0e0d0 Initial voice companion'],
+    );
+    assert.deepEqual(
+      (await client.listReleases('api', 2)).map((r) => r.id),
+      [bad.id, good.id],
+    );
+  });
+
+  test('rollTo a chosen deploy (not the previous one): one POST rollback with its id, followed to live; a repeat sends nothing', async () => {
+    const { emulator, client, srv, bad } = await setup();
+    const initial = emulator.deploysOf(srv).at(-1)!;
+    const chosen = (await client.findRelease('api', initial.id))!;
+    const state = await client.rollTo('api', chosen, key(1));
+    const made = newest(emulator, srv);
+    assert.deepEqual(
+      emulator.writes().map((r) => [r.method, r.path, r.body]),
+      [['POST', `/v1/services/${srv}/rollback`, { deployId: initial.id }]],
+    );
+    assert.equal(made.trigger, 'rollback');
+    assert.deepEqual(made.commit, initial.commit);
+    assert.equal(made.status, 'live');
+    assert.equal(state.current?.id, made.id);
+    assert.equal(state.current?.label, '0f0e0d0 Initial voice companion');
+    assert.equal(state.previous?.id, bad.id, 'what the undo goes back to');
+
+    const again = await client.rollTo('api', chosen, key(1));
+    assert.equal(emulator.writes().length, 1, 'the repeat finds its rollback deploy live');
+    assert.deepEqual(again.current, state.current);
   });
 
   test('an unknown target is refused naming the known ones', async () => {

@@ -14,7 +14,8 @@
  *   GraphQL schema (introspection; also src/gql/schema.json of github.com/railwayapp/cli):
  *     deployments(input: DeploymentListInput!, first, after): QueryDeploymentsConnection!
  *     deployment(id: String!): Deployment!   (id status createdAt canRollback canRedeploy serviceId
- *                                             environmentId staticUrl meta: DeploymentMeta (JSON))
+ *                                             environmentId staticUrl meta: DeploymentMeta (JSON));
+ *                                             an unknown id is a "Deployment not found" GraphQL error
  *     deploymentRollback(id: String!): Boolean!
  *     deploymentRedeploy(id: String!, usePreviousImageTag: Boolean): Deployment!
  */
@@ -114,9 +115,23 @@ export function railwayApi(settings: Settings, context: ProviderContext) {
     return deployments.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   }
 
+  const deployment = (id: string, signal?: AbortSignal) => graphql('deployment', DEPLOYMENT, { id }, deploymentSchema, { signal });
+
   return {
     history,
-    deployment: (id: string, signal?: AbortSignal) => graphql('deployment', DEPLOYMENT, { id }, deploymentSchema, { signal }),
+    deployment,
+    /**
+     * Deployment `id`, or null when Railway has none by that id: it answers an unknown id with a
+     * GraphQL error in a 200 ("Deployment not found"), not with a 404.
+     */
+    async findDeployment(id: string, signal?: AbortSignal): Promise<Deployment | null> {
+      try {
+        return await deployment(id, signal);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 200 && /not found/i.test(err.message)) return null;
+        throw err;
+      }
+    },
     /** Answers only whether it started: the deployment it makes is found in the history. */
     rollback: (id: string, signal?: AbortSignal) => graphql('deploymentRollback', ROLLBACK, { id }, z.boolean(), { mutation: true, signal }),
     redeployImage: (id: string, signal?: AbortSignal) => graphql('deploymentRedeploy', REDEPLOY, { id, usePreviousImageTag: true }, deploymentSchema, { mutation: true, signal }),

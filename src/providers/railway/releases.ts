@@ -11,6 +11,10 @@
  * roll back to a deployment whose `canRollback` is false (older than the plan's image retention):
  * `readRelease` says so in `blocked`, and `rollTo` refuses before sending anything.
  *
+ * A rollback may also name a deployment (`railway rollback <id>`, seed 001's "pick the last known
+ * good deployment"): `findRelease` looks its id up, `listReleases` names the recent deployments that
+ * served, and `rollTo` rolls to any of them the same way.
+ *
  * API reference:
  *   Rollback makes a new deployment with the old image and variables
  *                                  https://docs.railway.com/pricing/plans#image-retention-policy
@@ -65,6 +69,9 @@ function releaseOf(d: Deployment): Release {
   const label = commit ? `${commit.slice(0, 7)}${message ? ` ${message}` : ''}` : (image ?? `deployment ${d.id}`);
   return { id: d.id, label, createdAt: d.createdAt, ...(image ? { image } : {}) };
 }
+
+/** Railway deployment ids are UUIDs: any other name is none of them, and is not sent to ask. */
+const DEPLOYMENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The releases client of the services the settings name; an unknown target is refused naming the known ones. */
 export function railwayReleases(api: RailwayApi, settings: Settings, context: ProviderContext): ReleasesClient {
@@ -170,6 +177,13 @@ export function railwayReleases(api: RailwayApi, settings: Settings, context: Pr
     }
 
     const live = liveOf(deployments);
+    // A build that failed or crashed has nothing to go back to (Railway keeps no serving image of it).
+    if (!WAS_LIVE.has(wanted.status) && !(live && runsBuildOf(live, wanted))) {
+      const served = deployments.filter((d) => WAS_LIVE.has(d.status)).slice(0, 5).map((d) => d.id);
+      throw new Error(
+        `Railway service ${target}: deployment ${wanted.id} is ${wanted.status}: it never served, so there is nothing of it to roll back to; nothing was sent. Deployments that served: ${served.join(', ') || 'none'}`,
+      );
+    }
     if (live && runsBuildOf(live, wanted)) {
       progress(`Railway service ${target}: ${live.id === wanted.id ? `deployment ${wanted.id}` : `deployment ${live.id}, made from ${wanted.id},`} is already live; nothing sent`);
       return stateOf(target, service, await api.history(service, (ds) => previousOf(ds, liveOf(ds)) !== undefined, signal));
@@ -204,6 +218,22 @@ export function railwayReleases(api: RailwayApi, settings: Settings, context: Pr
 
   return {
     readRelease: async (target) => readState(target, serviceOf(target)),
+
+    /** The deployments that served (what a rollback can go back to), newest first, the live one included. */
+    async listReleases(target, limit) {
+      const served = (ds: Deployment[]) => ds.filter((d) => WAS_LIVE.has(d.status));
+      const deployments = await api.history(serviceOf(target), (ds) => served(ds).length >= limit);
+      return served(deployments).slice(0, limit).map(releaseOf);
+    },
+
+    /** Deployment `name` of the target's service and environment; null for any other id (another service's deployment is none of this target's). */
+    async findRelease(target, name) {
+      const service = serviceOf(target);
+      if (!DEPLOYMENT_ID.test(name)) return null;
+      const found = await api.findDeployment(name);
+      return found && found.serviceId === service.serviceId && found.environmentId === service.environmentId ? releaseOf(found) : null;
+    },
+
     rollTo,
   };
 }

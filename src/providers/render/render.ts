@@ -11,6 +11,10 @@
  * branch deploys the bad commit again: when the service's autoDeploy is `yes`, rollTo says so in a
  * progress line and in the state it returns, and tells the engineer to turn it off.
  *
+ * A rollback may also name a deploy (`dep-...`, the dashboard's "Rollback to this deploy" on any of
+ * them): `findRelease` looks it up, `listReleases` names the recent deploys that went live, and
+ * `rollTo` sends the same rollback with that deploy's id.
+ *
  * The rollback endpoint takes no idempotency key, so a retried rollTo reads first: the target deploy
  * live, or live through a rollback deploy of the same build, means done; a rollback deploy of that
  * build still under way (an earlier attempt whose worker died) is followed instead of sent again.
@@ -29,7 +33,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
-import { bearerToken, jsonApi } from '../http-api.ts';
+import { ApiError, bearerToken, jsonApi } from '../http-api.ts';
 import type { ProviderClient, ProviderContext, ProviderDefinition, Release, ReleaseState, RolloutOptions } from '../types.ts';
 
 const settingsSchema = z.strictObject({
@@ -62,6 +66,9 @@ const serviceSchema = z.looseObject({ id: z.string(), name: z.string().optional(
 const UNDER_WAY = new Set(['created', 'queued', 'build_in_progress', 'update_in_progress', 'pre_deploy_in_progress']);
 /** Render only rolls back to a deploy that went live: the live one, or one since replaced. */
 const WENT_LIVE = new Set(['live', 'deactivated']);
+
+/** Render deploy ids: any other name is none of them, and is not sent to ask. */
+const DEPLOY_ID = /^dep-[a-z0-9]+$/;
 
 const PAGE = 20;
 /** Enough history to find the deploy before the live one behind a run of failed ones. */
@@ -182,6 +189,26 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'r
   return {
     releases: {
       readRelease: (target) => readState(target),
+
+      /** The deploys that went live (what Render rolls back to), newest first, the live one included. */
+      async listReleases(target, limit) {
+        const wentLive = (ds: Deploy[]) => ds.filter((d) => WENT_LIVE.has(d.status));
+        return wentLive(await deploys(serviceOf(target), (ds) => wentLive(ds).length >= limit))
+          .slice(0, limit)
+          .map(releaseOf);
+      },
+
+      /** Deploy `name` of the target's service, or null: Render answers 404 for a deploy it has not, or one of another service. */
+      async findRelease(target, name) {
+        const id = serviceOf(target);
+        if (!DEPLOY_ID.test(name)) return null;
+        try {
+          return releaseOf(await deploy(id, name));
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 404) return null;
+          throw err;
+        }
+      },
 
       async rollTo(target, release, options: RolloutOptions) {
         const id = serviceOf(target);
