@@ -20,10 +20,14 @@
  * `fly-machine-lease-nonce` (409). Machines boot and stop after `bootMs`, so waits really wait. The
  * bearer token is checked (401 `Authenticate: token validation error`); unknown apps and Machines are
  * 404; 429 with Retry-After and 5xx come from `failNext`.
+ * App secrets (`/v1/apps/{app}/secrets`) live in test/emulators/fly-secrets.ts: a Machine loads its
+ * app's secrets (their digests, in `loadedSecrets`) each time it boots, and an update may name
+ * `min_secrets_version`.
  * References: https://fly.io/docs/machines/api/machines-resource/,
  * https://fly.io/docs/machines/api/working-with-machines-api/, https://docs.machines.dev/ (OpenAPI).
  */
 import { randomBytes } from 'node:crypto';
+import { FlyAppSecrets } from './fly-secrets.ts';
 import { HttpEmulator, type RecordedRequest, type Reply } from './http-emulator.ts';
 
 export interface EmulatedConfig {
@@ -67,6 +71,10 @@ export interface EmulatedMachine {
   lease: EmulatedLease | null;
   /** Boots of this Machine never finish (it stays `starting`). */
   hangs: boolean;
+  /** The app secrets (name -> digest) the Machine loaded when it last booted. */
+  loadedSecrets?: Record<string, string>;
+  /** The `min_secrets_version` its last update named. */
+  minSecretsVersion?: number;
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -92,6 +100,7 @@ const copy = <T>(value: T): T => structuredClone(value);
 
 export class FlyMachinesEmulator extends HttpEmulator {
   readonly apps = new Map<string, Map<string, EmulatedMachine>>();
+  readonly secrets = new FlyAppSecrets((app) => this.apps.has(app));
   /** Boots of Machines created from now on never finish. */
   newMachinesHang = false;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -119,6 +128,7 @@ export class FlyMachinesEmulator extends HttpEmulator {
     this.route('POST', `${machine}/lease`, (r, p) => this.withMachine(p, (m) => this.acquire(m, r)));
     this.route('GET', `${machine}/lease`, (_r, p) => this.withMachine(p, (m) => (activeLease(m) ? { status: 200, body: { status: 'success', data: copy(m.lease) } } : { status: 404, body: { error: 'lease not found' } })));
     this.route('DELETE', `${machine}/lease`, (r, p) => this.withMachine(p, (m) => this.release(m, r)));
+    this.secrets.routes(this);
   }
 
   override async stop(): Promise<void> {
@@ -162,6 +172,7 @@ export class FlyMachinesEmulator extends HttpEmulator {
       hangs: false,
     };
     this.addApp(app).set(machine.id, machine);
+    machine.loadedSecrets = this.secrets.digests(app);
     return machine;
   }
 
@@ -214,6 +225,8 @@ export class FlyMachinesEmulator extends HttpEmulator {
       if (machine.hangs || machine.instance_id !== instance || machine.state !== from) return;
       machine.state = 'started';
       this.event(machine, 'start', 'started', 'flyd');
+      const app = [...this.apps].find(([, machines]) => machines.get(machine.id) === machine)?.[0];
+      if (app) machine.loadedSecrets = this.secrets.digests(app);
     });
   }
 
@@ -247,8 +260,9 @@ export class FlyMachinesEmulator extends HttpEmulator {
   }
 
   private update(machine: EmulatedMachine, request: RecordedRequest): Reply {
-    const body = request.body as { config?: EmulatedConfig; skip_launch?: boolean } | null;
+    const body = request.body as { config?: EmulatedConfig; skip_launch?: boolean; min_secrets_version?: number } | null;
     if (!body?.config?.image) return { status: 400, body: { error: 'config.image is required: send the whole config' } };
+    if (body.min_secrets_version !== undefined) machine.minSecretsVersion = body.min_secrets_version;
     machine.config = copy(body.config);
     machine.image_ref = imageRef(body.config.image);
     machine.instance_id = instanceId();
@@ -341,6 +355,6 @@ function activeLease(machine: EmulatedMachine): boolean {
 /** The Machine as the API shows it (the lease and test switches are the emulator's own). */
 function shown(machine: EmulatedMachine): unknown {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- left out of the answer
-  const { versions, lease, hangs, ...visible } = machine;
+  const { versions, lease, hangs, loadedSecrets, minSecretsVersion, ...visible } = machine;
   return copy(visible);
 }

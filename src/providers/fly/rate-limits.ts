@@ -9,7 +9,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The API's actions, as its rate limits count them. */
-export type Action = 'list' | 'create' | 'get' | 'update' | 'stop' | 'destroy' | 'restart' | 'wait' | 'lease' | 'lease-get' | 'lease-release' | 'metadata' | 'versions';
+export type Action =
+  | 'list' | 'create' | 'get' | 'update' | 'stop' | 'destroy' | 'restart' | 'wait' | 'lease' | 'lease-get' | 'lease-release' | 'metadata' | 'versions'
+  | 'secrets-list' | 'secret-set' | 'secret-delete';
 
 /**
  * Paces calls per action and Machine (or app) to the documented limit: a bucket of 3 refilled at

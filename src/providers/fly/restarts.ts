@@ -13,7 +13,7 @@ import { RESTART_MARK, type FlyApi, type Machine } from './api.ts';
 import type { Settings } from './settings.ts';
 
 /** When the Machine last reached started, from its events (Fly's clock, ms); 0 when none says. */
-function lastStart(machine: Machine): number {
+export function lastStart(machine: Machine): number {
   return Math.max(0, ...(machine.events ?? []).filter((e) => e.type === 'start' && e.status === 'started').map((e) => e.timestamp ?? 0));
 }
 
