@@ -13,7 +13,10 @@ import { root } from './root.ts';
  * A provider registered without a line here stops the generator (and so test/docs.test.ts), naming it.
  */
 const TESTED: Record<string, { serves: string; testedAgainst: string }> = {
-  'cloud-run': { serves: 'Google Cloud Run, revisions (seed 002)', testedAgainst: 'an emulator of the documented Admin API v2; fullRollback end to end' },
+  'cloud-run': {
+    serves: 'Google Cloud Run, revisions, Secret Manager versions (seed 002)',
+    testedAgainst: 'emulators of the documented Admin API v2 and Secret Manager API v1; fullRollback and a secret-version phaseRollback end to end',
+  },
   command: { serves: 'any CLI: flyctl, kubectl, docker compose, scripts', testedAgainst: 'real programs; the sandbox' },
   'docker-compose': { serves: 'Docker Compose on one host (seed 003)', testedAgainst: 'a real Docker engine; fullRollback end to end' },
   'flagd-file': { serves: 'an OpenFeature flagd flag file (seed 004)', testedAgainst: 'the sandbox' },

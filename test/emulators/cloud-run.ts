@@ -7,7 +7,10 @@
  * one is refused with 409 ABORTED, as AIP-154 prescribes), `reconciling` true from a PATCH until its
  * Operation is done (a couple of polls), then `trafficStatuses` brought in line with `traffic`. A PATCH
  * whose template differs from the service's makes a new revision, ready once the Operation is done.
- * A LATEST traffic target's status names no revision, as the API's does.
+ * A LATEST traffic target's status names no revision, as the API's does. Env entries that reference
+ * Secret Manager (`valueSource.secretKeyRef {secret, version}`) are kept in the revision as given; with
+ * `secretAccess` set, a new revision naming a version no instance could load fails its Operation, as
+ * Cloud Run resolves such env vars when an instance starts.
  *
  * Failure modes: a wrong bearer token (401 UNAUTHENTICATED), an unknown service (404 NOT_FOUND), a
  * concurrent change between a read and a PATCH (`beforeNextPatch`, 409 ABORTED), an Operation that
@@ -127,6 +130,8 @@ export class CloudRunEmulator extends HttpEmulator {
   revisionsPageSize = 2;
   private nextOperationError: { code: number; message: string } | null = null;
   private beforePatch: (() => void) | null = null;
+  /** Why an instance could not load `version` of `secret` (null: it can), e.g. SecretManagerEmulator.problem. */
+  secretAccess: ((secret: string, version: string) => string | null) | null = null;
   /** Revision creation times go forward from here, a minute apart, so their order is plain. */
   private clock = Date.parse('2024-12-05T12:00:00Z');
 
@@ -287,6 +292,7 @@ export class CloudRunEmulator extends HttpEmulator {
     if (total !== 100) return googleError(400, 'INVALID_ARGUMENT', `Traffic percentages must add up to 100, got ${total}.`);
 
     let newRevision: string | undefined;
+    let secretError: { code: number; message: string } | null = null;
     const template = asked.template ?? svc.template;
     if (!isDeepStrictEqual(template, svc.template)) {
       const named = template.revision ? `${this.serviceName(svc.id)}/revisions/${template.revision}` : undefined;
@@ -294,6 +300,7 @@ export class CloudRunEmulator extends HttpEmulator {
         return googleError(409, 'ALREADY_EXISTS', `Revision named '${template.revision}' with different configuration already exists.`);
       }
       newRevision = this.makeRevision(svc, template.containers, false);
+      secretError = this.secretProblem(template.containers, newRevision);
       svc.template = structuredClone(template);
       svc.latestCreatedRevision = newRevision;
     }
@@ -303,17 +310,30 @@ export class CloudRunEmulator extends HttpEmulator {
     svc.updateTime = now();
     svc.reconciling = true;
     svc.terminalCondition = { type: 'Ready', state: 'CONDITION_RECONCILING', lastTransitionTime: now() };
+    const error = this.nextOperationError ?? secretError;
     const operation: OperationRecord = {
       name: `projects/${this.project}/locations/${this.location}/operations/${randomUUID()}`,
       service: svc.id,
       pollsLeft: this.pollsUntilDone,
       done: false,
-      ...(this.nextOperationError ? { error: this.nextOperationError } : {}),
+      ...(error ? { error } : {}),
       newRevision,
     };
     this.nextOperationError = null;
     this.operations.set(operation.name, operation);
     return { status: 200, body: this.operationJson(operation) };
+  }
+
+  /** The error of a revision whose env names a secret version `secretAccess` says cannot be loaded. */
+  private secretProblem(containers: Container[], revision: string): { code: number; message: string } | null {
+    for (const [i, container] of containers.entries()) {
+      for (const [j, env] of (container.env ?? []).entries()) {
+        const ref = env.valueSource?.secretKeyRef;
+        const problem = ref && this.secretAccess?.(ref.secret, ref.version ?? 'latest');
+        if (problem) return { code: 9, message: `Revision '${shortName(revision)}' is not ready and cannot serve traffic. spec.template.containers[${i}].env[${j}].value_source.secret_key_ref: ${problem}.` };
+      }
+    }
+    return null;
   }
 
   /** A read of the service moves its running operations along too, as time would. */

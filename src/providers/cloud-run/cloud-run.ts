@@ -2,7 +2,9 @@
  * A Google Cloud Run service through the Cloud Run Admin API v2: its traffic split between revisions
  * (seed 002's `gcloud run services update-traffic --to-revisions=REV=50,...`), the plain environment
  * variables of its container (`gcloud run services update --update-env-vars`), and its releases
- * (the latest ready revision and the one before it; a rollback routes 100% of traffic to the older one).
+ * (the latest ready revision and the one before it; a rollback routes 100% of traffic to the older one),
+ * and the Secret Manager secrets its env loads (seed 002's `gcloud secrets versions enable/disable`,
+ * then `--update-secrets NAME=secret:N`).
  *
  * Every change is a read-modify-write of the whole Service, PATCHed back with the etag read and
  * followed to the end of its long-running operation; the API takes no idempotency key, so each change
@@ -12,6 +14,8 @@
  *   settings.ts  the runbook settings
  *   api.ts       the Admin API: one client, the resources, the PATCH, operations and reconciling
  *   traffic.ts, config.ts, releases.ts   the capabilities
+ *   secrets.ts   the Secret Manager secrets its env loads (secret-manager.ts: the Secret Manager API v1;
+ *                deploy-template.ts: a template change deployed as a new revision)
  *
  * API reference: https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services
  */
@@ -19,18 +23,26 @@ import type { ProviderClient, ProviderContext, ProviderDefinition } from '../typ
 import { cloudRunApi } from './api.ts';
 import { cloudRunConfig } from './config.ts';
 import { cloudRunReleases } from './releases.ts';
+import { secretManagerApi } from './secret-manager.ts';
+import { cloudRunSecrets } from './secrets.ts';
 import { settingsSchema, type Settings } from './settings.ts';
 import { cloudRunTraffic } from './traffic.ts';
 
-function create(settings: Settings, context: ProviderContext): ProviderClient<'traffic' | 'config' | 'releases'> {
+function create(settings: Settings, context: ProviderContext): ProviderClient<'traffic' | 'config' | 'releases' | 'secrets'> {
   const api = cloudRunApi(settings, context);
-  return { traffic: cloudRunTraffic(api, settings), config: cloudRunConfig(api, settings, context), releases: cloudRunReleases(api, settings) };
+  return {
+    traffic: cloudRunTraffic(api, settings),
+    config: cloudRunConfig(api, settings, context),
+    releases: cloudRunReleases(api, settings),
+    secrets: cloudRunSecrets(api, secretManagerApi(settings, context), settings, context),
+  };
 }
 
-export const cloudRun: ProviderDefinition<'traffic' | 'config' | 'releases', Settings> = {
+export const cloudRun: ProviderDefinition<'traffic' | 'config' | 'releases' | 'secrets', Settings> = {
   id: 'cloud-run',
-  description: 'Google Cloud Run service (Admin API v2): traffic split between revisions, plain env vars of its container (a new revision), and rollback to the previous ready revision',
-  capabilities: ['traffic', 'config', 'releases'],
+  description:
+    'Google Cloud Run service (Admin API v2): traffic split between revisions, plain env vars of its container (a new revision), rollback to the previous ready revision, and the Secret Manager versions its env loads (enabled/disabled, the service pinned to one)',
+  capabilities: ['traffic', 'config', 'releases', 'secrets'],
   settingsSchema,
   example: { project: 'medicalcor-prod', location: 'europe-west3', service: 'medicalcor-api', tokenEnv: 'GCP_ACCESS_TOKEN' },
   create,

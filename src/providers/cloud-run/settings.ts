@@ -1,6 +1,6 @@
 /**
  * The cloud-run provider's runbook settings: the project, region and service, the token variable, the
- * revision each runbook version names, and how long a change may take.
+ * revision each runbook version names, the Secret Manager endpoint, and how long a change may take.
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
@@ -23,6 +23,12 @@ export const settingsSchema = z.strictObject({
     .regex(/^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$/, 'must be a Cloud Run service name: lowercase letters, digits and hyphens, starting with a letter')
     .describe('Cloud Run service name, e.g. medicalcor-api'),
   baseUrl: z.url().default('https://run.googleapis.com').describe('Cloud Run Admin API endpoint'),
+  secretManagerUrl: z
+    .url()
+    .default('https://secretmanager.googleapis.com')
+    .describe(
+      "Secret Manager API endpoint, for the secrets the service's env references (secretKeyRef); a bare secret name is in the service's project, projects/{p}/secrets/{s} in another; same token as tokenEnv",
+    ),
   tokenEnv: envVarName.describe('environment variable holding an OAuth 2 access token (gcloud auth print-access-token), sent as Authorization: Bearer'),
   versions: z
     .record(z.string().min(1), revisionSelector)
