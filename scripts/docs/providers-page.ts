@@ -17,6 +17,7 @@ const TESTED: Record<string, { serves: string; testedAgainst: string }> = {
     serves: 'Google Cloud Run, revisions, Secret Manager versions (seed 002)',
     testedAgainst: 'emulators of the documented Admin API v2 and Secret Manager API v1; fullRollback and a secret-version phaseRollback end to end',
   },
+  'cloud-sql': { serves: 'Google Cloud SQL point-in-time clones (seed 002)', testedAgainst: 'an emulator of the documented Admin API v1' },
   command: { serves: 'any CLI: flyctl, kubectl, docker compose, scripts', testedAgainst: 'real programs; the sandbox' },
   'docker-compose': { serves: 'Docker Compose on one host (seed 003)', testedAgainst: 'a real Docker engine; fullRollback end to end' },
   'flagd-file': { serves: 'an OpenFeature flagd flag file (seed 004)', testedAgainst: 'the sandbox' },

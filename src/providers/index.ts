@@ -6,6 +6,7 @@
  * checks that every provider file under src/providers is registered here.
  */
 import { cloudRun } from './cloud-run/cloud-run.ts';
+import { cloudSql } from './cloud-sql/cloud-sql.ts';
 import { commandProvider } from './command/command.ts';
 import { flagdFile } from './flags/flagd-file.ts';
 import { postgresTableFlags } from './flags/postgres-table.ts';
@@ -29,7 +30,7 @@ import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefi
 export type AnyProvider = ProviderDefinition<Capability, any>;
 
 export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
-  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes, dockerCompose] as AnyProvider[]).map((p) => [p.id, p]),
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes, dockerCompose, cloudSql] as AnyProvider[]).map((p) => [p.id, p]),
 );
 
 /** In words, for messages: `killSwitches` -> "kill switches". */
