@@ -18,6 +18,10 @@ const STABLE = 'clinic-app';
 const CANARY = 'clinic-app-canary';
 const V1 = 'registry.fly.io/clinic-app:deployment-01JA4XK2';
 const V2 = 'registry.fly.io/clinic-app:deployment-01JB7QW9';
+const V0 = 'registry.fly.io/clinic-app:deployment-01J9ZZ01';
+const V41 = 'ghcr.io/clinic/app:v41';
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+const PINNED = `registry.fly.io/clinic-app@${DIGEST}`;
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
 const key = (idempotencyKey: string): ChangeOptions => ({ idempotencyKey, actor: 'oncall@clinic.example' });
 
@@ -162,7 +166,8 @@ describe('fly-machines provider against an emulator of the documented API', () =
       const newest = emulator.addMachine(STABLE, { image: V2, history: [V1], createdAt: hoursAgo(1) });
 
       const state = await client.releases.readRelease('stable');
-      assert.deepEqual(state.current, { id: V2, label: V2, image: V2, createdAt: newest.updated_at });
+      // The digest the tag resolved to at deploy (image_ref) is a name the release answers to.
+      assert.deepEqual(state.current, { id: V2, label: V2, image: V2, createdAt: newest.updated_at, aliases: [newest.image_ref.digest] });
       assert.deepEqual(state.previous, { id: V1, label: V1, image: V1 });
       assert.equal(state.target, 'stable');
       assert.equal((state.detail!.machines as unknown[]).length, 2);
@@ -246,6 +251,51 @@ describe('fly-machines provider against an emulator of the documented API', () =
 
       assert.equal((await client.releases.rollTo('stable', { id: V1, label: V1, image: V1 }, key('wf-9:roll'))).current!.image, V1);
       assert.equal(m.lease, null, 'released after');
+    });
+
+    test('listReleases: the images the Machines ran, each once, newest first, the one running first', async (t) => {
+      const { emulator, client } = await setup(t);
+      emulator.addMachine(STABLE, { image: V2, history: [V0, PINNED, V1, V0] });
+
+      assert.deepEqual((await client.releases.listReleases('stable', 10)).map((r) => r.id), [V2, V0, V1, PINNED]);
+      assert.deepEqual((await client.releases.listReleases('stable', 2)).map((r) => r.id), [V2, V0]);
+      assert.deepEqual((await client.releases.listReleases('stable', 10)).at(-1), { id: PINNED, label: PINNED, image: PINNED, aliases: [DIGEST] });
+      assert.deepEqual(await client.releases.listReleases('canary', 10), [], 'an app without Machines has none');
+    });
+
+    test('findRelease: an image the Machines ran, a digest one was pinned to, or the digest Fly resolved the running one to', async (t) => {
+      const { emulator, client } = await setup(t);
+      const m = emulator.addMachine(STABLE, { image: V2, history: [PINNED, V1] });
+
+      assert.deepEqual(await client.releases.findRelease('stable', V1), { id: V1, label: V1, image: V1 });
+      assert.deepEqual(await client.releases.findRelease('stable', DIGEST), { id: PINNED, label: PINNED, image: PINNED, aliases: [DIGEST] });
+      assert.equal((await client.releases.findRelease('stable', m.image_ref.digest))!.id, V2);
+      assert.equal(writes(emulator).length, 0, 'finding reads only');
+    });
+
+    test('findRelease: a pinned image no Machine ran is a fresh release; rolling to it updates every Machine, and again changes nothing', async (t) => {
+      const { emulator, client } = await setup(t);
+      emulator.addMachine(STABLE, { image: V2, history: [V1] });
+      emulator.addMachine(STABLE, { image: V2, history: [V1] });
+      const fresh = await client.releases.findRelease('stable', V41);
+      assert.deepEqual(fresh, { id: V41, label: V41, image: V41, fresh: true });
+
+      const after = await client.releases.rollTo('stable', fresh!, key('wf-20:release'));
+      assert.equal(after.current!.image, V41);
+      assert.equal(after.previous!.image, V2);
+      assert.deepEqual(emulator.machines(STABLE).map((m) => [m.config.image, m.state]), [[V41, 'started'], [V41, 'started']]);
+      const count = writes(emulator).length;
+      await client.releases.rollTo('stable', fresh!, key('wf-20:release'));
+      assert.equal(writes(emulator).length, count, 'a retry finds every Machine on the image');
+      assert.equal((await client.releases.findRelease('stable', V41))!.fresh, undefined, 'now a release the app has run');
+    });
+
+    test('findRelease: a bare word, an unknown digest or a reference without tag or digest names no release', async (t) => {
+      const { emulator, client } = await setup(t);
+      emulator.addMachine(STABLE, { image: V2, history: [V1] });
+      for (const name of ['v41', 'deployment-01JA4XK2', `sha256:${'b'.repeat(64)}`, 'registry.fly.io/clinic-app', 'revision 3', 'Registry.fly.io/App:v1']) {
+        assert.equal(await client.releases.findRelease('stable', name), null, name);
+      }
     });
   });
 

@@ -164,7 +164,7 @@ describe('kubernetes provider against an emulator of the documented API (Deploym
         'deployment "web" successfully rolled out',
       ]);
       // The old ReplicaSet was reused: revision 3 now, revision 1 kept in its history.
-      assert.deepEqual({ ...after.current, createdAt: undefined }, { id: '3', label: WEB[0], image: WEB[0], createdAt: undefined });
+      assert.deepEqual({ ...after.current, createdAt: undefined }, { id: '3', label: WEB[0], image: WEB[0], aliases: ['revision 1'], createdAt: undefined });
       assert.deepEqual({ ...after.previous, createdAt: undefined }, { id: '2', label: WEB[1], image: WEB[1], createdAt: undefined });
       assert.equal(after.current!.createdAt, before.previous!.createdAt);
       const reused = k8s.replicaSetsOf('prod', 'web').find((rs) => rs.spec.template.spec.containers[0]!.image === WEB[0])!;
@@ -242,6 +242,72 @@ describe('kubernetes provider against an emulator of the documented API (Deploym
       const after = await client.releases.rollTo('stable', state.previous!, change('wf-12'));
       assert.equal(after.current!.label, WEB[0]);
       assert.equal(k8s.calls('PATCH').length, 2);
+    });
+
+    test('listReleases: the revisions kept, newest first, each labelled with its image', async () => {
+      k8s.setImage('prod', 'web', 'registry.example/web:1.2');
+      const listed = await client.releases.listReleases('stable', 10);
+      assert.deepEqual(listed.map((r) => [r.id, r.label]), [['3', 'registry.example/web:1.2'], ['2', WEB[1]], ['1', WEB[0]]]);
+      assert.deepEqual((await client.releases.listReleases('stable', 2)).map((r) => r.id), ['3', '2']);
+      assert.equal(k8s.writes().length, 0);
+    });
+
+    test('findRelease by revision, as --to-revision names it: "1", "revision 1", "revision-1"; after a rollback the renumbered ReplicaSet still answers to its earlier number', async () => {
+      for (const name of ['1', 'revision 1', 'Revision-1']) assert.equal((await client.releases.findRelease('stable', name))?.label, WEB[0], name);
+      assert.equal((await client.releases.findRelease('stable', '2'))?.label, WEB[1]);
+      const first = await client.releases.findRelease('stable', '1');
+      await client.releases.rollTo('stable', first!, change('wf-13:release'));
+      const renumbered = await client.releases.findRelease('stable', 'revision 1');
+      assert.deepEqual({ ...renumbered, createdAt: undefined }, { id: '3', label: WEB[0], image: WEB[0], aliases: ['revision 1'], createdAt: undefined });
+      assert.equal(await client.releases.findRelease('stable', '1').then((r) => r?.id), '3');
+    });
+
+    test('findRelease by the image a ReplicaSet runs; rolling to it is kubectl rollout undo to that revision', async () => {
+      const found = await client.releases.findRelease('stable', WEB[0]!);
+      assert.deepEqual({ ...found, createdAt: undefined }, { id: '1', label: WEB[0], image: WEB[0], createdAt: undefined });
+      const after = await client.releases.rollTo('stable', found!, change('wf-14:release'));
+      assert.equal(after.current!.label, WEB[0]);
+      assert.equal(k8s.writes()[0]!.headers['content-type'], 'application/json-patch+json');
+      assert.equal(k8s.replicaSetsOf('prod', 'web').length, 2, 'the ReplicaSet of revision 1 was reused');
+    });
+
+    test('findRelease: an image no ReplicaSet runs is fresh; rolling to it sets the container image as kubectl set image does, and again patches nothing', async () => {
+      const image = 'registry.example/web:2.0';
+      const fresh = await client.releases.findRelease('stable', image);
+      assert.deepEqual(fresh, { id: image, label: image, image, fresh: true });
+      const lines: string[] = [];
+      const after = await client.releases.rollTo('stable', fresh!, { ...change('wf-15:release'), onProgress: (line) => lines.push(line) });
+
+      const [patch, ...more] = k8s.writes();
+      assert.equal(more.length, 0);
+      assert.match(patch!.path, DEPLOYMENT_PATH);
+      assert.equal(patch!.headers['content-type'], 'application/strategic-merge-patch+json');
+      assert.deepEqual(patch!.body, {
+        metadata: { annotations: { 'kubernetes.io/change-cause': `rollback-runbooks: set image web=${image} (test)` } },
+        spec: { template: { spec: { containers: [{ name: 'web', image }] } } },
+      });
+      assert.equal(lines[0], `deployment "web": container web ${WEB[1]} -> ${image}`);
+      assert.equal(lines.at(-1), 'deployment "web" successfully rolled out');
+      assert.deepEqual([after.current!.id, after.current!.image, after.previous!.image], ['3', image, WEB[1]]);
+      const d = k8s.get('prod', 'web');
+      assert.equal(d.spec.template.spec.containers[0]!.image, image);
+      assert.deepEqual(d.spec.template.spec.containers[0]!.env?.map((e) => e.name), ['LOG_LEVEL', 'DATABASE_URL'], 'the rest of the container is kept');
+
+      const again = await client.releases.rollTo('stable', fresh!, change('wf-15:release'));
+      assert.equal(k8s.writes().length, 1, 'a retry finds the image set');
+      assert.deepEqual(again, after);
+      assert.equal((await client.releases.findRelease('stable', image))!.id, '3', 'now a revision');
+    });
+
+    test('findRelease: an unknown revision, a bare word or an image without tag is no release; a fresh image for one of several containers must be clear', async () => {
+      for (const name of ['9', 'revision 9', 'latest', 'web', 'registry.example/web']) assert.equal(await client.releases.findRelease('stable', name), null, name);
+      // A sidecar: the fresh image goes to the container running the same repository, else it is refused.
+      k8s.get('prod', 'web').spec.template.spec.containers.push({ name: 'proxy', image: 'registry.example/envoy:1.30' });
+      assert.equal((await client.releases.findRelease('stable', 'registry.example/envoy:1.31'))?.fresh, true);
+      await assert.rejects(client.releases.findRelease('stable', 'registry.example/worker:1.0'), {
+        message:
+          'deployment/web in namespace prod runs 2 containers (web=registry.example/web:1.1, proxy=registry.example/envoy:1.30) and none runs repository registry.example/worker, so which one registry.example/worker:1.0 is for is not clear; name a revision instead, or set it with `kubectl set image deployment/web <container>=registry.example/worker:1.0 -n prod`',
+      });
     });
   });
 

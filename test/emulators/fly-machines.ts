@@ -87,8 +87,12 @@ function instanceId(): string {
   return `01J${counter}${[...randomBytes(16)].map((b) => CROCKFORD[b & 31]).join('')}`;
 }
 
+/** The digest each tag resolved to: one per reference, as a registry answers while the tag stays put. */
+const resolvedDigests = new Map<string, string>();
+
 function imageRef(image: string): EmulatedMachine['image_ref'] {
-  const [name, digest = `sha256:${hex(32)}`] = image.split('@');
+  if (!resolvedDigests.has(image)) resolvedDigests.set(image, `sha256:${hex(32)}`);
+  const [name, digest = resolvedDigests.get(image)!] = image.split('@');
   const slash = name!.indexOf('/');
   const registry = slash > 0 && name!.slice(0, slash).includes('.') ? name!.slice(0, slash) : 'registry-1.docker.io';
   const rest = registry === 'registry-1.docker.io' ? name! : name!.slice(slash + 1);

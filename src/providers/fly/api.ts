@@ -45,6 +45,8 @@ export const machineSchema = z.looseObject({
   created_at: z.string().optional(),
   updated_at: z.string().optional(),
   events: z.array(machineEvent).nullish(),
+  /** The image as resolved at deploy: its digest names the release the Machine runs even when config.image is a tag. */
+  image_ref: z.looseObject({ digest: z.string().optional() }).nullish(),
 });
 export type Machine = z.infer<typeof machineSchema>;
 const leaseSchema = z.object({

@@ -112,16 +112,23 @@ export function sameTemplate(a: PodTemplate, b: PodTemplate): boolean {
 }
 
 export const revisionOf = (rs: ReplicaSet): number => Number.parseInt(rs.metadata.annotations?.[REVISION] ?? '0', 10) || 0;
-const imagesOf = (template: PodTemplate): string[] => (template.spec?.containers ?? []).map((c) => c.image ?? `${c.name} (no image)`);
+/** The revisions a ReplicaSet had before a rollback renumbered it (the controller's revision-history). */
+export const earlierRevisionsOf = (rs: ReplicaSet): string[] => (rs.metadata.annotations?.[REVISION_HISTORY] ?? '').split(',').filter((r) => /^\d+$/.test(r));
+export const imagesOf = (template: PodTemplate): string[] => (template.spec?.containers ?? []).map((c) => c.image ?? `${c.name} (no image)`);
 
-/** A ReplicaSet as a release: its revision, and its images as the label. */
+/**
+ * A ReplicaSet as a release: its revision, its images as the label, and the revisions it had before
+ * a rollback renumbered it as aliases (`revision 1` is still the template revision 1 ran).
+ */
 export function releaseOf(rs: ReplicaSet): Release {
   const images = imagesOf(rs.spec.template);
+  const earlier = earlierRevisionsOf(rs);
   return {
     id: String(revisionOf(rs)),
     label: images.join(', ') || '(no containers)',
     ...(rs.metadata.creationTimestamp ? { createdAt: rs.metadata.creationTimestamp } : {}),
     ...(images.length === 1 ? { image: images[0] } : {}),
+    ...(earlier.length > 0 ? { aliases: earlier.map((r) => `revision ${r}`) } : {}),
   };
 }
 
