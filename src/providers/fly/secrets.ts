@@ -46,7 +46,9 @@ const guessedDigest = (value: string): string => createHash('sha256').update(val
 
 /** `err` without `value` in its message or body: an API may echo what it refused. */
 function withoutValue(err: unknown, value: string): unknown {
-  if (!(err instanceof Error) || value === '' || !err.message.includes(value)) return err;
+  if (!(err instanceof Error) || value === '') return err;
+  const inBody = err instanceof ApiError && JSON.stringify(err.body ?? null).includes(value);
+  if (!err.message.includes(value) && !inBody) return err;
   const message = err.message.split(value).join('[secret value]');
   return err instanceof ApiError ? new ApiError(message, err.status, null) : new Error(message);
 }
