@@ -18,6 +18,7 @@ import type { Action } from '../src/actions/index.ts';
 import { loadRunbooks, parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
 import { envSchema } from '../src/worker/env.ts';
+import { releaseTargets } from '../src/activities/releases.ts';
 
 const root = join(import.meta.dirname, '..');
 const examplesDir = join(root, 'runbooks', 'examples');
@@ -60,9 +61,10 @@ const PLATFORMS: Record<string, (runbook: Runbook) => void> = {
   'compose.yaml': (r) => {
     assert.equal(r.release?.provider, 'docker-compose');
     const checked = new Set(r.health.checks.map((check) => check.name));
-    for (const target of r.release.targets) assert.ok(checked.has(target), `health checks ${target}`);
-    const healthUrls = r.release.settings.healthUrls as Record<string, string>;
-    assert.deepEqual(Object.keys(healthUrls).sort(), [...r.release.targets].sort(), 'each rolled-back service waits for its health URL');
+    const targets = releaseTargets(r.release!).map((t) => t.target);
+    for (const target of targets) assert.ok(checked.has(target), `health checks ${target}`);
+    const healthUrls = r.release!.settings.healthUrls as Record<string, string>;
+    assert.deepEqual(Object.keys(healthUrls).sort(), [...targets].sort(), 'each rolled-back service waits for its health URL');
   },
   'commands.yaml': (r) => {
     assert.equal(r.traffic, undefined);
@@ -115,7 +117,7 @@ describe('runbook examples (runbooks/examples/)', () => {
       const runbook = load(file);
       if (runbook.release) {
         const known = targetsOf(runbook.release);
-        if (known) for (const target of runbook.release.targets) assert.ok(known.includes(target), `${file}: release target ${target} must be one of ${known.join(', ')}`);
+        if (known) for (const { target } of releaseTargets(runbook.release)) assert.ok(known.includes(target), `${file}: release target ${target} must be one of ${known.join(', ')}`);
       }
       for (const action of actions(runbook)) {
         if (!('restart' in action) || action.restart === 'all') continue;

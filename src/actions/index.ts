@@ -5,6 +5,7 @@
  * naming the wrong kind, does not compile.
  */
 import type { ActionKindModule, PlannedChange, Resolved } from './kind.ts';
+import { cloudSqlClone } from './cloudsql-clone.ts';
 import { command } from './command.ts';
 import { config } from './config.ts';
 import { downSql } from './down-sql.ts';
@@ -12,8 +13,10 @@ import { flag } from './flag.ts';
 import { gitRevert } from './git-revert.ts';
 import { killSwitch } from './kill-switch.ts';
 import { redisRestore } from './redis-restore.ts';
+import { release } from './release.ts';
 import { restart } from './restart.ts';
 import { scale } from './scale.ts';
+import { secret } from './secret.ts';
 import { secretVersion } from './secret-version.ts';
 import { sqliteRestore } from './sqlite-restore.ts';
 import { volumeRestore } from './volume-restore.ts';
@@ -32,6 +35,9 @@ export const ACTIONS = {
   scale,
   'sqlite-restore': sqliteRestore,
   'volume-restore': volumeRestore,
+  release,
+  secret,
+  'cloudsql-clone': cloudSqlClone,
 } as const;
 
 export type ActionKind = keyof typeof ACTIONS;

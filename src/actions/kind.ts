@@ -13,7 +13,7 @@
  * carries the whole module without a byte of worker code.
  */
 import type { z } from 'zod';
-import { didYouMean, type CapturedValue, type PlannedChange } from '../contract/index.ts';
+import { didYouMean, type CapturedValue, type PlannedChange, type PlannedGate } from '../contract/index.ts';
 
 export type { PlannedChange } from '../contract/index.ts';
 import type { Capability, Clients } from '../providers/types.ts';
@@ -48,6 +48,8 @@ export interface CaptureContext {
   volume(name: string): Promise<{ volume: string; exists: boolean; usedBy: string[]; backupDir: string; backups: { name: string }[] }>;
   /** Runs a command action's capture (read-only) and returns what it printed, as the snapshot keeps it. */
   runCapture(provider: string, action: { capture: string[]; env: Record<string, string>; timeoutSeconds: number }): Promise<CapturedValue>;
+  /** Whether the worker's environment has variable `name` set (never its value). */
+  hasEnv(name: string): boolean;
   /** Every value captured so far, in order: a kind appends its own, and reads a target once. */
   values: CapturedValue[];
   /** Something a real run would be refused at, with the command that clears it where there is one. */
@@ -71,6 +73,8 @@ export interface PlanContext {
   problem(message: string): void;
   /** A target the snapshot has no value of (the snapshot refused it already; a dry run lists it). */
   unread(message: string): void;
+  /** The first of these gates the runbook configures, as the change's own gate; undefined when none is. */
+  gate(...names: string[]): PlannedGate | undefined;
 }
 
 /** The workflow side of one step: its identity, and the activities it may call. */

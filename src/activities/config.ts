@@ -5,7 +5,8 @@
  */
 import type { ReplicaBoot } from '../contract/index.ts';
 import { notRepeatable } from '../providers/index.ts';
-import type { SecretVersions, VersionState } from '../providers/types.ts';
+import { Context } from '@temporalio/activity';
+import { secretFromEnv, type SecretVersions, type VersionState } from '../providers/types.ts';
 import type { ActivityDeps } from './deps.ts';
 import type { ProviderChange } from '../actions/kind.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -26,6 +27,18 @@ export const createConfigActivities = (deps: ActivityDeps) => {
      */
     async setSecretVersions(input: ProviderChange & { secret: string; states: Record<number, VersionState> }): Promise<SecretVersions> {
       return withHeartbeats(deps.clients.get('secrets', ref(input)).setVersionStates(input.secret, input.states, input));
+    },
+
+    /**
+     * Sets an app secret to the value of the worker's environment variable `fromEnv` (null unsets it)
+     * and has the app's Machines load it. The value is read here, in the worker, and goes nowhere but
+     * the provider: the input names only the variable. Safe to retry: a secret already as asked is not
+     * written again (the provider compares digests), and Machines that loaded it are not updated again.
+     */
+    async setAppSecret(input: ProviderChange & { target: string; name: string; fromEnv: string | null }): Promise<{ name: string; digest: string }[]> {
+      const value = input.fromEnv === null ? null : secretFromEnv({ env: deps.env, logger: deps.logger }, input.fromEnv);
+      const context = Context.current();
+      return withHeartbeats(deps.clients.get('appSecrets', ref(input)).setAppSecret(input.target, input.name, value, { ...input, signal: context.cancellationSignal }));
     },
 
     /**

@@ -7,6 +7,7 @@ import { createBackupActivities } from './backup.ts';
 import { createCommandActivities } from './commands.ts';
 import { createConfigActivities } from './config.ts';
 import { createDatabaseActivities } from './database.ts';
+import { createDatabaseCloneActivities } from './database-clones.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createDrillActivities } from './drill.ts';
 import { createFlagActivities } from './flags.ts';
@@ -50,6 +51,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createRevertActivities(deps),
   ...createSqliteActivities(deps),
   ...createVolumeActivities(deps),
+  ...createDatabaseCloneActivities(deps),
 });
 
 /** Holds only if the activities include every one an action kind's carry-out calls (src/actions/), with its signature. */

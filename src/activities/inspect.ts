@@ -119,6 +119,7 @@ export const createInspectActivities = (deps: ActivityDeps) => ({
         return { volume: target.volume, exists, usedBy, backupDir: target.backupDir, backups: await target.backups() };
       },
       runCapture: (provider, action) => captureOutput(deps, providerRef(runbook, provider), provider, action, (lines) => (captureLines = lines)),
+      hasEnv: (name) => !!deps.env[name],
       values: [],
       block,
     };

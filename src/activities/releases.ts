@@ -9,23 +9,41 @@ import { Context } from '@temporalio/activity';
 import type { Release, ReleaseState, Snapshot } from '../contract/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
+import { RELEASES_LISTED, releaseName } from '../actions/release.ts';
 import { withHeartbeats } from './heartbeat.ts';
-import { runbookFor } from './runbook.ts';
+import { providerRef, runbookFor } from './runbook.ts';
 
 function releaseOf(runbook: Runbook): NonNullable<Runbook['release']> {
   if (!runbook.release) throw ApplicationFailure.nonRetryable(`the ${runbook.system} runbook has no release section: nothing here rolls targets back to a previous release`, 'InvalidRunbook');
   return runbook.release;
 }
 
+/** What the release section rolls each target to: its previous release, or the one it names. */
+export function releaseTargets(section: NonNullable<Runbook['release']>): { target: string; to: string }[] {
+  return section.targets.map((t) => (typeof t === 'string' ? { target: t, to: 'previous' } : t));
+}
+
 export const createReleaseActivities = (deps: ActivityDeps) => {
-  const client = (system: string) => deps.clients.get('releases', releaseOf(runbookFor(deps, system)));
+  // A release action names a provider under providers:; the release section has its own.
+  const client = (system: string, provider?: string) => {
+    const runbook = runbookFor(deps, system);
+    return deps.clients.get('releases', provider === undefined ? releaseOf(runbook) : providerRef(runbook, provider));
+  };
   return {
     /** The current and previous release of every target, in the runbook's order. Safe to retry: it only reads. */
     async captureReleases(input: { system: string }): Promise<Snapshot & { releases: ReleaseState[] }> {
       const runbook = runbookFor(deps, input.system);
       const releases = client(input.system);
       const states: ReleaseState[] = [];
-      for (const target of releaseOf(runbook).targets) states.push(await withHeartbeats(releases.readRelease(target)));
+      for (const { target, to } of releaseTargets(releaseOf(runbook))) {
+        const state = await withHeartbeats(releases.readRelease(target));
+        if (to !== 'previous') {
+          // A named release takes the place of "previous"; one that does not exist blocks, naming those that do.
+          const named = await withHeartbeats(releases.findRelease(target, to));
+          const known = named ? [] : (await withHeartbeats(releases.listReleases(target, RELEASES_LISTED))).map(releaseName);
+          states.push(named ? { ...state, previous: named } : { ...state, previous: null, blocked: `release '${to}' of ${target} not found; the last ${RELEASES_LISTED} it has: ${known.join(', ') || 'none'}` });
+        } else states.push(state);
+      }
       return { takenAt: new Date().toISOString(), baseline: null, releases: states };
     },
 
@@ -34,11 +52,11 @@ export const createReleaseActivities = (deps: ActivityDeps) => {
      * already serving changes nothing (each provider reads before it writes, or the platform honours
      * the idempotency key).
      */
-    async rollRelease(input: { system: string; target: string; release: Release; idempotencyKey: string; actor: string }): Promise<ReleaseState> {
+    async rollRelease(input: { system: string; provider?: string; target: string; release: Release; idempotencyKey: string; actor: string }): Promise<ReleaseState> {
       const context = Context.current();
       let progress: string[] = [];
       return withHeartbeats(
-        client(input.system).rollTo(input.target, input.release, {
+        client(input.system, input.provider).rollTo(input.target, input.release, {
           idempotencyKey: input.idempotencyKey,
           actor: input.actor,
           signal: context.cancellationSignal,

@@ -42,6 +42,7 @@ Starts a rollback workflow. <type> is one of ${ROLLBACK_WORKFLOWS.join(', ')}.
   --flag <name=on|off>    configRollback: set a feature flag; repeatable
   --config <KEY=value>    configRollback: set a config value; repeatable (--unset KEY removes one)
   --secret <NAME=previous|N>  configRollback: the secret version services load; never a value
+  --scale <target=N>      configRollback: scale a target to N instances (fly scale count N); repeatable
   --restart <target>      configRollback: restart a version afterwards, or all; repeatable
   --provider <kind=name>  configRollback: which runbook provider, where it has two (e.g. flags=flagd)
   --dry-run               compute and print the plan from live state; change nothing
@@ -86,6 +87,7 @@ const flagOf: Record<string, string> = {
   flags: '--flag',
   config: '--config or --unset',
   secrets: '--secret',
+  scale: '--scale',
   restart: '--restart',
   providers: '--provider',
 };
@@ -167,6 +169,7 @@ export async function start(argv: string[]): Promise<number> {
     secret: { type: 'string', multiple: true },
     'kill-switch': { type: 'string', multiple: true },
     restart: { type: 'string', multiple: true },
+    scale: { type: 'string', multiple: true },
     provider: { type: 'string', multiple: true },
     'dry-run': { type: 'boolean' },
     'verify-window': { type: 'string' },
@@ -206,6 +209,10 @@ export async function start(argv: string[]): Promise<number> {
         if (/^\d+$/.test(v)) return Number(v);
         // Never echo it: what was typed may be the secret itself.
         throw new UsageError(`--secret ${key}= must be "previous" or a version number; a secret's value never goes into a rollback`);
+      }),
+      scale: keyValues(values.scale, 'scale', 'app-canary=0', (v, key) => {
+        if (/^\d+$/.test(v)) return Number(v);
+        throw new UsageError(`--scale ${key}=${v}: the instance count must be a whole number, 0 or more`);
       }),
       restart: values.restart,
       providers: keyValues(values.provider, 'provider', 'flags=flagd', (v) => v),

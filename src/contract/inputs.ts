@@ -136,15 +136,19 @@ export const configRollbackInput = z.lazy(() =>
       flags: z.record(featureName, z.boolean()).optional().describe('feature flags to set'),
       config: z.record(configKey, z.string().max(10_000).nullable()).optional().describe('config values to set; null unsets'),
       secrets: z.record(name(), secretTarget()).optional().describe('secret: "previous" or a version number'),
+      scale: z
+        .record(name(), z.int().min(0, 'must be 0 or more').max(1000, 'must be at most 1000'))
+        .optional()
+        .describe('target: instance count, e.g. {"app-canary": 0, "app-stable": 3}; undone by the counts found'),
       restart: z.array(name()).min(1).optional().describe('versions or services to restart afterwards, or ["all"]'),
       providers: z
-        .strictObject({ flags: providerName().optional(), config: providerName().optional(), secrets: providerName().optional(), killSwitches: providerName().optional(), restarts: providerName().optional() })
+        .strictObject({ flags: providerName().optional(), config: providerName().optional(), secrets: providerName().optional(), killSwitches: providerName().optional(), restarts: providerName().optional(), scaling: providerName().optional() })
         .optional()
         .describe('which runbook provider to use where the runbook has more than one of a kind'),
       ...verification(),
     })
-    .refine((input) => [input.killSwitches, input.flags, input.config, input.secrets].some((group) => group && Object.keys(group).length > 0) || input.restart !== undefined, {
-      message: 'nothing to roll back: give at least one of killSwitches, flags, config, secrets, restart',
+    .refine((input) => [input.killSwitches, input.flags, input.config, input.secrets, input.scale].some((group) => group && Object.keys(group).length > 0) || input.restart !== undefined, {
+      message: 'nothing to roll back: give at least one of killSwitches, flags, config, secrets, scale, restart',
     }),
 );
 export type ConfigRollbackInput = z.input<typeof configRollbackInput>;

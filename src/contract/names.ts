@@ -59,6 +59,8 @@ export const GATES = {
   phaseRollback: {
     'before-phase': 'before each phase is undone (a before-phase-<id> gate takes its place for that phase)',
     'before-phase-<id>': 'before phase <id> is undone, e.g. before-phase-2 with the DBA role for a phase with down SQL',
+    'before-release': 'before a release action rolls its target (a before-release-<target> gate takes its place for that target)',
+    'before-release-<target>': 'before <target> is rolled to another release, e.g. before-release-api with the release manager role',
   },
   configRollback: {
     'before-config-change': 'before flags, config, secret versions and restarts change',
@@ -78,10 +80,18 @@ export function gateNames(): Map<string, string[]> {
   return names;
 }
 
-/** Whether a runbook may configure gate `name`: a fixed name, or before-phase-<id> for one of its phases. */
-export function isKnownGate(name: string, phaseIds: readonly number[]): boolean {
+/** Gate names that take a release target, written with `<target>` in GATES. */
+const RELEASE_GATE = /^before-release-(.+)$/;
+
+/**
+ * Whether a runbook may configure gate `name`: a fixed name, before-phase-<id> for one of its phases,
+ * or before-release-<target> for a target its release actions or release section roll.
+ */
+export function isKnownGate(name: string, phaseIds: readonly number[], releaseTargets: readonly string[] = []): boolean {
   const phase = PHASE_GATE.exec(name);
   if (phase) return phaseIds.includes(Number(phase[1]));
+  const release = RELEASE_GATE.exec(name);
+  if (release) return releaseTargets.includes(release[1]!);
   return gateNames().has(name) && !name.includes('<');
 }
 

@@ -23,6 +23,8 @@ export interface PlannedChange<C = unknown> {
   undo: C | null;
   /** Why there is no undo, when undo is null. */
   noUndo?: string;
+  /** An approval this one change waits for (a release's before-release-<target>), besides its set's gate. */
+  gate?: PlannedGate;
 }
 
 export interface PlannedGate {
@@ -43,6 +45,8 @@ export interface TrafficPlanStep {
   from: Record<string, number> | number;
   to: Record<string, number> | number;
   version?: string;
+  /** A gate before this step besides cleanup's (a canary scaled to 0 as the last shift, where traffic follows instances). */
+  gate?: string;
 }
 
 export interface FullRollbackPlan {
@@ -60,6 +64,8 @@ export interface ReleasePlanStep {
   /** What serves now: compensation rolls back to it. */
   from: Release;
   to: Release;
+  /** The approval this step waits for: before-release-<target>, else before-release. */
+  gate?: PlannedGate;
 }
 
 export interface ReleaseRollbackPlan {

@@ -10,6 +10,11 @@ export interface TrafficState {
   instances: Record<string, number>;
   /** false when the traffic provider does not scale versions (Cloud Run scales itself): plans leave instance counts alone. */
   scales?: boolean;
+  /**
+   * false when the provider splits no traffic (Fly: no weights between apps): `weights` are each
+   * version's share of the instances, and plans move traffic by scaling.
+   */
+  splits?: boolean;
 }
 
 /**
@@ -126,9 +131,15 @@ export type CapturedValue =
   | { kind: 'git-head'; provider: string; branch: string; head: string }
   /** How many instances a scale action's target runs. */
   | { kind: 'instances'; provider: string; target: string; count: number }
-  /** A SQLite database file, its backups (the last 10 names) and how many instances of its writer run. */
   /** A container volume: whether it exists, the containers using it, its backups (the last 10 names). */
   | { kind: 'volume'; name: string; volume: string; exists: boolean; usedBy: string[]; backups: string[] }
+  /** What a release action's target serves, the release before it, and the releases its actions name, found by name. */
+  | { kind: 'release'; provider: string; target: string; current: Release | null; previous: Release | null; named: Record<string, Release> }
+  /** An app secret where the platform keeps no versions: its digest, null when it is not set. Never a value. */
+  | { kind: 'app-secret'; provider: string; target: string; name: string; digest: string | null }
+  /** A Cloud SQL instance to clone: its connection name, the clone's name and moment (fixed at the snapshot), and the service's config value naming the instance. */
+  | { kind: 'cloudsql-clone'; provider: string; instance: string; connectionName: string; clone: string; pointInTime: string; service: { provider: string; key: string; value: string | null } }
+  /** A SQLite database file, its backups (the last 10 names) and how many instances of its writer run. */
   | { kind: 'sqlite'; database: string; path: string; bytes: number | null; backups: string[]; writer: { target: string; instances: number } | null }
   /** What a command action's `capture` printed before anything changed: stdout trimmed, secrets masked, cut at a few KB (`truncated`). */
   | { kind: 'command-output'; provider: string; argv: string[]; output: string; truncated?: boolean; durationMs: number };

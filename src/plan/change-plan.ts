@@ -6,7 +6,7 @@
  * Pure, so the workflow builds it deterministically, the worker uses it to refuse a bad request before
  * anything changes, and tests read it directly.
  */
-import type { CapturedValue } from '../contract/index.ts';
+import type { CapturedValue, PlannedGate } from '../contract/index.ts';
 import { kindOf, type KindChange, type ResolvedAction } from '../actions/index.ts';
 import type { FillContext } from '../actions/kind.ts';
 
@@ -22,7 +22,7 @@ export type { FillContext } from '../actions/kind.ts';
 export function planChanges(
   actions: readonly ResolvedAction[],
   captured: readonly CapturedValue[],
-  options: { phase: number | null; prefix: string; live?: CapturedValue[]; fill?: FillContext },
+  options: { phase: number | null; prefix: string; live?: CapturedValue[]; fill?: FillContext; gates?: (name: string) => PlannedGate | undefined },
 ): { changes: KindChange[]; problems: string[]; unread: string[] } {
   const live = options.live ?? (JSON.parse(JSON.stringify(captured)) as CapturedValue[]);
   const problems: string[] = [];
@@ -33,7 +33,8 @@ export function planChanges(
     seen.set(base, n);
     return `${options.prefix}${base}${n > 1 ? ` #${n}` : ''}`;
   };
-  const context = { phase: options.phase, live, named, fill: options.fill, problem: (m: string) => problems.push(m), unread: (m: string) => unread.push(m) };
+  const gate = (...names: string[]) => names.map((name) => options.gates?.(name)).find((g) => g !== undefined);
+  const context = { phase: options.phase, live, named, fill: options.fill, problem: (m: string) => problems.push(m), unread: (m: string) => unread.push(m), gate };
   const changes = actions.flatMap((action) => kindOf(action).plan(action, context) as KindChange[]);
   return { changes, problems, unread };
 }

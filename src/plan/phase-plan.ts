@@ -44,6 +44,7 @@ export function selectPhases(runbook: Runbook, asked: number[] | { from: number;
 export function planPhaseRollback(runbook: Runbook, phases: Phase[], actions: ResolvedAction[], values: CapturedValue[], verifyWindowSeconds?: number, fill?: FillContext): ChangePlan {
   let next = 0;
   const problems: string[] = [];
+  const gates = (name: string) => plannedGate(runbook, name);
   const live = JSON.parse(JSON.stringify(values)) as CapturedValue[]; // each phase finds what the phases before it set
   // The inspection already refused every other problem; only the filling of placeholders remains.
   const collect = (planned: ReturnType<typeof planChanges>) => (problems.push(...planned.problems), planned.changes);
@@ -57,7 +58,7 @@ export function planPhaseRollback(runbook: Runbook, phases: Phase[], actions: Re
       title: `phase ${phase.id}: ${phase.name}`,
       phase: phase.id,
       gate: gate ? plannedGate(runbook, gate)! : null,
-      changes: collect(planChanges(own, values, { phase: phase.id, prefix: `phase-${phase.id}/`, live, fill })),
+      changes: collect(planChanges(own, values, { phase: phase.id, prefix: `phase-${phase.id}/`, live, fill, gates })),
       verifySeconds: phase.verify === false ? null : (verifyWindowSeconds ?? window),
     };
   });
@@ -70,8 +71,9 @@ export function configActions(input: {
   flags?: Record<string, boolean>;
   config?: Record<string, string | null>;
   secrets?: Record<string, 'previous' | number>;
+  scale?: Record<string, number>;
   restart?: string[];
-  providers?: { flags?: string; config?: string; secrets?: string; killSwitches?: string; restarts?: string };
+  providers?: { flags?: string; config?: string; secrets?: string; killSwitches?: string; restarts?: string; scaling?: string };
 }): { killSwitches: Action[]; changes: Action[] } {
   const p = input.providers ?? {};
   const killSwitches: Action[] = Object.entries(input.killSwitches ?? {}).map(([feature, on]) => ({ 'kill-switch': feature, on, provider: p.killSwitches }));
@@ -79,6 +81,8 @@ export function configActions(input: {
     ...Object.entries(input.flags ?? {}).map(([flag, enabled]): Action => ({ flag, enabled, provider: p.flags })),
     ...(input.config && Object.keys(input.config).length > 0 ? [{ config: input.config, provider: p.config } as Action] : []),
     ...Object.entries(input.secrets ?? {}).map(([secret, to]): Action => ({ 'secret-version': secret, to, provider: p.secrets })),
+    // Scaled before restarts, so the replicas restarted are the ones that stay.
+    ...Object.entries(input.scale ?? {}).map(([target, instances]): Action => ({ scale: { target, instances }, provider: p.scaling })),
     ...(input.restart ?? []).map((target): Action => ({ restart: target, provider: p.restarts })),
   ];
   return { killSwitches, changes };
@@ -93,7 +97,7 @@ export function planConfigRollback(runbook: Runbook, actions: { killSwitches: Re
     sets.push({ name: 'kill switches', title: 'kill switches', phase: null, gate: gate('before-kill-switch'), changes: planChanges(actions.killSwitches, values, { phase: null, prefix: '', live }).changes, verifySeconds: null });
   }
   if (actions.changes.length > 0) {
-    sets.push({ name: 'config', title: 'flags, config, secrets and restarts', phase: null, gate: gate('before-config-change'), changes: planChanges(actions.changes, values, { phase: null, prefix: '', live }).changes, verifySeconds: null });
+    sets.push({ name: 'config', title: 'flags, config, secrets, scaling and restarts', phase: null, gate: gate('before-config-change'), changes: planChanges(actions.changes, values, { phase: null, prefix: '', live, gates: (name) => plannedGate(runbook, name) }).changes, verifySeconds: null });
   }
   // One health verification, after everything changed.
   sets.at(-1)!.verifySeconds = verifyWindowSeconds ?? runbook.health.windowSeconds;

@@ -78,6 +78,7 @@ export function planFullRollback(
     });
   }
   const canaryWeights = options.mode === 'immediate' ? [0] : (options.steps ?? runbook.traffic.gradualSteps);
+  if (current.splits === false) return scaledShifts(runbook, current, steps, canaryWeights, options.mode);
   let from = current.weights;
   canaryWeights.forEach((weight, index) => {
     const to = weightsWithCanaryAt(runbook.traffic, weight);
@@ -100,6 +101,37 @@ export function planFullRollback(
 }
 
 
+/**
+ * Traffic moved by instance counts, where the platform splits none (seed 000 on Fly: `fly scale count
+ * 3 -a app-stable`, then `fly scale count 0 -a app-canary`): after stable's capacity, each canary
+ * weight becomes a canary instance count against stable's (50% beside 3 stable is 3), verified like a
+ * traffic shift; canary at 0 is the last shift, behind the runbook's before-cleanup gate if it has one.
+ */
+function scaledShifts(runbook: Runbook & { traffic: Traffic }, current: TrafficState, steps: TrafficPlanStep[], canaryWeights: number[], mode: 'immediate' | 'gradual'): FullRollbackPlan {
+  const { stable, canary, stableInstances } = runbook.traffic;
+  const stableCount = Math.max(current.instances[stable] ?? 0, stableInstances ?? 0);
+  let from = current.instances[canary] ?? 0;
+  const shifts = canaryWeights.map((weight) => (weight === 0 ? 0 : Math.min(from, Math.ceil((stableCount * weight) / (100 - weight)))));
+  const cleanup = plannedGate(runbook, 'before-cleanup');
+  shifts.forEach((to, index) => {
+    const last = index === shifts.length - 1;
+    if (to === from && !last) return; // already at or below that share: nothing to do at this step
+    const name = shifts.length === 1 ? 'shift-traffic' : `shift-traffic-${index + 1}`;
+    const share = stableCount + to === 0 ? 0 : Math.round((to * 100) / (stableCount + to));
+    steps.push({
+      name,
+      phase: 'shift',
+      action: 'scale',
+      version: canary,
+      from,
+      to,
+      description: `scale ${canary} from ${from} to ${to} instance(s) (${share}% of instances beside ${stableCount} on ${stable})`,
+      ...(last && to === 0 && cleanup ? { gate: 'before-cleanup' } : {}),
+    });
+    from = to;
+  });
+  return { system: runbook.system, mode, steps, gates: cleanup ? [cleanup] : [] };
+}
 
 /**
  * A full rollback of a system without a traffic router (seed 003's `git checkout HEAD~1
@@ -109,20 +141,26 @@ export function planFullRollback(
 export function planReleaseRollback(runbook: Runbook & { release: NonNullable<Runbook['release']> }, releases: readonly ReleaseState[]): ReleaseRollbackPlan {
   const steps: ReleasePlanStep[] = [];
   const problems: string[] = [];
-  for (const target of runbook.release.targets) {
+  const gates: PlannedGate[] = [];
+  for (const entry of runbook.release.targets) {
+    const target = typeof entry === 'string' ? entry : entry.target;
     const state = releases.find((r) => r.target === target);
     if (!state) problems.push(`${target}: its release was not read`);
     else if (!state.current) problems.push(`${target}: nothing is deployed, so there is nothing to roll back`);
     else if (state.blocked || !state.previous) problems.push(`${target}: ${state.blocked ?? 'no earlier release to roll back to'}`);
     else {
+      // The target's own gate, else the one for every release; none when the runbook has neither.
+      const gate = plannedGate(runbook, `before-release-${target}`) ?? plannedGate(runbook, 'before-release');
+      if (gate) gates.push(gate);
       steps.push({
         name: `roll-back-${target}`,
         target,
-        description: `roll ${target} back from ${state.current.label} to ${state.previous.label}`,
+        description: `roll ${target} back from ${state.current.label} to ${state.previous.label}${state.previous.fresh ? ' (deployed new)' : ''}`,
         from: state.current,
         to: state.previous,
+        ...(gate ? { gate } : {}),
       });
     }
   }
-  return { system: runbook.system, mode: 'immediate', steps, gates: [], problems };
+  return { system: runbook.system, mode: 'immediate', steps, gates, problems };
 }

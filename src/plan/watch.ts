@@ -57,7 +57,7 @@ export function describeAction(action: WatchAction): string {
   }
   if ('scaleAndAlert' in action) {
     const s = action.scaleAndAlert;
-    return `scale ${s.version} to ${s.instances} and alert; ${s.thenRollback} fullRollback if still breached after ${s.deadlineSeconds} s`;
+    return `scale ${s.version}${s.provider ? ` (${s.provider})` : ''} to ${s.instances} and alert; ${s.thenRollback} fullRollback if still breached after ${s.deadlineSeconds} s`;
   }
   return 'alert the runbook channels';
 }

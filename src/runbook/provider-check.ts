@@ -50,11 +50,18 @@ function scales(runbook: Runbook): boolean {
   return runbook.traffic !== undefined && (PROVIDERS.get(runbook.traffic.provider)?.capabilities.includes('scaling') ?? false);
 }
 
+/** Whether the runbook's traffic provider scales versions but splits no traffic (Fly Machines). */
+export function onlyScales(runbook: Runbook): boolean {
+  const capabilities = runbook.traffic ? PROVIDERS.get(runbook.traffic.provider)?.capabilities : undefined;
+  return capabilities !== undefined && capabilities.includes('scaling') && !capabilities.includes('traffic');
+}
+
 /** Checks every provider reference and fills in the provider of each action; returns the problems found. */
 export function checkProviders(runbook: Runbook): Problem[] {
   const problems: Problem[] = [];
   // Scaling is optional: a provider that routes traffic but scales by itself (Cloud Run) plans no instance counts.
-  if (runbook.traffic) problems.push(...settingsProblems('traffic', 'traffic', runbook.traffic));
+  // Weights are optional too: a provider that only scales (Fly: no split between apps) moves traffic by instance counts.
+  if (runbook.traffic) problems.push(...settingsProblems(onlyScales(runbook) ? 'scaling' : 'traffic', 'traffic', runbook.traffic));
   if (runbook.release) problems.push(...settingsProblems('releases', 'release', runbook.release));
   if (runbook.statusPage) problems.push(...settingsProblems('statusPage', 'statusPage', runbook.statusPage));
   runbook.notify.forEach((ref, i) => problems.push(...settingsProblems('notify', `notify[${i}]`, ref)));
@@ -82,7 +89,10 @@ export function checkProviders(runbook: Runbook): Problem[] {
     if (how.method === 'scale-to-zero' && !scales(runbook)) problems.push({ path: `databases.${name}.stopWriters`, message: 'scale-to-zero needs a traffic section whose provider scales versions (nothing here scales versions)' });
   }
   runbook.watch?.rules.forEach((rule, i) => {
-    if ('scaleAndAlert' in rule.action && runbook.traffic && !scales(runbook)) {
+    if ('scaleAndAlert' in rule.action && rule.action.scaleAndAlert.provider) {
+      const scaling = rule.action.scaleAndAlert;
+      resolve('scaling', scaling.provider, `watch.rules[${i}].action.scaleAndAlert`, (name) => (scaling.provider = name));
+    } else if ('scaleAndAlert' in rule.action && runbook.traffic && !scales(runbook)) {
       problems.push({ path: `watch.rules[${i}].action`, message: `rule ${rule.name} scales ${rule.action.scaleAndAlert.version}, but traffic provider '${runbook.traffic.provider}' does not scale versions` });
     }
   });

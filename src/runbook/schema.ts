@@ -151,7 +151,18 @@ export const runbookSchema = z
       .strictObject({
         provider: z.string(),
         settings: providerSettings,
-        targets: z.array(z.string().min(1)).min(1).describe('what a full rollback rolls back to its previous release, in this order: Compose services, Fly versions, Deployments, Railway or Render services'),
+        targets: z
+          .array(
+            z.union([
+              z.string().min(1),
+              z.strictObject({
+                target: z.string().min(1),
+                to: z.string().min(1).max(300).describe('"previous", or a deploy id, image, digest, revision or git tag as the provider names releases'),
+              }),
+            ]),
+          )
+          .min(1)
+          .describe('what a full rollback rolls back, in this order (Compose services, Fly versions, Deployments, Railway or Render services): a name goes to its previous release, {target, to} to the release named'),
       })
       .optional()
       .describe('for a system without a traffic router: fullRollback rolls each target back to its previous release (the image or deploy before the current one)'),
@@ -196,9 +207,10 @@ export const runbookSchema = z
   .superRefine((runbook, ctx) => {
     const roles = Object.keys(runbook.approvers);
     const phaseIds = runbook.phases.map((phase) => phase.id);
+    const targets = releaseTargets(runbook);
     for (const name of Object.keys(runbook.gates)) {
       // A misspelt gate would load and then never be asked for: the approval would silently vanish.
-      if (!isKnownGate(name, phaseIds)) ctx.addIssue({ code: 'custom', path: ['gates', name], message: unknownGate(name, phaseIds) });
+      if (!isKnownGate(name, phaseIds, targets)) ctx.addIssue({ code: 'custom', path: ['gates', name], message: unknownGate(name, phaseIds, targets) });
     }
     for (const [name, gate] of Object.entries(runbook.gates)) {
       const members = runbook.approvers[gate.role];
@@ -226,6 +238,14 @@ export const runbookSchema = z
         if ('down-sql' in action && !runbook.databases[action['down-sql'].database]) {
           const db = action['down-sql'].database;
           ctx.addIssue({ code: 'custom', path: [...path, 'down-sql', 'database'], message: `unknown database '${db}'; must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}` });
+        }
+        if ('cloudsql-clone' in action && !runbook.databases[action['cloudsql-clone'].database]) {
+          const db = action['cloudsql-clone'].database;
+          ctx.addIssue({ code: 'custom', path: [...path, 'cloudsql-clone', 'database'], message: `unknown database '${db}' (the one that reaches the clone, for its smoke queries); must be one of: ${Object.keys(runbook.databases).join(', ') || '(none declared)'}` });
+        }
+        if ('cloudsql-clone' in action && !runbook.providers[action['cloudsql-clone'].pointService.provider]) {
+          const name = action['cloudsql-clone'].pointService.provider;
+          ctx.addIssue({ code: 'custom', path: [...path, 'cloudsql-clone', 'pointService', 'provider'], message: `unknown provider '${name}'; must be one of: ${Object.keys(runbook.providers).join(', ') || '(none declared)'}` });
         }
         if ('volume-restore' in action && !runbook.volumes[action['volume-restore']]) {
           const name = action['volume-restore'];
@@ -267,8 +287,14 @@ export const runbookSchema = z
         const message = runbook.release ? `rule ${rule.name} rolls back gradually, which needs a traffic section (a release section rolls back immediate only)` : `rule ${rule.name} rolls back, which needs a traffic or release section`;
         ctx.addIssue({ code: 'custom', path: [...path, 'action'], message });
       }
-      if ('scaleAndAlert' in rule.action && !runbook.traffic) ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `rule ${rule.name} scales, which needs a traffic section` });
-      if ('scaleAndAlert' in rule.action && runbook.traffic) {
+      if ('scaleAndAlert' in rule.action && rule.action.scaleAndAlert.provider) {
+        // A scaling provider of its own: the rollback at the deadline needs a traffic or (immediate) release section.
+        const { thenRollback } = rule.action.scaleAndAlert;
+        if (!runbook.traffic && !(runbook.release && thenRollback === 'immediate')) {
+          ctx.addIssue({ code: 'custom', path: [...path, 'action', 'scaleAndAlert', 'thenRollback'], message: `rule ${rule.name} rolls back (${thenRollback}) at its deadline, which needs a traffic section${runbook.release ? ' (a release section rolls back immediate only)' : ' or a release section'}` });
+        }
+      } else if ('scaleAndAlert' in rule.action && !runbook.traffic) ctx.addIssue({ code: 'custom', path: [...path, 'action'], message: `rule ${rule.name} scales, which needs a traffic section or a scaling provider (scaleAndAlert.provider)` });
+      else if ('scaleAndAlert' in rule.action && runbook.traffic) {
         const { version } = rule.action.scaleAndAlert;
         const versions = [runbook.traffic.stable, runbook.traffic.canary];
         if (!versions.includes(version)) ctx.addIssue({ code: 'custom', path: [...path, 'action', 'scaleAndAlert', 'version'], message: `unknown version '${version}'; must be one of: ${versions.join(', ')}` });
@@ -276,11 +302,20 @@ export const runbookSchema = z
     });
   });
 
+/** The targets a runbook's release actions and release section roll: the names before-release-<target> may take. */
+function releaseTargets(runbook: { phases: { rollback: unknown }[]; release?: { targets: readonly (string | { target: string })[] } }): string[] {
+  const inPhases = runbook.phases.flatMap((phase) => (Array.isArray(phase.rollback) ? (phase.rollback as object[]) : []).flatMap((action) => ('release' in action ? [(action as { release: { target: string } }).release.target] : [])));
+  const inSection = (runbook.release?.targets ?? []).map((t) => (typeof t === 'string' ? t : t.target));
+  return [...new Set([...inPhases, ...inSection])];
+}
+
 /** "unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: ..." */
-function unknownGate(name: string, phaseIds: readonly number[]): string {
+function unknownGate(name: string, phaseIds: readonly number[], targets: readonly string[]): string {
   const phase = /^before-phase-(\d+)$/.exec(name);
   if (phase) return `gate ${name} names phase ${phase[1]}, which this runbook does not have (its phases: ${[...phaseIds].sort((a, b) => a - b).join(', ') || 'none'})`;
-  const known = [...gateNames().keys()].map((gate) => (gate.includes('<id>') && phaseIds[0] !== undefined ? gate.replace('<id>', String(phaseIds[0])) : gate));
+  const release = /^before-release-(.+)$/.exec(name);
+  if (release && !gateNames().has(name)) return `gate ${name} names release target '${release[1]}', which no release action or release section of this runbook rolls${didYouMean(release[1]!, targets)} (its release targets: ${[...targets].sort().join(', ') || 'none'})`;
+  const known = [...gateNames().keys()].map((gate) => (gate.includes('<id>') && phaseIds[0] !== undefined ? gate.replace('<id>', String(phaseIds[0])) : gate.includes('<target>') && targets[0] !== undefined ? gate.replace('<target>', targets[0]) : gate));
   const hint = didYouMean(name, known);
   const byWorkflow = Object.entries(GATES).map(([workflow, gates]) => `${Object.keys(gates).join(', ')} (${workflow})`);
   return `unknown gate '${name}'${hint}; gates are: ${byWorkflow.join('; ')}`;

@@ -24,7 +24,12 @@ const configAction = z.strictObject({
 const scaleAction = z.strictObject({
   scaleAndAlert: z
     .strictObject({
-      version: z.string().min(1).describe('the version to scale, e.g. stable'),
+      version: z.string().min(1).describe('the version to scale, e.g. stable; with provider, a target of that provider (a Fly version, a Deployment, a Compose service)'),
+      provider: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9_-]*$/)
+        .optional()
+        .describe('a provider of instance scaling under providers:; left out, the traffic section scales'),
       instances: z.int().min(1).max(1000),
       deadlineSeconds: z.number().positive().describe('if the rule still breaches this long after scaling, roll back'),
       thenRollback: z.enum(['immediate', 'gradual']).default('immediate'),

@@ -41,6 +41,7 @@ function carryOut(rollback: Rollback, system: string, planned: KindChange, undo:
 export async function runChangeSet(rollback: Rollback, system: string, set: ChangeSet): Promise<void> {
   const done: KindChange[] = [];
   for (const change of set.changes) {
+    if (change.gate) await rollback.gate(change.gate.gate, `${change.target}: ${change.from} -> ${change.to}`);
     const ran = await rollback.step({
       name: change.name,
       kind: 'change',

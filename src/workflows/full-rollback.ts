@@ -56,9 +56,11 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
         run: () => rollback.announce({ title: `${input.mode} rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
       });
 
-      const shifts = plan.steps.filter((s) => s.action === 'set-weights');
+      // Shifts move traffic: by weights, or by instance counts where the platform splits none (Fly).
+      const shifts = plan.steps.filter((s) => s.phase === 'shift');
       for (const step of plan.steps) {
         if (step.phase === 'cleanup') await rollback.gate('before-cleanup', 'cleanup (canary scaled to 0)');
+        else if (step.gate) await rollback.gate(step.gate, step.description);
         await applyChange(step);
         if (step.phase !== 'shift') continue;
         await verifyHealth(rollback, system, step.name, input.verifyWindowSeconds ?? runbook.health.windowSeconds);
@@ -102,6 +104,7 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
       run: () => rollback.announce({ title: `release rollback started by ${requestedBy}`, text: `${input.reason}\nPlan: ${plan.steps.map((s) => s.description).join('; ')}`, severity: 'warning' }),
     });
     for (const step of plan.steps) {
+      if (step.gate) await rollback.gate(step.gate.gate, `${step.description}`);
       const roll = (to: typeof step.to, name: string) =>
         activities(`${system}: ${name === step.name ? step.description : `undo: roll ${step.target} back to ${to.label}`}`, rolling).rollRelease({ system, target: step.target, release: to, idempotencyKey: rollback.key(name), actor: rollback.actor });
       await rollback.step({ name: step.name, kind: 'change', description: step.description, run: () => roll(step.to, step.name), undo: () => roll(step.from, `${step.name}:undo`) });

@@ -249,15 +249,12 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
       return;
     }
     if ('scaleAndAlert' in action) {
-      const { version, instances, deadlineSeconds, thenRollback } = action.scaleAndAlert;
+      const { version, instances, deadlineSeconds, thenRollback, provider } = action.scaleAndAlert;
       const { workflowId, runId } = workflowInfo();
-      await activities(`scale ${version} to ${instances}: ${rule.name}`).scaleVersion({
-        system,
-        version,
-        count: instances,
-        idempotencyKey: `${workflowId}:${runId}:scale:${rule.name}:${detectedAt}`,
-        actor: `rollback-watchdog via ${workflowId}`,
-      });
+      const change = { system, idempotencyKey: `${workflowId}:${runId}:scale:${rule.name}:${detectedAt}`, actor: `rollback-watchdog via ${workflowId}` };
+      // A rule naming a scaling provider scales that provider's target; otherwise the traffic section's version.
+      if (provider) await activities(`scale ${version} to ${instances} (${provider}): ${rule.name}`).scaleTarget({ ...change, provider, target: version, instances });
+      else await activities(`scale ${version} to ${instances}: ${rule.name}`).scaleVersion({ ...change, version, count: instances });
       await notify({ system, title: `watchdog: ${rule.name} breached; scaled ${version} to ${instances}`, text: `${why}. Rolls back (${thenRollback}) if still breached after ${deadlineSeconds} s.`, severity: 'critical' });
       deadline = { at: new Date(Date.now() + deadlineSeconds * 1000).toISOString(), mode: thenRollback };
       startFollowing(remember({ rule: rule.name, at: now(), detectedAt, what: `scaled ${version} to ${instances}; ${thenRollback} fullRollback if still breached at the deadline`, workflowId: null, outcome: null }));
