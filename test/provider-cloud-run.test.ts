@@ -120,20 +120,26 @@ describe('Cloud Run provider (cloud-run) against an emulator of the documented A
     assert.deepEqual(await client.traffic.setWeights({ stable: 50, canary: 50 }, options('wf-1/split')), { weights: { stable: 50, canary: 50 }, instances: {} });
     const first = patches(emulator)[0]!.body as Record<string, unknown>;
     assert.deepEqual(first.traffic, [
-      { type: BY_REVISION, revision: 'api-00002-def', percent: 50 },
-      { type: BY_REVISION, revision: 'api-00003-ghi', percent: 50 },
-    ]);
+      { type: BY_REVISION, revision: 'api-00002-def', percent: 50, tag: 'stable' },
+      { type: BY_REVISION, revision: 'api-00003-ghi', percent: 50, tag: 'canary' },
+    ], 'each version pinned by its traffic tag');
     assert.equal(first.etag, etag, 'the etag read is sent back, so a concurrent change is refused');
     assert.equal(first.trafficStatuses, undefined, 'output-only fields are left out');
     assert.ok(emulator.calls('GET', OPERATIONS).length >= 2, 'the operation is polled until done');
     assert.equal(emulator.service('api').reconciling, false);
 
     assert.deepEqual((await client.traffic.setWeights({ stable: 100, canary: 0 }, options('wf-1/complete'))).weights, { stable: 100, canary: 0 });
-    assert.deepEqual(emulator.service('api').trafficStatuses, [{ type: BY_REVISION, revision: 'api-00002-def', percent: 100 }]);
+    assert.deepEqual(emulator.service('api').trafficStatuses, [
+      { type: BY_REVISION, revision: 'api-00002-def', percent: 100, tag: 'stable' },
+      { type: BY_REVISION, revision: 'api-00003-ghi', percent: 0, tag: 'canary' },
+    ]);
     assert.equal(emulator.revisions.size, 3, 'traffic changes make no revision');
 
     assert.deepEqual((await client.traffic.setWeights(snapshot.weights, options('wf-1/undo'))).weights, { stable: 0, canary: 100 });
-    assert.deepEqual(emulator.service('api').traffic, [{ type: BY_REVISION, revision: 'api-00003-ghi', percent: 100 }]);
+    assert.deepEqual(emulator.service('api').traffic, [
+      { type: BY_REVISION, revision: 'api-00002-def', percent: 0, tag: 'stable' },
+      { type: BY_REVISION, revision: 'api-00003-ghi', percent: 100, tag: 'canary' },
+    ]);
     assert.equal(patches(emulator).length, 3);
   });
 
@@ -160,7 +166,7 @@ describe('Cloud Run provider (cloud-run) against an emulator of the documented A
     assert.equal(patches(emulator).length, 1, 'only the dead worker\'s PATCH');
   });
 
-  test('tags on traffic targets (revision URLs) are kept when the split changes', async () => {
+  test('tags on traffic targets (revision URLs) are kept when the split changes, beside the tags that pin the versions', async () => {
     const { emulator, client } = await setup({
       traffic: [
         { type: LATEST, percent: 100 },
@@ -170,8 +176,10 @@ describe('Cloud Run provider (cloud-run) against an emulator of the documented A
     });
     await client.traffic.setWeights({ stable: 100, canary: 0 }, options('wf-4'));
     assert.deepEqual(emulator.service('api').traffic, [
-      { type: BY_REVISION, revision: 'api-00002-def', percent: 100, tag: 'v122' },
+      { type: BY_REVISION, revision: 'api-00002-def', percent: 100, tag: 'stable' },
+      { type: BY_REVISION, revision: 'api-00003-ghi', percent: 0, tag: 'canary' },
       { type: BY_REVISION, revision: 'api-00001-abc', percent: 0, tag: 'v121' },
+      { type: BY_REVISION, revision: 'api-00002-def', percent: 0, tag: 'v122' },
     ]);
   });
 
@@ -370,7 +378,8 @@ describe('Cloud Run provider (cloud-run) against an emulator of the documented A
     const progress: string[] = [];
     const after = await client.releases.rollTo('api', before.previous!, { ...options('wf-12/roll'), onProgress: (line) => progress.push(line) });
     assert.deepEqual(after.detail?.traffic, { 'api-00002-def': 100 });
-    assert.equal(after.current?.id, 'api-00003-ghi', 'the latest ready revision is still the current release; it just serves no traffic');
+    assert.equal(after.current?.id, 'api-00002-def', 'the current release is the revision that serves, so an undo goes back to it');
+    assert.equal(after.previous?.id, 'api-00001-abc');
     assert.ok(progress.some((line) => /^Cloud Run operation [-0-9a-f]+ \(traffic api-00002-def=100%\): done$/.test(line)), progress.join('\n'));
 
     await client.releases.rollTo('api', before.previous!, options('wf-12/roll'));

@@ -6,7 +6,10 @@
  * string, an `etag` that changes with every change of the desired state (a PATCH carrying an older
  * one is refused with 409 ABORTED, as AIP-154 prescribes), `reconciling` true from a PATCH until its
  * Operation is done (a couple of polls), then `trafficStatuses` brought in line with `traffic`. A PATCH
- * whose template differs from the service's makes a new revision, ready once the Operation is done.
+ * whose template differs from the service's makes a new revision, ready once the Operation is done,
+ * named as the template names it (`<service>-<suffix>`, and then the same request's traffic may route
+ * to it) or else numbered as Cloud Run does (`api-00004-jkl`). Each revision's `containerStatuses`
+ * carry the digest its image resolved to. A traffic tag may be on one target only.
  * A LATEST traffic target's status names no revision, as the API's does. Env entries that reference
  * Secret Manager (`valueSource.secretKeyRef {secret, version}`) are kept in the revision as given; with
  * `secretAccess` set, a new revision naming a version no instance could load fails its Operation, as
@@ -28,7 +31,7 @@
  *   Condition         https://cloud.google.com/run/docs/reference/rest/v2/Condition
  *   errors            https://cloud.google.com/apis/design/errors (the `{error: {code, message, status}}` body)
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { HttpEmulator, type Reply } from './http-emulator.ts';
 
@@ -69,6 +72,8 @@ interface RevisionRecord {
   updateTime: string;
   service: string;
   containers: Container[];
+  /** The digest each container's image resolved to when the revision was made. */
+  containerStatuses: { name: string; imageDigest: string }[];
   conditions: Condition[];
   reconciling: boolean;
   observedGeneration: string;
@@ -118,6 +123,8 @@ export function googleError(code: number, status: string, message: string): Repl
 const SUFFIXES = ['abc', 'def', 'ghi', 'jkl', 'mno', 'pqr', 'stu', 'vwx', 'yza', 'bcd'];
 const now = () => new Date().toISOString();
 const shortName = (name: string) => name.slice(name.lastIndexOf('/') + 1);
+/** The digest an image resolves to: the one it is pinned to, else one made up from the reference (stable per reference). */
+const digestOf = (image: string) => /@(sha256:[0-9a-f]{64})$/.exec(image)?.[1] ?? `sha256:${createHash('sha256').update(image).digest('hex')}`;
 const newEtag = () => `"${Buffer.from(randomUUID()).toString('base64url').slice(0, 16)}"`;
 
 export class CloudRunEmulator extends HttpEmulator {
@@ -233,9 +240,10 @@ export class CloudRunEmulator extends HttpEmulator {
     return handle(svc);
   }
 
-  private makeRevision(svc: ServiceRecord, containers: Container[], ready: boolean): string {
+  /** A new revision, named `named` when the template names it, else as Cloud Run names them (`<service>-00004-jkl`). */
+  private makeRevision(svc: ServiceRecord, containers: Container[], ready: boolean, named?: string): string {
     svc.made++;
-    const name = `${this.serviceName(svc.id)}/revisions/${svc.id}-${String(svc.made).padStart(5, '0')}-${SUFFIXES[(svc.made - 1) % SUFFIXES.length]}`;
+    const name = `${this.serviceName(svc.id)}/revisions/${named ?? `${svc.id}-${String(svc.made).padStart(5, '0')}-${SUFFIXES[(svc.made - 1) % SUFFIXES.length]}`}`;
     this.clock += 60_000;
     const createTime = new Date(this.clock).toISOString();
     this.revisions.set(name, {
@@ -246,6 +254,7 @@ export class CloudRunEmulator extends HttpEmulator {
       updateTime: createTime,
       service: this.serviceName(svc.id),
       containers: structuredClone(containers),
+      containerStatuses: containers.map((c, i) => ({ name: String(c.name ?? `container-${i}`), imageDigest: digestOf(c.image) })),
       conditions: [{ type: 'Ready', state: ready ? 'CONDITION_SUCCEEDED' : 'CONDITION_RECONCILING', lastTransitionTime: createTime }],
       reconciling: !ready,
       observedGeneration: '1',
@@ -281,7 +290,16 @@ export class CloudRunEmulator extends HttpEmulator {
       return googleError(409, 'ABORTED', `The etag ${asked.etag} of Service '${this.serviceName(svc.id)}' does not match its current etag ${svc.etag}: it was modified since it was read.`);
     }
     const traffic = asked.traffic?.length ? asked.traffic : [{ type: LATEST, percent: 100 }];
-    const known = new Set(this.revisionsOf(svc).map((r) => shortName(r.name)));
+    const template = asked.template ?? svc.template;
+    const changesTemplate = !isDeepStrictEqual(template, svc.template);
+    if (changesTemplate && template.revision && !template.revision.startsWith(`${svc.id}-`)) {
+      return googleError(400, 'INVALID_ARGUMENT', `Revision name '${template.revision}' must be prefixed by the service name '${svc.id}-'.`);
+    }
+    // The request's traffic may name the revision its template names: the one this request makes.
+    const known = new Set([...this.revisionsOf(svc).map((r) => shortName(r.name)), ...(changesTemplate && template.revision ? [template.revision] : [])]);
+    const tags = traffic.flatMap((t) => (t.tag ? [t.tag] : []));
+    const twice = tags.find((tag, i) => tags.indexOf(tag) !== i);
+    if (twice) return googleError(400, 'INVALID_ARGUMENT', `Traffic tag '${twice}' is used by more than one traffic target.`);
     for (const target of traffic) {
       if (target.type !== LATEST && target.type !== BY_REVISION) return googleError(400, 'INVALID_ARGUMENT', `Invalid traffic target type: ${target.type}`);
       if (target.type === BY_REVISION && !known.has(shortName(target.revision ?? ''))) {
@@ -293,13 +311,12 @@ export class CloudRunEmulator extends HttpEmulator {
 
     let newRevision: string | undefined;
     let secretError: { code: number; message: string } | null = null;
-    const template = asked.template ?? svc.template;
-    if (!isDeepStrictEqual(template, svc.template)) {
+    if (changesTemplate) {
       const named = template.revision ? `${this.serviceName(svc.id)}/revisions/${template.revision}` : undefined;
       if (named && this.revisions.has(named)) {
         return googleError(409, 'ALREADY_EXISTS', `Revision named '${template.revision}' with different configuration already exists.`);
       }
-      newRevision = this.makeRevision(svc, template.containers, false);
+      newRevision = this.makeRevision(svc, template.containers, false, template.revision);
       secretError = this.secretProblem(template.containers, newRevision);
       svc.template = structuredClone(template);
       svc.latestCreatedRevision = newRevision;

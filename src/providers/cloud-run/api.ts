@@ -10,6 +10,7 @@
  *   services.get      https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services/get
  *   services.patch    https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services/patch
  *   revisions.list    https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services.revisions/list
+ *   Revision resource https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services.revisions (containerStatuses.imageDigest)
  *   operations.get    https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.operations/get
  *   Condition         https://cloud.google.com/run/docs/reference/rest/v2/Condition
  *   etag conflicts    https://google.aip.dev/154 (a stale etag is refused with ABORTED, HTTP 409)
@@ -42,6 +43,8 @@ const revisionSchema = z.looseObject({
   createTime: z.string().optional(),
   deleteTime: z.string().optional(),
   containers: z.array(container).optional(),
+  // The digest each container's image resolved to when the revision was made, whether a tag or a digest was given.
+  containerStatuses: z.array(z.looseObject({ name: z.string().optional(), imageDigest: z.string().optional() })).optional(),
   conditions: z.array(condition).optional(),
 });
 const revisionPage = z.looseObject({ revisions: z.array(revisionSchema).optional(), nextPageToken: z.string().optional() });
@@ -55,6 +58,7 @@ export type Service = z.infer<typeof serviceSchema>;
 export type Revision = z.infer<typeof revisionSchema>;
 export type Operation = z.infer<typeof operationSchema>;
 export type Target = z.infer<typeof trafficTarget>;
+export type Container = z.infer<typeof container>;
 
 /** Fields the API computes; sent back they would be ignored (AIP-203), so the PATCH body leaves them out. */
 const OUTPUT_ONLY = [

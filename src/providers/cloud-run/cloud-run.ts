@@ -1,8 +1,9 @@
 /**
  * A Google Cloud Run service through the Cloud Run Admin API v2: its traffic split between revisions
  * (seed 002's `gcloud run services update-traffic --to-revisions=REV=50,...`), the plain environment
- * variables of its container (`gcloud run services update --update-env-vars`), and its releases
- * (the latest ready revision and the one before it; a rollback routes 100% of traffic to the older one),
+ * variables of what serves (`gcloud run services update --update-env-vars`), its releases (the revision
+ * serving and the one before it, or one named by revision, traffic tag or image; a rollback routes 100%
+ * of traffic to it, deploying an image no revision runs yet as `gcloud run deploy --image` does),
  * and the Secret Manager secrets its env loads (seed 002's `gcloud secrets versions enable/disable`,
  * then `--update-secrets NAME=secret:N`).
  *
@@ -13,7 +14,8 @@
  * The provider in files:
  *   settings.ts  the runbook settings
  *   api.ts       the Admin API: one client, the resources, the PATCH, operations and reconciling
- *   traffic.ts, config.ts, releases.ts   the capabilities
+ *   traffic.ts, config.ts, releases.ts   the capabilities (versions pinned by traffic tags: traffic.ts)
+ *   serving.ts   template changes made where traffic goes: the new revision takes the old one's place
  *   secrets.ts   the Secret Manager secrets its env loads (secret-manager.ts: the Secret Manager API v1;
  *                deploy-template.ts: a template change deployed as a new revision)
  *
@@ -41,7 +43,7 @@ function create(settings: Settings, context: ProviderContext): ProviderClient<'t
 export const cloudRun: ProviderDefinition<'traffic' | 'config' | 'releases' | 'secrets', Settings> = {
   id: 'cloud-run',
   description:
-    'Google Cloud Run service (Admin API v2): traffic split between revisions, plain env vars of its container (a new revision), rollback to the previous ready revision, and the Secret Manager versions its env loads (enabled/disabled, the service pinned to one)',
+    'Google Cloud Run service (Admin API v2): traffic split between revisions, plain env vars of its container (a new revision), rollback to the previous ready revision or one named by revision, traffic tag or image (an image no revision runs deployed as a new one), and the Secret Manager versions its env loads (enabled/disabled, the service pinned to one)',
   capabilities: ['traffic', 'config', 'releases', 'secrets'],
   settingsSchema,
   example: { project: 'medicalcor-prod', location: 'europe-west3', service: 'medicalcor-api', tokenEnv: 'GCP_ACCESS_TOKEN' },

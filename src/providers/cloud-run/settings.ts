@@ -1,6 +1,7 @@
 /**
  * The cloud-run provider's runbook settings: the project, region and service, the token variable, the
- * revision each runbook version names, the Secret Manager endpoint, and how long a change may take.
+ * revision each runbook version starts as (then pinned by a traffic tag of its name), the Secret
+ * Manager endpoint, and how long a change may take.
  */
 import { z } from 'zod';
 import { envVarName } from '../../contract/index.ts';
@@ -31,10 +32,13 @@ export const settingsSchema = z.strictObject({
     ),
   tokenEnv: envVarName.describe('environment variable holding an OAuth 2 access token (gcloud auth print-access-token), sent as Authorization: Bearer'),
   versions: z
-    .record(z.string().min(1), revisionSelector)
+    // A version's name is the traffic tag that pins it (traffic.ts), so it must be one Cloud Run takes.
+    .record(z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a traffic tag (the version is pinned by a tag of its name): lowercase letters, digits and hyphens, starting with a letter'), revisionSelector)
     .refine((v) => Object.keys(v).length > 0, 'must name at least one version')
     .default({ stable: 'PREVIOUS', canary: 'LATEST' })
-    .describe('runbook version name -> revision: a revision name, LATEST (latest ready revision) or PREVIOUS (the ready revision before it)'),
+    .describe(
+      'runbook version name -> the revision it is until a change pins it by a traffic tag of its name: a revision name, LATEST (latest ready revision) or PREVIOUS (the ready revision before it)',
+    ),
   pollIntervalMs: z.int().positive().default(2000).describe('how often a running operation or a reconciling service is polled'),
   timeoutMs: z.int().positive().default(600_000).describe('longest wait for a change to finish (operation and reconciliation)'),
   requestTimeoutMs: z.int().positive().default(30_000).describe('timeout of one API request'),
