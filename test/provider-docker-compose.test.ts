@@ -2,7 +2,9 @@
  * The docker-compose provider against a real Docker engine: a private dockerd (test/docker-engine.ts),
  * the Compose v2 CLI plugin, two imported images of a tiny HTTP service (app:1 and app:2 answer their
  * version on /health, host networking on a loopback port) and a compose project in a temporary git
- * repository whose last commit moved web from app:1 to app:2, as in seed 003.
+ * repository whose last commit moved web from app:1 to app:2, as in seed 003. A second project, whose
+ * compose file versions are tagged v0 (an image from a variable), v1 and v2, has its releases named by
+ * tag, revision, image, image id, or an image only the engine has.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -263,6 +265,100 @@ describe('docker-compose provider against a real Docker engine (private dockerd,
     assert.deepEqual(defaults.previous, { git: 'HEAD~1' });
     assert.equal(defaults.file, 'docker-compose.yml');
     assert.equal(defaults.timeoutSeconds, 300);
+  });
+
+  describe('releases named by git tag, revision or image (a second project whose versions are tagged)', () => {
+    const NAMED = 'rrnamed';
+    let namedRepo: string;
+    let siteUrl: string;
+    let siteCommand: string;
+    const site: Record<string, string> = {};
+    const namedGit = (...args: string[]) => execFileSync('git', args, { cwd: namedRepo, stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim();
+    const commitFile = (path: string, text: string, message: string) => {
+      writeFileSync(join(namedRepo, path), text);
+      namedGit('add', path);
+      namedGit('-c', 'user.name=test', '-c', 'user.email=test@example.invalid', 'commit', '-q', '-m', message);
+    };
+    const release = (image: string, message: string) =>
+      commitFile('docker-compose.yml', `services:\n  site:\n    image: ${image}\n    network_mode: host\n    command: ${siteCommand}\n    stop_grace_period: 1s\n    environment:\n      API_TOKEN: "${SECRET}"\n`, message);
+    const named = () =>
+      dockerCompose.create(dockerCompose.settingsSchema.parse({ projectDir: namedRepo, project: NAMED, dockerHostEnv: 'TEST_DOCKER_HOST', healthUrls: { site: siteUrl }, timeoutSeconds: 60 }), { env: env(), logger: quietLogger })
+        .releases;
+    /** What the site answers; asked again while it is still starting (up --wait without a healthcheck waits for running only). */
+    const serves = async (): Promise<string> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return (await (await fetch(siteUrl)).text()).trim();
+        } catch (err) {
+          if (attempt >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    };
+    const siteContainer = async () => (await engine.docker(['compose', '-p', NAMED, 'ps', '-q', 'site'], { cwd: namedRepo })).trim();
+
+    before(async () => {
+      for (const v of ['1', '2', '3']) site[`site:${v}`] = await engine.importImage(`site:${v}`, { 'www/health': `v${v}\n` });
+      const port = await freePort();
+      siteUrl = `http://127.0.0.1:${port}/health`;
+      siteCommand = `["/bin/httpd", "-f", "-p", "127.0.0.1:${port}", "-h", "/www"]`;
+      namedRepo = mkdtempSync(join(tmpdir(), 'rr-compose-named-'));
+      namedGit('init', '-q');
+      release('site:${SITE_TAG}', 'site from a variable');
+      namedGit('tag', 'v0');
+      release('site:1', 'release 1');
+      namedGit('tag', 'v1');
+      commitFile('NOTES.md', 'release notes\n', 'docs only');
+      release('site:2', 'release 2');
+      namedGit('tag', '-a', '-m', 'release 2', 'v2'); // annotated: peeled to its commit
+      await engine.docker(['compose', '-p', NAMED, 'up', '-d', '--wait'], { cwd: namedRepo });
+    });
+    after(() => namedRepo && rmSync(namedRepo, { recursive: true, force: true }));
+
+    test('findRelease by git tag is the image the compose file named there; rolling to it serves v1; a retry changes nothing', async () => {
+      assert.equal(await serves(), 'v2');
+      const v1 = await named().findRelease('site', 'v1');
+      assert.deepEqual({ ...v1, createdAt: undefined }, { id: site['site:1'], label: 'site:1', image: 'site:1', aliases: ['v1'], createdAt: undefined });
+      assert.ok(Date.parse(v1!.createdAt!) > 0, 'the commit date');
+
+      const state = await named().rollTo('site', v1!, options('release-1/step-site'));
+      assert.equal(state.current!.id, site['site:1']);
+      assert.equal(await serves(), 'v1');
+      const container = await siteContainer();
+      const lines: string[] = [];
+      await named().rollTo('site', v1!, options('release-1/step-site', lines));
+      assert.deepEqual(lines, [], 'no compose up ran');
+      assert.equal(await siteContainer(), container);
+      assert.equal(await serves(), 'v1');
+    });
+
+    test('findRelease: v9 is null and listReleases names v1 and v2; a revision, an image, its id and a version that cannot be rolled to', async () => {
+      const client = named();
+      assert.equal(await client.findRelease('site', 'v9'), null);
+      const listed = await client.listReleases('site', 10);
+      assert.deepEqual(listed.map((r) => [r.id, r.label, r.aliases]), [[site['site:2'], 'site:2', ['v2']], [site['site:1'], 'site:1', ['v1']]], 'each image once, newest first, with its tags');
+      assert.deepEqual((await client.listReleases('site', 1)).map((r) => r.label), ['site:2']);
+
+      assert.equal((await client.findRelease('site', 'HEAD~1'))?.label, 'site:1', 'the docs commit still names site:1');
+      assert.deepEqual((await client.findRelease('site', 'site:2'))?.aliases, ['v2']);
+      assert.equal((await client.findRelease('site', site['site:2']!))?.label, 'site:2', 'an image id, as the releases are identified');
+      for (const name of ['-v1', '--all', 'v1 v2', 'site:9', 'nothing']) assert.equal(await client.findRelease('site', name), null, name);
+      await assert.rejects(client.findRelease('site', 'v0'), { message: 'service site in docker-compose.yml at v0 has an image: built from variables (site:${SITE_TAG}); set the variable instead' });
+      await assert.rejects(client.findRelease('web', 'v1'), { message: `service web is not in ${join(namedRepo, 'docker-compose.yml')} (services: site)` });
+      assert.ok(!JSON.stringify(listed).includes(SECRET));
+    });
+
+    test('an image the engine has that no version names is a fresh release: rolled to, it leads the list; v2 by tag puts it back', async () => {
+      const fresh = await named().findRelease('site', 'site:3');
+      assert.deepEqual({ ...fresh, createdAt: undefined }, { id: site['site:3'], label: 'site:3', image: 'site:3', fresh: true, createdAt: undefined });
+      await named().rollTo('site', fresh!, options('release-2/step-site'));
+      assert.equal(await serves(), 'v3');
+      assert.deepEqual((await named().listReleases('site', 10)).map((r) => r.label), ['site:3', 'site:2', 'site:1'], 'the running image first, as no commit names it');
+
+      await named().rollTo('site', (await named().findRelease('site', 'v2'))!, options('release-2/undo-site'));
+      assert.equal(await serves(), 'v2');
+      assert.equal(namedGit('status', '--porcelain', '--', 'docker-compose.yml'), '', 'the file is as committed again');
+    });
   });
 
   test('stopping the engine leaves nothing running and nothing on disk', async () => {

@@ -14,7 +14,8 @@
  * Compose files can hold secrets (environment values), so no file content ever appears in a return
  * value, an error or a log line: only image references, ids, line numbers and command output.
  *
- * The compose file itself (YAML, its `image:` lines) is read and edited by compose-file.ts.
+ * The compose file itself (YAML, its `image:` lines) is read and edited by compose-file.ts; releases
+ * named by git tag, revision or image (findRelease, listReleases) are found by compose-releases.ts.
  *
  * References: https://docs.docker.com/reference/cli/docker/compose/up/ (--no-deps, --wait,
  * --wait-timeout, --pull), https://docs.docker.com/reference/cli/docker/compose/ps/ (--format json),
@@ -30,6 +31,7 @@ import { runProgram, type RunResult } from '../command/runner.ts';
 import { runHttpCheck } from '../health/http-checks.ts';
 import { secretFromEnv, type ProviderContext, type ProviderDefinition, type Release, type ReleaseState, type RolloutOptions } from '../types.ts';
 import { ComposeFileError, imageLine, parseCompose, serviceNames, withImage, type ComposeDocument } from './compose-file.ts';
+import { composeReleases } from './compose-releases.ts';
 import { composeVolumes } from './volumes.ts';
 
 const argv = z.array(z.string().min(1)).min(1);
@@ -279,9 +281,24 @@ function create(settings: Settings, context: ProviderContext) {
     }
   }
 
+  const named = composeReleases({ file: settings.file, run, localImage, runningImage: async (service, signal) => (await containers(service, signal))[0]?.reference });
+  /** A service the compose file does not define has no releases to name: said at once, with those it has. */
+  const inFile = (service: string) => {
+    const services = serviceNames(currentFile().doc);
+    if (!services.includes(service)) throw new Error(`service ${service} is not in ${composeFile} (services: ${services.join(', ') || 'none'})`);
+  };
+
   return {
     releases: {
       readRelease: (service: string) => readRelease(service),
+      listReleases: async (service: string, limit: number) => {
+        inFile(service);
+        return named.listReleases(service, limit);
+      },
+      findRelease: async (service: string, name: string) => {
+        inFile(service);
+        return named.findRelease(service, name);
+      },
       rollTo,
     },
     volumes: composeVolumes({
