@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { GATES, gateNames, INTERNAL_WORKFLOWS, parseSignalPayload, phaseGate, preview, ROLLBACK_WORKFLOWS, SIGNALS, WATCH_WORKFLOWS, WATCHDOG_SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
+import { GATES, gateNames, INTERNAL_WORKFLOWS, parseSignalPayload, phaseGate, releaseGates, preview, ROLLBACK_WORKFLOWS, SIGNALS, WATCH_WORKFLOWS, WATCHDOG_SIGNALS, WORKFLOW_TYPES } from '../src/contract/index.ts';
 import * as registered from '../src/workflows/index.ts';
 import { runCli } from './rollback-harness.ts';
 import { abortSignal, approveSignal, decideSignal, rejectSignal } from '../src/contract/messages.ts';
@@ -32,10 +32,12 @@ describe('contract', () => {
     const sources = ['src/workflows', 'src/plan'].flatMap((dir) => readdirSync(`${root}${dir}`).filter((f) => f.endsWith('.ts')).map((f) => read(`${dir}/${f}`)));
     const asked = new Set(sources.flatMap((text) => [...text.matchAll(/(?:\.gate\(|gates\[|gate\()'([a-z-]+)'/g)].map((m) => m[1]!)));
     asked.add('before-phase').add('before-phase-<id>'); // phaseGate(), read by the phase plan
+    asked.add('before-release').add('before-release-<target>'); // releaseGates(), read by release plans
     assert.deepEqual([...asked].sort(), [...gateNames().keys()].sort());
     assert.equal(phaseGate({ 'before-phase': {}, 'before-phase-3': {} }, 3), 'before-phase-3');
     assert.equal(phaseGate({ 'before-phase': {} }, 5), 'before-phase');
     assert.equal(phaseGate({}, 5), null);
+    assert.deepEqual(releaseGates('api'), ['before-release-api', 'before-release']);
   });
 
   test('the CLI offers exactly the rollback workflows: another type is refused before anything starts', async () => {

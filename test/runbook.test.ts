@@ -93,7 +93,7 @@ describe('runbook files', () => {
     });
     assert.equal(
       problemsOf(text),
-      "runbooks/x.yaml: gates.before-swp: unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: before-cleanup, gradual-step (fullRollback); before-swap, before-schema-rollback (dataRestore); before-phase, before-phase-<id> (phaseRollback); before-config-change, before-kill-switch (configRollback)",
+      "runbooks/x.yaml: gates.before-swp: unknown gate 'before-swp' (did you mean 'before-swap'?); gates are: before-cleanup, gradual-step, before-release, before-release-<target> (fullRollback); before-swap, before-schema-rollback (dataRestore); before-phase, before-phase-<id>, before-release, before-release-<target> (phaseRollback); before-config-change, before-kill-switch (configRollback)",
     );
     const far = variant((doc) => {
       doc.gates.approval = doc.gates['before-swap'];

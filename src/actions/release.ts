@@ -8,7 +8,7 @@
  * `before-release`, when the runbook has either.
  */
 import { z } from 'zod';
-import type { Release } from '../contract/index.ts';
+import { releaseGates, type Release } from '../contract/index.ts';
 import { findValue, lazily, providerChange, type ActionKindModule, type ProviderChange } from './kind.ts';
 import { providerField } from './provider-field.ts';
 
@@ -93,7 +93,7 @@ export const release: ActionKindModule<'release', ReleaseAction, ReleaseChange, 
       ctx.problem(`release ${target} (${provider}): nothing is deployed, so there is nothing to roll back from or to`);
       return [];
     }
-    const gate = ctx.gate(`before-release-${target}`, 'before-release');
+    const gate = ctx.gate(...releaseGates(target));
     const planned = {
       name: ctx.named(`release ${target}`),
       phase: ctx.phase,

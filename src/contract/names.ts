@@ -51,6 +51,8 @@ export const GATES = {
   fullRollback: {
     'before-cleanup': 'before the canary is scaled to 0',
     'gradual-step': 'between gradual traffic steps (otherwise the runbook pause applies)',
+    'before-release': "before each target of the release section is rolled (a before-release-<target> gate takes its place for that target)",
+    'before-release-<target>': 'before <target> of the release section is rolled to another release',
   },
   dataRestore: {
     'before-swap': 'before the restored database is swapped in (also guards a schema rollback without its own gate)',
@@ -99,6 +101,11 @@ export function isKnownGate(name: string, phaseIds: readonly number[], releaseTa
 export function phaseGate(gates: Readonly<Record<string, unknown>>, id: number): string | null {
   if (gates[`before-phase-${id}`]) return `before-phase-${id}`;
   return gates['before-phase'] ? 'before-phase' : null;
+}
+
+/** The gates that may stop a release of `target`, the first the runbook sets applying: its own, then the one for all. */
+export function releaseGates(target: string): [string, string] {
+  return [`before-release-${target}`, 'before-release'];
 }
 
 /** Signals every rollback workflow answers (the UI's Send a Signal dialog lists them). */

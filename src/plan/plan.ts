@@ -2,7 +2,7 @@
  * Pure plan building, shared by workflows (which run it on live state read by an activity) and the
  * CLI. A plan says what will change, from what to what, and which gates stand in the way.
  */
-import type { FullRollbackPlan, PlannedGate, ReleasePlanStep, ReleaseRollbackPlan, ReleaseState, TrafficPlanStep, TrafficState } from '../contract/index.ts';
+import { releaseGates, type FullRollbackPlan, type PlannedGate, type ReleasePlanStep, type ReleaseRollbackPlan, type ReleaseState, type TrafficPlanStep, type TrafficState } from '../contract/index.ts';
 
 export type { FullRollbackPlan, PlannedGate, ReleasePlanStep, ReleaseRollbackPlan, TrafficPlanStep } from '../contract/index.ts';
 import type { Action } from '../actions/index.ts';
@@ -150,7 +150,7 @@ export function planReleaseRollback(runbook: Runbook & { release: NonNullable<Ru
     else if (state.blocked || !state.previous) problems.push(`${target}: ${state.blocked ?? 'no earlier release to roll back to'}`);
     else {
       // The target's own gate, else the one for every release; none when the runbook has neither.
-      const gate = plannedGate(runbook, `before-release-${target}`) ?? plannedGate(runbook, 'before-release');
+      const gate = releaseGates(target).map((name) => plannedGate(runbook, name)).find((g) => g !== undefined);
       if (gate) gates.push(gate);
       steps.push({
         name: `roll-back-${target}`,
