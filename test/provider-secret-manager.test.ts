@@ -156,6 +156,23 @@ describe('Cloud Run provider secrets (Secret Manager) against emulators of the d
     assert.equal(s.run.revisions.size, revisions + 2);
   });
 
+  test('with traffic pinned to a revision by tag (after a traffic step), the revision pinning secret:2 is made from the serving one and takes its tag and 100%', async () => {
+    const s = await setup();
+    // All on stable (the revision before the latest): traffic is now pinned to it by its tag.
+    await s.client.traffic.setWeights({ stable: 100, canary: 0 }, options('wf-2/shift'));
+    const serving = s.run.service('api').latestReadyRevision as string;
+
+    await s.client.secrets.setVersionStates('API_SECRET_KEY', { 2: 'ENABLED', 3: 'DISABLED' }, options('wf-2/secret'));
+    const service = s.run.service('api');
+    const made = service.latestReadyRevision as string;
+    assert.notEqual(made, serving);
+    const served = (service.traffic as { revision?: string; percent?: number; tag?: string }[]).filter((t) => (t.percent ?? 0) > 0);
+    assert.deepEqual(served.map((t) => [t.revision, t.percent, t.tag]), [[made.slice(made.lastIndexOf('/') + 1), 100, 'stable']], 'the new revision serves, under the tag of the one it replaced');
+    assert.deepEqual(s.run.revisions.get(made)!.containers[0]!.env!.find((e) => e.name === 'API_SECRET_KEY')?.valueSource, { secretKeyRef: { secret: 'API_SECRET_KEY', version: '2' } });
+    assert.equal(s.run.revisions.get(made)!.containers[0]!.image, `${IMAGE}:v1.2.2`, "stable's image, not the latest's the template held");
+    assert.equal(apiKey(await s.client.secrets.readSecrets()).current, 2, 'the next read sees what serves');
+  });
+
   test('a change cut short after the new revision (disable refused) is finished by the retry: the disable only, no second revision', async () => {
     const s = await setup();
     s.sm.failNext(googleError(403, 'PERMISSION_DENIED', "Permission 'secretmanager.versions.disable' denied for resource 'projects/412093485721/secrets/API_SECRET_KEY/versions/3'."), {

@@ -16,8 +16,8 @@
  *   api.ts       the Admin API: one client, the resources, the PATCH, operations and reconciling
  *   traffic.ts, config.ts, releases.ts   the capabilities (versions pinned by traffic tags: traffic.ts)
  *   serving.ts   template changes made where traffic goes: the new revision takes the old one's place
- *   secrets.ts   the Secret Manager secrets its env loads (secret-manager.ts: the Secret Manager API v1;
- *                deploy-template.ts: a template change deployed as a new revision)
+ *   secrets.ts   the Secret Manager secrets its env loads (secret-manager.ts: the Secret Manager API v1),
+ *                pinned in a new revision made where traffic goes, as config changes are (serving.ts)
  *
  * API reference: https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services
  */

@@ -16,8 +16,8 @@
  */
 import { z } from 'zod';
 import type { ProviderContext, SecretsClient, SecretVersions, VersionState } from '../types.ts';
-import type { CloudRunApi, Service } from './api.ts';
-import { deployTemplate, type Container } from './deploy-template.ts';
+import type { CloudRunApi, Container } from './api.ts';
+import { changeServing, servingContainers } from './serving.ts';
 import { secretRef, type SecretManagerApi, type SecretRef, type SecretVersion } from './secret-manager.ts';
 import type { Settings } from './settings.ts';
 
@@ -36,10 +36,13 @@ function secretKeyRef(valueSource: unknown): { secret: string; version?: string 
   return parsed.success ? parsed.data.secretKeyRef : undefined;
 }
 
-/** The secrets every container of the template loads as env vars, by name as written there. */
-function references(service: Service, project: string): Map<string, Reference> {
+/**
+ * The secrets every container of what serves loads as env vars, by name as written there: the serving
+ * revision's containers once traffic is pinned (the template may hold a newer canary's), else the template's.
+ */
+function references(containers: Container[], project: string): Map<string, Reference> {
   const found = new Map<string, Reference>();
-  for (const container of service.template?.containers ?? []) {
+  for (const container of containers) {
     for (const env of container.env ?? []) {
       const key = secretKeyRef(env.valueSource);
       if (!key) continue;
@@ -53,9 +56,9 @@ function references(service: Service, project: string): Map<string, Reference> {
 }
 
 /** The containers with every env reference to `name` pinned to version `pin`; null when all already are. */
-function pinned(service: Service, name: string, pin: number): Container[] | null {
+function pinned(serving: Container[], name: string, pin: number): Container[] | null {
   let changed = false;
-  const containers = (service.template?.containers ?? []).map((container) => {
+  const containers = serving.map((container) => {
     if (!container.env) return container;
     const env = container.env.map((entry) => {
       const key = secretKeyRef(entry.valueSource);
@@ -114,9 +117,9 @@ export function cloudRunSecrets(api: CloudRunApi, secretManager: SecretManagerAp
      * does not have fails the whole read, naming it: the next revision could not be deployed either.
      */
     async readSecrets() {
-      const service = await api.getService();
+      const serving = servingContainers(await api.snapshot());
       const found: SecretVersions[] = [];
-      for (const reference of references(service, settings.project).values()) {
+      for (const reference of references(serving, settings.project).values()) {
         found.push(await read(reference));
       }
       return found;
@@ -127,9 +130,8 @@ export function cloudRunSecrets(api: CloudRunApi, secretManager: SecretManagerAp
      * ENABLED. Safe to retry: a version already in its state is not sent again, and a service already
      * pinned there is not patched (one still reconciling from an earlier attempt is waited for).
      */
-    async setVersionStates(name, states) {
-      const service = await api.getService();
-      const known = references(service, settings.project);
+    async setVersionStates(name, states, options) {
+      const known = references(servingContainers(await api.snapshot()), settings.project);
       const reference = known.get(name);
       if (!reference) throw unknownSecret(name, known);
       const versions = await secretManager.listVersions(reference.ref);
@@ -151,11 +153,12 @@ export function cloudRunSecrets(api: CloudRunApi, secretManager: SecretManagerAp
 
       const changed = (version: number, state: VersionState) => states[version] === state && versions.find((v) => v.version === version)!.state !== state;
       for (const { version } of versions) if (changed(version, 'ENABLED')) await secretManager.enableVersion(reference.ref, version);
-      await deployTemplate(api, settings, context, service, pinned(service, name, pin), `secret ${name} pinned to version ${pin}`);
+      // The new revision is made from what serves and takes its traffic and version tags (serving.ts).
+      await changeServing(api, settings, { what: `secret ${name} pinned to version ${pin}`, edit: (containers) => pinned(containers, name, pin) }, { idempotencyKey: options.idempotencyKey, progress: api.logProgress });
       for (const { version } of versions) if (changed(version, 'DISABLED')) await secretManager.disableVersion(reference.ref, version);
 
       // Read back from the service as it is now, so `current` is what it loads, not what was asked.
-      const { versions: now, current } = await read(references(await api.getService(), settings.project).get(name) ?? reference);
+      const { versions: now, current } = await read(references(servingContainers(await api.snapshot()), settings.project).get(name) ?? reference);
       api.logProgress(`secret ${name}: versions ${now.map((v) => `${v.version} ${v.state}`).join(', ')}; service ${settings.service} loads version ${current}`);
       return { name, versions: now, current };
     },
