@@ -73,7 +73,9 @@ export const cloudSqlClone: ActionKindModule<'cloudsql-clone', CloudSqlCloneActi
     if (!original) return ctx.block(`${where}: instance ${spec.instance} not found`);
     const window = await clones.recoveryWindow(spec.instance);
     const pointInTime = typeof spec.pointInTime === 'string' ? new Date(spec.pointInTime).toISOString() : new Date(Date.now() - spec.pointInTime.minutesAgo * 60_000).toISOString();
-    if (pointInTime < window.earliest || pointInTime > window.latest) {
+    // Compared as instants, not strings: the API drops a zero fraction ("...:34Z") and may give nanoseconds.
+    const at = Date.parse(pointInTime);
+    if (at < Date.parse(window.earliest) || at > Date.parse(window.latest)) {
       ctx.block(`${where}: ${pointInTime} is outside the instance's recovery window (${window.earliest} to ${window.latest})`);
     }
     const clone = spec.clone ?? `${spec.instance}-pitr-${stamp(pointInTime)}`;
