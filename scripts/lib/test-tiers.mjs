@@ -8,6 +8,7 @@
 //   browser   drives Chromium
 //   cluster   runs the Temporal server on PostgreSQL with its UI server (built from Go modules)
 //   bundler   builds workflow bundles from scratch (webpack: seconds of CPU each)
+//   crash     starts worker processes and SIGKILLs them mid-action (each waits out timeouts: a minute)
 //
 // The fast tier is the loop to run while working: pure rules, the contract, runbook loading, providers
 // against their emulators, and workflow rules with stubbed activities (a dev server alone starts in
@@ -16,7 +17,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
-/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'bundler'} Need */
+/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'bundler' | 'crash'} Need */
 
 /** What each need costs, in words, for what the bootstrap prints. */
 export const NEEDS = {
@@ -26,6 +27,7 @@ export const NEEDS = {
   browser: 'Chromium',
   cluster: 'a Temporal cluster on PostgreSQL',
   bundler: 'workflow bundles built from scratch',
+  crash: 'worker processes killed mid-action',
 };
 
 /** How a test file shows each need: what it calls or imports. */
@@ -34,6 +36,7 @@ const SIGNS = /** @type {[Need, RegExp][]} */ ([
   ['sandbox', /\b(startSandbox|startTestSandbox|startRollbackTestEnv|newSystem|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
   ['docker', /docker-engine\.ts|\bstartDockerEngine\b/],
   ['bundler', /\bworkflowBundlePath\(\{ cacheDir/],
+  ['crash', /\bSIGKILL/],
 ]);
 
 /**
@@ -52,7 +55,7 @@ export function needsOf(file, text) {
 
 /** Whether a file with these needs belongs to the fast tier: it may start a dev server, nothing heavier. */
 export function isFast(needs) {
-  return !['sandbox', 'docker', 'browser', 'cluster', 'bundler'].some((need) => needs.has(need));
+  return !['sandbox', 'docker', 'browser', 'cluster', 'bundler', 'crash'].some((need) => needs.has(need));
 }
 
 /**
