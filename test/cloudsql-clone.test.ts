@@ -184,8 +184,8 @@ describe('cloudsql-clone on Cloud SQL and Cloud Run (emulators) in a phaseRollba
     assert.deepEqual(servingEnv('clone-undo'), { [KEY]: connection(instance), LOG_LEVEL: 'info' }, 'back on the original');
     assert.equal(runPatches('clone-undo').length, 2, 'pointed at the clone, then back');
     assert.deepEqual(labelsOf(clone), { env: 'prod', 'rollback-undone': 'true' });
-    // The original's label stays: labels are only merged, and it did serve as replaced meanwhile.
-    assert.deepEqual(labelsOf(instance), { env: 'prod', 'replaced-by': clone });
+    // The original serves again: its replaced-by label emptied (labels are merged, never removed).
+    assert.deepEqual(labelsOf(instance), { env: 'prod', 'replaced-by': '' });
     assert.equal(cloudSql.instances.get(instance)!.state, 'RUNNABLE');
     assert.equal(cloudSql.instances.get(clone)!.state, 'RUNNABLE', 'the clone is kept');
     assert.deepEqual(cloudSql.requests.filter((r) => r.method === 'DELETE'), [], 'nothing deleted');
@@ -229,10 +229,14 @@ describe('cloudsql-clone on Cloud SQL and Cloud Run (emulators) in a phaseRollba
     assert.equal(runPatches('clone-smoke').length, 0);
     assert.deepEqual(servingEnv('clone-smoke'), { [KEY]: connection(instance), LOG_LEVEL: 'info' }, 'the config as found');
     assert.deepEqual(labelsOf(instance), { env: 'prod' }, 'the original not labelled');
-    // The clone the failed step made is kept as it is (a step that failed has nothing to undo).
+    // The clone the failed step made is kept (a step that failed has nothing to undo), marked so nobody takes it for a good copy.
     assert.equal(cloudSql.instances.get(clone)?.state, 'RUNNABLE');
-    assert.deepEqual(labelsOf(clone), { env: 'prod' });
-    assert.deepEqual(sqlWrites().filter((r) => r.path.includes(`/instances/${instance}`)).map((r) => r.method), ['POST']);
+    assert.deepEqual(labelsOf(clone), { env: 'prod', 'rollback-check-failed': 'true' });
+    assert.deepEqual(
+      sqlWrites().filter((r) => r.path.includes(`/instances/${instance}`)).map((r) => `${r.method} ${r.path.slice(r.path.indexOf('/instances/'))}`),
+      [`POST /instances/${instance}/clone`, `PATCH /instances/${clone}`],
+      'one clone, then the clone labelled; the original untouched',
+    );
     assert.equal((await handle.query(statusQuery)).steps.find((s) => s.name === `phase-1/cloudsql-clone ${instance}`)?.outcome, 'failed');
   });
 

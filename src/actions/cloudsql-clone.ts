@@ -124,12 +124,21 @@ export const cloudSqlClone: ActionKindModule<'cloudsql-clone', CloudSqlCloneActi
     if (change.direction === 'back') {
       await setService(change.config.value);
       await label(change.clone, { 'rollback-undone': 'true' }, 'label-clone');
+      // The original serves again: its replaced-by label emptied (labels are merged, never removed).
+      await label(change.instance, { 'replaced-by': '' }, 'label-original');
       ctx.note(`- ${change.config.key} back to ${change.config.value ?? 'unset'}; clone ${change.clone} kept, labelled rollback-undone (delete it when no longer needed)`);
       return;
     }
     // Cloning copies the whole instance: allow an hour, with heartbeats carrying the operation's progress.
     const made = await ctx.activities(3600).cloneDatabaseInstance({ ...providerChange(ctx, change.provider), idempotencyKey: `${ctx.forwardKey}/clone`, instance: change.instance, clone: change.clone, pointInTime: change.pointInTime });
-    await ctx.activities(300).smokeTestLive({ system: ctx.system, database: change.database });
+    try {
+      await ctx.activities(300).smokeTestLive({ system: ctx.system, database: change.database });
+    } catch (err) {
+      // The service never moved, so this step has nothing to undo; the clone is marked so nobody takes it for a good copy.
+      await label(change.clone, { 'rollback-check-failed': 'true' }, 'label-clone');
+      ctx.note(`- clone ${change.clone} failed its smoke queries on ${change.database}; kept, labelled rollback-check-failed (delete it when no longer needed)`);
+      throw err;
+    }
     await setService(change.config.value);
     await label(change.instance, { 'replaced-by': change.clone }, 'label-original');
     ctx.note(`- cloned ${change.instance} at ${change.pointInTime} to ${made.name} (${made.state}); smoke queries passed on ${change.database}; ${change.config.key}=${change.config.value}; ${change.instance} kept, labelled replaced-by=${change.clone}`);
