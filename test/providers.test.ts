@@ -42,7 +42,7 @@ const METHODS: Record<Capability, string[]> = {
   statusPage: ['open', 'update'],
   reverts: ['readHead', 'revert'],
   volumes: ['readVolume', 'archiveVolume', 'replaceVolume', 'stopServices', 'startServices'],
-  appSecrets: ['readAppSecrets', 'setAppSecret'],
+  appSecrets: ['readAppSecrets', 'appName', 'setAppSecret'],
   databaseClones: ['readInstance', 'recoveryWindow', 'cloneInstance', 'labelInstance'],
 };
 

@@ -65,9 +65,10 @@ export const secret: ActionKindModule<'secret', SecretAction, SecretChange, Secr
       if (variable && !ctx.hasEnv(variable)) ctx.block(`secret ${name} of ${target}: environment variable ${variable} is not set on the worker`, `set ${variable} in the worker's environment and restart it`);
     }
     if (findValue(ctx.values, 'app-secret', (v) => v.provider === action.provider && v.target === target && v.name === name)) return; // read once
+    const client = ctx.client('appSecrets', action.provider);
     let secrets: { name: string; digest: string }[];
     try {
-      secrets = await ctx.client('appSecrets', action.provider).readAppSecrets(target);
+      secrets = await client.readAppSecrets(target);
     } catch (err) {
       return ctx.block(`secret ${name} of ${target} (${action.provider}): ${(err as Error).message}`);
     }
@@ -76,7 +77,7 @@ export const secret: ActionKindModule<'secret', SecretAction, SecretChange, Secr
       // Unsetting a secret that is not there would change nothing: most likely a misspelt name.
       return ctx.block(unknownName('secret', name, `${target} (${action.provider})`, secrets.map((s) => s.name)));
     }
-    ctx.values.push({ kind: 'app-secret', provider: action.provider, target, name, digest: found?.digest ?? null });
+    ctx.values.push({ kind: 'app-secret', provider: action.provider, target, name, digest: found?.digest ?? null, app: client.appName(target) });
   },
 
   plan(action, ctx) {
@@ -101,7 +102,7 @@ export const secret: ActionKindModule<'secret', SecretAction, SecretChange, Secr
       changes: fromEnv !== null || found.digest !== null,
       change: { provider, target, name, fromEnv },
       undo,
-      ...(undo ? {} : { noUndo: `${provider} keeps no earlier values of secret ${name}, and the runbook names none (previous: {env: VAR}); set it again by hand (fly secrets set ${name}=... -a ${target})` }),
+      ...(undo ? {} : { noUndo: `${provider} keeps no earlier values of secret ${name}, and the runbook names none (previous: {env: VAR}); set it again by hand (fly secrets set ${name}=... -a ${found.app ?? target})` }),
     };
     found.digest = fromEnv ? `from $${fromEnv}` : null;
     return [planned];

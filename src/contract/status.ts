@@ -135,8 +135,12 @@ export type CapturedValue =
   | { kind: 'volume'; name: string; volume: string; exists: boolean; usedBy: string[]; backups: string[] }
   /** What a release action's target serves, the release before it, and the releases its actions name, found by name. */
   | { kind: 'release'; provider: string; target: string; current: Release | null; previous: Release | null; named: Record<string, Release> }
-  /** An app secret where the platform keeps no versions: its digest, null when it is not set. Never a value. */
-  | { kind: 'app-secret'; provider: string; target: string; name: string; digest: string | null }
+  /**
+   * An app secret where the platform keeps no versions: its digest, null when it is not set. Never a
+   * value. `app` is the platform's name for the target (Fly's app), for a command typed by hand; absent
+   * in histories from before it was recorded.
+   */
+  | { kind: 'app-secret'; provider: string; target: string; name: string; digest: string | null; app?: string }
   /** A Cloud SQL instance to clone: its connection name, the clone's name and moment (fixed at the snapshot), and the service's config value naming the instance. */
   | { kind: 'cloudsql-clone'; provider: string; instance: string; connectionName: string; clone: string; pointInTime: string; service: { provider: string; key: string; value: string | null } }
   /** A SQLite database file, its backups (the last 10 names) and how many instances of its writer run. */

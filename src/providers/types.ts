@@ -265,6 +265,8 @@ export interface VolumesClient {
 export interface AppSecretsClient {
   /** The app's secrets by name, each with the digest the platform reports (never a value). */
   readAppSecrets(target: string): Promise<{ name: string; digest: string }[]>;
+  /** What the platform calls `target` where a person types a command by hand (Fly: the app `-a` takes). No I/O. */
+  appName(target: string): string;
   /**
    * Sets (`value` a string) or unsets (null) secret `name` of `target`, then updates the target's
    * Machines so they load it; returns the secrets afterwards. Setting the value it has (same digest)

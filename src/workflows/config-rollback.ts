@@ -16,13 +16,14 @@ import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 
 
-/** "kill switch grok, flag grok_integration, config LLM_PROVIDER, secret XAI_API_KEY, restart all". */
+/** "kill switch grok, flag grok_integration, config LLM_PROVIDER, secret XAI_API_KEY, scale canary to 0, restart all". */
 function whatChanges(input: ReturnType<typeof parseInput<typeof configRollbackInput>>): string {
   return [
     ...Object.keys(input.killSwitches ?? {}).map((f) => `kill switch ${f}`),
     ...Object.keys(input.flags ?? {}).map((f) => `flag ${f}`),
     ...Object.keys(input.config ?? {}).map((k) => `config ${k}`),
     ...Object.keys(input.secrets ?? {}).map((s) => `secret ${s}`),
+    ...Object.entries(input.scale ?? {}).map(([target, instances]) => `scale ${target} to ${instances}`),
     ...(input.restart ?? []).map((t) => `restart ${t}`),
   ].join(', ');
 }

@@ -157,5 +157,5 @@ export function flyAppSecrets(api: FlyApi, context: ProviderContext): AppSecrets
     return written ? shown(await list(app, target, version)) : shown(before);
   };
 
-  return { readAppSecrets, setAppSecret };
+  return { readAppSecrets, appName: api.appOf, setAppSecret };
 }
