@@ -14,7 +14,15 @@
  * scale action (a dry run; carried out and compensated), volume-restore (compensated), sqlite-restore (compensated; a corrupt backup
  * aborted) and a dry run listing its blockers; dataRestore-v3-dump-* restores a team's own dump and is
  * compensated; rollbackWatchdog-v2-* are watchdogs started under another ID and refused (the
- * one-watchdog-per-system patch). Each replays under the workflow ID it ran with.
+ * one-watchdog-per-system patch). This round's kinds: fullRollback-v4-scaled-* move traffic by instance
+ * counts on Fly (immediate, gradual with its gate, compensated), configRollback-v4-scale-* scale
+ * (completed, compensated), phaseRollback-v5-secret-* set a Fly app secret (undone; no way back),
+ * phaseRollback-v5-release-* roll to named releases (gated, compensated, an unknown name refused, on Fly
+ * and Render), phaseRollback-v5-clone-* clone a Cloud SQL instance (completed, compensated, a failed
+ * smoke query), fullRollback-v4-release-named-* roll a release section's named targets (and refuse an
+ * unknown one), rollbackWatchdog-v3-* scale through a rule's own provider; recorded from
+ * test/fly-rollbacks.test.ts, test/release-action.test.ts and test/cloudsql-clone.test.ts. Each replays
+ * under the workflow ID it ran with.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
