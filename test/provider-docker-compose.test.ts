@@ -4,7 +4,9 @@
  * version on /health, host networking on a loopback port) and a compose project in a temporary git
  * repository whose last commit moved web from app:1 to app:2, as in seed 003. A second project, whose
  * compose file versions are tagged v0 (an image from a variable), v1 and v2, has its releases named by
- * tag, revision, image, image id, or an image only the engine has.
+ * tag, revision, image, image id, or an image only the engine has. A third project is scaled (`up
+ * --scale`): its containers counted by the engine, a repeat running no `up`, services Compose cannot run
+ * twice (a fixed host port, a container_name) refused before any command.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,6 +15,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { parseDocument, stringify } from 'yaml';
+import { scaleProblem } from '../src/providers/docker-compose/compose-scaling.ts';
 import { dockerCompose } from '../src/providers/docker-compose/docker-compose.ts';
 import type { ReleaseState, RolloutOptions } from '../src/providers/types.ts';
 import { startDockerEngine, type DockerEngine } from './docker-engine.ts';
@@ -203,7 +208,7 @@ describe('docker-compose provider against a real Docker engine (private dockerd,
 
   test('a rollout that fails names the service, the command and its last output; rolling to the snapshot puts it back', async (t) => {
     const rolled = client().rollTo('web', { id: ids['app:broken']!, label: 'app:broken', image: 'app:broken' }, options('rollback-3/step-web'));
-    const command = `docker compose --ansi never --progress plain -f ${file} -p ${PROJECT} up -d --no-deps --wait --wait-timeout 60 --pull never web`;
+    const command = `docker compose --ansi never --progress plain -f ${file} -p ${PROJECT} up -d --no-deps --wait --wait-timeout 60 --pull never --scale web=1 web`;
     await assert.rejects(rolled, (err: Error) => {
       t.diagnostic(err.message);
       assert.ok(err.message.startsWith(`docker compose up for service web failed: \`${command}\` exited with 1; last output: `), err.message);
@@ -358,6 +363,159 @@ describe('docker-compose provider against a real Docker engine (private dockerd,
       await named().rollTo('site', (await named().findRelease('site', 'v2'))!, options('release-2/undo-site'));
       assert.equal(await serves(), 'v2');
       assert.equal(namedGit('status', '--porcelain', '--', 'docker-compose.yml'), '', 'the file is as committed again');
+    });
+  });
+
+  describe('instance scaling (docker compose up --scale), a third project whose worker takes its settings from an anchor', () => {
+    const SCALED = 'rrscale';
+    let scaleDir: string;
+    let scaleFile: string;
+    let calls: string;
+    const logLines: string[] = [];
+    /** Every compose command the provider runs, recorded by a wrapper that then runs `docker compose` with the same arguments. */
+    const commands = () => (existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean) : []);
+    const provider = () =>
+      dockerCompose.create(
+        dockerCompose.settingsSchema.parse({ projectDir: scaleDir, project: SCALED, dockerHostEnv: 'TEST_DOCKER_HOST', composeCommand: [join(scaleDir, 'compose-recorder')], timeoutSeconds: 60 }),
+        { env: env(), logger: pino({ level: 'info' }, { write: (line: string) => logLines.push(line) }) },
+      );
+    const scaling = () => provider().scaling;
+    /** The service's running containers, as the engine itself lists them (not through Compose). */
+    const runningIds = async (service: string) =>
+      (await engine.docker(['ps', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${SCALED}`, '--filter', `label=com.docker.compose.service=${service}`, '--filter', 'status=running']))
+        .split('\n')
+        .filter(Boolean)
+        .sort();
+    const options = (key: string) => ({ idempotencyKey: key, actor: 'test' });
+    const up = (count: number) =>
+      `--ansi never --progress plain -f ${scaleFile} -p ${SCALED} up -d --no-deps --wait --wait-timeout 60 --pull never --scale worker=${count} worker`;
+    const ps = () => `--ansi never --progress plain -f ${scaleFile} -p ${SCALED} ps --format json`;
+
+    before(async () => {
+      await engine.importImage('tick:1', {}, { applets: ['sh', 'sleep'] });
+      ids['tick:2'] = await engine.importImage('tick:2', { 'etc/release': '2\n' }, { applets: ['sh', 'sleep'] });
+      scaleDir = mkdtempSync(join(tmpdir(), 'rr-compose-scale-'));
+      scaleFile = join(scaleDir, 'docker-compose.yml');
+      calls = join(scaleDir, 'calls.log');
+      writeFileSync(join(scaleDir, 'compose-recorder'), `#!/bin/sh\necho "$*" >> ${calls}\nexec docker compose "$@"\n`, { mode: 0o755 });
+      writeFileSync(
+        scaleFile,
+        `x-sleeper: &sleeper
+  image: tick:1
+  network_mode: none
+  command: ["/bin/sleep", "3600"]
+  stop_grace_period: 1s   # sleep as PID 1 ignores SIGTERM
+services:
+  worker:
+    <<: *sleeper
+    image: tick:1   # its own, so a release can roll it
+    environment:
+      API_TOKEN: "${SECRET}"
+  fixed:
+    <<: *sleeper
+    ports: ["9000", "127.0.0.1::9001", "127.0.0.1:18080:80/tcp"]
+  named:
+    <<: *sleeper
+    container_name: rrscale-named-${SECRET}
+  base:
+    <<: *sleeper
+    ports: [{ target: 80, published: "18090" }]
+  derived:
+    extends: base
+`,
+      );
+      await engine.docker(['compose', '-p', SCALED, '-f', scaleFile, 'up', '-d', '--wait', 'worker'], { cwd: scaleDir });
+    });
+    after(() => scaleDir && rmSync(scaleDir, { recursive: true, force: true }));
+
+    test('readState: each service of the file with its running containers, one `ps` for the project', async () => {
+      const state = await scaling().readState();
+      assert.deepEqual(state, { weights: {}, instances: { worker: 1, fixed: 0, named: 0, base: 0, derived: 0 } });
+      assert.deepEqual(commands(), [ps()]);
+    });
+
+    test('scale up to 3 and down to 1: one `up --scale` each, the engine running that many worker containers, the first one kept', async () => {
+      const [first] = await runningIds('worker');
+      const upTo3 = await scaling().scale('worker', 3, options('scale-1/step-worker'));
+      assert.deepEqual(upTo3.instances, { worker: 3, fixed: 0, named: 0, base: 0, derived: 0 });
+      assert.equal((await runningIds('worker')).length, 3);
+      assert.ok((await runningIds('worker')).includes(first!), 'the running container was kept, two added');
+
+      const downTo1 = await scaling().scale('worker', 1, options('scale-1/undo-worker'));
+      assert.equal(downTo1.instances.worker, 1);
+      assert.equal((await runningIds('worker')).length, 1);
+      assert.deepEqual(commands().slice(1), [ps(), up(3), ps(), ps(), up(1), ps()], 'read, scale, read back; once per change');
+    });
+
+    test('scale to 0 stops every worker container, and back to 1 starts one', async () => {
+      assert.equal((await scaling().scale('worker', 0, options('scale-2/step-worker'))).instances.worker, 0);
+      assert.deepEqual(await runningIds('worker'), []);
+      assert.equal((await scaling().scale('worker', 1, options('scale-2/undo-worker'))).instances.worker, 1);
+      assert.equal((await runningIds('worker')).length, 1);
+    });
+
+    test('a service already at the count runs nothing but reads: the same step again leaves the same container', async () => {
+      const before = await runningIds('worker');
+      const seen = commands().length;
+      const state = await scaling().scale('worker', 1, options('scale-2/undo-worker'));
+      assert.equal(state.instances.worker, 1);
+      assert.deepEqual(commands().slice(seen), [ps(), ps()], 'no up: read, then the state returned');
+      assert.deepEqual(await runningIds('worker'), before, 'the same container');
+    });
+
+    test('an unknown service is refused naming the services of the file, before anything runs', async () => {
+      const seen = commands().length;
+      await assert.rejects(scaling().scale('wroker', 2, options('scale-3/step-wroker')), { message: `service wroker is not in ${scaleFile} (services: worker, fixed, named, base, derived)` });
+      assert.deepEqual(commands().slice(seen), []);
+    });
+
+    test('above 1, a fixed host port (short or long syntax, or from a service it extends) or a container_name is refused before anything runs; a port Docker picks is not', async () => {
+      const seen = commands().length;
+      const fix = 'publish the container port alone (Docker picks a free host port for each container) or a range of host ports, or scale it to 1 at most';
+      await assert.rejects(scaling().scale('fixed', 2, options('scale-4/fixed')), {
+        message: `cannot scale service fixed to 2: it publishes host port 18080, and two containers cannot listen on one host port (ports entry 3); ${fix}`,
+      });
+      await assert.rejects(scaling().scale('derived', 3, options('scale-4/derived')), {
+        message: `cannot scale service derived to 3: it publishes host port 18090, and two containers cannot listen on one host port (ports entry 1); ${fix}`,
+      });
+      await assert.rejects(scaling().scale('named', 2, options('scale-4/named')), {
+        message: 'cannot scale service named to 2: it sets container_name, and Docker names each container once, so Compose runs one container of it at most; remove container_name, or scale it to 1 at most',
+      });
+      assert.deepEqual(commands().slice(seen), [], 'nothing ran, not even a read');
+      assert.deepEqual(await runningIds('fixed'), []);
+      assert.deepEqual(await runningIds('named'), []);
+      const logged = logLines.join('\n');
+      assert.match(logged, /"service":"worker","from":1,"to":3,"actor":"test","idempotencyKey":"scale-1\/step-worker","msg":"scaling compose service"/);
+      assert.ok(!logged.includes(SECRET), 'nothing of the file in the log');
+    });
+
+    test('a release rolled on a scaled service keeps its count: `up --scale worker=3` with the new image, not the file\'s one container', async () => {
+      await scaling().scale('worker', 3, options('scale-5/step-worker'));
+      const seen = commands().length;
+      const state = await provider().releases.rollTo('worker', { id: ids['tick:2']!, label: 'tick:2', image: 'tick:2' }, options('release-5/step-worker'));
+      const containers = state.detail?.containers as { image: string; state: string }[];
+      assert.deepEqual(containers.map((c) => [c.image, c.state]), Array(3).fill(['tick:2', 'running']));
+      assert.equal((await runningIds('worker')).length, 3);
+      assert.ok(commands().slice(seen).includes(`--ansi never --progress plain -f ${scaleFile} -p ${SCALED} up -d --no-deps --wait --wait-timeout 60 --pull never --scale worker=3 worker`), commands().slice(seen).join('\n'));
+    });
+
+    test('which ports entries leave room for more than one container (pure)', () => {
+      const doc = (ports: unknown[]) => parseDocument(stringify({ services: { s: { image: 'x', ports } } }));
+      const allowed = [[3000], ['3000'], ['3000-3005'], ['127.0.0.1::5000'], ['[::1]::80'], [{ target: 80 }], [{ target: 80, published: '' }], ['8000-8002:80']];
+      for (const ports of allowed) assert.equal(scaleProblem(doc(ports), 's', 3), null, JSON.stringify(ports));
+      const refused: [unknown[], string][] = [
+        [['8080:80'], 'host port 8080'],
+        [['127.0.0.1:8001:8001'], 'host port 8001'],
+        [['::1:6000:6000'], 'host port 6000'],
+        [['[::1]:6001:6001/udp'], 'host port 6001'],
+        [[{ target: 80, published: 8080, host_ip: '127.0.0.1' }], 'host port 8080'],
+        [['9090-9091:8080-8081'], 'host port 9090-9091'],
+        [['8000-8001:80'], 'host ports 8000-8001, enough for 2 containers'],
+        [['${WEB_PORT}:80'], 'variables'],
+        [['${WEB_PORT:-8080}:80'], 'variables'],
+      ];
+      for (const [ports, why] of refused) assert.ok(scaleProblem(doc(ports), 's', 3)?.includes(why), `${JSON.stringify(ports)}: ${scaleProblem(doc(ports), 's', 3)}`);
+      assert.equal(scaleProblem(doc(['8080:80']), 's', 1), null, 'one container on a fixed port is fine');
     });
   });
 

@@ -19,7 +19,7 @@ const TESTED: Record<string, { serves: string; testedAgainst: string }> = {
   },
   'cloud-sql': { serves: 'Google Cloud SQL point-in-time clones (seed 002)', testedAgainst: 'an emulator of the documented Admin API v1' },
   command: { serves: 'any CLI: flyctl, kubectl, docker compose, scripts', testedAgainst: 'real programs; the sandbox' },
-  'docker-compose': { serves: 'Docker Compose on one host (seed 003)', testedAgainst: 'a real Docker engine; fullRollback end to end' },
+  'docker-compose': { serves: 'Docker Compose on one host (seed 003)', testedAgainst: 'a real Docker engine; fullRollback, and phaseRollback with scale, release (to a git tag) and volume-restore, end to end' },
   'flagd-file': { serves: 'an OpenFeature flagd flag file (seed 004)', testedAgainst: 'the sandbox' },
   'fly-machines': { serves: 'Fly.io apps, Machines API (seeds 000, 001)', testedAgainst: 'an emulator of the documented Machines API' },
   'git-revert': { serves: 'a shared git branch (seeds 001, 004)', testedAgainst: 'real git; a phaseRollback end to end' },

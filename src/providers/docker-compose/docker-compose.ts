@@ -8,14 +8,17 @@
  *     <rev>:./<file>`, default HEAD~1, or another file), with its image id when the engine has it;
  *   - rollTo: saves the compose file next to itself (`<file>.rollback-<hash of the idempotency key>`),
  *     rewrites only that service's `image:` value, and runs
- *     `docker compose up -d --no-deps --wait --pull never <service>`, then checks the health URL.
+ *     `docker compose up -d --no-deps --wait --pull never [--scale <service>=<n>] <service>` (n: the
+ *     containers it runs, so a scaled service keeps its count), then checks the health URL.
  *
  * Nothing is pulled: a rollback goes to an image the engine already has, and says so when it does not.
  * Compose files can hold secrets (environment values), so no file content ever appears in a return
  * value, an error or a log line: only image references, ids, line numbers and command output.
  *
  * The compose file itself (YAML, its `image:` lines) is read and edited by compose-file.ts; releases
- * named by git tag, revision or image (findRelease, listReleases) are found by compose-releases.ts.
+ * named by git tag, revision or image (findRelease, listReleases) are found by compose-releases.ts;
+ * services are scaled (instance counts, `up --scale`) by compose-scaling.ts and named volumes
+ * archived and restored by volumes.ts.
  *
  * References: https://docs.docker.com/reference/cli/docker/compose/up/ (--no-deps, --wait,
  * --wait-timeout, --pull), https://docs.docker.com/reference/cli/docker/compose/ps/ (--format json),
@@ -32,6 +35,7 @@ import { runHttpCheck } from '../health/http-checks.ts';
 import { secretFromEnv, type ProviderContext, type ProviderDefinition, type Release, type ReleaseState, type RolloutOptions } from '../types.ts';
 import { ComposeFileError, imageLine, parseCompose, serviceNames, withImage, type ComposeDocument } from './compose-file.ts';
 import { composeReleases } from './compose-releases.ts';
+import { composeScaling, parsePs } from './compose-scaling.ts';
 import { composeVolumes } from './volumes.ts';
 
 const argv = z.array(z.string().min(1)).min(1);
@@ -118,10 +122,7 @@ function create(settings: Settings, context: ProviderContext) {
 
   async function containers(service: string, signal?: AbortSignal): Promise<Container[]> {
     const ps = await run([...composeArgs, 'ps', '--all', '--format', 'json', service], service, 'reading the service\'s containers', { signal });
-    const text = ps.stdout.trim();
-    // Compose prints one JSON object per line (v2.21 and later) or one array (earlier v2).
-    const rows = (text.startsWith('[') ? (JSON.parse(text) as unknown[]) : text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown)) as { ID?: string; Service?: string }[];
-    const ids = rows.filter((row) => row.Service === undefined || row.Service === service).flatMap((row) => (row.ID ? [row.ID] : []));
+    const ids = parsePs(ps.stdout).filter((row) => row.Service === undefined || row.Service === service).flatMap((row) => (row.ID ? [row.ID] : []));
     if (ids.length === 0) return [];
     // Only these fields: the whole inspect output carries the container's environment, which may hold secrets.
     // (State as JSON: a template naming State.Health fails for a container without a healthcheck.)
@@ -247,8 +248,12 @@ function create(settings: Settings, context: ProviderContext) {
     }
 
     const say = (l: string) => options.onProgress?.(l);
+    // Without --scale, `up` brings the service to the file's count (1 unless it sets replicas) and would
+    // undo a scale: a service running containers keeps as many as it runs.
+    const runningNow = running.filter((c) => c.state === 'running').length;
+    const keepCount = runningNow > 0 ? ['--scale', `${service}=${runningNow}`] : [];
     try {
-      await run([...composeArgs, 'up', '-d', '--no-deps', '--wait', '--wait-timeout', String(settings.timeoutSeconds), '--pull', 'never', service], service, 'docker compose up', {
+      await run([...composeArgs, 'up', '-d', '--no-deps', '--wait', '--wait-timeout', String(settings.timeoutSeconds), '--pull', 'never', ...keepCount, service], service, 'docker compose up', {
         signal: options.signal,
         onLine: say,
         // Compose's own --wait-timeout ends it first, with its message about which container is not up.
@@ -301,6 +306,13 @@ function create(settings: Settings, context: ProviderContext) {
       },
       rollTo,
     },
+    scaling: composeScaling({
+      run: (command, service, what, options) => run(command, service, what, options),
+      composeArgs,
+      file: () => ({ doc: currentFile().doc, path: composeFile }),
+      timeoutSeconds: settings.timeoutSeconds,
+      logger: context.logger,
+    }),
     volumes: composeVolumes({
       run: (command, what, options) => run(command, '', what, options),
       dockerCommand: settings.dockerCommand,
@@ -310,10 +322,10 @@ function create(settings: Settings, context: ProviderContext) {
   };
 }
 
-export const dockerCompose: ProviderDefinition<'releases' | 'volumes', Settings> = {
+export const dockerCompose: ProviderDefinition<'releases' | 'scaling' | 'volumes', Settings> = {
   id: 'docker-compose',
-  description: 'rolls a Docker Compose service back to the image its previous compose file names (git HEAD~1 by default): edits only that image: line, backs the file up, `up -d --no-deps --wait`; archives and restores its named volumes',
-  capabilities: ['releases', 'volumes'],
+  description: 'rolls a Docker Compose service back to the image its previous compose file names (git HEAD~1 by default): edits only that image: line, backs the file up, `up -d --no-deps --wait`; scales a service to a number of running containers (`up --scale`); archives and restores its named volumes',
+  capabilities: ['releases', 'scaling', 'volumes'],
   settingsSchema,
   example: { projectDir: '.', file: 'docker-compose.yml', previous: { git: 'HEAD~1' }, healthUrls: { api: 'http://127.0.0.1:8000/health' } },
   create,
