@@ -144,7 +144,7 @@ describe('the scale action on a Compose service (seed 003: docker compose stop w
     assert.equal(step(status, 'phase-1/scale worker')?.outcome, 'compensated');
   });
 
-  test('a rejected gate after the scale stops the rollback there: aborted, the worker left at 0 as the runbook says an abort does', async () => {
+  test('a rejected gate after the scale stops the rollback there: aborted, the worker left at 0, as an abort leaves what was done', async () => {
     runbook('compose-scale-gate', [{ id: 2, rollback: [stopWorker] }, { id: 1, rollback: [EXITS_1] }], { 'before-phase-1': { role: 'oncall', timeoutSeconds: 120 } });
     const handle = await phaseRollback('compose-scale-gate', [2, 1]);
     const waiting = await waitForStatus(handle, (s) => s.pendingGate !== null, 120_000);
