@@ -5,7 +5,7 @@
  * mid-count goes on counting.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,42 +22,22 @@ import { ProviderClients } from '../src/providers/index.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import { databasesLike, dropTestDatabase, kill9, POSTGRES, quietLogger, sleep, sql, startTemporal } from './harness.ts';
 import { waitForStatus } from './rollback-harness.ts';
-import { workerCommand } from '../src/build/worker-command.ts';
+import { workerProcesses, writeSandboxRunbook } from './crash-harness.ts';
 import { approveSignal, decideSignal, statusQuery, watchdogStatusQuery } from '../src/contract/messages.ts';
 
 let env: TestWorkflowEnvironment;
 let sandbox: Sandbox;
 let dir: string;
-const workers: ChildProcess[] = [];
 const databaseName = `sandbox_test_${process.pid}_crash`;
 const databaseUrl = `${POSTGRES}/${databaseName}`;
 
-/** A worker exactly as production runs it: its own process, src/build/worker-command.ts, configured by environment. */
-async function startWorkerProcess(): Promise<ChildProcess> {
-  const worker = await workerCommand();
-  const child = spawn(process.execPath, worker.args, {
-    env: {
-      ...worker.env,
-      ...process.env,
-      TEMPORAL_ADDRESS: env.address,
-      RUNBOOKS_DIR: dir,
-      REPORTS_DIR: join(dir, 'reports'),
-      WORKER_METRICS_ADDRESS: 'off',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify`,
-      SANDBOX_DATABASE_URL: databaseUrl,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  workers.push(child);
-  return child;
-}
-
-/** SIGKILL for every worker process still running. */
-async function killWorkers(): Promise<void> {
-  for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
-}
+const workers = workerProcesses(() => ({
+  address: env.address,
+  runbooksDir: dir,
+  env: { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify`, SANDBOX_DATABASE_URL: databaseUrl },
+}));
+const startWorkerProcess = () => workers.start();
+const killWorkers = () => workers.killAll();
 
 const changes = () => sandbox.router.changes.map((c) => [c.kind, c.after, c.idempotencyKey?.split(':').at(-1)]);
 
@@ -77,14 +57,7 @@ describe('a worker killed mid-rollback', { timeout: 420_000 }, () => {
   async function freshSandbox(windowSeconds: number, edit?: (doc: Record<string, any>) => void): Promise<string> {
     await sandbox?.stop();
     sandbox = await startSandbox({ ports: { router: 0, stable: 0, canary: 0 }, databaseUrl: null, loadRequestsPerSecond: 40 });
-    const doc = parseDocument(sandboxRunbookFor(sandbox)).toJS() as Record<string, any>;
-    doc.health.windowSeconds = windowSeconds;
-    doc.health.minRequests = 5;
-    doc.databases.main.backupDir = join(dir, 'backups');
-    edit?.(doc);
-    const text = stringify(doc);
-    writeFileSync(join(dir, 'sandbox.yaml'), text);
-    return text;
+    return writeSandboxRunbook(dir, sandbox, windowSeconds, edit);
   }
 
   test('during a traffic shift: the retried shift is replayed by the router, not applied twice', async () => {
