@@ -3,8 +3,9 @@
  * side is the provider's VolumesClient (src/providers/docker-compose/volumes.ts); here the runbook's
  * volume is found and each step made safe to retry.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { VolumeStep } from '../actions/volume-restore.ts';
 import { listBackupFiles } from '../providers/backup-files.ts';
@@ -30,6 +31,19 @@ export function volumeTarget(deps: ActivityDeps, runbook: Runbook, name: string)
   };
 }
 
+/**
+ * The volume archived to `path` unless an earlier attempt finished that: written under a name of this
+ * attempt's own and renamed once it reads back whole, so a worker killed mid-archive leaves no
+ * truncated archive a retry would take for the real one. The name is per attempt because the killed
+ * worker's helper container may still be writing its own.
+ */
+async function archiveOnce(target: ReturnType<typeof volumeTarget>, path: string): Promise<void> {
+  if (existsSync(path)) return;
+  const partial = `${path}.partial-${Context.current().info.attempt}`;
+  await withHeartbeats(target.client.archiveVolume(target.volume, partial)); // reads the archive back: a broken one throws here
+  renameSync(partial, path);
+}
+
 export const createVolumeActivities = (deps: ActivityDeps) => ({
   /**
    * Restores the volume from `backup`: the backup read through first (a broken one refused before
@@ -47,7 +61,7 @@ export const createVolumeActivities = (deps: ActivityDeps) => ({
     });
     const savedAs = target.archive('pre-restore', input.saveId);
     await withHeartbeats(target.client.stopServices(target.services));
-    if (!existsSync(savedAs)) await withHeartbeats(target.client.archiveVolume(target.volume, savedAs));
+    await archiveOnce(target, savedAs);
     await withHeartbeats(archiveEntries(savedAs)); // what the undo needs must be readable before the volume is emptied
     const { entries } = await withHeartbeats(target.client.replaceVolume(target.volume, backup.path));
     await withHeartbeats(target.client.startServices(target.services));
@@ -65,7 +79,7 @@ export const createVolumeActivities = (deps: ActivityDeps) => ({
     const undoneAs = target.archive('undone', input.saveId);
     if (!existsSync(savedAs)) throw ApplicationFailure.nonRetryable(`${savedAs} is missing: there is nothing to put back`, 'BackupNotFound');
     await withHeartbeats(target.client.stopServices(target.services));
-    if (!existsSync(undoneAs)) await withHeartbeats(target.client.archiveVolume(target.volume, undoneAs));
+    await archiveOnce(target, undoneAs);
     const { entries } = await withHeartbeats(target.client.replaceVolume(target.volume, savedAs));
     await withHeartbeats(target.client.startServices(target.services));
     return { putBack: savedAs, undoneAs, entries, services: target.services };
