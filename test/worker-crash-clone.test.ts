@@ -14,7 +14,6 @@
  *   https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services/patch
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +22,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
-import { workerCommand } from '../src/build/worker-command.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { statusQuery } from '../src/contract/messages.ts';
+import { workerProcesses } from './crash-harness.ts';
 import { CloudRunEmulator, type EnvVar } from './emulators/cloud-run.ts';
 import { CloudSqlEmulator } from './emulators/cloud-sql.ts';
 import { dropTestDatabase, kill9, POSTGRES, sleep, sql, startTemporal } from './harness.ts';
@@ -42,29 +41,8 @@ let env: TestWorkflowEnvironment;
 let cloudSql: CloudSqlEmulator;
 let run: CloudRunEmulator;
 let dir: string;
-const workers: ChildProcess[] = [];
-
-/** A worker exactly as production runs it (src/build/worker-command.ts), configured by environment. */
-async function startWorkerProcess(): Promise<ChildProcess> {
-  const worker = await workerCommand();
-  const child = spawn(process.execPath, worker.args, {
-    env: {
-      ...worker.env,
-      ...process.env,
-      TEMPORAL_ADDRESS: env.address,
-      RUNBOOKS_DIR: dir,
-      REPORTS_DIR: join(dir, 'reports'),
-      WORKER_METRICS_ADDRESS: 'off',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      GCP_ACCESS_TOKEN: TOKEN,
-      CLONE_DATABASE_URL: `${POSTGRES}/${STAND_IN}`,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  workers.push(child);
-  return child;
-}
+/** Workers exactly as production runs them, with the Google token and the stand-in's URL. */
+const workers = workerProcesses(() => ({ address: env.address, runbooksDir: dir, env: { GCP_ACCESS_TOKEN: TOKEN, CLONE_DATABASE_URL: `${POSTGRES}/${STAND_IN}` } }));
 
 describe('a worker killed while a Cloud SQL clone runs', { timeout: 300_000 }, () => {
   before(async () => {
@@ -78,7 +56,7 @@ describe('a worker killed while a Cloud SQL clone runs', { timeout: 300_000 }, (
     await sql(STAND_IN, "CREATE TABLE patients (id int PRIMARY KEY); INSERT INTO patients VALUES (1), (2), (3)");
   });
   after(async () => {
-    for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
+    await workers.killAll();
     await cloudSql?.stop();
     await run?.stop();
     await env?.teardown();
@@ -114,7 +92,7 @@ describe('a worker killed while a Cloud SQL clone runs', { timeout: 300_000 }, (
       }),
     );
 
-    const first = await startWorkerProcess();
+    const first = await workers.start();
     await waitForPoller(env.connection, 'default', 120_000, first.pid);
     const handle = await env.client.workflow.start('phaseRollback', {
       taskQueue: TASK_QUEUE,
@@ -131,7 +109,7 @@ describe('a worker killed while a Cloud SQL clone runs', { timeout: 300_000 }, (
     const clone = operation.targetId;
     await kill9(first);
     const killedAt = Date.now();
-    await startWorkerProcess();
+    await workers.start();
 
     await handle.result();
 

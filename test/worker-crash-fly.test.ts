@@ -6,7 +6,6 @@
  * action finished with every write made once: the secret written once, each Machine updated once.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { stringify } from 'yaml';
 import { waitForPoller } from '../scripts/lib/temporal.ts';
-import { workerCommand } from '../src/build/worker-command.ts';
 import { TASK_QUEUE } from '../src/contract/index.ts';
 import { statusQuery } from '../src/contract/messages.ts';
+import { workerProcesses } from './crash-harness.ts';
 import { FlyMachinesEmulator } from './emulators/fly-machines.ts';
 import { sha256Digest } from './emulators/fly-secrets.ts';
 import { kill9, sleep, startTemporal } from './harness.ts';
@@ -35,33 +34,8 @@ const BOOT_MS = 5000;
 let env: TestWorkflowEnvironment;
 let fly: FlyMachinesEmulator;
 let dir: string;
-const workers: ChildProcess[] = [];
-
-/** A worker exactly as production runs it (src/build/worker-command.ts), with the Fly token and the secret's variable. */
-async function startWorkerProcess(): Promise<ChildProcess> {
-  const worker = await workerCommand();
-  const child = spawn(process.execPath, worker.args, {
-    env: {
-      ...worker.env,
-      ...process.env,
-      TEMPORAL_ADDRESS: env.address,
-      RUNBOOKS_DIR: dir,
-      REPORTS_DIR: join(dir, 'reports'),
-      WORKER_METRICS_ADDRESS: 'off',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-      FLY_API_TOKEN: TOKEN,
-      ROUTING_MODE_SINGLE: NEW_VALUE,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  workers.push(child);
-  return child;
-}
-
-async function killWorkers(): Promise<void> {
-  for (const child of workers) if (child.exitCode === null && child.signalCode === null) await kill9(child);
-}
+/** Workers exactly as production runs them, with the Fly token and the secret's variable. */
+const workers = workerProcesses(() => ({ address: env.address, runbooksDir: dir, env: { FLY_API_TOKEN: TOKEN, ROUTING_MODE_SINGLE: NEW_VALUE } }));
 
 /** Update requests (the whole config POSTed) per Machine of `app`, oldest Machine first. */
 const updatesPerMachine = (app: string) => fly.machines(app).map((m) => fly.calls('POST', new RegExp(`^/v1/apps/${app}/machines/${m.id}$`)).length);
@@ -69,8 +43,8 @@ const updates = (app: string) => fly.calls('POST', new RegExp(`^/v1/apps/${app}/
 
 /** Starts phaseRollback of `phase` and kills the worker right after the first Machine update of `app`, while it waits for the Machine to boot. */
 async function killedMidRollout(phase: number, app: string) {
-  await killWorkers();
-  const first = await startWorkerProcess();
+  await workers.killAll();
+  const first = await workers.start();
   await waitForPoller(env.connection, 'default', 60_000);
   const handle = await env.client.workflow.start('phaseRollback', {
     taskQueue: TASK_QUEUE,
@@ -80,7 +54,7 @@ async function killedMidRollout(phase: number, app: string) {
   for (const deadline = Date.now() + 60_000; updates(app) === 0 && Date.now() < deadline; ) await sleep(20);
   await kill9(first);
   assert.equal(updates(app), 1, 'killed after the first Machine update, before the second');
-  await startWorkerProcess();
+  await workers.start();
   return handle;
 }
 
@@ -112,7 +86,7 @@ describe('a worker killed while a Fly action updates Machines', { timeout: 240_0
     writeFileSync(join(dir, `${SYSTEM}.yaml`), stringify(runbook));
   });
   after(async () => {
-    await killWorkers();
+    await workers.killAll();
     await fly?.stop();
     await env?.teardown();
     rmSync(dir, { recursive: true, force: true });
