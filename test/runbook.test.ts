@@ -33,7 +33,7 @@ describe('runbook files', () => {
     assert.deepEqual(runbook.health.thresholds, { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 });
     assert.deepEqual(runbook.approvers.oncall, ['alice', 'bob', 'carol']);
     assert.equal(runbook.gates['before-cleanup']?.forbidRequester, true);
-    assert.equal(runbook.health.checks[0]?.expectStatus, 200, 'expectStatus defaults to 200');
+    assert.equal((runbook.health.checks[0] as { expectStatus?: number } | undefined)?.expectStatus, 200, 'expectStatus defaults to 200');
     assert.deepEqual(runbook.phases.map((p) => p.id), [1, 2, 3, 4, 5, 9, 10, 11], "seed 000's phases and seed 004's stages 9-11");
     assert.equal(runbook.databases.main?.urlEnv, 'SANDBOX_DATABASE_URL');
   });

@@ -164,8 +164,25 @@ export interface HealthVerdict {
   passed: boolean;
   /** Why it did not pass, one reason a line; empty when it passed. */
   reasons: string[];
+  /** The metrics over the window judged (with stages: the last measurement's). */
   window: WindowHealth | null;
+  /** Each check's last result; `detail` says what it saw and what was expected when it failed. */
   checks: { name: string; passed: boolean; detail: string }[];
+  /** With staged thresholds: each stage, in the order of their times. */
+  stages?: StageOutcome[];
+}
+
+/** One stage of a staged verification (seed 000: "error rate < 1% within 5 minutes"). */
+export interface StageOutcome {
+  name: string;
+  /** By when, after the change, it had to hold. */
+  withinSeconds: number;
+  /** `not_reached`: verification ended (an earlier stage missed) before it was judged. */
+  outcome: 'met' | 'missed' | 'not_reached';
+  /** Seconds after the change when it was met or missed. */
+  atSeconds: number | null;
+  /** Why the last measurement did not meet it; empty when met. */
+  reasons: string[];
 }
 
 /**

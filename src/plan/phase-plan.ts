@@ -52,7 +52,7 @@ export function planPhaseRollback(runbook: Runbook, phases: Phase[], actions: Re
     // `actions` are the phases' actions in the same order, with providers resolved by the inspection.
     const own = actions.slice(next, (next += phase.rollback.length));
     const gate = phaseGate(runbook.gates, phase.id);
-    const window = typeof phase.verify === 'object' ? phase.verify.windowSeconds : runbook.health.windowSeconds;
+    const window = (typeof phase.verify === 'object' ? phase.verify.windowSeconds : undefined) ?? runbook.health.windowSeconds;
     return {
       name: `phase ${phase.id}`,
       title: `phase ${phase.id}: ${phase.name}`,

@@ -77,6 +77,10 @@ export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | 
   const after = status.healthAfter;
   lines.push(`- **After**: ${after ? `${after.passed ? 'verified' : 'NOT verified'}; ${health(after.window)}` : 'not verified'}`);
   for (const reason of after?.reasons ?? []) lines.push(`  - ${reason}`);
+  for (const stage of after?.stages ?? []) {
+    const outcome = stage.outcome === 'met' ? `met at ${stage.atSeconds} s` : stage.outcome === 'missed' ? `MISSED at ${stage.atSeconds} s` : 'not reached';
+    lines.push(`  - stage ${stage.name}, due by ${stage.withinSeconds} s: ${outcome}`);
+  }
   const captures = (status.snapshot?.values ?? []).filter((v) => v.kind === 'command-output');
   if (captures.length > 0) {
     lines.push('', '## Captured before any change', '');

@@ -31,8 +31,9 @@ function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[]
   if (node && typeof node === 'object') {
     return Object.entries(node).flatMap(([key, value]) => {
       const here = [...path, key];
-      // A command's `env` maps each variable to the NAME of the worker's variable holding it (RAILWAY_TOKEN: RAILWAY_TOKEN).
-      const namesVariable = path.at(-1) === 'env' && typeof value === 'string' && /^[A-Z_][A-Z0-9_]*$/.test(value);
+      // A command's `env` maps each variable to the NAME of the worker's variable holding it (RAILWAY_TOKEN: RAILWAY_TOKEN),
+      // as a health check's `headersFromEnv` maps a header to one (X-Api-Key: HEALTH_API_KEY).
+      const namesVariable = (path.at(-1) === 'env' || path.at(-1) === 'headersFromEnv') && typeof value === 'string' && /^[A-Z_][A-Z0-9_]*$/.test(value);
       if (typeof value === 'string' && !key.endsWith('Env') && !namesVariable && (secretKey.test(key) || secretValue.test(value))) {
         return [
           {

@@ -96,6 +96,15 @@ export function checkProviders(runbook: Runbook): Problem[] {
       problems.push({ path: `watch.rules[${i}].action`, message: `rule ${rule.name} scales ${rule.action.scaleAndAlert.version}, but traffic provider '${runbook.traffic.provider}' does not scale versions` });
     }
   });
+  // Command and log checks run through a commands provider, named or the only one.
+  const checksOf = (checks: readonly object[], path: string) =>
+    checks.forEach((check, c) => {
+      if ('url' in check) return;
+      const named = check as { provider?: string };
+      resolve('commands', named.provider, `${path}[${c}]`, (name) => (named.provider = name));
+    });
+  checksOf(runbook.health.checks, 'health.checks');
+  runbook.phases.forEach((phase, p) => typeof phase.verify === 'object' && checksOf(phase.verify.checks, `phases[${p}].verify.checks`));
   runbook.phases.forEach((phase, p) =>
     phase.rollback.forEach((action, a) => {
       const { capability } = kindOf(action);

@@ -8,6 +8,7 @@ import { didYouMean, envVarName, gateNames, GATES, isKnownGate, systemName } fro
 import { ACTION_KINDS, ACTIONS, type Action } from '../actions/index.ts';
 import { drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
+import { healthSchema, phaseVerifyProblems, phaseVerifySchema } from './health-schema.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const person = z.string().min(1);
@@ -23,34 +24,7 @@ export const gateSchema = z.strictObject({
   onTimeout: z.enum(['abort', 'approve']).default('abort'),
 });
 
-// Defaults are seed 000's rollback triggers: error rate > 10%, P95 > 3000 ms, success rate < 90%.
-export const thresholdsSchema = z.strictObject({
-  errorRatePct: z.number().min(0).max(100).default(10).describe('fail when the error rate is above this'),
-  p95Ms: z.number().positive().default(3000).describe('fail when p95 latency is above this'),
-  successRatePct: z.number().min(0).max(100).default(90).describe('fail when the success rate is below this'),
-});
-
-export const healthSchema = z.strictObject({
-  checks: z
-    .array(
-      z.strictObject({
-        name: identifier,
-        url: z.url(),
-        expectStatus: z.int().default(200),
-        timeoutMs: z.int().positive().default(2000),
-      }),
-    )
-    .default([]),
-  metrics: z
-    .strictObject({
-      provider: z.string().default('prometheus'),
-      settings: providerSettings,
-    })
-    .optional(),
-  thresholds: thresholdsSchema.default({ errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }),
-  windowSeconds: seconds.default(300).describe('how long to watch metrics after a change'),
-  minRequests: z.int().min(1).default(20).describe('fewer requests than this in the window cannot verify health'),
-});
+export { healthSchema, thresholdsSchema } from './health-schema.ts';
 
 export const databaseSchema = z.strictObject({
   urlEnv: envVarName.describe('environment variable holding the connection string'),
@@ -124,9 +98,9 @@ export const phaseSchema = z.strictObject({
   description: z.string().optional(),
   rollback: z.array(actionSchema).min(1).describe('what undoing this phase does, in order'),
   verify: z
-    .union([z.boolean(), z.strictObject({ windowSeconds: seconds })])
+    .union([z.boolean(), phaseVerifySchema])
     .default(true)
-    .describe('verify health after the phase (false: no health check; windowSeconds: instead of the runbook window)'),
+    .describe("verify health after the phase (false: no health check; an object: its own window, checks besides the runbook's, stages instead of the runbook's)"),
 });
 
 export const providerRefSchema = z.strictObject({ provider: z.string(), settings: providerSettings });
@@ -171,7 +145,7 @@ export const runbookSchema = z
       .record(identifier, providerRefSchema)
       .default({})
       .describe('providers by the name actions use: flags, config, secrets, kill switches, restarts, commands, keyspaces'),
-    health: healthSchema.default({ checks: [], thresholds: { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, windowSeconds: 300, minRequests: 20 }),
+    health: healthSchema.default({ checks: [], thresholds: { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, windowSeconds: 300, minRequests: 20, stages: [], stageIntervalSeconds: 15, stageWindowSeconds: 60 }),
     approvers: z.record(identifier, z.array(person).min(1)).describe('people by role: who may pass a gate of that role, decide after a failure, abort, and pause the watchdog'),
     // Keys are checked against the contract's gate names below, with a "did you mean" for a typo.
     gates: z
@@ -233,6 +207,7 @@ export const runbookSchema = z
       if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['phases', index, 'id'], message: `duplicate phase id ${id}` });
     });
     runbook.phases.forEach((phase, index) => {
+      if (typeof phase.verify === 'object') phaseVerifyProblems(phase.verify, runbook.health, ctx, ['phases', index, 'verify']);
       phase.rollback.forEach((action, i) => {
         const path = ['phases', index, 'rollback', i];
         if ('down-sql' in action && !runbook.databases[action['down-sql'].database]) {
@@ -323,10 +298,10 @@ function unknownGate(name: string, phaseIds: readonly number[], targets: readonl
 
 export type Runbook = z.infer<typeof runbookSchema>;
 export type Gate = z.infer<typeof gateSchema>;
-export type Thresholds = z.infer<typeof thresholdsSchema>;
 export type Phase = z.infer<typeof phaseSchema>;
 export type ProviderRef = z.infer<typeof providerRefSchema>;
 export type Keyspace = z.infer<typeof keyspaceSchema>;
 export type SqliteDatabase = z.infer<typeof sqliteSchema>;
 export type RunbookVolume = z.infer<typeof volumeSchema>;
 export type RunbookDatabase = z.infer<typeof databaseSchema>;
+export type { CommandCheckSpec, Health, HealthCheckSpec, HttpCheckSpec, Limit, LogCheckSpec, PhaseVerify, Stage, Thresholds } from './health-schema.ts';
