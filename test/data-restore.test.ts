@@ -145,10 +145,11 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const safety = readdirSync(s.backupDir).find((d) => d.startsWith('safety-'));
     assert.ok(safety, 'a safety dump was taken');
     const status = await handle.query(statusQuery);
-    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'stop-writers-after-swap', 'verify-live', 'resume-writers']);
+    assert.deepEqual(status.steps.map((st) => st.name), ['preflight', 'check-backup', 'notify-start', 'safety-dump', 'restore-to-side', 'verify-side', 'gate:before-swap', 'stop-writers', 'swap', 'stop-writers-after-swap', 'verify-live', 'resume-writers', 'verify:restore']);
+    assert.equal(status.healthAfter?.passed, true, "the service's health verified after the restore, as after every rollback");
     assert.deepEqual(status.events.map((e) => [e.kind, e.by]), [['refused', 'bob'], ['approved', 'dana']]);
     const verifiedWith = (await handle.fetchHistory()).events?.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []).filter((name) => name.startsWith('verify'));
-    assert.deepEqual(verifiedWith, ['verifyBackup', 'verifyRestoredDatabase', 'verifyLiveDatabase'], 'rows counted once, on the side database');
+    assert.deepEqual(verifiedWith, ['verifyBackup', 'verifyRestoredDatabase', 'verifyLiveDatabase', 'verifyHealth'], 'rows counted once, on the side database');
     // Counted as pg_restore finished each table's data (while it built the indexes): every table, and
     // each count is what the restored database holds.
     const { countedWhileLoading } = await activityResult<{ countedWhileLoading: Record<string, number> }>(handle, 'restoreToSide');
@@ -297,7 +298,7 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     const verifications = events.flatMap((e) => {
       const a = e.activityTaskScheduledEventAttributes;
       const input = a?.input?.payloads?.[0]?.data;
-      if (!a?.activityType?.name?.startsWith('verify') || a.activityType.name === 'verifyBackup' || !input) return [];
+      if (!a?.activityType?.name?.startsWith('verify') || ['verifyBackup', 'verifyHealth'].includes(a.activityType.name) || !input) return [];
       return [[a.activityType.name, JSON.parse(Buffer.from(input).toString()).databaseName ?? '(live)']];
     });
     assert.deepEqual(verifications, [

@@ -10,6 +10,7 @@ import { STATUS_QUERY, TASK_QUEUE, watchdogWorkflowId, type DrillResult, type Ro
 import type { TargetFaults } from '../providers/types.ts';
 import type { Drill, DrillScenario } from '../runbook/drill-schema.ts';
 import { renderDrillChart, renderDrillReport } from '../plan/scorecard.ts';
+import { verificationOf, verificationSeconds } from '../plan/health.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { withHeartbeats } from './heartbeat.ts';
@@ -40,14 +41,15 @@ export const createDrillActivities = (deps: ActivityDeps) => {
 
   return {
     /** The drill as the runbook has it, with the RTO targets. Safe to retry: it only reads. */
-    async loadDrill(input: { system: string; drill: string }): Promise<{ drill: Drill; rto: Runbook['rto'] }> {
+    async loadDrill(input: { system: string; drill: string }): Promise<{ drill: Drill; rto: Runbook['rto']; verifySeconds?: number }> {
       const runbook = runbookFor(deps, input.system);
       const drill = runbook.drills[input.drill];
       if (!drill) {
         const names = Object.keys(runbook.drills).join(', ') || '(none: the runbook has no drills: section)';
         throw ApplicationFailure.nonRetryable(`no drill '${input.drill}' in the ${input.system} runbook; its drills: ${names}`, 'InvalidInput');
       }
-      return { drill, rto: runbook.rto };
+      // How long its health verification may take: its window, or the runbook's last stage, then its checks.
+      return { drill, rto: runbook.rto, verifySeconds: verificationSeconds(verificationOf(runbook.health), drill.verifySeconds) };
     },
 
     /**

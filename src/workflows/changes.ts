@@ -89,7 +89,7 @@ export async function runPlan(rollback: Rollback, system: string, plan: ChangePl
   for (const set of plan.sets) {
     if (set.gate) await rollback.gate(set.gate.gate, `${set.phase === null ? 'changing' : 'undoing'} ${set.title}`);
     await runChangeSet(rollback, system, set);
-    if (set.verifySeconds !== null) await verifyHealth(rollback, system, verifyName(set), set.verifySeconds);
+    if (set.verifySeconds !== null) await verifyHealth(rollback, system, verifyName(set), set.verifySeconds, set.phase);
   }
 }
 

@@ -9,7 +9,8 @@
  *   preflight -> check the backup or dump (exists, checksums, tools, disk) -> safety dump of live (verified)
  *   -> restore into <db>__restore_<id> -> verify (row counts, smoke queries) -> DBA gate -> stop writers
  *   -> swap by rename (live kept as <db>__pre_restore_<id>) -> verify live (the restored database
- *   answers to the name; smoke queries) -> resume writers -> report
+ *   answers to the name; smoke queries) -> resume writers -> verify the service's health (when the
+ *   runbook says how, as every rollback does) -> report
  *
  * Compensation swaps back; the side database is dropped only if it was never swapped in.
  */
@@ -20,6 +21,7 @@ import { dataRestoreInput, type DataRestoreInput, type DataRestorePlan, type Dat
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import { schemaRollback } from './schema-rollback.ts';
+import { baselineBeforeRestore, verifyHealthAfterRestore } from './health.ts';
 
 
 
@@ -82,6 +84,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         description: 'tell the runbook channels the restore started',
         run: () => rollback.announce({ title: `database restore of ${database} started by ${requestedBy}`, text: `${input.reason}\nBackup ${checked.id} taken ${checked.takenAt}`, severity: 'warning' }),
       });
+      await baselineBeforeRestore(rollback, system);
 
       const safetyDumpOfLive = async () => {
         const dump = await takeSafetyDump(ref, safetyDump, checked.live, input.jobs);
@@ -198,6 +201,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           run: () => activities('resume writers').resumeWriters({ ...ref, previous: writers.previous, idempotencyKey: rollback.key('resume-writers'), actor: rollback.actor }),
         });
       }
+      await verifyHealthAfterRestore(rollback, system, 'restore');
       return plan;
     },
     'database restore',

@@ -57,7 +57,7 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
     setCurrentDetails(`**${system} drill ${input.drill}: ${state}**\n\n${detail}`);
   };
 
-  const { drill, rto } = await activities(`load drill ${input.drill} of ${system}`)
+  const { drill, rto, verifySeconds } = await activities(`load drill ${input.drill} of ${system}`)
     .loadDrill({ system, drill: input.drill })
     .catch((err: unknown) => surfaceKnownFailure(err, new Set(['InvalidRunbook'])));
   const key = (step: string) => `${workflowId}:${workflowInfo().runId}:${step}`;
@@ -135,7 +135,8 @@ export async function rollbackDrill(raw: DrillInput): Promise<DrillResult> {
     if (rollback?.state !== 'completed') return `the rollback ended ${rollback?.state ?? 'without an answer'}${rollback?.details ? `: ${rollback.details}` : ''}`;
     show('verifying', `rollback completed; verifying health over ${drill.verifySeconds} s`);
     const verifyStarted = Date.now();
-    const verdict = await activities(`verify ${system}'s health after the drill`, watching(drill.verifySeconds))
+    // Its window, or the runbook's last stage, and its checks (loadDrill results in histories from before say none).
+    const verdict = await activities(`verify ${system}'s health after the drill`, watching(verifySeconds ?? drill.verifySeconds))
       .verifyHealth({ system, windowSeconds: drill.verifySeconds })
       .then(() => null)
       .catch((err: Error) => (err.cause as Error | undefined)?.message ?? err.message);

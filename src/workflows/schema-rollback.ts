@@ -2,7 +2,7 @@
  * The schema-rollback action of dataRestore (seed 000's "Rollback migrations in reverse order"):
  *
  *   preflight -> verified safety dump -> DBA gate -> the phases' down SQL from the runbook, in one
- *   transaction -> smoke queries -> report
+ *   transaction -> smoke queries -> the service's health (when the runbook says how) -> report
  *
  * There is no automatic undo: the safety dump is the way back (dataRestore with its id).
  */
@@ -12,6 +12,7 @@ import { downMigrations } from '../plan/plan.ts';
 import { activities, shortId, takeSafetyDump } from './activities.ts';
 import type { dataRestoreInput, DataRestoreResult, SchemaRollbackPlan } from '../contract/index.ts';
 import { Rollback } from './rollback.ts';
+import { baselineBeforeRestore, verifyHealthAfterRestore } from './health.ts';
 
 export async function schemaRollback(input: z.output<typeof dataRestoreInput> & { phases: number[] }): Promise<DataRestoreResult> {
   const { system, database, requestedBy } = input;
@@ -31,6 +32,7 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
       const plan: SchemaRollbackPlan = { phases: downs.applied, safetyDump };
       rollback.board.setPlan(plan);
       if (input.dryRun) return;
+      await baselineBeforeRestore(rollback, system);
       await rollback.step({
         name: 'safety-dump',
         kind: 'snapshot',
@@ -53,6 +55,7 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
         description: `smoke queries on ${database}`,
         run: () => activities(`smoke queries on ${database}`).smokeTestLive(ref),
       });
+      await verifyHealthAfterRestore(rollback, system, 'schema rollback');
     },
     'schema rollback',
   );
