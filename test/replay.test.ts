@@ -21,8 +21,10 @@
  * and Render), phaseRollback-v5-clone-* clone a Cloud SQL instance (completed, compensated, a failed
  * smoke query), fullRollback-v4-release-named-* roll a release section's named targets (and refuse an
  * unknown one), rollbackWatchdog-v3-* scale through a rule's own provider; recorded from
- * test/fly-rollbacks.test.ts, test/release-action.test.ts and test/cloudsql-clone.test.ts. Each replays
- * under the workflow ID it ran with.
+ * test/fly-rollbacks.test.ts, test/release-action.test.ts and test/cloudsql-clone.test.ts.
+ * phaseRollback-v5-health-checks-* (test/health-checks.test.ts) fails a phase's own verify check on a
+ * wrong JSON field, its secret header masked, and is compensated. Each replays under the workflow ID it
+ * ran with.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
