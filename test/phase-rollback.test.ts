@@ -252,7 +252,7 @@ describe('phaseRollback and configRollback', { timeout: 300_000 }, () => {
       ['configRollback', { secrets: { XAI_API_KEY: 'xai-3f9a8c7d1e2b4a5f' } }, `secrets.XAI_API_KEY: must be "previous" or a version number; a secret's value never goes into a rollback input`],
       ['configRollback', { config: { ROUTNG_MODE: 'single' } }, "unknown config key 'ROUTNG_MODE' in app (did you mean 'ROUTING_MODE'?)"],
       ['configRollback', { restart: ['blue'] }, "unknown restart target 'blue' in app; it has: all, canary, stable"],
-      ['configRollback', {}, 'nothing to roll back: give at least one of killSwitches, flags, config, secrets, restart'],
+      ['configRollback', {}, 'nothing to roll back: give at least one of killSwitches, flags, config, secrets, scale, restart'],
     ];
     for (const [type, input, problem] of cases) {
       const failure = await failureOf((await startRollback(t, { ...base, system: system.name, ...input }, undefined, type)).result());
