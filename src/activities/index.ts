@@ -26,6 +26,7 @@ import { createVolumeActivities } from './volumes.ts';
 import { createTrafficActivities } from './traffic.ts';
 import { createWatchActivities } from './watch.ts';
 import { createWriterActivities } from './writers.ts';
+import { createSignatureActivities } from './signatures.ts';
 
 export type { ActivityDeps } from './deps.ts';
 
@@ -52,6 +53,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createSqliteActivities(deps),
   ...createVolumeActivities(deps),
   ...createDatabaseCloneActivities(deps),
+  ...createSignatureActivities(),
 });
 
 /** Holds only if the activities include every one an action kind's carry-out calls (src/actions/), with its signature. */

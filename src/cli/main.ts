@@ -6,7 +6,8 @@
 import { EXIT_USAGE, UsageError } from './args.ts';
 import { backup, backups, backupsUsage, backupUsage } from './backup.ts';
 import { list, listUsage } from './list.ts';
-import { sendSignal, signalCommands } from './signal.ts';
+import { sendSignal, sign, signalCommands } from './signal.ts';
+import { signUsage } from './sign.ts';
 import { start, startUsage } from './start.ts';
 import { status, statusUsage } from './status.ts';
 import { watch, watchUsage } from './watch.ts';
@@ -28,6 +29,7 @@ const commands: Record<string, Command> = {
   backup: { usage: backupUsage, run: backup },
   backups: { usage: backupsUsage, run: backups },
   providers: { usage: providersUsage, run: providers },
+  sign: { usage: signUsage, run: sign },
   ...Object.fromEntries(
     (Object.keys(signalCommands) as (keyof typeof signalCommands)[]).map((name) => [
       name,

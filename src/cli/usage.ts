@@ -13,10 +13,11 @@ export const rollbackUsage = `Usage: rollback <command> [options]     (rollback 
   rollback start configRollback --system <name> [--kill-switch grok] [--flag name=off] [--config KEY=value]
                  [--secret NAME=previous] [--restart all] --reason "<why>" --by <you>
   rollback status <workflowId> [--json]
-  rollback approve <workflowId> --by <you> [--comment "<text>"]
-  rollback reject <workflowId> --by <you> --reason "<why>"
-  rollback decide <workflowId> --by <you> --action retry|skip|compensate|abort
-  rollback abort <workflowId> --by <you> --reason "<why>"
+  rollback approve <workflowId> --by <you> [--comment "<text>"] [--key <private key file>]
+  rollback reject <workflowId> --by <you> --reason "<why>" [--key <private key file>]
+  rollback decide <workflowId> --by <you> --action retry|skip|compensate|abort [--key <private key file>]
+  rollback abort <workflowId> --by <you> --reason "<why>" [--key <private key file>]
+  rollback sign approve|reject|decide|abort <workflowId> --by <you> [--key <file>] [--comment|--reason|--action ...]
   rollback list [--system <name>] [--state <state>] [--kind <type>] [--limit <n>]
   rollback watch start|stop|status|pause|resume --system <name> [--by <you>] [--reason "<why>"]
   rollback drill schedule|list|pause|resume|trigger|report --system <name> [--drill <name>]

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { validate, type Problem } from './problems.ts';
 import type { SignalName, WatchdogSignalName } from './names.ts';
+import { signedClaims } from './signing.ts';
 
 // NUL, other C0 controls and DEL: invisible in the UI, and a name carrying them is never who it looks like.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -64,10 +65,12 @@ const comment = () =>
     .refine((s) => !CONTROL_IN_TEXT.test(s), 'must not contain control characters');
 
 // Made on first use, like the workflow inputs (src/contract/inputs.ts says why).
-export const approvalPayload = z.lazy(() => z.strictObject({ by: personName, comment: comment().optional() }));
-export const rejectionPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why') }));
-export const decisionPayload = z.lazy(() => z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS) }));
-export const abortPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why') }));
+// `signature`: optional unless the runbook requires signed approvals (src/contract/signing.ts).
+const signature = () => signedClaims.optional();
+export const approvalPayload = z.lazy(() => z.strictObject({ by: personName, comment: comment().optional(), signature: signature() }));
+export const rejectionPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why'), signature: signature() }));
+export const decisionPayload = z.lazy(() => z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS), signature: signature() }));
+export const abortPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why'), signature: signature() }));
 
 export type Approval = z.infer<typeof approvalPayload>;
 export type Rejection = z.infer<typeof rejectionPayload>;

@@ -86,6 +86,8 @@ export interface AuditEvent {
   gate?: string;
   step?: string;
   detail: string;
+  /** A signed request's key fingerprint (`SHA256:...`, as `ssh-keygen -lf` prints it). */
+  key?: string;
 }
 
 export interface PendingGate {
@@ -100,6 +102,8 @@ export interface PendingGate {
   escalateAt: string | null;
   deadline: string;
   onTimeout: 'abort' | 'approve';
+  /** Approvals and rejections here must be signed (`rollback approve --key`, `rollback sign`). */
+  signed?: boolean;
 }
 
 export interface PendingDecision {
@@ -109,6 +113,8 @@ export interface PendingDecision {
   deciders: string[];
   deadline: string;
   onTimeout: 'abort' | 'compensate';
+  /** Decisions here must be signed. */
+  signed?: boolean;
 }
 
 /** What a replica loaded when it started (config values, secret version numbers; never a secret's value). */

@@ -53,6 +53,16 @@ function capturedOutput(c: Extract<CapturedValue, { kind: 'command-output' }>): 
 
 const time = (iso: string | null) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 
+/** Whether the approvals are bound to keys or only to the names their senders typed. */
+function signatures(status: RollbackStatus, runbook: Runbook | null): string {
+  const approvals = (runbook as Partial<Runbook> | null)?.approvals;
+  const required = approvals?.signed === 'required' || Object.values(runbook?.gates ?? {}).some((g) => g.signed === 'required');
+  const signed = status.events.filter((e) => e.key).length;
+  if (required) return `Signatures: required by the runbook (${approvals?.signed === 'required' ? 'every request' : 'at its signed gates'}); ${signed} signed request(s) counted, each listed with its key's fingerprint.`;
+  if (signed > 0) return `Signatures: not required by the runbook; ${signed} request(s) were signed (key fingerprints below), the rest unsigned.`;
+  return 'Signatures: approvals were unsigned (the runbook does not require signatures): each name is as its sender typed it.';
+}
+
 export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | null): string {
   const lines = [
     `# Incident report: ${status.system} ${status.workflowType}`,
@@ -67,11 +77,11 @@ export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | 
   for (const s of status.steps) {
     lines.push(`| ${s.name} | ${time(s.startedAt)} | ${time(s.endedAt)} | ${(ms(s.startedAt, s.endedAt) / 1000).toFixed(1)} | ${s.outcome} | ${s.runs} | ${(s.error ?? s.description).replaceAll('|', '\\|')} |`);
   }
-  lines.push('', '## Approvals, decisions and refusals', '');
+  lines.push('', '## Approvals, decisions and refusals', '', signatures(status, runbook), '');
   if (status.events.length === 0) lines.push('None.');
   for (const e of status.events) {
     const where = e.gate ? ` at gate ${e.gate}` : e.step ? ` on step ${e.step}` : '';
-    lines.push(`- ${time(e.at)}: **${e.kind}** by ${e.by}${where}${e.detail ? `: ${e.detail}` : ''}`);
+    lines.push(`- ${time(e.at)}: **${e.kind}** by ${e.by}${where}${e.detail ? `: ${e.detail}` : ''}${e.key ? ` (signed, key ${e.key})` : ''}`);
   }
   lines.push('', '## Health', '', `- **Before** (baseline): ${health(status.snapshot?.baseline)}`);
   const after = status.healthAfter;

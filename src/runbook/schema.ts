@@ -8,6 +8,7 @@ import { didYouMean, envVarName, gateNames, GATES, isKnownGate, systemName } fro
 import { ACTION_KINDS, ACTIONS, type Action } from '../actions/index.ts';
 import { drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
+import { approvalsSchema } from './approvals-schema.ts';
 import { healthSchema, phaseVerifyProblems, phaseVerifySchema } from './health-schema.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
@@ -22,6 +23,7 @@ export const gateSchema = z.strictObject({
   escalateAfterSeconds: seconds.optional().describe('send an escalation notification after this long'),
   timeoutSeconds: seconds.default(900),
   onTimeout: z.enum(['abort', 'approve']).default('abort'),
+  signed: z.literal('required').optional().describe('approvals and rejections at this gate must be signed by a key listed under approvals.keys'),
 });
 
 export { healthSchema, thresholdsSchema } from './health-schema.ts';
@@ -147,6 +149,7 @@ export const runbookSchema = z
       .describe('providers by the name actions use: flags, config, secrets, kill switches, restarts, commands, keyspaces'),
     health: healthSchema.default({ checks: [], thresholds: { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, windowSeconds: 300, minRequests: 20, stages: [], stageIntervalSeconds: 15, stageWindowSeconds: 60 }),
     approvers: z.record(identifier, z.array(person).min(1)).describe('people by role: who may pass a gate of that role, decide after a failure, abort, and pause the watchdog'),
+    approvals: approvalsSchema.default({ signed: 'optional', keys: {} }),
     // Keys are checked against the contract's gate names below, with a "did you mean" for a typo.
     gates: z
       .record(identifier, gateSchema)
@@ -186,8 +189,17 @@ export const runbookSchema = z
       // A misspelt gate would load and then never be asked for: the approval would silently vanish.
       if (!isKnownGate(name, phaseIds, targets)) ctx.addIssue({ code: 'custom', path: ['gates', name], message: unknownGate(name, phaseIds, targets) });
     }
+    const people = new Set(Object.values(runbook.approvers).flat());
+    for (const person of Object.keys(runbook.approvals.keys)) {
+      if (!people.has(person)) ctx.addIssue({ code: 'custom', path: ['approvals', 'keys', person], message: `${person} is not listed under approvers (${[...people].join(', ')})` });
+    }
     for (const [name, gate] of Object.entries(runbook.gates)) {
       const members = runbook.approvers[gate.role];
+      // A member with no key could never pass a gate that wants signatures: say so now, not at 3 a.m.
+      const keyless = (members ?? []).filter((m) => !runbook.approvals.keys[m]);
+      if ((gate.signed === 'required' || runbook.approvals.signed === 'required') && keyless.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['gates', name, 'signed'], message: `gate ${name} needs signed approvals but approvals.keys lists no key for ${keyless.join(', ')} (role ${gate.role})` });
+      }
       if (!members) {
         ctx.addIssue({
           code: 'custom',

@@ -7,13 +7,16 @@
 import type { DecisionAction } from '../contract/index.ts';
 import type { StatusBoard } from './board.ts';
 import type { Inbox } from './inbox.ts';
-import type { PendingDecision } from '../contract/index.ts';
+import { stepSubject, type PendingDecision } from '../contract/index.ts';
+import { signatureRefusal, signedWith, UNSIGNED, type SigningRule } from './signed.ts';
 
 export interface DecisionPolicy {
   /** Who may decide: the requester and every approver. */
   deciders: string[];
   timeoutSeconds: number;
   onTimeout: 'abort' | 'compensate';
+  /** Whether decisions must be signed, and by which keys; unsigned when absent. */
+  signing?: SigningRule;
 }
 
 /** The actions open after `step` failed: a step later steps depend on cannot be skipped. */
@@ -40,24 +43,25 @@ export async function awaitDecision(inbox: Inbox, board: StatusBoard, step: { na
     deciders: policy.deciders,
     deadline: new Date(deadline).toISOString(),
     onTimeout,
+    ...(policy.signing?.required && { signed: true }),
   };
   board.setPendingDecision(pending);
   board.setState('awaiting_decision', `${step.name} failed: ${error}. Waiting for a decision (${actions.join(' | ')}); ${onTimeout} in ${timeoutSeconds} s`);
-  let decision: { by: string; action: DecisionAction } | null = null;
+  let decision: { by: string; action: DecisionAction; key?: string } | null = null;
   while (!decision && !inbox.aborted) {
     for (const message of inbox.take()) {
       if (message.at < openedAt || message.kind !== 'decide') {
         inbox.refuseStale(message);
         continue;
       }
-      const refused = decisionRefusal(pending, message.by, message.action);
+      const refused = decisionRefusal(pending, message.by, message.action) ?? signatureRefusal(policy.signing ?? UNSIGNED, stepSubject(step.name), openedAt, message);
       if (refused) {
         board.record({ kind: 'refused', by: message.by, step: step.name, detail: `decision refused: ${refused}` });
         inbox.answer(message, `refused: ${refused}`);
       } else if (decision) {
         inbox.answer(message, `not applied: ${decision.by} already decided ${decision.action}`);
       } else {
-        decision = message;
+        decision = { by: message.by, action: message.action, key: signedWith(message) };
         inbox.answer(message, `decided ${message.action} by ${message.by} on step ${step.name}`);
       }
     }
@@ -70,6 +74,6 @@ export async function awaitDecision(inbox: Inbox, board: StatusBoard, step: { na
     board.record({ kind: 'timed_out', by: 'runbook', step: step.name, detail: `no decision within ${timeoutSeconds} s: ${onTimeout}` });
     return onTimeout;
   }
-  board.record({ kind: 'decided', by: decision.by, step: step.name, detail: decision.action });
+  board.record({ kind: 'decided', by: decision.by, step: step.name, detail: decision.action, ...(decision.key && { key: decision.key }) });
   return decision.action;
 }

@@ -7,7 +7,8 @@ import type { PlannedGate } from '../plan/plan.ts';
 import type { Gate } from '../runbook/schema.ts';
 import type { StatusBoard } from './board.ts';
 import type { Inbox, InboxMessage } from './inbox.ts';
-import type { PendingGate } from '../contract/index.ts';
+import { gateSubject, type PendingGate } from '../contract/index.ts';
+import { signatureRefusal, signedWith, UNSIGNED, type SigningRule } from './signed.ts';
 
 export interface GateOutcome {
   passed: boolean;
@@ -22,6 +23,8 @@ export interface GateSpec {
   settings: Gate;
   planned: PlannedGate;
   requestedBy: string;
+  /** Whether approvals and rejections must be signed, and by which keys; unsigned when absent. */
+  signing?: SigningRule;
   /** Sends the escalation notification. */
   escalate(text: string): Promise<unknown>;
 }
@@ -45,31 +48,34 @@ export function rejectionRefusal(gate: PendingGate, by: string): string | null {
 }
 
 /** Applies one message to the open gate; returns a rejection when the message is one. */
-function take(inbox: Inbox, board: StatusBoard, gate: PendingGate, openedAt: number, requestedBy: string, message: InboxMessage): { by: string; reason: string } | null {
+function take(inbox: Inbox, board: StatusBoard, gate: PendingGate, openedAt: number, requestedBy: string, signing: SigningRule, message: InboxMessage): { by: string; reason: string } | null {
   if (message.at < openedAt || message.kind === 'decide') {
     inbox.refuseStale(message);
     return null;
   }
   const { by } = message;
+  const unsigned = () => signatureRefusal(signing, gateSubject(gate.gate), openedAt, message);
+  const key = signedWith(message);
+  const signed = key ? { key } : {};
   if (message.kind === 'approve') {
-    const refused = approvalRefusal(gate, requestedBy, by);
+    const refused = approvalRefusal(gate, requestedBy, by) ?? unsigned();
     if (refused) {
       board.record({ kind: 'refused', by, gate: gate.gate, detail: `approval refused: ${refused}` });
       inbox.answer(message, `refused: ${refused}`);
     } else {
       gate.approvedBy.push(by);
-      board.record({ kind: 'approved', by, gate: gate.gate, detail: message.comment ?? '' });
+      board.record({ kind: 'approved', by, gate: gate.gate, detail: message.comment ?? '', ...signed });
       inbox.answer(message, `approved by ${by} at gate ${gate.gate} (${gate.approvedBy.length} of ${gate.required})`);
     }
     return null;
   }
-  const refused = rejectionRefusal(gate, by);
+  const refused = rejectionRefusal(gate, by) ?? unsigned();
   if (refused) {
     board.record({ kind: 'refused', by, gate: gate.gate, detail: `rejection refused: ${refused}` });
     inbox.answer(message, `refused: ${refused}`);
     return null;
   }
-  board.record({ kind: 'rejected', by, gate: gate.gate, detail: message.reason });
+  board.record({ kind: 'rejected', by, gate: gate.gate, detail: message.reason, ...signed });
   inbox.answer(message, `rejected by ${by} at gate ${gate.gate}: the rollback stops here`);
   return { by, reason: message.reason };
 }
@@ -92,13 +98,14 @@ export async function awaitApproval(inbox: Inbox, board: StatusBoard, spec: Gate
     escalateAt: escalateAt !== null ? new Date(escalateAt).toISOString() : null,
     deadline: new Date(deadline).toISOString(),
     onTimeout: gate.onTimeout,
+    ...(spec.signing?.required && { signed: true }),
   };
   board.setPendingGate(pending);
   board.setState('awaiting_approval', waitingText(pending, requestedBy));
 
   let rejection: { by: string; reason: string } | null = null;
   for (;;) {
-    for (const message of inbox.take()) rejection ??= take(inbox, board, pending, openedAt, requestedBy, message);
+    for (const message of inbox.take()) rejection ??= take(inbox, board, pending, openedAt, requestedBy, spec.signing ?? UNSIGNED, message);
     if (rejection || inbox.aborted || pending.approvedBy.length >= gate.required) break;
     board.describe(waitingText(pending, requestedBy));
     if (escalateAt !== null && Date.now() >= escalateAt) {

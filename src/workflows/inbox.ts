@@ -14,6 +14,8 @@ import { parseSignalPayload, SIGNALS, type AbortRequest, type SignalName, type S
 import { installSignalHandlers } from './signals.ts';
 import type { AuditEvent } from '../contract/index.ts';
 import { abortUpdate, approveUpdate, decideUpdate, rejectUpdate } from '../contract/messages.ts';
+import { ROLLBACK_SUBJECT, type SignatureVerdict, type SignedClaims } from '../contract/index.ts';
+import { signatureRefusal, signedWith, type SigningRule } from './signed.ts';
 
 export type InboxMessage = (
   | { kind: 'approve'; by: string; comment?: string }
@@ -24,6 +26,9 @@ export type InboxMessage = (
   at: number;
   /** Set for an Update: the sender waits for the answer given under this number. */
   replyTo?: number;
+  /** A signed request's claims, and what checking its signature found (see signed.ts). */
+  signature?: SignedClaims;
+  verdict?: SignatureVerdict;
 };
 
 const updates = { approve: approveUpdate, reject: rejectUpdate, decide: decideUpdate, abort: abortUpdate };
@@ -33,6 +38,10 @@ export interface InboxPolicy {
   record(event: Omit<AuditEvent, 'at'>, at?: string): void;
   /** Why `request` would not count if it arrived now, or null; an Update's validator refuses with this. */
   refusal<S extends SignalName>(signal: S, request: SignalPayload<S>): string | null;
+  /** Checks a signed request's signature (a local activity); undefined for an unsigned one. */
+  verify<S extends SignalName>(signal: S, request: SignalPayload<S>): Promise<SignatureVerdict | undefined>;
+  /** What the runbook asks of signatures on an abort. */
+  abortSigning(): SigningRule;
 }
 
 export class Inbox {
@@ -46,7 +55,7 @@ export class Inbox {
   /** Signal and Update handlers for approve, reject, decide and abort, and a recorder for unknown signals. */
   install(): void {
     installSignalHandlers({
-      accept: (signal, payload) => void this.accept(signal, payload),
+      accept: (signal, payload) => void this.acceptChecked(signal, payload),
       refuse: (by, detail) => this.policy.record({ kind: 'refused', by, detail }),
     });
     for (const name of SIGNALS) {
@@ -55,7 +64,7 @@ export class Inbox {
         async (raw: unknown) => {
           const parsed = parseSignalPayload(name, raw);
           if (!parsed.ok) return `refused: ${parsed.why}`; // the validator let nothing malformed through
-          const replyTo = this.accept(name, parsed.payload, true);
+          const replyTo = await this.acceptChecked(name, parsed.payload, true);
           await condition(() => this.answers.has(replyTo));
           return this.answers.get(replyTo)!;
         },
@@ -74,29 +83,38 @@ export class Inbox {
     }
   }
 
-  /** Files a well-formed request; returns the number its answer will be given under. */
-  private accept<S extends SignalName>(signal: S, payload: SignalPayload<S>, wantsReply = false): number {
+  /**
+   * Files a well-formed request, a signed one once its signature is checked; returns the number its
+   * answer will be given under. An unsigned request is filed at once, as it always was.
+   */
+  private acceptChecked<S extends SignalName>(signal: S, payload: SignalPayload<S>, wantsReply = false): number | Promise<number> {
+    if (!payload.signature) return this.accept(signal, payload, wantsReply);
+    const at = Date.now();
+    return this.policy.verify(signal, payload).then((verdict) => this.accept(signal, payload, wantsReply, at, verdict));
+  }
+
+  private accept<S extends SignalName>(signal: S, payload: SignalPayload<S>, wantsReply: boolean, at = Date.now(), verdict?: SignatureVerdict): number {
     const replyTo = this.nextReply++;
     if (signal === 'abort') {
-      const answer = this.requestAbort(payload as AbortRequest);
+      const answer = this.requestAbort(payload as AbortRequest, verdict);
       if (wantsReply) this.answers.set(replyTo, answer);
       return replyTo;
     }
-    const at = Date.now();
     const reply = wantsReply ? { replyTo } : {};
-    this.messages.push({ kind: signal, at, ...reply, ...(payload as object) } as InboxMessage);
+    this.messages.push({ kind: signal, at, ...reply, ...(payload as object), ...(verdict && { verdict }) } as InboxMessage);
     return replyTo;
   }
 
-  private requestAbort(request: AbortRequest): string {
-    const refused = this.policy.refusal('abort', request);
+  private requestAbort(request: AbortRequest, verdict?: SignatureVerdict): string {
+    const refused = this.policy.refusal('abort', request) ?? signatureRefusal(this.policy.abortSigning(), ROLLBACK_SUBJECT, 0, { ...request, verdict });
     if (refused) {
       this.policy.record({ kind: 'refused', by: request.by, detail: `abort refused: ${refused}` });
       return `refused: ${refused}`;
     }
     if (this.abortRequest) return `an abort was already requested by ${this.abortRequest.by}`;
     this.abortRequest = request;
-    this.policy.record({ kind: 'abort_requested', by: request.by, detail: request.reason });
+    const key = signedWith({ ...request, verdict });
+    this.policy.record({ kind: 'abort_requested', by: request.by, detail: request.reason, ...(key && { key }) });
     return `abort requested by ${request.by}: the running step is cancelled and the rollback stops where it stands`;
   }
 

@@ -5,7 +5,7 @@
  * (inbox.ts), steps with compensation (steps.ts), gates (gates.ts) and decisions (decisions.ts).
  */
 import { ApplicationFailure, CancellationScope, condition, getExternalWorkflowHandle, patched, workflowInfo } from '@temporalio/workflow';
-import { lockWorkflowId, type Blocker, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
+import { gateSubject, lockWorkflowId, ROLLBACK_SUBJECT, stepSubject, type Blocker, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
 import type { Notification } from '../providers/types.ts';
 import { plannedGate } from '../plan/plan.ts';
 import { renderIncidentReport } from '../plan/report.ts';
@@ -16,6 +16,7 @@ import { awaitDecision, decisionRefusal } from './decisions.ts';
 import { surfaceKnownFailure } from './failures.ts';
 import { approvalRefusal, awaitApproval, rejectionRefusal, type GateOutcome } from './gates.ts';
 import { Inbox } from './inbox.ts';
+import { checkSignature, UNSIGNED, unsignedRefusal, type SigningRule } from './signed.ts';
 import { StepRunner, StopRollback, type StepSpec } from './steps.ts';
 import { releaseLockSignal } from '../contract/messages.ts';
 
@@ -40,6 +41,8 @@ export class Rollback {
     this.inbox = new Inbox({
       record: (event, at) => this.board.record(event, at),
       refusal: (signal, request) => this.refusal(signal, request),
+      verify: (signal, request) => checkSignature(signal, request, this.board.view.plan),
+      abortSigning: () => this.signing(false),
     });
     this.board = new StatusBoard(identity, headline, () => this.inbox.install());
     this.steps = new StepRunner(this.board, this.inbox, (step, error) =>
@@ -47,6 +50,7 @@ export class Rollback {
         deciders: this.operators(),
         timeoutSeconds: this.loaded?.decisions.timeoutSeconds ?? 1800,
         onTimeout: this.loaded?.decisions.onTimeout ?? 'abort',
+        signing: this.signing(false),
       }),
     );
   }
@@ -79,6 +83,16 @@ export class Rollback {
     return [...new Set([this.board.view.requestedBy, ...approvers])];
   }
 
+  /**
+   * What the runbook asks of signatures: `approvals.signed: required` for every request, or a gate's
+   * own `signed: required` for that gate. Runbooks in histories from before signing have no `approvals`.
+   */
+  private signing(gateRequires: boolean): SigningRule {
+    const approvals = (this.loaded as Partial<Runbook> | null)?.approvals;
+    if (!approvals) return gateRequires ? { required: true, keys: {} } : UNSIGNED;
+    return { required: gateRequires || approvals.signed === 'required', keys: approvals.keys };
+  }
+
   /** Why a request would not count now (an Update's validator refuses with it; signals are judged when taken). */
   private refusal<S extends SignalName>(signal: S, request: SignalPayload<S>): string | null {
     const { pendingGate, pendingDecision, requestedBy } = this.board.view;
@@ -86,14 +100,18 @@ export class Rollback {
     const by = request.by;
     if (signal === 'abort') {
       if (this.loaded && !this.operators().includes(by)) return `${by} is neither the requester nor an approver`;
+      if (this.signing(false).required && !request.signature) return unsignedRefusal(ROLLBACK_SUBJECT);
       return this.inbox.aborted ? `an abort was already requested by ${this.inbox.aborted.by}` : null;
     }
+    // Unsigned where a signature is required: refused at once; a signature itself is checked when taken.
+    const unsigned = (where: string) => (request.signature ? null : unsignedRefusal(where));
     if (signal === 'decide') {
       if (!pendingDecision) return 'no failed step is waiting for a decision';
-      return decisionRefusal(pendingDecision, by, (request as SignalPayload<'decide'>).action);
+      return decisionRefusal(pendingDecision, by, (request as SignalPayload<'decide'>).action) ?? (pendingDecision.signed ? unsigned(stepSubject(pendingDecision.step)) : null);
     }
     if (!pendingGate) return 'no gate is waiting for approval';
-    return signal === 'approve' ? approvalRefusal(pendingGate, requestedBy, by) : rejectionRefusal(pendingGate, by);
+    const refused = signal === 'approve' ? approvalRefusal(pendingGate, requestedBy, by) : rejectionRefusal(pendingGate, by);
+    return refused ?? (pendingGate.signed ? unsigned(gateSubject(pendingGate.gate)) : null);
   }
 
   /**
@@ -162,6 +180,7 @@ export class Rollback {
       settings,
       planned: plannedGate(runbook, name)!,
       requestedBy,
+      signing: this.signing(settings.signed === 'required'),
       escalate: (waiting) =>
         this.announce(
           { title: `approval needed: ${workflowType} waits at gate ${name}`, text: `${waiting}. Rollback ${workflowId}, requested by ${requestedBy}: ${reason}`, severity: 'critical' },
