@@ -16,7 +16,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { parseDocument, stringify } from 'yaml';
 import { gateSubject, SIGNING_NAMESPACE, signedStatement, TASK_QUEUE, type HealthVerdict, type RollbackStatus, type SignedClaims } from '../src/contract/index.ts';
-import { approveUpdate, rejectUpdate, statusQuery } from '../src/contract/messages.ts';
+import { abortUpdate, approveUpdate, rejectUpdate, statusQuery } from '../src/contract/messages.ts';
 import { createSignatureActivities } from '../src/activities/signatures.ts';
 import { parsePrivateKey, planHash, signSshsig, verifySshsig } from '../src/providers/ssh-signatures.ts';
 import { signRequest } from '../src/cli/sign.ts';
@@ -212,5 +212,29 @@ describe('signed approvals at a gate (pure workflow logic, stubbed activities)',
     await assert.rejects(handle.result());
     const status = await handle.query(statusQuery);
     assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.key]), [['rejected', 'carol', carol.fingerprint]]);
+  });
+
+  test('under approvals.signed: required an unsigned abort is refused at once, and one signed by a listed key stops the rollback with its fingerprint recorded', async () => {
+    runbook = runbookWith((doc) => {
+      doc.approvals.signed = 'required';
+    });
+    const handle = await env.client.workflow.start('fullRollback', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `signed-${++counter}`,
+      args: [{ system: 'stubbed', reason: 'canary error rate 14%', requestedBy: 'alice', mode: 'immediate', baselineSeconds: 0 }],
+    });
+    await until(handle, (s) => s.state === 'awaiting_approval');
+    await assert.rejects(handle.executeUpdate(abortUpdate, { args: [{ by: 'bob', reason: 'wrong system' }] }), (err: unknown) => {
+      assert.ok(err instanceof WorkflowUpdateFailedError);
+      assert.equal(err.cause?.message, 'refused: a signed request is required at rollback; sign it with --key <private key file> (or paste the payload of `rollback sign`)');
+      return true;
+    });
+    const temporal = { client: env.client, connection: env.connection, namespace: env.namespace ?? 'default', address: 'test' };
+    const signed = await signRequest(temporal, handle, 'abort', { by: 'bob', reason: 'wrong system' }, bob.file);
+    assert.equal(await handle.executeUpdate(abortUpdate, { args: [signed as { by: string; reason: string }] }), 'abort requested by bob: the running step is cancelled and the rollback stops where it stands');
+    await assert.rejects(handle.result());
+    const status = await handle.query(statusQuery);
+    assert.deepEqual(status.events.map((e) => [e.kind, e.by, e.key]), [['abort_requested', 'bob', bob.fingerprint]]);
+    assert.equal(status.state, 'aborted');
   });
 });

@@ -13,16 +13,12 @@ export const SIGNING_NAMESPACE = 'rollback-runbooks';
 /** What a signed request says it was signed for; all of it is inside the signed statement. */
 export const signedClaims = z.lazy(() =>
   z.strictObject({
-  workflowId: z.string().min(1).max(400),
-  runId: z.string().min(1).max(100),
-  /** `gate <name>`, `step <name>` (a decision) or `rollback` (an abort). */
-  subject: z.string().min(1).max(300),
-  /** `sha256:<hex>` of the canonical JSON of the plan in status (see planHash in the CLI). */
-  plan: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>'),
-  /** When it was signed (ISO 8601); older than the gate it answers, it is refused. */
-  at: z.iso.datetime({ offset: true }),
-  /** The armored signature: -----BEGIN SSH SIGNATURE----- ... */
-  sshsig: z.string().min(1).max(4000),
+    workflowId: z.string().min(1).max(400).describe('the workflow ID the request was signed for'),
+    runId: z.string().min(1).max(100).describe('the run ID it was signed for'),
+    subject: z.string().min(1).max(300).describe('gate <name>, step <name> (a decision) or rollback (an abort)'),
+    plan: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>').describe("sha256 of the canonical JSON of the status's plan"),
+    at: z.iso.datetime({ offset: true }).describe('when it was signed'),
+    sshsig: z.string().min(1).max(4000).describe('the armored SSH signature (ssh-keygen -Y sign -n rollback-runbooks)'),
   }),
 );
 export type SignedClaims = z.infer<typeof signedClaims>;
