@@ -290,7 +290,7 @@ describe('runbook files', () => {
     assert.equal(scaled({ target: 'canary', instances: 10_000 }), 'runbooks/x.yaml: phases[0].rollback[3].scale.instances: must be at most 1000');
     assert.equal(
       scaled({ target: 'canary', instances: 0 }, (doc) => delete doc.providers.router),
-      'runbooks/x.yaml: phases[0].rollback[3]: needs a provider of instance scaling, and none is under providers: (one of: http-router, fly-machines, kubernetes)',
+      'runbooks/x.yaml: phases[0].rollback[3]: needs a provider of instance scaling, and none is under providers: (one of: http-router, fly-machines, kubernetes, docker-compose)',
     );
   });
 
