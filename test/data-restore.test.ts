@@ -427,8 +427,10 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     }
     assert.ok(killed, 'caught pg_restore running');
     // A retried attempt's failure is not a history event; the pending activity carries it until the retry.
+    // Polled against a clock, not a count: under load each describe takes longer, and a count ran out first.
     let lastFailure: string | null | undefined;
-    for (let i = 0; i < 100 && !lastFailure; i += 1) {
+    const seen = Date.now() + 30_000;
+    while (!lastFailure && Date.now() < seen) {
       lastFailure = (await handle.describe()).raw.pendingActivities?.[0]?.lastFailure?.message;
       if (!lastFailure) await new Promise((r) => setTimeout(r, 20));
     }
