@@ -20,6 +20,7 @@ export function testRequirements(env = process.env) {
     { what: 'a Docker engine (the docker-compose provider\'s tests start a private dockerd)', debianPackage: 'docker.io', path: env.DOCKERD_PATH ?? '/usr/sbin/dockerd', pathEnv: env.DOCKERD_PATH ? 'DOCKERD_PATH' : undefined },
     { what: 'busybox (the tiny HTTP service in the Docker test images)', debianPackage: 'busybox-static', path: '/bin/busybox' },
     { what: 'sqlite3 (SQLite restores check and read their files with it)', debianPackage: 'sqlite3', command: 'sqlite3' },
+    { what: 'ssh-keygen (the signed-approval tests sign and verify with it, as an approver would)', debianPackage: 'openssh-client', command: 'ssh-keygen' },
   ];
 }
 
