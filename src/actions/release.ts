@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { releaseGates, type Release } from '../contract/index.ts';
+import type { ReleasesClient } from '../providers/types.ts';
 import { findValue, lazily, providerChange, type ActionKindModule, type ProviderChange } from './kind.ts';
 import { providerField } from './provider-field.ts';
 
@@ -50,6 +51,18 @@ export function releaseName(release: Release): string {
   return also.length > 0 ? `${release.id} (${also.join(', ')})` : release.id;
 }
 
+/**
+ * The release `name` means for `target`, or the refusal naming the last ten it has:
+ * "release 'v9' of web not found<where>; the last 10 it has: ...". Shared by the action's snapshot and
+ * the release section's (src/activities/releases.ts).
+ */
+export async function findNamedRelease(releases: ReleasesClient, target: string, name: string, where = ''): Promise<{ release: Release } | { problem: string }> {
+  const found = await releases.findRelease(target, name);
+  if (found) return { release: found };
+  const known = (await releases.listReleases(target, RELEASES_LISTED)).map(releaseName);
+  return { problem: `release '${name}' of ${target} not found${where}; the last ${RELEASES_LISTED} it has: ${known.join(', ') || 'none'}` };
+}
+
 export const release: ActionKindModule<'release', ReleaseAction, ReleaseChange, ReleaseActivities> = {
   kind: 'release',
   schema,
@@ -72,12 +85,9 @@ export const release: ActionKindModule<'release', ReleaseAction, ReleaseChange, 
       return;
     }
     if (to in value.named) return; // found once
-    const found = await releases.findRelease(target, to);
-    if (!found) {
-      const known = (await releases.listReleases(target, RELEASES_LISTED)).map(releaseName);
-      return ctx.block(`release '${to}' of ${target} not found on ${action.provider}; the last ${RELEASES_LISTED} it has: ${known.join(', ') || 'none'}`);
-    }
-    value.named[to] = found;
+    const named = await findNamedRelease(releases, target, to, ` on ${action.provider}`);
+    if ('problem' in named) return ctx.block(named.problem);
+    value.named[to] = named.release;
   },
 
   plan(action, ctx) {

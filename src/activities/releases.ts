@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import type { Release, ReleaseState, Snapshot } from '../contract/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
-import { RELEASES_LISTED, releaseName } from '../actions/release.ts';
+import { findNamedRelease } from '../actions/release.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { providerRef, runbookFor } from './runbook.ts';
 
@@ -39,9 +39,8 @@ export const createReleaseActivities = (deps: ActivityDeps) => {
         const state = await withHeartbeats(releases.readRelease(target));
         if (to !== 'previous') {
           // A named release takes the place of "previous"; one that does not exist blocks, naming those that do.
-          const named = await withHeartbeats(releases.findRelease(target, to));
-          const known = named ? [] : (await withHeartbeats(releases.listReleases(target, RELEASES_LISTED))).map(releaseName);
-          states.push(named ? { ...state, previous: named } : { ...state, previous: null, blocked: `release '${to}' of ${target} not found; the last ${RELEASES_LISTED} it has: ${known.join(', ') || 'none'}` });
+          const named = await withHeartbeats(findNamedRelease(releases, target, to));
+          states.push('release' in named ? { ...state, previous: named.release } : { ...state, previous: null, blocked: named.problem });
         } else states.push(state);
       }
       return { takenAt: new Date().toISOString(), baseline: null, releases: states };
