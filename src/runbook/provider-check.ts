@@ -104,6 +104,11 @@ export function checkProviders(runbook: Runbook): Problem[] {
       resolve('commands', named.provider, `${path}[${c}]`, (name) => (named.provider = name));
     });
   checksOf(runbook.health.checks, 'health.checks');
+  // Preflight commands likewise; a release check reads the release section's provider unless it names one.
+  runbook.preflight.forEach((check, i) => {
+    if ('command' in check) resolve('commands', check.provider, `preflight[${i}]`, (name) => (check.provider = name));
+    if ('release' in check && (check.release.provider !== undefined || !runbook.release)) resolve('releases', check.release.provider, `preflight[${i}].release`, (name) => (check.release.provider = name));
+  });
   runbook.phases.forEach((phase, p) => typeof phase.verify === 'object' && checksOf(phase.verify.checks, `phases[${p}].verify.checks`));
   runbook.phases.forEach((phase, p) =>
     phase.rollback.forEach((action, a) => {

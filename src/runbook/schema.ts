@@ -10,6 +10,7 @@ import { drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
 import { approvalsSchema } from './approvals-schema.ts';
 import { healthSchema, phaseVerifyProblems, phaseVerifySchema } from './health-schema.ts';
+import { preflightProblems, preflightSchema } from './preflight-schema.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const person = z.string().min(1);
@@ -147,6 +148,7 @@ export const runbookSchema = z
       .record(identifier, providerRefSchema)
       .default({})
       .describe('providers by the name actions use: flags, config, secrets, kill switches, restarts, commands, keyspaces'),
+    preflight: preflightSchema,
     health: healthSchema.default({ checks: [], thresholds: { errorRatePct: 10, p95Ms: 3000, successRatePct: 90 }, windowSeconds: 300, minRequests: 20, stages: [], stageIntervalSeconds: 15, stageWindowSeconds: 60 }),
     approvers: z.record(identifier, z.array(person).min(1)).describe('people by role: who may pass a gate of that role, decide after a failure, abort, and pause the watchdog'),
     approvals: approvalsSchema.default({ signed: 'optional', keys: {} }),
@@ -214,6 +216,7 @@ export const runbookSchema = z
         });
       }
     }
+    preflightProblems(runbook, ctx);
     const ids = runbook.phases.map((phase) => phase.id);
     ids.forEach((id, index) => {
       if (ids.indexOf(id) !== index) ctx.addIssue({ code: 'custom', path: ['phases', index, 'id'], message: `duplicate phase id ${id}` });
@@ -316,4 +319,5 @@ export type Keyspace = z.infer<typeof keyspaceSchema>;
 export type SqliteDatabase = z.infer<typeof sqliteSchema>;
 export type RunbookVolume = z.infer<typeof volumeSchema>;
 export type RunbookDatabase = z.infer<typeof databaseSchema>;
+export type { CommandPreflightSpec, HttpPreflightSpec, PreflightCheckSpec, ReleasePreflightSpec, SqlPreflightSpec } from './preflight-schema.ts';
 export type { CommandCheckSpec, Health, HealthCheckSpec, HttpCheckSpec, Limit, LogCheckSpec, PhaseVerify, Stage, Thresholds } from './health-schema.ts';
