@@ -1,6 +1,7 @@
 /**
  * `rollback watch start|stop|status|pause|resume --system <name>`: the system's rollbackWatchdog,
- * one per system under the fixed workflow ID rollback-watchdog:<system>.
+ * one per system under the fixed workflow ID rollback-watchdog:<system>. `rollback watch rules`
+ * writes the same rules for Prometheus instead (watch-rules.ts).
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../contract/index.ts';
@@ -8,8 +9,9 @@ import { EXIT_REFUSED, number, parseCommand, positionals, required, UsageError }
 import { clock, table, when } from './format.ts';
 import { queryWorkflow, uiLink, withTemporal, type Temporal } from './temporal.ts';
 import { pauseSignal, resumeSignal, watchdogStatusQuery } from '../contract/messages.ts';
+import { DEFAULT_CREDENTIALS_FILE, watchRules } from './watch-rules.ts';
 
-export const watchUsage = `Usage: rollback watch <start|stop|status|pause|resume> --system <name> [options]
+export const watchUsage = `Usage: rollback watch <start|stop|status|pause|resume|rules> --system <name> [options]
 
 The system's watchdog (rollbackWatchdog, workflow ID rollback-watchdog:<system>) judges the runbook's
 watch: rules every interval and starts the rollback a breached rule names.
@@ -18,9 +20,22 @@ watch: rules every interval and starts the rollback a breached rule names.
   rollback watch status --system <name> [--json]
   rollback watch pause  --system <name> --by <you> --reason "<why>" [--minutes <n>]
   rollback watch resume --system <name> --by <you>
-  rollback watch stop   --system <name>          (cancels it; a rollback it started goes on)`;
+  rollback watch stop   --system <name>          (cancels it; a rollback it started goes on)
 
-const SUBCOMMANDS = ['start', 'stop', 'status', 'pause', 'resume'] as const;
+Or let Prometheus and Alertmanager watch: the same rules as Prometheus alerting rules, thresholds
+still kept in the runbook, and the Alertmanager route to the worker's receiver:
+
+  rollback watch rules  --system <name> [--runbooks <dir>] [--out <rules.yml>]
+                        [--receiver-url <url>] [--credentials-file <path>]
+      --runbooks          the runbook files (default: RUNBOOKS_DIR, else runbooks/)
+      --out               write the rules file there (default: print it, the Alertmanager part as comments)
+      --receiver-url      the worker's receiver (default: http://<ALERT_RECEIVER_ADDRESS>/alertmanager,
+                          else http://127.0.0.1:9095/alertmanager)
+      --credentials-file  the file Alertmanager reads the bearer token from (default:
+                          ${DEFAULT_CREDENTIALS_FILE}); the token itself is never printed
+  A rule PromQL cannot say (a rate rule without the prometheus metrics provider) is refused, named (exit 3).`;
+
+const SUBCOMMANDS = ['start', 'stop', 'status', 'pause', 'resume', 'rules'] as const;
 
 export async function watch(argv: string[]): Promise<number> {
   const { values, positionals: given } = parseCommand(argv, {
@@ -29,10 +44,17 @@ export async function watch(argv: string[]): Promise<number> {
     reason: { type: 'string' },
     minutes: { type: 'string' },
     json: { type: 'boolean' },
+    runbooks: { type: 'string' },
+    out: { type: 'string' },
+    'receiver-url': { type: 'string' },
+    'credentials-file': { type: 'string' },
   });
-  const [sub] = positionals(given, ['subcommand (start, stop, status, pause or resume)']);
+  const [sub] = positionals(given, ['subcommand (start, stop, status, pause, resume or rules)']);
   if (!(SUBCOMMANDS as readonly string[]).includes(sub!)) throw new UsageError(`unknown subcommand '${sub}'; must be one of ${SUBCOMMANDS.join(', ')}`);
   const system = required(values.system, 'system', 'name');
+  if (sub === 'rules') {
+    return watchRules({ system, runbooks: values.runbooks, out: values.out, receiverUrl: values['receiver-url'], credentialsFile: values['credentials-file'] });
+  }
   const workflowId = watchdogWorkflowId(system);
   const minutes = number(values.minutes, 'minutes');
   if (sub === 'pause') {
