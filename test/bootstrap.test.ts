@@ -61,13 +61,14 @@ describe('test tiers', () => {
     assert.deepEqual([...needsOf('test/x.test.ts', "import { startDockerEngine } from './docker-engine.ts';")], ['docker']);
     assert.deepEqual([...needsOf('test/browser/ui.test.ts', '')].sort(), ['browser', 'temporal']);
     assert.deepEqual([...needsOf('test/cluster/c.test.ts', '')], ['cluster']);
+    assert.deepEqual([...needsOf('test/x.test.ts', "import { resolveAlertingBinaries } from '../scripts/alerting-binaries.ts';")], ['alerting'], 'Prometheus and Alertmanager are built before the file runs');
     assert.deepEqual([...needsOf('test/x.test.ts', "startTemporal(); worker.kill('SIGKILL');")].sort(), ['crash', 'temporal'], 'a crash test waits out timeouts: not the fast loop');
     assert.deepEqual([...needsOf('test/x.test.ts', "import { parseRunbook } from '../src/runbook/load.ts';")], []);
   });
 
   test('the fast tier holds the pure, emulator and stubbed-workflow tests, and nothing that starts the sandbox, Docker, a browser or the cluster, or builds bundles from scratch', () => {
     for (const file of ['test/runbook.test.ts', 'test/contract.test.ts', 'test/provider-cloud-run.test.ts', 'test/workflow-rules.test.ts', 'test/layering.test.ts']) assert.ok(fast.includes(file), `${file} is fast`);
-    for (const file of ['test/full-rollback.test.ts', 'test/sandbox.test.ts', 'test/workflow-bundle.test.ts', 'test/provider-docker-compose.test.ts', 'test/browser/temporal-ui.test.ts', 'test/cluster/cluster.test.ts', 'test/main-job.test.ts', 'test/worker-crash-clone.test.ts']) {
+    for (const file of ['test/full-rollback.test.ts', 'test/sandbox.test.ts', 'test/workflow-bundle.test.ts', 'test/provider-docker-compose.test.ts', 'test/browser/temporal-ui.test.ts', 'test/cluster/cluster.test.ts', 'test/prometheus-chain.test.ts', 'test/main-job.test.ts', 'test/worker-crash-clone.test.ts']) {
       assert.ok(!fast.includes(file), `${file} is not fast`);
     }
   });

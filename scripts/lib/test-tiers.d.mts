@@ -1,5 +1,5 @@
 // Types for test-tiers.mjs (plain JavaScript: the bootstrap runs it).
-export type Need = 'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'bundler';
+export type Need = 'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'alerting' | 'bundler' | 'crash';
 export const NEEDS: Record<Need, string>;
 export function needsOf(file: string, text: string): Set<Need>;
 export function isFast(needs: Set<Need>): boolean;

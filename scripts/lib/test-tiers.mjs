@@ -7,6 +7,7 @@
 //   docker    starts a private Docker engine and needs Docker Compose v2
 //   browser   drives Chromium
 //   cluster   runs the Temporal server on PostgreSQL with its UI server (built from Go modules)
+//   alerting  runs Prometheus and Alertmanager (built from their Go modules)
 //   bundler   builds workflow bundles from scratch (webpack: seconds of CPU each)
 //   crash     starts worker processes and SIGKILLs them mid-action (each waits out timeouts: a minute)
 //
@@ -17,7 +18,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 
-/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'bundler' | 'crash'} Need */
+/** @typedef {'temporal' | 'sandbox' | 'docker' | 'browser' | 'cluster' | 'alerting' | 'bundler' | 'crash'} Need */
 
 /** What each need costs, in words, for what the bootstrap prints. */
 export const NEEDS = {
@@ -26,6 +27,7 @@ export const NEEDS = {
   docker: 'a private Docker engine',
   browser: 'Chromium',
   cluster: 'a Temporal cluster on PostgreSQL',
+  alerting: 'Prometheus and Alertmanager',
   bundler: 'workflow bundles built from scratch',
   crash: 'worker processes killed mid-action',
 };
@@ -35,6 +37,7 @@ const SIGNS = /** @type {[Need, RegExp][]} */ ([
   ['temporal', /\b(startTemporal|startRollbackTestEnv|startTestWorker|createLocal|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
   ['sandbox', /\b(startSandbox|startTestSandbox|startRollbackTestEnv|newSystem|startMainJob|main-job)\b|scripts\/start\.ts|npm start/],
   ['docker', /docker-engine\.ts|\bstartDockerEngine\b/],
+  ['alerting', /alerting-binaries\.ts|\bresolveAlertingBinaries\b/],
   ['bundler', /\bworkflowBundlePath\(\{ cacheDir/],
   ['crash', /\bSIGKILL/],
 ]);
@@ -55,7 +58,7 @@ export function needsOf(file, text) {
 
 /** Whether a file with these needs belongs to the fast tier: it may start a dev server, nothing heavier. */
 export function isFast(needs) {
-  return !['sandbox', 'docker', 'browser', 'cluster', 'bundler', 'crash'].some((need) => needs.has(need));
+  return !['sandbox', 'docker', 'browser', 'cluster', 'alerting', 'bundler', 'crash'].some((need) => needs.has(need));
 }
 
 /**
