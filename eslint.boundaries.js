@@ -7,6 +7,7 @@
 //   actions, plan                 pure: what workflows run (plans, reports, action kinds)
 //   workflows                     deterministic; at run time only contract, actions, plan and its own
 //   providers, runbook, activities, worker, triggers, build, cli: worker and operator side
+//   import                        `rollback import`: contract, runbook and action schemas only
 
 const nodeBuiltins = [
   { group: ['node:*'], message: 'Node built-ins cannot run in workflow code; use an activity.' },
@@ -50,6 +51,16 @@ export const boundaries = [
   {
     files: ['src/contract/**/*.ts'],
     rules: restricted({ group: ['../**'], message: 'The contract imports nothing of ours: everything else imports it.' }),
+  },
+  {
+    // `rollback import` reads markdown offline: it names runbook shapes (contract, runbook, action schemas), never runs a rollback.
+    files: ['src/import/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows/**', '**/activities/**', '**/worker/**', '**/build/**', '**/providers/**', '**/triggers/**', '**/cli/**'], message: 'The importer may import contract, runbook and action schemas only: it reads a document, it runs nothing.' }] },
+      ],
+    },
   },
   {
     files: ['src/cli/**/*.ts'],

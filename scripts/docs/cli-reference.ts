@@ -1,6 +1,7 @@
 /** docs/cli-reference.md: every usage text the `rollback` command prints, as it prints it. */
 import { backupsUsage, backupUsage } from '../../src/cli/backup.ts';
 import { drillUsage } from '../../src/cli/drill.ts';
+import { importUsage } from '../../src/cli/import.ts';
 import { listUsage } from '../../src/cli/list.ts';
 import { providersUsage } from '../../src/cli/providers.ts';
 import { signalCommands } from '../../src/cli/signal.ts';
@@ -21,6 +22,7 @@ export function cliReference(): string {
     ['backup', backupUsage],
     ['backups', backupsUsage],
     ['providers', providersUsage],
+    ['import', importUsage],
   ];
   const lines: string[] = [
     generatedBy("the usage texts of src/cli/ (usage.ts and each command's)"),

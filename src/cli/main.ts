@@ -13,6 +13,7 @@ import { status, statusUsage } from './status.ts';
 import { watch, watchUsage } from './watch.ts';
 import { drill, drillUsage } from './drill.ts';
 import { providers, providersUsage } from './providers.ts';
+import { importRunbook, importUsage } from './import.ts';
 import { rollbackUsage as usage } from './usage.ts';
 
 interface Command {
@@ -29,6 +30,7 @@ const commands: Record<string, Command> = {
   backup: { usage: backupUsage, run: backup },
   backups: { usage: backupsUsage, run: backups },
   providers: { usage: providersUsage, run: providers },
+  import: { usage: importUsage, run: importRunbook },
   sign: { usage: signUsage, run: sign },
   ...Object.fromEntries(
     (Object.keys(signalCommands) as (keyof typeof signalCommands)[]).map((name) => [

@@ -24,6 +24,7 @@ export const rollbackUsage = `Usage: rollback <command> [options]     (rollback 
   rollback backup --system <name> --database <name> | --keyspace <name>
   rollback backups --system <name> --database <name>
   rollback providers [<id>] [--json]
+  rollback import <file.md> [--system <name>] [--out <runbook.yaml>] [--report <file>]  (markdown -> a draft, offline)
   rollback help [<command>]
 
 Connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default), TEMPORAL_API_KEY,

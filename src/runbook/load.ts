@@ -57,6 +57,16 @@ function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[]
   return [];
 }
 
+/** `rollback import` leaves `<FILL: what>` where the markdown held no value: a draft loads only once every one is filled. */
+function placeholdersLeft(node: unknown, path: (string | number)[] = []): Problem[] {
+  const left = (text: string, at: (string | number)[]): Problem[] =>
+    text.includes('<FILL:') ? [{ path: formatPath(at), message: `still holds the placeholder ${/<FILL:[^>]*>/.exec(text)?.[0] ?? '<FILL: ...>'}; fill it in (rollback import left it there)` }] : [];
+  if (typeof node === 'string') return left(node, path);
+  if (Array.isArray(node)) return node.flatMap((item, i) => placeholdersLeft(item, [...path, i]));
+  if (node && typeof node === 'object') return Object.entries(node).flatMap(([key, value]) => [...left(key, [...path, key]), ...placeholdersLeft(value, [...path, key])]);
+  return [];
+}
+
 /** How many times aliases may be expanded in one runbook: far above what a real one does, far below a "billion laughs". */
 const MAX_ALIAS_EXPANSIONS = 100;
 
@@ -89,6 +99,8 @@ export function parseRunbook(text: string, file: string): Runbook {
     );
   }
   const raw = documentValue(document, file);
+  const unfilled = placeholdersLeft(raw);
+  if (unfilled.length > 0) throw new RunbookError(file, unfilled);
   const secrets = inlineSecrets(raw);
   if (secrets.length > 0) throw new RunbookError(file, secrets);
   const earlier = earlierFormatProblems(raw);
