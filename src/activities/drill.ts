@@ -13,6 +13,7 @@ import { renderDrillChart, renderDrillReport } from '../plan/scorecard.ts';
 import { verificationOf, verificationSeconds } from '../plan/health.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
+import { createDrillScenarioActivities } from './drill-scenarios.ts';
 import { withHeartbeats } from './heartbeat.ts';
 import { providerRef, runbookFor, trafficOf } from './runbook.ts';
 
@@ -40,6 +41,8 @@ export const createDrillActivities = (deps: ActivityDeps) => {
   const dirOf = (system: string) => join(deps.reportsDir, system.replace(/[^a-z0-9_-]/gi, '_'), 'drills');
 
   return {
+    ...createDrillScenarioActivities(deps),
+
     /** The drill as the runbook has it, with the RTO targets. Safe to retry: it only reads. */
     async loadDrill(input: { system: string; drill: string }): Promise<{ drill: Drill; rto: Runbook['rto']; verifySeconds?: number }> {
       const runbook = runbookFor(deps, input.system);
@@ -95,8 +98,12 @@ export const createDrillActivities = (deps: ActivityDeps) => {
         await target.setBreaker(s.circuitBreaker.feature, true, input);
         return `circuit breaker ${s.circuitBreaker.feature} open`;
       }
-      await target.setMemory(s.memory.version, s.memory.ratio, input);
-      return `memory ${s.memory.version} at ${s.memory.ratio}`;
+      if ('memory' in s) {
+        await target.setMemory(s.memory.version, s.memory.ratio, input);
+        return `memory ${s.memory.version} at ${s.memory.ratio}`;
+      }
+      // Actions and HTTP calls are carried out by the workflow, through their kinds' modules and callDrillHttp.
+      throw ApplicationFailure.nonRetryable('injectScenario switches sandbox faults only; this scenario is an action or an HTTP call', 'InvalidInput');
     },
 
     /**
@@ -177,12 +184,16 @@ export const createDrillActivities = (deps: ActivityDeps) => {
       await deps.temporal.client.workflow.getHandle(input.workflowId).signal(input.signal, input.payload);
     },
 
-    /** Starts a production drill's dry run. Safe to retry: a start already made is found. */
-    async startDrillDryRun(input: { workflowId: string; system: string; mode: 'immediate' | 'gradual'; requestedBy: string; reason: string }): Promise<void> {
-      await deps.temporal.client.workflow.start('fullRollback', {
+    /**
+     * Starts a production drill's dry run: a fullRollback, or (a runbook with neither traffic nor a
+     * release section) a phaseRollback of `phases`. Safe to retry: a start already made is found.
+     */
+    async startDrillDryRun(input: { workflowId: string; system: string; mode: 'immediate' | 'gradual'; requestedBy: string; reason: string; workflowType?: 'fullRollback' | 'phaseRollback'; phases?: number[] }): Promise<void> {
+      const phaseRollback = input.workflowType === 'phaseRollback';
+      await deps.temporal.client.workflow.start(input.workflowType ?? 'fullRollback', {
         taskQueue: TASK_QUEUE,
         workflowId: input.workflowId,
-        args: [{ system: input.system, mode: input.mode, requestedBy: input.requestedBy, reason: input.reason, dryRun: true }],
+        args: [{ system: input.system, ...(phaseRollback ? { phases: input.phases } : { mode: input.mode }), requestedBy: input.requestedBy, reason: input.reason, dryRun: true }],
         workflowIdConflictPolicy: 'USE_EXISTING',
       });
     },

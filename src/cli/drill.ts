@@ -29,12 +29,22 @@ overlap SKIP (a drill never starts while the last one runs); the UI's Schedules 
 
 const SUBCOMMANDS = ['schedule', 'list', 'pause', 'resume', 'trigger', 'report'] as const;
 
-/** Loaded when a drill command needs it: the runbook loader brings every provider, which `rollback help` need not wait for. */
+/**
+ * Loaded when a drill command needs it: the runbook loader brings every provider, which `rollback help`
+ * need not wait for. A drill naming a staging system is refused here when no runbook has that name, so
+ * a schedule is never made for a drill that would fail at its first run.
+ */
 async function runbookOf(system: string): Promise<Runbook> {
   const dir = process.env.RUNBOOKS_DIR ?? 'runbooks';
   const { loadRunbooks } = await import('../runbook/load.ts');
-  const runbook = loadRunbooks(resolve(dir)).get(system);
+  const runbooks = loadRunbooks(resolve(dir));
+  const runbook = runbooks.get(system);
   if (!runbook) throw new UsageError(`no runbook for system '${system}' in ${dir}`);
+  for (const [name, d] of Object.entries(runbook.drills)) {
+    if (d.system !== undefined && !runbooks.has(d.system)) {
+      throw new UsageError(`drill ${name} of ${system} names system '${d.system}', which has no runbook in ${dir}; known systems: ${[...runbooks.keys()].sort().join(', ')}`);
+    }
+  }
   return runbook;
 }
 

@@ -316,6 +316,15 @@ export interface DrillStage {
   seconds: number | null;
   targetSeconds: number;
   met: boolean | null;
+  /** Why a stage could not be scored (a read-only drill waits at no gate; no watch rules to detect with). */
+  unscored?: string;
+}
+
+/** One read-only check of a drill: a gate's approvers, a notify channel, a provider read by the dry run. */
+export interface DrillCheck {
+  check: string;
+  ok: boolean;
+  detail: string;
 }
 
 /** What rollbackDrill returns, and what the drill report and its chart are drawn from. */
@@ -337,6 +346,14 @@ export interface DrillResult {
   stages: DrillStage[];
   /** What was put back afterwards, e.g. "fault canary: errorRatePct 50 -> 0". */
   restored: string[];
+  /** The system injected into and rolled back, when the drill names a staging system (absent: `system`). */
+  target?: string;
+  /** Who started the rollback: the watchdog (detection measured), or the drill itself (the target has no watch rules). */
+  detectedBy?: 'watchdog' | 'drill';
+  /** A scenario's undo, which always runs: what it did, and why it failed if it did. */
+  undo?: { done: string[]; failed: string | null };
+  /** A read-only drill's checks (gates' approvers, notify channels, providers read by its dry runs). */
+  checks?: DrillCheck[];
   /** Where the drill's report was written (on the worker), and its chart. */
   reportPath: string | null;
   chartPath: string | null;

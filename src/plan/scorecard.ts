@@ -7,6 +7,11 @@
  * notice and act); decision, execution and verification are the rollback's own (time waiting at gates
  * and decisions, in changes, in health verification; the drill's own check after the rollback counts as
  * verification); total is the injected fault to verified recovery (for a dry-run drill, the dry run).
+ *
+ * A stage that cannot be measured is not scored, and says why: detection when the target has no watch
+ * rules (the drill started the rollback itself, a second after injecting: timing that would flatter the
+ * runbook), and in a read-only drill every stage but the dry run's total (it waits at no gate, changes
+ * nothing and has nothing to verify afterwards).
  */
 import type { DrillResult, DrillStage, RollbackStatus } from '../contract/index.ts';
 import { rtoScorecard } from './report.ts';
@@ -16,14 +21,22 @@ const STAGES = ['detection', 'decision', 'execution', 'verification', 'total'] a
 
 const round = (seconds: number) => Math.round(seconds * 10) / 10;
 
-export function drillStages(input: { rollback: RollbackStatus | null; injectedAt: string | null; drillVerifySeconds: number; recoveredAt: string | null; rto: Runbook['rto'] }): DrillStage[] {
+export function drillStages(input: {
+  rollback: RollbackStatus | null;
+  injectedAt: string | null;
+  drillVerifySeconds: number;
+  recoveredAt: string | null;
+  rto: Runbook['rto'];
+  /** A read-only (production) drill of any platform; absent in drills recorded before them. */
+  readOnly?: boolean;
+  /** Who started the rollback; 'drill' leaves detection unscored. */
+  detectedBy?: 'watchdog' | 'drill';
+}): DrillStage[] {
   const { rollback, injectedAt, rto } = input;
-  const stage = (name: DrillStage['stage'], seconds: number | null, targetSeconds: number): DrillStage => ({
-    stage: name,
-    seconds: seconds === null ? null : round(seconds),
-    targetSeconds,
-    met: seconds === null ? null : seconds <= targetSeconds,
-  });
+  const stage = (name: DrillStage['stage'], seconds: number | null, targetSeconds: number, unscored?: string): DrillStage => {
+    if (unscored !== undefined) return { stage: name, seconds: null, targetSeconds, met: null, unscored };
+    return { stage: name, seconds: seconds === null ? null : round(seconds), targetSeconds, met: seconds === null ? null : seconds <= targetSeconds };
+  };
   const own = rollback ? rtoScorecard(rollback, rto) : null;
   const of = (name: 'decision' | 'execution' | 'verification') => own?.find((s) => s.stage === name)?.seconds ?? null;
   const detection = rollback && injectedAt ? (Date.parse(rollback.startedAt) - Date.parse(injectedAt)) / 1000 : null;
@@ -33,11 +46,12 @@ export function drillStages(input: { rollback: RollbackStatus | null; injectedAt
   const to = input.recoveredAt ?? (injectedAt ? null : rollback?.endedAt ?? null);
   const total = from && to ? (Date.parse(to) - Date.parse(from)) / 1000 : null;
   const targets = { detection: rto.detectionMinutes * 60, decision: rto.decisionMinutes * 60, execution: rto.executionMinutes * 60, verification: rto.verificationMinutes * 60 };
+  const readOnly = input.readOnly ? 'read-only: ' : null;
   return [
-    stage('detection', detection, targets.detection),
-    stage('decision', of('decision'), targets.decision),
-    stage('execution', of('execution'), targets.execution),
-    stage('verification', verification, targets.verification),
+    stage('detection', detection, targets.detection, readOnly ? `${readOnly}nothing injected to detect` : input.detectedBy === 'drill' ? 'not measured: the target has no watch rules, so the drill started the rollback itself' : undefined),
+    stage('decision', of('decision'), targets.decision, readOnly ? `${readOnly}gates checked for approvers, not waited at` : undefined),
+    stage('execution', of('execution'), targets.execution, readOnly ? `${readOnly}planned from live state, nothing changed` : undefined),
+    stage('verification', verification, targets.verification, readOnly ? `${readOnly}nothing changed to verify` : undefined),
     stage('total', total, targets.detection + targets.decision + targets.execution + targets.verification),
   ];
 }
@@ -63,18 +77,22 @@ export function renderDrillReport(result: DrillResult, history: DrillResult[], c
     '',
     `- **Drill**: ${result.workflowId}${result.dryRun ? ' (dry run: nothing injected or changed)' : ''}`,
     `- **Outcome**: ${result.outcome}${result.why ? `: ${result.why}` : ''}`,
-    `- **Injected**: ${result.injectedAt ?? 'nothing'}; **rollback**: ${result.rollbackWorkflowId ?? 'none'} (${result.rollbackState ?? 'not started'})`,
+    ...(result.target ? [`- **Drilled system**: ${result.target} (staging, in place of ${result.system})`] : []),
+    `- **Injected**: ${result.injectedAt ?? 'nothing'}; **rollback**: ${result.rollbackWorkflowId ?? 'none'} (${result.rollbackState ?? 'not started'}${result.detectedBy === 'drill' ? ', started by the drill: no watch rules' : ''})`,
     '',
     '## Recovery time against targets',
     '',
     '| stage | seconds | target | met |',
     '| --- | --- | --- | --- |',
-    ...result.stages.map((s) => `| ${s.stage} | ${s.seconds ?? 'not reached'} | ${s.targetSeconds} | ${s.met === null ? 'n/a' : s.met ? 'yes' : 'NO'} |`),
-    '',
-    '## Put back afterwards',
-    '',
-    ...(result.restored.length ? result.restored.map((r) => `- ${r}`) : ['Nothing needed putting back.']),
+    ...result.stages.map((s) => `| ${s.stage} | ${s.unscored ? `not scored (${s.unscored})` : (s.seconds ?? 'not reached')} | ${s.targetSeconds} | ${s.met === null ? 'n/a' : s.met ? 'yes' : 'NO'} |`),
   ];
+  if (result.checks) lines.push('', '## Read-only checks', '', '| check | ok | detail |', '| --- | --- | --- |', ...result.checks.map((c) => `| ${c.check} | ${c.ok ? 'yes' : 'NO'} | ${c.detail.replaceAll('|', '\\|')} |`));
+  if (result.undo) {
+    lines.push('', '## Scenario undone', '', ...result.undo.done.map((d) => `- ${d}`));
+    if (result.undo.failed) lines.push(`- **undo failed**: ${result.undo.failed}`);
+    else if (result.undo.done.length === 0) lines.push('Nothing to undo: the scenario found the target already so.');
+  }
+  lines.push('', '## Put back afterwards', '', ...(result.restored.length ? result.restored.map((r) => `- ${r}`) : ['Nothing needed putting back.']));
   if (chartFile) lines.push('', `## Trend (last ${history.length} drills)`, '', `![stage seconds per drill against the targets](${chartFile})`);
   return `${lines.join('\n')}\n`;
 }

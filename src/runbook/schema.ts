@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { didYouMean, envVarName, gateNames, GATES, isKnownGate, systemName } from '../contract/index.ts';
 import { ACTION_KINDS, ACTIONS, type Action } from '../actions/index.ts';
-import { drillSchema } from './drill-schema.ts';
+import { checkDrills, drillSchema } from './drill-schema.ts';
 import { watchSchema } from './watch-schema.ts';
 import { approvalsSchema } from './approvals-schema.ts';
 import { healthSchema, phaseVerifyProblems, phaseVerifySchema } from './health-schema.ts';
@@ -251,22 +251,7 @@ export const runbookSchema = z
         }
       });
     });
-    for (const [name, drill] of Object.entries(runbook.drills)) {
-      const path = ['drills', name];
-      if (!drill.dryRun && !runbook.watch) ctx.addIssue({ code: 'custom', path, message: `drill ${name} injects a fault for the watchdog to detect, but the runbook has no watch: section` });
-      if (!runbook.traffic) ctx.addIssue({ code: 'custom', path, message: `drill ${name} rehearses a fullRollback, which needs a traffic section` });
-      const flag = drill.scenario && 'flag' in drill.scenario ? drill.scenario.flag : null;
-      if (flag && !runbook.providers[flag.provider]) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'scenario', 'flag', 'provider'], message: `unknown provider '${flag.provider}'; the runbook's providers: ${Object.keys(runbook.providers).join(', ') || 'none'}` });
-      }
-      drill.approveGates.forEach((gate, i) => {
-        const settings = runbook.gates[gate];
-        if (!settings) ctx.addIssue({ code: 'custom', path: [...path, 'approveGates', i], message: `unknown gate '${gate}'; the runbook's gates: ${Object.keys(runbook.gates).join(', ') || 'none'}` });
-        else if (runbook.approvers[settings.role] && !runbook.approvers[settings.role]!.includes(drill.approver)) {
-          ctx.addIssue({ code: 'custom', path: [...path, 'approver'], message: `${drill.approver} may not pass gate ${gate}: role ${settings.role} lists ${runbook.approvers[settings.role]!.join(', ')}` });
-        }
-      });
-    }
+    checkDrills(runbook, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     runbook.watch?.rules.forEach((rule, i) => {
       const path = ['watch', 'rules', i];
       // Rates and gauges come from the health section's metrics endpoint; without one, every evaluation would be inconclusive.
