@@ -44,6 +44,7 @@ const METHODS: Record<Capability, string[]> = {
   volumes: ['readVolume', 'archiveVolume', 'replaceVolume', 'stopServices', 'startServices'],
   appSecrets: ['readAppSecrets', 'appName', 'setAppSecret'],
   databaseClones: ['readInstance', 'recoveryWindow', 'cloneInstance', 'labelInstance'],
+  logs: ['readWindow'],
 };
 
 describe('provider registry', () => {

@@ -1,7 +1,8 @@
 /**
  * Runs a verification's checks once: HTTP requests (src/providers/health/http-checks.ts), commands
  * judged by exit code and output, and log commands whose matching lines are counted (seed 001's
- * `railway logs | grep ERROR | wc -l`). Commands go through the runbook's commands provider, as
+ * `railway logs | grep ERROR | wc -l`), or read from a log API provider (Cloud Logging, Fly's logs
+ * endpoint) for the window measured. Commands go through the runbook's commands provider, as
  * argument vectors with a timeout; secrets reach them (and HTTP headers) only from the worker's
  * environment, by the names the runbook gives, and are masked in every detail.
  */
@@ -9,7 +10,7 @@ import { secretFromEnv, type CommandResult } from '../providers/types.ts';
 import { runHttpCheck } from '../providers/health/http-checks.ts';
 import { showArgv } from '../actions/templates.ts';
 import type { CheckOutcome } from '../plan/health.ts';
-import type { CommandCheckSpec, HealthCheckSpec, HttpCheckSpec, LogCheckSpec, Runbook } from '../runbook/schema.ts';
+import type { CommandCheckSpec, HealthCheckSpec, HttpCheckSpec, LogApiCheckSpec, LogCheckSpec, Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
 import { providerRef } from './runbook.ts';
 
@@ -80,10 +81,32 @@ export function createCheckRunner(deps: ActivityDeps, runbook: Runbook, signal?:
     return matched > check.atMost ? fail(`${seen}, at most ${check.atMost} allowed`) : { name: check.name, passed: true, detail: seen };
   }
 
+  /**
+   * The window's entries from the check's log provider, each matched as one line: its severity then
+   * its text. A window not read whole is counted as far as it was read: too many already fails as
+   * such, fewer cannot pass, since the rest might hold more.
+   */
+  async function logsFromApi(check: LogApiCheckSpec, span: MeasuredSpan): Promise<CheckOutcome> {
+    const { provider, ...query } = check.logsFrom;
+    const client = deps.clients.get('logs', providerRef(runbook, provider));
+    const timeout = AbortSignal.timeout(check.timeoutSeconds * 1000);
+    const read = await client.readWindow(query, span, signal ? AbortSignal.any([signal, timeout]) : timeout).catch((err: Error) => {
+      throw new Error(timeout.aborted ? `its lines cannot be counted: provider ${provider} did not read the window within ${check.timeoutSeconds} s` : `its lines cannot be counted: ${err.message}`);
+    });
+    const pattern = check.pattern === undefined ? null : new RegExp(check.pattern, check.ignoreCase ? 'i' : '');
+    const matched = read.lines.filter((line) => pattern === null || pattern.test(`${line.severity} ${line.text}`)).length;
+    const seen = `${matched} line(s) ${pattern ? `matched /${check.pattern}/${check.ignoreCase ? 'i' : ''}` : 'in the window'}`;
+    const fail = (detail: string) => ({ name: check.name, passed: false, detail });
+    if (matched > check.atMost) return fail(`${seen}, at most ${check.atMost} allowed`);
+    if (read.cutShort !== null) return fail(`${seen} in the ${read.lines.length} entries read, but the window was not read whole: ${read.cutShort}`);
+    return { name: check.name, passed: true, detail: seen };
+  }
+
   async function one(check: HealthCheckSpec, span: MeasuredSpan): Promise<CheckOutcome> {
     try {
       if ('url' in check) return await http(check);
       if ('command' in check) return await command(check, span);
+      if ('logsFrom' in check) return await logsFromApi(check, span);
       return await logs(check, span);
     } catch (err) {
       // A variable not set, a program that cannot start: the check could not be made, which fails it.

@@ -56,6 +56,10 @@ export const createHealthActivities = (deps: ActivityDeps) => ({
           const second = await metrics.scrape().catch(() => null);
           window = second ? healthBetween(first, second) : null;
         }
+      } else if (v.checks.some((check) => 'logsFrom' in check)) {
+        // Nothing else waits out the window here, and a log API holds only what was logged by the
+        // time it is read: the lines of a window just begun would be none.
+        await sleepWithHeartbeats(startedAtMs + input.windowSeconds * 1000 - Date.now(), { startedAtMs });
       }
       const details = { ...(first ? { first: store(first) } : {}), startedAtMs };
       const checks = await withHeartbeats(measure.runChecks(v.checks, { sinceMs: startedAtMs, untilMs: Date.now() }), () => details);

@@ -5,6 +5,7 @@
  * loaded, so a typo stops the worker at start-up rather than mid-rollback. test/providers.test.ts
  * checks that every provider file under src/providers is registered here.
  */
+import { cloudLogging } from './cloud-logging/cloud-logging.ts';
 import { cloudRun } from './cloud-run/cloud-run.ts';
 import { cloudSql } from './cloud-sql/cloud-sql.ts';
 import { commandProvider } from './command/command.ts';
@@ -12,6 +13,7 @@ import { flagdFile } from './flags/flagd-file.ts';
 import { postgresTableFlags } from './flags/postgres-table.ts';
 import { prometheus } from './health/prometheus.ts';
 import { dockerCompose } from './docker-compose/docker-compose.ts';
+import { flyLogsProvider } from './fly/logs.ts';
 import { flyMachines } from './fly/fly-machines.ts';
 import { gitRevert } from './git/git-revert.ts';
 import { kubernetes } from './kubernetes/kubernetes.ts';
@@ -30,7 +32,7 @@ import type { Capability, Clients, ProviderClient, ProviderContext, ProviderDefi
 export type AnyProvider = ProviderDefinition<Capability, any>;
 
 export const PROVIDERS: ReadonlyMap<string, AnyProvider> = new Map(
-  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes, dockerCompose, cloudSql] as AnyProvider[]).map((p) => [p.id, p]),
+  ([httpRouter, prometheus, logNotify, webhookNotify, postgresTableFlags, flagdFile, httpAdmin, redisProvider, commandProvider, slack, statuspage, flyMachines, railway, render, gitRevert, cloudRun, kubernetes, dockerCompose, cloudSql, cloudLogging, flyLogsProvider] as AnyProvider[]).map((p) => [p.id, p]),
 );
 
 /** In words, for messages: `killSwitches` -> "kill switches". */
@@ -53,6 +55,7 @@ export const CAPABILITY_NAMES: Record<Capability, string> = {
   volumes: 'container volumes',
   appSecrets: 'app secrets',
   databaseClones: 'database point-in-time clones',
+  logs: 'log lines',
 };
 
 export class UnknownProviderError extends Error {}

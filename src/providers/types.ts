@@ -300,6 +300,39 @@ export interface DatabaseClonesClient {
   labelInstance(name: string, labels: Record<string, string>, options: ChangeOptions): Promise<DatabaseInstance>;
 }
 
+/** What a log check's `logsFrom:` may add to its provider's settings; each logs provider takes some (ProviderDefinition.logQuery). */
+export interface LogQuery {
+  /** Cloud Logging: a filter in the Logging query language, e.g. `severity>=ERROR`. */
+  filter?: string;
+  /** Fly: only the lines of this Machine (instance ID). */
+  instance?: string;
+  /** Fly: only the lines of Machines in this region. */
+  region?: string;
+}
+
+/** One log entry as a check counts it: when, its severity (Cloud Logging) or level (Fly), and its text. */
+export interface LogLine {
+  timestamp: string;
+  severity: string;
+  text: string;
+}
+
+/** The entries of a window, and whether all of it was read. */
+export interface LogWindow {
+  /** Oldest first, every one inside the window. */
+  lines: LogLine[];
+  /** Requests made to read them. */
+  pages: number;
+  /** Null when the window was read to its end; else why reading stopped first (a page cap). */
+  cutShort: string | null;
+}
+
+/** Log lines read from a platform's log API (Cloud Logging's entries.list, Fly's logs endpoint). */
+export interface LogsClient {
+  /** Every entry `query` selects from `sinceMs` to `untilMs` (both included), read page by page up to the provider's cap. */
+  readWindow(query: LogQuery, span: { sinceMs: number; untilMs: number }, signal?: AbortSignal): Promise<LogWindow>;
+}
+
 export interface Clients {
   traffic: TrafficClient;
   scaling: ScalingClient;
@@ -319,6 +352,7 @@ export interface Clients {
   volumes: VolumesClient;
   appSecrets: AppSecretsClient;
   databaseClones: DatabaseClonesClient;
+  logs: LogsClient;
 }
 
 export type Capability = keyof Clients;
@@ -341,6 +375,8 @@ export interface ProviderDefinition<C extends Capability = Capability, Settings 
    * kill switches): runbook actions naming others are refused when the runbook loads.
    */
   declaredTargets?(settings: Settings): Partial<Record<C, readonly string[]>>;
+  /** A logs provider: the fields of LogQuery a log check's `logsFrom:` may give it; others are refused when the runbook loads. */
+  logQuery?: readonly (keyof LogQuery)[];
   /** Binds settings to live clients. Connects lazily: creating a client does no I/O. */
   create(settings: Settings, context: ProviderContext): ProviderClient<C>;
 }

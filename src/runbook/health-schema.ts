@@ -1,7 +1,7 @@
 /**
  * How a runbook says health is verified after a change, in `health:` and in a phase's `verify:`:
  * checks (an HTTP request and what its answer must be, a command and its exit code and output, the
- * lines of a log command matching a pattern), thresholds on the metrics over a window, absolute or
+ * lines of a log command or a log API's window matching a pattern), thresholds on the metrics over a window, absolute or
  * relative to the baseline measured before the first change, and stages, each with the time by which
  * it must hold (seed 000: "error rate < 1% within 5 minutes, p95 back to baseline within 10, success
  * > 99% within 15"). Pure (zod only); the judging is in src/plan/health.ts.
@@ -129,27 +129,51 @@ export const logCheckSchema = z.strictObject({
   atMost: z.int().min(0).default(0).describe('fail when more lines than this match'),
 });
 
+/**
+ * The same count read from a platform's log API instead of a command's output: the provider (under
+ * providers:, one offering log lines: cloud-logging, fly-logs) reads the entries of the window
+ * measured, and what the check adds to its settings narrows them (which fields a provider takes is
+ * checked when the runbook loads, src/runbook/provider-check.ts).
+ */
+export const logApiCheckSchema = z.strictObject({
+  name: identifier,
+  logsFrom: z
+    .strictObject({
+      provider: providerField().describe('a provider of log lines under providers: (cloud-logging, fly-logs); may be left out when there is only one'),
+      filter: z.string().min(1).optional().describe('cloud-logging: a filter in the Logging query language, added to the provider\'s, e.g. severity>=ERROR'),
+      instance: z.string().min(1).optional().describe('fly-logs: only the lines of this Machine (fly logs -i)'),
+      region: z.string().regex(/^[a-z]{3}$/, 'must be a Fly region code like ams or ord').optional().describe('fly-logs: only the lines of Machines in this region (fly logs -r)'),
+    })
+    .describe('the log API to read the window from, and what narrows it'),
+  pattern: regExp('from a log API: each entry is the line "<severity> <text>", e.g. "ERROR db timeout"; left out, every entry counts').optional(),
+  ignoreCase: z.boolean().default(false),
+  atMost: z.int().min(0).default(0).describe('fail when more lines than this match'),
+  timeoutSeconds: z.number().positive().max(300).default(60).describe('from a log API: the whole read, every page (default 60)'),
+});
+
 export type HttpCheckSpec = z.output<typeof httpCheckSchema>;
 export type CommandCheckSpec = z.output<typeof commandCheckSchema>;
 export type LogCheckSpec = z.output<typeof logCheckSchema>;
-export type HealthCheckSpec = HttpCheckSpec | CommandCheckSpec | LogCheckSpec;
+export type LogApiCheckSpec = z.output<typeof logApiCheckSchema>;
+export type HealthCheckSpec = HttpCheckSpec | CommandCheckSpec | LogCheckSpec | LogApiCheckSpec;
 
 const CHECK_FORMS: [string, z.ZodType][] = [
   ['url', httpCheckSchema],
   ['command', commandCheckSchema],
   ['logs', logCheckSchema],
+  ['logsFrom', logApiCheckSchema],
 ];
 
-/** A check that matches no form is said in the words of the form its keys choose (url, command or logs). */
+/** A check that matches no form is said in the words of the form its keys choose (url, command, logs or logsFrom). */
 function checkProblem(input: unknown): string {
   const form = input && typeof input === 'object' ? CHECK_FORMS.find(([key]) => key in input) : undefined;
-  if (!form) return 'a check needs url (an HTTP request), command (a command to run) or logs (a command whose lines are counted)';
+  if (!form) return 'a check needs url (an HTTP request), command (a command to run), logs (a command whose lines are counted) or logsFrom (a log API whose lines are counted)';
   const result = form[1].safeParse(input);
   if (result.success) return 'matches none of the allowed forms';
   return result.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
 }
 
-export const healthCheckSchema = z.union([httpCheckSchema, commandCheckSchema, logCheckSchema], { error: (issue) => checkProblem(issue.input) });
+export const healthCheckSchema = z.union([httpCheckSchema, commandCheckSchema, logCheckSchema, logApiCheckSchema], { error: (issue) => checkProblem(issue.input) });
 
 /** A limit on a metric: a number in its unit, or a multiple of what the baseline measured before the first change. */
 const relativeLimit = z.strictObject({
@@ -216,7 +240,7 @@ const stagesField = () => z.array(stageSchema).default([]).describe("stages, eac
 
 export const healthSchema = z
   .strictObject({
-    checks: z.array(healthCheckSchema).default([]).describe('HTTP requests, commands and log counts that must pass'),
+    checks: z.array(healthCheckSchema).default([]).describe('HTTP requests, commands and log counts (from a command or a log API) that must pass'),
     metrics: z
       .strictObject({
         provider: z.string().default('prometheus'),

@@ -96,10 +96,19 @@ export function checkProviders(runbook: Runbook): Problem[] {
       problems.push({ path: `watch.rules[${i}].action`, message: `rule ${rule.name} scales ${rule.action.scaleAndAlert.version}, but traffic provider '${runbook.traffic.provider}' does not scale versions` });
     }
   });
-  // Command and log checks run through a commands provider, named or the only one.
+  // Command and log checks run through a commands provider, named or the only one; a log API check
+  // through a provider of log lines, which must take what its logsFrom adds.
   const checksOf = (checks: readonly object[], path: string) =>
     checks.forEach((check, c) => {
       if ('url' in check) return;
+      if ('logsFrom' in check) {
+        const from = check.logsFrom as { provider?: string } & Record<string, unknown>;
+        resolve('logs', from.provider, `${path}[${c}].logsFrom`, (name) => {
+          from.provider = name;
+          problems.push(...logQueryProblems(runbook, name, from, `${path}[${c}].logsFrom`));
+        });
+        return;
+      }
       const named = check as { provider?: string };
       resolve('commands', named.provider, `${path}[${c}]`, (name) => (named.provider = name));
     });
@@ -127,6 +136,15 @@ export function checkProviders(runbook: Runbook): Problem[] {
     resolve('killSwitches', undefined, path, (name) => problems.push(...undeclared(runbook, 'killSwitches', 'kill switch', name, features, path)));
   });
   return problems;
+}
+
+/** Fields of a log check's logsFrom that its provider does not take (a Cloud Logging filter given to fly-logs). */
+function logQueryProblems(runbook: Runbook, name: string, from: Record<string, unknown>, path: string): Problem[] {
+  const ref = runbook.providers[name]!;
+  const takes: readonly string[] = PROVIDERS.get(ref.provider)?.logQuery ?? [];
+  return Object.keys(from)
+    .filter((field) => field !== 'provider' && from[field] !== undefined && !takes.includes(field))
+    .map((field) => ({ path: `${path}.${field}`, message: `${ref.provider} (providers.${name}) takes no ${field}; it takes: ${takes.join(', ') || 'nothing besides provider'}` }));
 }
 
 /**

@@ -305,4 +305,4 @@ export type SqliteDatabase = z.infer<typeof sqliteSchema>;
 export type RunbookVolume = z.infer<typeof volumeSchema>;
 export type RunbookDatabase = z.infer<typeof databaseSchema>;
 export type { CommandPreflightSpec, HttpPreflightSpec, PreflightCheckSpec, ReleasePreflightSpec, SqlPreflightSpec } from './preflight-schema.ts';
-export type { CommandCheckSpec, Health, HealthCheckSpec, HttpCheckSpec, Limit, LogCheckSpec, PhaseVerify, Stage, Thresholds } from './health-schema.ts';
+export type { CommandCheckSpec, Health, HealthCheckSpec, HttpCheckSpec, Limit, LogApiCheckSpec, LogCheckSpec, PhaseVerify, Stage, Thresholds } from './health-schema.ts';
