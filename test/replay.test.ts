@@ -23,8 +23,10 @@
  * unknown one), rollbackWatchdog-v3-* scale through a rule's own provider; recorded from
  * test/fly-rollbacks.test.ts, test/release-action.test.ts and test/cloudsql-clone.test.ts.
  * phaseRollback-v5-health-checks-* (test/health-checks.test.ts) fails a phase's own verify check on a
- * wrong JSON field, its secret header masked, and is compensated. Each replays under the workflow ID it
- * ran with.
+ * wrong JSON field, its secret header masked, and is compensated. fullRollback-v5-preflight-*
+ * (test/preflight.test.ts, after the preflight-checks patch) are refused by failed preflight checks
+ * with nothing changed, pass them and are rejected at the gate, and list them in a dry run. Each
+ * replays under the workflow ID it ran with.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

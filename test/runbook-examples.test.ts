@@ -42,6 +42,7 @@ const PLATFORMS: Record<string, (runbook: Runbook) => void> = {
     const config = actions(r).filter((a) => 'config' in a);
     assert.ok(config.length > 0, 'a phase rolls env vars back');
     for (const action of config) assert.equal(providerOf(r, action), 'cloud-run', 'env vars through the cloud-run provider');
+    assert.deepEqual(r.preflight.map((check) => Object.keys(check).find((key) => ['sql', 'url', 'command', 'release'].includes(key))), ['sql', 'url', 'release'], "seed 002's pre-rollback checklist: migrations, dependent services, the revision to go to");
   },
   'fly.yaml': (r) => {
     assert.equal(r.release?.provider, 'fly-machines');

@@ -1,5 +1,6 @@
 import type { Runbook } from '../runbook/schema.ts';
 import type { ActivityDeps } from './deps.ts';
+import { createPreflightCheckActivities } from './preflight-checks.ts';
 import { runbookFor } from './runbook.ts';
 import { acquireSystemLock, isRunning } from './system-lock.ts';
 
@@ -12,6 +13,8 @@ export interface PreflightInput {
 }
 
 export const createPreflightActivities = (deps: ActivityDeps) => ({
+  ...createPreflightCheckActivities(deps),
+
   /**
    * Loads the runbook and takes the system's rollback lock, or refuses naming the rollback that
    * holds it (src/workflows/rollback-lock.ts). A dry run changes nothing, so it takes no lock.

@@ -158,6 +158,7 @@ export const FAILURE_TYPES = {
   InvalidRunbook: 'the runbook lacks what the rollback needs (no traffic section, no such provider)',
   UnknownSystem: 'no runbook of that name is loaded on the worker',
   RollbackAlreadyRunning: 'another rollback of the same system is running',
+  PreflightBlocked: "a runbook preflight check failed (pending migrations, a dependent service down, a release not ready): refused before anything changed",
   WatchdogAlreadyRunning: "a watchdog was started under another ID than its system's (rollback-watchdog:<system>): one watchdog per system",
   UnknownWorkflowType: 'no workflow of that type runs on this task queue (a typo in the Workflow Type field)',
   HealthNotVerified: 'health after a change was bad or could not be measured',

@@ -3,7 +3,7 @@
  * reader, the CLI and the UI see. Plain data; the plans are built in src/plan/, the changes each
  * kind carries in src/actions/.
  */
-import type { HealthVerdict, Release, ReleaseState, Snapshot, TrafficState, Blocker } from './status.ts';
+import type { HealthVerdict, Release, ReleaseState, Snapshot, TrafficState, Blocker, PreflightResult } from './status.ts';
 
 /** One step of a plan: the change and how compensation takes it back. */
 export interface PlannedChange<C = unknown> {
@@ -102,6 +102,8 @@ export interface FullRollbackResult {
   plan: FullRollbackPlan | ReleaseRollbackPlan;
   snapshot: Snapshot & ({ traffic: TrafficState } | { releases: ReleaseState[] });
   healthAfter: HealthVerdict | null;
+  /** Each preflight check with its live result (a dry run shows them all, failed ones among its blockers). */
+  preflight?: PreflightResult[];
   report: string | null;
 }
 
@@ -113,6 +115,8 @@ export interface ChangeRollbackResult {
   /** A dry run's findings that would refuse a real run, each with what clears it. */
   blockers: Blocker[];
   healthAfter: HealthVerdict | null;
+  /** Each preflight check with its live result (a dry run shows them all, failed ones among its blockers). */
+  preflight?: PreflightResult[];
   report: string | null;
 }
 
@@ -137,6 +141,8 @@ export interface DataRestoreResult {
   plan: DataRestorePlan | SchemaRollbackPlan;
   swapWindowMs: number | null;
   safetyDump: string | null;
+  /** Each preflight check with its live result (a dry run shows them all, failed ones among its blockers). */
+  preflight?: PreflightResult[];
   report: string | null;
 }
 

@@ -200,6 +200,15 @@ export interface Blocker {
   fix: string | null;
 }
 
+/** One of the runbook's preflight checks as it ran before anything changed: what it saw, and what it expected when it failed. */
+export interface PreflightResult {
+  name: string;
+  kind: 'sql' | 'http' | 'command' | 'release';
+  passed: boolean;
+  /** "first row {\"pending\":0}" when it passed; "$.pending is 3, expected 0" when not. */
+  detail: string;
+}
+
 export interface RollbackStatus {
   workflowType: string;
   workflowId: string;
@@ -222,6 +231,8 @@ export interface RollbackStatus {
   plan: unknown;
   /** A dry run's findings that would refuse a real run, every one of them; empty otherwise. */
   blockers: Blocker[];
+  /** Each of the runbook's preflight checks with its live result; absent in rollbacks from before them. */
+  preflight?: PreflightResult[];
   healthAfter: HealthVerdict | null;
   /** Time spent waiting for `decide` after failed steps (gates are steps of kind 'gate'). */
   decisionWaitMs: number;

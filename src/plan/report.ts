@@ -83,6 +83,9 @@ export function renderIncidentReport(status: RollbackStatus, runbook: Runbook | 
     const where = e.gate ? ` at gate ${e.gate}` : e.step ? ` on step ${e.step}` : '';
     lines.push(`- ${time(e.at)}: **${e.kind}** by ${e.by}${where}${e.detail ? `: ${e.detail}` : ''}${e.key ? ` (signed, key ${e.key})` : ''}`);
   }
+  if (status.preflight?.length) {
+    lines.push('', '## Preflight checks (before any change)', '', ...status.preflight.map((r) => `- ${r.passed ? 'passed' : '**FAILED**'}: ${r.name} (${r.kind}): ${r.detail}`));
+  }
   lines.push('', '## Health', '', `- **Before** (baseline): ${health(status.snapshot?.baseline)}`);
   const after = status.healthAfter;
   lines.push(`- **After**: ${after ? `${after.passed ? 'verified' : 'NOT verified'}; ${health(after.window)}` : 'not verified'}`);

@@ -215,6 +215,12 @@ export interface ReleasesClient {
    * changes nothing, so a retried call is safe.
    */
   rollTo(target: string, release: Release, options: RolloutOptions): Promise<ReleaseState>;
+  /**
+   * Whether `release` could serve now, as the platform says (Cloud Run: the revision's Ready
+   * condition, with its message when it is not). Left out where the platform cannot say: a preflight
+   * release check then says it checked only that the release exists.
+   */
+  releaseReadiness?(target: string, release: Release): Promise<{ ready: boolean; detail: string }>;
 }
 
 /** An incident on a public status page (Atlassian Statuspage), opened at a rollback's start and resolved at its end. */

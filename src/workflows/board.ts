@@ -5,7 +5,7 @@
  */
 import { log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributes } from '../contract/index.ts';
-import type { AuditEvent, Blocker, HealthVerdict, PendingDecision, PendingGate, RollbackState, RollbackStatus, Snapshot, StepRecord } from '../contract/index.ts';
+import type { AuditEvent, Blocker, HealthVerdict, PendingDecision, PendingGate, PreflightResult, RollbackState, RollbackStatus, Snapshot, StepRecord } from '../contract/index.ts';
 import { statusQuery } from '../contract/messages.ts';
 
 export const now = () => new Date().toISOString();
@@ -21,6 +21,7 @@ export interface RollbackIdentity {
 
 export class StatusBoard {
   private readonly status: RollbackStatus;
+  private preflightBlockers: Blocker[] = [];
 
   constructor(
     identity: RollbackIdentity,
@@ -125,8 +126,16 @@ export class StatusBoard {
     this.status.plan = plan;
   }
 
+  /** A dry run's blockers found after preflight; those of its preflight checks stay first. */
   setBlockers(blockers: Blocker[]): void {
-    this.status.blockers = blockers;
+    this.status.blockers = [...this.preflightBlockers, ...blockers];
+  }
+
+  /** Each preflight check's live result; a dry run's failed ones are blockers. */
+  setPreflight(results: PreflightResult[], blockers: Blocker[]): void {
+    this.status.preflight = results;
+    this.preflightBlockers = blockers;
+    this.status.blockers = [...blockers, ...this.status.blockers];
   }
 
   setHealthAfter(verdict: HealthVerdict | null): void {

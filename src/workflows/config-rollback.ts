@@ -51,6 +51,6 @@ export async function configRollback(raw: ConfigRollbackInput): Promise<ChangeRo
     await runPlan(rollback, system, plan, () => 'config');
     return { plan, snapshot };
   }, 'config rollback');
-  const { blockers, healthAfter, report } = rollback.board.view;
-  return { dryRun: input.dryRun, ...result, blockers, healthAfter, report };
+  const { blockers, healthAfter, report, preflight } = rollback.board.view;
+  return { dryRun: input.dryRun, ...result, blockers, ...(preflight ? { preflight } : {}), healthAfter, report };
 }

@@ -206,7 +206,8 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
     },
     'database restore',
   );
-  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump: input.dryRun ? null : safetyDump, report: rollback.board.view.report };
+  const { preflight, report } = rollback.board.view;
+  return { dryRun: input.dryRun, plan: result, swapWindowMs, safetyDump: input.dryRun ? null : safetyDump, ...(preflight ? { preflight } : {}), report };
 }
 
 /** A refusal before anything changed ends the workflow with the activity's own message. */

@@ -69,7 +69,10 @@ export async function fullRollback(raw: FullRollbackInput): Promise<FullRollback
       return { dryRun: false, plan, snapshot, healthAfter: rollback.board.view.healthAfter, report: null };
     },
     'rollback',
-  ).then((result) => ({ ...result, report: rollback.board.view.report }));
+  ).then((result) => {
+    const { preflight, report } = rollback.board.view;
+    return { ...result, ...(preflight ? { preflight } : {}), report };
+  });
 
   /**
    * A system without a traffic router (seeds 001 and 003): each target of the release section back

@@ -56,6 +56,6 @@ export async function phaseRollback(raw: PhaseRollbackInput): Promise<ChangeRoll
     await runPlan(rollback, system, plan, (phase) => phase.name.replace(' ', '-'));
     return { plan, snapshot };
   }, 'phase rollback');
-  const { blockers, healthAfter, report } = rollback.board.view;
-  return { dryRun: input.dryRun, ...result, blockers, healthAfter, report };
+  const { blockers, healthAfter, report, preflight } = rollback.board.view;
+  return { dryRun: input.dryRun, ...result, blockers, ...(preflight ? { preflight } : {}), healthAfter, report };
 }

@@ -8,9 +8,10 @@ import { ApplicationFailure, CancellationScope, condition, getExternalWorkflowHa
 import { gateSubject, lockWorkflowId, ROLLBACK_SUBJECT, stepSubject, type Blocker, type RollbackState, type SignalName, type SignalPayload } from '../contract/index.ts';
 import type { Notification } from '../providers/types.ts';
 import { plannedGate } from '../plan/plan.ts';
+import { preflightBlockers, preflightRefusal, preflightSeconds } from '../plan/preflight.ts';
 import { renderIncidentReport } from '../plan/report.ts';
 import type { Runbook } from '../runbook/schema.ts';
-import { activities, notify, publishReport } from './activities.ts';
+import { activities, notify, publishReport, watching } from './activities.ts';
 import { StatusBoard, type RollbackIdentity } from './board.ts';
 import { awaitDecision, decisionRefusal } from './decisions.ts';
 import { surfaceKnownFailure } from './failures.ts';
@@ -156,7 +157,32 @@ export class Rollback {
       if (err instanceof ApplicationFailure && (err.type === 'RollbackAlreadyRunning' || err.type === 'UnknownSystem')) this.mayHoldLock = false;
       throw err;
     }
+    // Runbooks in histories from before preflight checks have none (and no `preflight` at all).
+    const checks = this.loaded.preflight ?? [];
+    if (checks.length > 0 && patched('preflight-checks')) await this.runPreflightChecks(checks);
     return this.loaded;
+  }
+
+  /**
+   * The runbook's preflight checks, all of them, before the snapshot: a real run is refused naming
+   * every failed one (settle releases the lock; nothing was changed), a dry run lists them as blockers.
+   */
+  private async runPreflightChecks(checks: Runbook['preflight']): Promise<void> {
+    const { system, dryRun } = this.board.view;
+    const results = (await this.step({
+      name: 'preflight-checks',
+      kind: 'preflight',
+      description: `run the runbook's ${checks.length} preflight check(s): ${checks.map((c) => c.name).join(', ')}`,
+      skippable: false,
+      run: () => activities(`preflight checks: ${system}`, watching(preflightSeconds(checks))).runPreflightChecks({ system }),
+    }))!;
+    this.board.setPreflight(results, dryRun ? preflightBlockers(results) : []);
+    if (dryRun || results.every((r) => r.passed)) return;
+    const refusal = preflightRefusal(system, results);
+    const record = this.board.stepNamed('preflight-checks')!;
+    record.outcome = 'failed';
+    record.error = refusal;
+    throw ApplicationFailure.nonRetryable(refusal, 'PreflightBlocked');
   }
 
   /** Waits at a runbook gate when the runbook has one of that name; a rejection or a timeout that aborts stops the rollback. */

@@ -59,6 +59,7 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
     },
     'schema rollback',
   );
-  return { dryRun: input.dryRun, plan: rollback.board.view.plan as SchemaRollbackPlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, report: rollback.board.view.report };
+  const { plan, preflight, report } = rollback.board.view;
+  return { dryRun: input.dryRun, plan: plan as SchemaRollbackPlan, swapWindowMs: null, safetyDump: input.dryRun ? null : safetyDump, ...(preflight ? { preflight } : {}), report };
 }
 

@@ -142,6 +142,18 @@ export function cloudRunReleases(api: CloudRunApi, settings: Settings): Releases
       return null;
     },
 
+    /** The revision's Ready condition (what `gcloud run revisions describe` shows), with its message when it is not met. */
+    async releaseReadiness(target, release) {
+      checkTarget(target);
+      const snap = await api.snapshot();
+      const revision = snap.revisions.find((r) => shortName(r.name) === shortName(release.id));
+      if (!revision) return { ready: false, detail: `Cloud Run service ${settings.service} has no revision ${shortName(release.id)}` };
+      if (revision.deleteTime) return { ready: false, detail: `revision ${shortName(revision.name)} is being deleted` };
+      if (isReady(revision)) return { ready: true, detail: 'its Ready condition is CONDITION_SUCCEEDED' };
+      const condition = revision.conditions?.find((c) => c.type === 'Ready');
+      return { ready: false, detail: `its Ready condition is ${condition?.state ?? 'missing'}${condition?.message ? ` (${condition.message})` : ''}` };
+    },
+
     /** Safe to retry: traffic already all on the revision is not patched again, and a fresh image already deployed is only routed to. */
     async rollTo(target, release, options) {
       checkTarget(target);
