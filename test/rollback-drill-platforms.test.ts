@@ -187,6 +187,24 @@ describe('a read-only production drill of a Fly runbook', { timeout: 120_000 }, 
     assert.deepEqual(images(app), [image(app, 'V2'), image(app, 'V2')]);
   });
 
+  test('a runbook with phases only (no traffic or release section) is read through a phaseRollback dry run of every phase', async () => {
+    const app = 'drill-fly-phases';
+    flyApp(app);
+    const { providers, health } = flySystem(app);
+    addMinimalRunbook(t, 'fly-phases', {
+      providers,
+      health,
+      phases: [{ id: 2, name: 'canary deploy', rollback: [{ release: { target: 'canary', to: 'previous' } }] }],
+      drills: { production: { dryRun: true, approver: 'alice' } },
+    });
+    const result = await runDrill('fly-phases', 'production');
+    assert.equal(result.outcome, 'passed', result.why ?? '');
+    assert.deepEqual(result.checks?.at(-1), { check: 'phaseRollback dry run', ok: true, detail: 'every target read from live state and planned; nothing changed' });
+    const dryRun = await t.env.client.workflow.getHandle(result.rollbackWorkflowId!).describe();
+    assert.equal(dryRun.type, 'phaseRollback');
+    assert.deepEqual(writesTo(app), []);
+  });
+
   test('a gate with too few approvers and a channel whose credentials are not set fail the drill, naming each, and still nothing is written', async () => {
     const app = 'drill-fly-unready';
     flyApp(app);

@@ -132,6 +132,33 @@ describe('rollbackDrill', { timeout: 300_000 }, () => {
     assert.equal(await served(), false, 'put back');
   });
 
+  test('an HTTP scenario sets the fault through the router\'s admin API, the watchdog detects it, and the undo call takes it away; the rollback\'s own changes stay', async () => {
+    const system = await drilledSystem((doc) => {
+      doc.drills['http-fault'] = {
+        scenario: {
+          http: {
+            request: { method: 'PUT', url: `${doc.traffic.settings.url}/admin/fault`, body: { version: 'canary', errorRatePct: 100 } },
+            undo: { method: 'PUT', url: `${doc.traffic.settings.url}/admin/fault`, body: { version: 'canary', errorRatePct: 0 } },
+          },
+        },
+        approver: 'carol',
+        approveGates: ['before-cleanup'],
+        detectWithinMinutes: 1,
+        timeoutMinutes: 2,
+        verifySeconds: 1,
+      };
+    });
+    const result: DrillResult = await (await runDrill(system.name, 'http-fault')).result();
+    assert.equal(result.outcome, 'passed', result.why ?? '');
+    assert.equal(result.detectedBy, 'watchdog');
+    assert.equal(typeof result.stages[0]!.seconds, 'number', 'detection measured: the watchdog acted');
+    assert.equal(result.stages[0]!.unscored, undefined);
+    assert.deepEqual(result.undo, { done: [`PUT ${system.sandbox.urls.router}/admin/fault: 200`], failed: null });
+    assert.equal(system.sandbox.deployments.get('canary')!.fault.errorRatePct, 0, 'the undo call took the fault away');
+    assert.deepEqual(result.restored, [], 'an HTTP scenario is undone by its call, not by the sandbox restore');
+    assert.deepEqual(system.sandbox.router.state().weights, { stable: 100, canary: 0 }, 'what the rollback did stays: it is its outcome');
+  });
+
   test('a fault into a version that serves no traffic is not run, saying why, and nothing is injected', async () => {
     const system = await drilledSystem();
     await fetch(`${system.sandbox.urls.router}/admin/weights`, { method: 'PUT', body: JSON.stringify({ weights: { stable: 100, canary: 0 } }) });
