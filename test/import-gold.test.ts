@@ -65,10 +65,21 @@ test('the importer against the gold set of the five seeds: precision and recall 
   const typedCorrect = Object.entries(perKind).filter(([k]) => !UNTYPED.has(k)).reduce((n, [, v]) => n + v.correct, 0);
   const missedLines = gold.commands.filter((c) => !predicted.has(`${c.file}:${c.line}`)).map((c) => `${c.file}:${c.line} ${c.text}`);
 
-  const all = [...reports.values()];
-  const total = all.reduce((n, r) => n + r.counts.total, 0);
-  const count = (k: keyof ImportReport['counts']) => all.reduce((n, r) => n + r.counts[k], 0);
+  // Shares over the gold set's command lines (a line the importer did not see counts as none of them), so a
+  // line the importer invents cannot raise them.
+  const total = gold.commands.length;
+  const verdictOf = (c: GoldCommand) => {
+    const p = predicted.get(`${c.file}:${c.line}`);
+    return p === undefined ? 'missed' : UNTYPED.has(p.kind) ? p.kind : 'typed';
+  };
+  const count = (k: string) => gold.commands.filter((c) => verdictOf(c) === k).length;
   const shares = { typed: pct(count('typed'), total), absorbed: pct(count('absorbed'), total), opaque: pct(count('opaque'), total), unmapped: pct(count('unmapped'), total), destructive: pct(count('destructive'), total) };
+  // A line absorbed that the gold set says changes something would be dropped from the draft: as bad as a wrong typed one.
+  const wrongAbsorbed = gold.commands.filter((c) => verdictOf(c) === 'absorbed' && c.kind !== 'absorbed').map((c) => `${c.file}:${c.line} ${c.text}: absorbed; gold ${c.kind}`);
+  const agreeing = gold.commands.filter((c) => {
+    const p = predicted.get(`${c.file}:${c.line}`);
+    return p !== undefined && p.kind === c.kind && (UNTYPED.has(c.kind) || (same(c.target, p.target) && same(c.value, p.value)));
+  }).length;
 
   const found = <T extends { file: string; line: number }>(list: T[], pick: (r: ImportReport) => { line: number }[], match: (g: T, got: { line: number }) => boolean) =>
     list.filter((g) => pick(reports.get(g.file)!).some((got) => got.line === g.line && match(g, got)));
@@ -82,9 +93,12 @@ test('the importer against the gold set of the five seeds: precision and recall 
   const destructiveLive = gold.commands.filter((c) => c.kind === 'destructive' && predicted.get(`${c.file}:${c.line}`)?.kind !== 'destructive');
 
   const figures = {
-    commandLines: { gold: gold.commands.length, found: total, missed: missedLines },
+    commandLines: { gold: gold.commands.length, found: predicted.size, missed: missedLines },
     shares,
     typedOrAbsorbedPct: pct(count('typed') + count('absorbed'), total),
+    agreementWithGoldPct: pct(agreeing, total),
+    absorbedPrecisionPct: pct(count('absorbed') - wrongAbsorbed.length, count('absorbed')),
+    wrongAbsorbed,
     typedPrecisionPct: pct(typedCorrect, typedPred),
     perKind,
     wrongTyped,
@@ -100,10 +114,7 @@ test('the importer against the gold set of the five seeds: precision and recall 
   console.log(`import gold-set figures (${out}):\n${JSON.stringify({ ...figures, perKind: Object.fromEntries(Object.entries(perKind).map(([k, v]) => [k, `P ${v.precision}% R ${v.recall}% (${v.correct}/${v.predicted} predicted, ${v.gold} gold)`])) }, null, 2)}`);
 
   // The issue's targets, on the five seeds.
-  // The issue asks for 60%; measured 59.9% (136 of 227 lines): one line short, reported as such in the README. The
-  // floor keeps that figure from slipping; the exports of seed 000 (read as config by runbooks/examples/fly.yaml) would
-  // pass it, but typing them guesses that the service reads the operator's shell variable.
-  assert.ok(figures.typedOrAbsorbedPct >= 59.9, `typed or absorbed ${figures.typedOrAbsorbedPct}% < 59.9%`);
+  assert.ok(figures.typedOrAbsorbedPct >= 60, `typed or absorbed ${figures.typedOrAbsorbedPct}% < 60%`);
   assert.ok(figures.typedPrecisionPct >= 95, `typed precision ${figures.typedPrecisionPct}% < 95%: ${wrongTyped.join('; ')}`);
   assert.ok(figures.thresholdsAndTargetsRecoveredPct >= 80, `thresholds and targets ${figures.thresholdsAndTargetsRecoveredPct}% < 80%`);
   assert.ok(figures.gatesRecoveredPct >= 70, `gates ${figures.gatesRecoveredPct}% < 70%`);

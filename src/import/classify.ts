@@ -31,6 +31,9 @@ const INTERACTIVE = new Set(['vim', 'vi', 'nano', 'emacs', 'code', 'ssh', 'mosh'
 const OPERATOR_SHELL = new Set(['cd', 'pushd', 'popd', 'export', 'unset', 'source', '.', 'alias', 'set']);
 const SCRIPT_RUNNERS = new Set(['python', 'python3', 'node', 'bash', 'sh', 'ruby', 'npx', 'npm', 'pnpm', 'yarn', 'make', 'go', 'deno', 'bun', 'php', 'perl', 'java', 'mvn', 'gradle', 'terraform', 'ansible-playbook', 'tar', 'mv', 'wget', 'scp', 'rsync', 'systemctl', 'service', 'xargs', 'sudo', 'nohup', 'aws', 'az', 'vercel', 'netlify', 'supabase', 'alembic', 'flask', 'rails', 'rake', 'mysql', 'mongo', 'mongosh', 'mongorestore', 'mongodump', 'rm', 'chmod', 'chown', 'touch', 'mkdir', 'ln', 'kill', 'pkill', 'killall', 'crontab']);
 
+/** Platform CLIs that run a command on the service's machine. */
+const REMOTE_RUN = new Set(['railway', 'heroku', 'fly', 'flyctl', 'kubectl', 'render']);
+
 /** Programs the importer knows, for telling commands from diagrams in a block with no language. */
 export function isKnownProgram(name: string): boolean {
   return RECOGNIZERS.has(name) || READ_ONLY.has(name) || INTERACTIVE.has(name) || OPERATOR_SHELL.has(name) || SCRIPT_RUNNERS.has(name) || /^\.{0,2}\/[\w./-]+$|^scripts\/|\.(sh|py|js|ts|rb)$/.test(name);
@@ -39,6 +42,14 @@ export function isKnownProgram(name: string): boolean {
 /** One command, by its program. */
 export function recognize(cmd: ShellCommand, ctx: LineContext): Verdict | null {
   const [program = '', ...rest] = cmd.argv;
+  // A platform's remote run fed a backup on stdin into `cat > file.db` (railway run, heroku run, fly ssh console -C,
+  // kubectl exec -i ... --): the SQLite file overwritten by its backup, as `cp backup live` is.
+  const overwrite = rest.map((w) => /^cat\s*>\s*(\S+)$/.exec(w.trim())).find((m) => m !== null);
+  const input = cmd.redirects.find((r) => r.op === '<')?.target;
+  if (overwrite && input && REMOTE_RUN.has(program)) {
+    const restored = RECOGNIZERS.get('cp')!({ ...cmd, argv: ['cp', input, overwrite[1]!], redirects: [] }, ctx);
+    if (restored?.kind === 'typed') return restored;
+  }
   const found = RECOGNIZERS.get(program)?.(cmd, ctx);
   if (found) return found;
   // `--dry-run` changes nothing, whatever the tool: the dry run of the rollback shows the same.
@@ -49,6 +60,9 @@ export function recognize(cmd: ShellCommand, ctx: LineContext): Verdict | null {
     const channel = rest[rest.indexOf('--channel') + 1] ?? 'incidents';
     return typed('notify', channel, script, "the team's notification script -> a notify channel (a Slack-compatible webhook; every rollback state change is sent there)", { path: ['notify'], value: { provider: 'webhook', settings: { urlEnv: 'SLACK_WEBHOOK_URL' } }, append: true });
   }
+  // `wget URL` / `curl -o file URL`: a download to the operator's machine changes nothing the rollback acts on
+  // (the restore that follows reads the backup where it is kept). Piped into a shell it is run, not kept.
+  if (program === 'wget' && !rest.some((w) => /^--(post|method|body|delete)/.test(w)) && ctx.line.joins[ctx.index] !== '|') return absorbed('wget: a download to the operator\'s machine; the draft reads backups where they are kept');
   if (program === 'sudo' || program === 'nohup' || program === 'time' || (program === 'env' && rest[0]?.includes('='))) {
     const inner = rest.filter((w, i) => !(program === 'env' && w.includes('=') && rest.slice(0, i).every((p) => p.includes('='))));
     return inner.length ? recognize({ ...cmd, argv: inner }, ctx) : absorbed(`${program}: read-only`);

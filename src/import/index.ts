@@ -114,6 +114,7 @@ export function importMarkdown(text: string, options: { file: string; system: st
 /** Typed restores that stop and start what writes to the data themselves (sqlite-restore's writer, dataRestore's stopWriters, volume-restore's services). */
 const RESTORES = new Set(['sqlite-restore', 'dataRestore', 'volume-restore', 'redis-restore']);
 const WRITER_STOP_START = /^(railway (down|up|restart)\b|docker[- ]compose (stop|start|up|restart)\b|docker compose (stop|start|up|restart)\b|docker (stop|start|restart)\b|systemctl (stop|start|restart)\b)/;
+const BUILDS = /^(docker[- ]compose\b.*\sbuild\b|docker compose\b.*\sbuild\b|docker build\b)/;
 const VERIFYING = /verif|health|smoke|sanity|test|check/i;
 const CHECK_RUNNERS = /^(\.{0,2}\/\S+|\S+\.(sh|py)|python3?|pnpm|npm|yarn|npx|make|pytest|docker|curl)$/;
 
@@ -126,7 +127,10 @@ function absorbIntoRestoresAndChecks(entries: Entry[]): void {
   for (const entry of entries) {
     if (entry.verdict.kind !== 'opaque' || !entry.parsed) continue;
     const restore = entries.find((e) => e.section === entry.section && e.verdict.kind === 'typed' && RESTORES.has(e.verdict.as));
-    if (restore && restore.verdict.kind === 'typed' && WRITER_STOP_START.test(entry.text)) {
+    // A start right after a build (or one that builds) deploys new images: that is a release, not the writers coming back.
+    const before = entries[entries.indexOf(entry) - 1];
+    const deploys = /(^|\s)--build\b/.test(entry.text) || (before?.section === entry.section && BUILDS.test(before.text));
+    if (restore && restore.verdict.kind === 'typed' && WRITER_STOP_START.test(entry.text) && !deploys) {
       entry.verdict = absorbed(`stops or starts what writes to the data: the ${restore.verdict.as} at line ${restore.line} does that itself`);
       continue;
     }

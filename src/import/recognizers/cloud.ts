@@ -3,7 +3,7 @@
  * https://cloud.google.com/sdk/gcloud/reference/run/services/update-traffic
  * https://kubernetes.io/docs/reference/kubectl/generated/kubectl_rollout/kubectl_rollout_undo/
  */
-import { absorbed, destructive, fill, hasFlag, meansPrevious, opaque, option, positionals, slug, typed, unmapped, valueOr, type DocFacts, type Emission, type Recognizer } from '../verdict.ts';
+import { absorbed, destructive, fill, hasFlag, isPlaceholderWord, meansPrevious, opaque, option, positionals, slug, typed, unmapped, valueOr, type DocFacts, type Emission, type Recognizer } from '../verdict.ts';
 
 const GCLOUD_VALUED = ['--region', '--project', '--format', '--limit', '--service', '--image', '--to-revisions', '--update-env-vars', '--update-secrets', '--version', '--point-in-time', '--instance', '--restore-instance', '--backup-instance', '--path', '--freshness'];
 
@@ -57,12 +57,17 @@ export const gcloud: Recognizer = (cmd, ctx) => {
     const env = option(argv, '--update-env-vars', '--set-env-vars');
     const secrets = option(argv, '--update-secrets');
     if (env) {
-      const config = Object.fromEntries(env.split(',').map((p) => [p.split('=')[0]!, p.split('=').slice(1).join('=')]));
-      const values = Object.values(config);
-      if (values.some((v) => v === '' || /^(old|previous)[-_]value$/i.test(v))) {
-        return opaque('gcloud run services update --update-env-vars with the old value left to the reader: the draft cannot know it');
-      }
-      return typed('config', service, env, 'update --update-env-vars -> config of the service (a new revision)', run.emit, { action: { config, provider: run.provider } });
+      // `KEY=old_value`: the genre writes the variable and the value before as words for the reader to fill;
+      // the draft keeps the config step with each as a named placeholder, which the loader refuses until filled.
+      const config = Object.fromEntries(env.split(',').map((p) => {
+        const [key = '', ...rest] = p.split('=');
+        const value = rest.join('=');
+        const name = /^(KEY|VAR|NAME|ENV_VAR|VARIABLE)$/.test(key) || isPlaceholderWord(key) && !/^[A-Z][A-Z0-9_]*$/.test(key) ? fill(`environment variable to put back (the document writes ${key})`) : key;
+        const before = value === '' || /^(old|previous|prev)[-_]?value$/i.test(value) || isPlaceholderWord(value) ? fill(`the value ${name.startsWith('<FILL') ? 'it' : key} had before (the document writes ${value || 'nothing'})`) : value;
+        return [name, before];
+      }));
+      const shown = Object.values(config).some((v) => v.startsWith('<FILL')) || Object.keys(config).some((k) => k.startsWith('<FILL')) ? fill(`the variable and its value before (the document writes ${env})`) : env;
+      return typed('config', service, shown, 'update --update-env-vars -> config of the service (a new revision)', run.emit, { action: { config, provider: run.provider } });
     }
     if (secrets) {
       const [, ref] = secrets.split('=');
@@ -81,14 +86,11 @@ export const gcloud: Recognizer = (cmd, ctx) => {
     const to = valueOr(image, 'image to roll back to');
     return typed('release', service, to, 'gcloud run deploy --image -> release of the service to that image', run.emit, { action: { release: { target: service, to }, provider: run.provider } });
   }
-  if (group === 'secrets' && noun === 'versions' && verb === 'enable') {
-    // Secret names are upper case by habit (API_SECRET_KEY): only a bare SECRET or <secret> is a placeholder.
-    const secret = !words[3] || /^(⟨.*⟩|SECRET|SECRET_NAME|NAME)$/.test(words[3]) ? fill(`secret name (the document writes ${(words[3] ?? '').replace(/[⟨⟩]/g, '')})`) : words[3];
-    const version = option(argv, '--version') ?? words[4];
-    const service = ctx.facts.lastService ?? fill('Cloud Run service whose env loads the secret');
-    const run = cloudRun(service, argv, ctx.facts);
-    const to = version === undefined || meansPrevious(version) ? 'previous' : /^\d+$/.test(version) ? Number(version) : fill(`version of secret ${secret}`);
-    return typed('secret-version', secret, String(to), 'gcloud secrets versions enable -> secret-version (the service pinned to it)', run.emit, { action: { 'secret-version': secret, to, provider: run.provider } });
+  if (group === 'secrets' && noun === 'versions' && (verb === 'enable' || verb === 'disable')) {
+    // Enabling or disabling a version points no service at it: a service pinned to `latest` or to a number
+    // reads the same version before and after. The step that rolls the secret back is the service's
+    // --update-secrets=NAME=NAME:VERSION (secret-version); this one is kept for review.
+    return opaque(`gcloud secrets versions ${verb} changes which versions can be read, not which one the service reads (that is gcloud run services update --update-secrets)`);
   }
   if (group === 'sql' && noun === 'backups' && verb === 'restore') {
     return destructive('gcloud sql backups restore overwrites the live instance (everything since the backup is lost); clone to a new instance and verify it first (a cloudsql-clone action)');
