@@ -97,6 +97,7 @@ describe('seed 001 runbooks (Railway, Render, Fly; the SQLite memory store)', { 
     }
     const railwayRunbook = loadSeed('seed-001-railway.yaml');
     assert.deepEqual(railwayRunbook.sqlite.memory?.backupPattern, 'memory_*.db');
+    assert.equal(railwayRunbook.drills['quarterly-readonly']?.dryRun, true, 'l.489 quarterly drills, read-only');
     assert.deepEqual(railwayRunbook.watch?.rules[0], { name: 'error-rate', metric: 'errorRatePct', above: 10, forSeconds: 300, action: { rollback: 'immediate' } });
   });
 

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import type { ChangeRollbackResult, FullRollbackResult, RollbackStatus } from '../src/contract/index.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/contract/messages.ts';
+import { CloudLoggingEmulator } from './emulators/cloud-logging.ts';
 import { CloudRunEmulator, type EnvVar } from './emulators/cloud-run.ts';
 import { CloudSqlEmulator } from './emulators/cloud-sql.ts';
 import { SecretManagerEmulator } from './emulators/secret-manager.ts';
@@ -38,6 +39,7 @@ let t: RollbackTestEnv;
 let run: CloudRunEmulator;
 let sm: SecretManagerEmulator;
 let cloudSql: CloudSqlEmulator;
+let logging: CloudLoggingEmulator;
 let api: ServiceStandIn;
 let bin: string;
 let work: string;
@@ -81,6 +83,7 @@ function seedRunbook(): void {
     Object.assign(doc.providers['api-env'].settings, google);
     Object.assign(doc.providers.web.settings, google);
     Object.assign(doc.providers['cloud-sql'].settings, { baseUrl: cloudSql.url, pollIntervalMs: 20, timeoutMs: 30_000 });
+    doc.providers['run-logs'].settings.baseUrl = logging.url;
     doc.providers['kill-switches'].settings.killSwitchPrefix = PREFIX;
     doc.health = rebase(doc.health, 'https://api.medicalcor.com', api.url);
     Object.assign(doc.health, { windowSeconds: 1, minRequests: 5 });
@@ -99,6 +102,7 @@ before(async () => {
   run.secretAccess = (secret, version) => sm.problem(secret, version);
   cloudSql = await new CloudSqlEmulator(TOKEN, PROJECT, 200).start();
   cloudSql.addInstance('medicalcor-db-prod', { labels: { env: 'prod' } });
+  logging = await new CloudLoggingEmulator(TOKEN, PROJECT).start();
   await redis.connect();
   api = await startServiceStandIn({
     '/health': () => ({ status: 200, json: { status: 'healthy' } }),
@@ -108,8 +112,8 @@ before(async () => {
   });
   work = mkdtempSync(join(tmpdir(), 'seed-002-'));
   bin = join(work, 'bin');
-  // gcloud: `logging read` prints two error lines (fewer than the 20 the check allows); the CDN invalidation answers as gcloud does.
-  fakeCli(bin, 'gcloud', 'case "$1" in logging) echo "ERROR upstream timeout"; echo "ERROR retry exhausted";; compute) echo "Invalidation pending for [medicalcor-lb]";; *) exit 2;; esac');
+  // gcloud: the CDN invalidation answers as gcloud does.
+  fakeCli(bin, 'gcloud', 'case "$1" in compute) echo "Invalidation pending for [medicalcor-lb]";; *) exit 2;; esac');
   fakeCli(bin, 'pnpm', 'echo "smoke: 12 passed"');
   for (const db of [APP_DB, RECOVERY_DB]) {
     await dropTestDatabase(db);
@@ -132,6 +136,7 @@ after(async () => {
   await run?.stop();
   await sm?.stop();
   await cloudSql?.stop();
+  await logging?.stop();
   await api?.stop();
   await t?.stop();
   if (redis.isOpen) {
@@ -179,8 +184,10 @@ describe('seed 002 runbook (Cloud Run, Secret Manager, Cloud SQL, flags, kill sw
     assert.deepEqual(dry.plan.steps.map((s) => s.description), ['shift canary to 50%, stable to 50%', 'shift canary to 0%, stable to 100%']);
     assert.equal(run.calls('PATCH', /services\/medicalcor-api$/).length, 0);
 
+    // Two errors logged while it runs: fewer than the 20 the log check allows.
+    const errors = setInterval(() => logging.write({ severity: 'ERROR', text: 'upstream timeout', service: 'medicalcor-api' }), 1000);
     const handle = await startRollback(t, { system: SYSTEM, mode: 'gradual', reason: 'seed 002: clear regression from the recent deploy', requestedBy: 'ana', baselineSeconds: 1 });
-    await handle.result();
+    await handle.result().finally(() => clearInterval(errors));
     const patches = run.calls('PATCH', /services\/medicalcor-api$/).map((r) =>
       ((r.body as { traffic?: { revision?: string; percent?: number }[] }).traffic ?? []).filter((x) => (x.percent ?? 0) > 0).map((x) => `${x.revision}=${x.percent}`).sort(),
     );
@@ -188,7 +195,9 @@ describe('seed 002 runbook (Cloud Run, Secret Manager, Cloud SQL, flags, kill sw
     const status = await handle.query(statusQuery);
     assert.equal(status.healthAfter?.passed, true);
     assert.deepEqual(cliCalls(bin, 'pnpm').at(-1), 'run test:smoke');
-    assert.match(cliCalls(bin, 'gcloud').at(-1) ?? '', /^logging read resource\.type="cloud_run_revision" .* --limit=20 --freshness=\d+s/);
+    const [read] = logging.calls('POST', /^\/v2\/entries:list$/);
+    assert.match(String((read?.body as { filter?: string }).filter), /resource\.labels\.service_name="medicalcor-api"/);
+    assert.deepEqual(status.healthAfter?.checks.find((c) => c.name === 'error-logs')?.passed, true);
   });
 
   test('phases 6, 5, 4: the ready check fails after the env rollback; compensation puts back the env var, the secret versions and pin, the flag and the kill switch', async () => {
@@ -219,6 +228,7 @@ describe('seed 002 runbook (Cloud Run, Secret Manager, Cloud SQL, flags, kill sw
       assert.deepEqual(sm.accessed, [], 'no secret value read');
       assert.deepEqual(steps(status), [
         'preflight:succeeded',
+        'preflight-checks:succeeded',
         'capture-snapshot:succeeded',
         'notify-start:succeeded',
         'phase-6/kill switch ai_scoring:compensated',
@@ -232,6 +242,21 @@ describe('seed 002 runbook (Cloud Run, Secret Manager, Cloud SQL, flags, kill sw
       ]);
     } finally {
       degradedWhen = () => false;
+    }
+  });
+
+  test('the pre-rollback checklist as preflight: a migration still running refuses the rollback, naming it, and nothing changes', async () => {
+    platformAsDeployed();
+    await appDatabaseAsDeployed();
+    await sql(APP_DB, "INSERT INTO schema_migrations VALUES ('0043_lead_scores', NULL)");
+    try {
+      const failure = await failureOf((await startRollback(t, { system: SYSTEM, phases: [6], reason: 'seed 002: new scoring model misbehaves', requestedBy: 'ana', baselineSeconds: 1 }, undefined, 'phaseRollback')).result());
+      assert.match(failure.message, /no-pending-migrations \(sql\): \$\.pending is 1, expected 0/);
+      assert.doesNotMatch(failure.message, /target-revision-ready/, 'the previous revision is there and Ready');
+      assert.equal(await flag(), true);
+      assert.equal(await killSwitch(), null);
+    } finally {
+      await sql(APP_DB, "DELETE FROM schema_migrations WHERE name = '0043_lead_scores'");
     }
   });
 
