@@ -25,6 +25,10 @@ export const gcloud: Recognizer = (cmd, ctx) => {
   const argv = cmd.argv.slice(1);
   const words = positionals(argv, GCLOUD_VALUED);
   const [group, noun, verb] = words;
+  // A revision or service deleted is the release a Cloud Run rollback goes back to, gone for good.
+  if (group === 'run' && (noun === 'revisions' || noun === 'services') && verb === 'delete') {
+    return destructive(`gcloud run ${noun} delete removes what a rollback goes back to; leave it (a revision at 0% traffic serves nothing)`);
+  }
   if (['list', 'describe', 'read', 'get-iam-policy', 'print-access-token', 'tail'].includes(words.at(-2) ?? '') || ['list', 'describe', 'read', 'tail'].some((v) => words.includes(v))) {
     return absorbed(`gcloud ${words.slice(0, 3).join(' ')}: read-only (the snapshot reads revisions, traffic and config)`);
   }

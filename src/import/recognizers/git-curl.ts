@@ -43,7 +43,15 @@ const HEALTH_PATH = /\/(health|healthz|ready|readyz|livez|ping|status|api\/healt
 export const curl: Recognizer = (cmd) => {
   const argv = cmd.argv.slice(1);
   const url = positionals(argv, ['-X', '--request', '-H', '--header', '-d', '--data', '--data-raw', '--data-binary', '-o', '--output', '-u', '--user', '-m', '--max-time', '-w', '--write-out', '--connect-timeout']).find((w) => /^https?:\/\//.test(w) || w.includes('://'));
-  if (!url) return opaque('curl of no URL the draft can read');
+  if (!url) {
+    // `curl -X POST --data ... "$SLACK_WEBHOOK_URL"`: the webhook kept in a variable, as it should be; the variable names it.
+    const variable = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(positionals(argv, ['-X', '--request', '-H', '--header', '-d', '--data', '--data-raw', '--data-binary']).at(-1) ?? '')?.[1];
+    const posts = (option(argv, '-X', '--request') ?? (option(argv, '-d', '--data', '--data-raw', '--data-binary') ? 'POST' : 'GET')).toUpperCase() === 'POST';
+    if (variable && posts && /SLACK|WEBHOOK/i.test(variable)) {
+      return typed('notify', 'slack', 'webhook', `a POST to the webhook in $${variable} -> a notify channel (its URL from that environment variable)`, { path: ['notify'], value: { provider: 'webhook', settings: { urlEnv: variable } }, append: true });
+    }
+    return opaque('curl of no URL the draft can read');
+  }
   const method = (option(argv, '-X', '--request') ?? (option(argv, '-d', '--data', '--data-raw', '--data-binary') ? 'POST' : 'GET')).toUpperCase();
   const headerEnv = (argv.filter((_, i) => argv[i - 1] === '-H' || argv[i - 1] === '--header').join(' ').match(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/) ?? [])[1];
   let host = '';
