@@ -7,6 +7,8 @@
 //   actions, plan                 pure: what workflows run (plans, reports, action kinds)
 //   workflows                     deterministic; at run time only contract, actions, plan and its own
 //   providers, runbook, activities, worker, triggers, build, cli: worker and operator side
+//   dry-run                       `rollback plan`: the worker's read-only activities and the pure plan code,
+//                                 run in the operator's process; the CLI's one way to the activities
 //   import                        `rollback import`: contract, runbook and action schemas only
 
 const nodeBuiltins = [
@@ -67,7 +69,19 @@ export const boundaries = [
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/workflows/**', '**/activities/**'], message: 'The CLI talks to workflows through the contract (src/contract/messages.ts, results.ts), not their code.' }] },
+        { patterns: [{ group: ['**/workflows/**', '**/activities/**'], message: 'The CLI talks to workflows through the contract (src/contract/messages.ts, results.ts), not their code; `rollback plan` reads live state through src/dry-run/.' }] },
+      ],
+    },
+  },
+  {
+    // `rollback plan` makes a dry run's plan without Temporal: worker-side code run locally, as the worker
+    // runs it, so it may use the activities (their reading ones) and the pure plan code, but not the
+    // workflows' code (it needs Temporal's sandbox) nor anything above it.
+    files: ['src/dry-run/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows/**', '**/cli/**', '**/triggers/**', '**/worker/**'], message: 'The dry run runs the plan code the workflows call, never the workflows themselves, and sits below the CLI and the worker.' }] },
       ],
     },
   },

@@ -4,6 +4,8 @@ import { drillUsage } from '../../src/cli/drill.ts';
 import { importUsage } from '../../src/cli/import.ts';
 import { listUsage } from '../../src/cli/list.ts';
 import { providersUsage } from '../../src/cli/providers.ts';
+import { planUsage } from '../../src/cli/plan.ts';
+import { validateUsage } from '../../src/cli/validate.ts';
 import { signalCommands } from '../../src/cli/signal.ts';
 import { startUsage } from '../../src/cli/start.ts';
 import { statusUsage } from '../../src/cli/status.ts';
@@ -22,6 +24,8 @@ export function cliReference(): string {
     ['backup', backupUsage],
     ['backups', backupsUsage],
     ['providers', providersUsage],
+    ['validate', validateUsage],
+    ['plan', planUsage],
     ['import', importUsage],
   ];
   const lines: string[] = [

@@ -147,46 +147,49 @@ function defaultWorkflowId(system: string, now = new Date()): string {
   return `rollback-${system}-${utcStamp(now)}`;
 }
 
-export async function start(argv: string[]): Promise<number> {
-  const { values, positionals: given } = parseCommand(argv, {
-    system: { type: 'string' },
-    reason: { type: 'string' },
-    by: { type: 'string' },
-    mode: { type: 'string' },
-    steps: { type: 'string' },
-    database: { type: 'string' },
-    backup: { type: 'string' },
-    before: { type: 'string' },
-    dump: { type: 'string' },
-    'dump-format': { type: 'string' },
-    action: { type: 'string' },
-    phases: { type: 'string' },
-    from: { type: 'string' },
-    to: { type: 'string' },
-    flag: { type: 'string', multiple: true },
-    config: { type: 'string', multiple: true },
-    unset: { type: 'string', multiple: true },
-    secret: { type: 'string', multiple: true },
-    'kill-switch': { type: 'string', multiple: true },
-    restart: { type: 'string', multiple: true },
-    scale: { type: 'string', multiple: true },
-    provider: { type: 'string', multiple: true },
-    'dry-run': { type: 'boolean' },
-    'verify-window': { type: 'string' },
-    'detected-at': { type: 'string' },
-    id: { type: 'string' },
-    wait: { type: 'boolean' },
-  });
-  const [typeArg] = positionals(given, [`the workflow type (${ROLLBACK_WORKFLOWS.join(', ')})`]);
-  if (!(ROLLBACK_WORKFLOWS as readonly string[]).includes(typeArg!)) {
+/** The flags that make a rollback's input: shared by `rollback start` and `rollback plan`. */
+export const inputOptions = {
+  reason: { type: 'string' },
+  by: { type: 'string' },
+  mode: { type: 'string' },
+  steps: { type: 'string' },
+  database: { type: 'string' },
+  backup: { type: 'string' },
+  before: { type: 'string' },
+  dump: { type: 'string' },
+  'dump-format': { type: 'string' },
+  action: { type: 'string' },
+  phases: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  flag: { type: 'string', multiple: true },
+  config: { type: 'string', multiple: true },
+  unset: { type: 'string', multiple: true },
+  secret: { type: 'string', multiple: true },
+  'kill-switch': { type: 'string', multiple: true },
+  restart: { type: 'string', multiple: true },
+  scale: { type: 'string', multiple: true },
+  provider: { type: 'string', multiple: true },
+  'verify-window': { type: 'string' },
+  'detected-at': { type: 'string' },
+} as const;
+
+type InputValues = { [K in keyof typeof inputOptions]?: (typeof inputOptions)[K] extends { multiple: true } ? string[] : string };
+
+/** `fullRollback` (or another type) as typed, or a usage error naming the four. */
+export function rollbackType(typeArg: string): RollbackWorkflow {
+  if (!(ROLLBACK_WORKFLOWS as readonly string[]).includes(typeArg)) {
     throw new UsageError(`unknown workflow type '${typeArg}'; must be one of ${ROLLBACK_WORKFLOWS.join(', ')}`);
   }
-  const kind = typeArg as RollbackWorkflow;
-  const system = required(values.system, 'system', 'runbook system');
-  const reason = required(values.reason, 'reason', 'why');
-  const by = required(values.by, 'by', 'your name');
+  return typeArg as RollbackWorkflow;
+}
+
+/**
+ * The workflow input the flags describe, checked against the type's schema (a typo is a usage error
+ * naming the flag). `extra` is added as given (dryRun, a plan's baseline).
+ */
+export function rollbackInput(kind: RollbackWorkflow, system: string, reason: string, by: string, values: InputValues, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const mode = values.mode === undefined ? undefined : oneOf(values.mode, ['immediate', 'gradual'], 'mode');
-  const dryRun = values['dry-run'] === true;
   if (values['dump-format'] !== undefined && values.dump === undefined) throw new UsageError('--dump-format applies to a --dump');
   const input: Record<string, unknown> = Object.fromEntries(
     Object.entries({
@@ -216,12 +219,31 @@ export async function start(argv: string[]): Promise<number> {
       }),
       restart: values.restart,
       providers: keyValues(values.provider, 'provider', 'flags=flagd', (v) => v),
-      dryRun: dryRun || undefined,
       verifyWindowSeconds: number(values['verify-window'], 'verify-window'),
       detectedAt: values['detected-at'],
+      ...extra,
     }).filter(([, v]) => v !== undefined),
   );
   checkInput(kind, input);
+  return input;
+}
+
+export async function start(argv: string[]): Promise<number> {
+  const { values, positionals: given } = parseCommand(argv, {
+    system: { type: 'string' },
+    ...inputOptions,
+    'dry-run': { type: 'boolean' },
+    id: { type: 'string' },
+    wait: { type: 'boolean' },
+  });
+  const [typeArg] = positionals(given, [`the workflow type (${ROLLBACK_WORKFLOWS.join(', ')})`]);
+  const kind = rollbackType(typeArg!);
+  const system = required(values.system, 'system', 'runbook system');
+  const reason = required(values.reason, 'reason', 'why');
+  const by = required(values.by, 'by', 'your name');
+  const mode = values.mode;
+  const dryRun = values['dry-run'] === true;
+  const input = rollbackInput(kind, system, reason, by, values, dryRun ? { dryRun } : {});
   const workflowId = values.id ?? defaultWorkflowId(system);
   const what = mode
     ? `${mode} rollback`

@@ -26,7 +26,7 @@ const secretKey = /(password|passwd|secret|token|api[_-]?key|dsn|credentials?)$/
 const secretValue = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@|hooks\.slack\.com\/services\/|^xox[abpr]-/i;
 
 /** Finds secret values written into the file instead of an environment variable name. */
-function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[] {
+export function inlineSecrets(node: unknown, path: (string | number)[] = []): Problem[] {
   if (Array.isArray(node)) return node.flatMap((item, i) => inlineSecrets(item, [...path, i]));
   if (node && typeof node === 'object') {
     return Object.entries(node).flatMap(([key, value]) => {
@@ -75,7 +75,7 @@ const MAX_ALIAS_EXPANSIONS = 100;
  * expand into billions of nodes, which the yaml library refuses with its own words; said here with
  * the file's name and what to do.
  */
-function documentValue(document: ReturnType<typeof parseDocument>, file: string): unknown {
+export function documentValue(document: ReturnType<typeof parseDocument>, file: string): unknown {
   try {
     return document.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
   } catch (err) {

@@ -21,6 +21,7 @@ import { dataRestoreInput, type DataRestoreInput, type DataRestorePlan, type Dat
 import { parseInput } from './input.ts';
 import { Rollback } from './rollback.ts';
 import { schemaRollback } from './schema-rollback.ts';
+import { dataRestoreSteps } from '../plan/restore-plan.ts';
 import { baselineBeforeRestore, verifyHealthAfterRestore } from './health.ts';
 
 
@@ -56,25 +57,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
             .restorePreflight({ ...ref, backup: input.backup, before: input.before, ...(input.source ? { source: input.source } : {}), restoreId })
             .catch(refusal),
       }))!;
-      const plan: DataRestorePlan = {
-        backup: { id: checked.id, takenAt: checked.takenAt, rowCounts: checked.manifest.rowCounts },
-        live: checked.live,
-        side: checked.side,
-        keptAs: checked.old,
-        checks: checked.checks,
-        steps: [
-          `safety dump of ${checked.live} (verified against its manifest)`,
-          checked.dump?.format === 'plain'
-            ? `dump ${checked.dump.path} loaded into ${checked.side} (psql, one transaction, stopping at the first error)`
-            : `${checked.dump ? `dump ${checked.dump.path}` : `backup ${checked.id}`} restored into ${checked.side} (pg_restore -j ${input.jobs})`,
-          `verify ${checked.side}: row counts against the manifest, smoke queries`,
-          'approval (gate before-swap)',
-          'stop writers',
-          `swap: ${checked.live} -> ${checked.old}, ${checked.side} -> ${checked.live}`,
-          `verify ${checked.live}: the restored database answers to the name, smoke queries pass`,
-          'resume writers',
-        ],
-      };
+      const plan: DataRestorePlan = dataRestoreSteps(checked, input.jobs);
       rollback.board.setPlan(plan);
       if (input.dryRun) return plan;
 
