@@ -124,14 +124,17 @@ describe('rollback import: input it cannot use', () => {
     assert.throws(() => readMarkdownText(Buffer.from('   \n\n'), 'blank.md'), new ImportRefused('blank.md holds only white space: there is nothing to import'));
     assert.throws(() => readMarkdownText(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00]), 'logo.png'), new ImportRefused('logo.png is not a text file (it holds NUL bytes); give the markdown runbook'));
     const tenMb = Buffer.alloc(10 * 1024 * 1024, 'a');
-    assert.throws(() => readMarkdownText(tenMb, 'huge.md'), new ImportRefused(`huge.md is 10.0 MB; the importer reads markdown runbooks up to ${MAX_MARKDOWN_BYTES / 1024} KB`));
-    // Just under the limit: a runbook repeated until it is nearly that size is still read, in seconds.
+    assert.throws(() => readMarkdownText(tenMb, 'huge.md'), new ImportRefused(`huge.md is 10.0 MB; the importer reads markdown runbooks up to 2 MB`));
+    // Just under the limit is accepted (how fast it is read is npm run bench:import's business, not a test's).
     const seed = read('seeds/seed-000.md');
     const big = seed.repeat(Math.floor((MAX_MARKDOWN_BYTES - 1) / Buffer.byteLength(seed)));
-    const started = Date.now();
-    const { report } = importMarkdown(readMarkdownText(Buffer.from(big), 'big.md'), { file: 'big.md', system: 'big' });
-    assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
-    assert.ok(report.counts.total > 2000, `${report.counts.total} command lines`);
+    assert.equal(readMarkdownText(Buffer.from(big), 'big.md'), big);
+    // Read section by section, a document gives the same command lines as each of its sections read alone.
+    const twice = `${seed}\n${seed}`;
+    const { report } = importMarkdown(twice, { file: 'twice.md', system: 'twice' });
+    const once = importMarkdown(seed, { file: 'once.md', system: 'once' }).report;
+    const offset = seed.split('\n').length;
+    assert.deepEqual(report.lines.map((l) => [l.line, l.kind, l.text]), [...once.lines, ...once.lines.map((l) => ({ ...l, line: l.line + offset }))].map((l) => [l.line, l.kind, l.text]));
   });
 
   test('an unclosed code fence is read to the end of the file as code, with a warning naming its line', () => {

@@ -9,8 +9,13 @@ import { gfmTableFromMarkdown } from 'mdast-util-gfm-table';
 import { gfmTable } from 'micromark-extension-gfm-table';
 import type { Nodes, Parent, RootContent } from 'mdast';
 
-/** A runbook is a few hundred lines (the longest seed is 16 KB); far above any real one, and it keeps a stray upload from hanging the CLI (the markdown parser takes seconds per 100 KB on a busy machine). */
-export const MAX_MARKDOWN_BYTES = 512 * 1024;
+/**
+ * A runbook is a few hundred lines (the longest seed is 16 KB). Parsed section by section, the import takes
+ * time in proportion to the text: 3.5 s of CPU for 1 MB on the loaded 2-core test machine (npm run
+ * bench:import), so 2 MB is read in seconds; far above any real runbook, and a stray 10 MB upload is refused
+ * at once, naming the limit, instead of holding the CLI for a minute.
+ */
+export const MAX_MARKDOWN_BYTES = 2 * 1024 * 1024;
 
 export class ImportRefused extends Error {
   constructor(message: string) {
@@ -36,7 +41,7 @@ export type Piece =
 export function readMarkdownText(bytes: Buffer, file: string): string {
   if (bytes.length === 0) throw new ImportRefused(`${file} is empty: there is nothing to import`);
   if (bytes.length > MAX_MARKDOWN_BYTES) {
-    throw new ImportRefused(`${file} is ${(bytes.length / 1024 / 1024).toFixed(1)} MB; the importer reads markdown runbooks up to ${MAX_MARKDOWN_BYTES / 1024} KB`);
+    throw new ImportRefused(`${file} is ${(bytes.length / 1024 / 1024).toFixed(1)} MB; the importer reads markdown runbooks up to ${MAX_MARKDOWN_BYTES / 1024 / 1024} MB`);
   }
   if (bytes.includes(0)) throw new ImportRefused(`${file} is not a text file (it holds NUL bytes); give the markdown runbook`);
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
@@ -54,9 +59,61 @@ function plainText(node: Nodes): string {
   return '';
 }
 
+/**
+ * The text cut before each top-level heading (`#` or `##` at the start of a line, outside a fence), each part
+ * with the line it starts on. micromark's time grows faster than the text (a 1 MB file took 44 times as long
+ * as 100 KB, measured by npm run bench:import), while a runbook's sections are small; such a heading ends
+ * every block a section could leave open (a paragraph, a list, a quote), so each part parses as it would
+ * in the whole. Inside a fence nothing is cut; nor inside an HTML comment, which a heading does not end.
+ */
+export function sectionsOf(text: string): { text: string; firstLine: number }[] {
+  const lines = text.split('\n');
+  const parts: { text: string; firstLine: number }[] = [];
+  let fence: string | null = null;
+  let comment = false;
+  let start = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const opener = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
+    if (fence !== null) {
+      if (opener && opener[0] === fence[0] && opener.length >= fence.length && line.trim() === opener) fence = null;
+      continue;
+    }
+    if (opener) {
+      fence = opener;
+      continue;
+    }
+    if (comment) {
+      if (line.includes('-->')) comment = false;
+      continue;
+    }
+    if (/<!--/.test(line) && !/<!--[\s\S]*-->/.test(line)) comment = true;
+    if (i > start && /^#{1,2}(\s|$)/.test(line)) {
+      parts.push({ text: lines.slice(start, i).join('\n'), firstLine: start + 1 });
+      start = i;
+    }
+  }
+  parts.push({ text: lines.slice(start).join('\n'), firstLine: start + 1 });
+  return parts;
+}
+
+/** Positions of a part's nodes are counted from its own first line: moved to the file's lines. */
+function shiftLines(node: Nodes, by: number): void {
+  if (node.position) {
+    node.position.start.line += by;
+    node.position.end.line += by;
+  }
+  if ('children' in node) for (const child of node.children as Nodes[]) shiftLines(child, by);
+}
+
 /** The markdown's pieces in document order. */
 export function readMarkdown(text: string): Piece[] {
-  const tree = fromMarkdown(text, { extensions: [gfmTable()], mdastExtensions: [gfmTableFromMarkdown()] });
+  const children: RootContent[] = [];
+  for (const part of sectionsOf(text)) {
+    const tree = fromMarkdown(part.text, { extensions: [gfmTable()], mdastExtensions: [gfmTableFromMarkdown()] });
+    shiftLines(tree, part.firstLine - 1);
+    children.push(...tree.children);
+  }
   const lines = text.split('\n');
   const pieces: Piece[] = [];
   const headings: Section[] = [];
@@ -111,6 +168,6 @@ export function readMarkdown(text: string): Piece[] {
     for (const child of parent.children as Nodes[]) walk(child);
   };
 
-  for (const node of tree.children) visit(node, null);
+  for (const node of children) visit(node, null);
   return pieces;
 }
