@@ -20,7 +20,7 @@ import type { Runbook } from '../runbook/schema.ts';
 
 
 /** A rollout waits for the platform (image pulls, rollout status, long-running operations): minutes, with heartbeats. */
-const rolling = { ...watching(900), heartbeatTimeout: '30 seconds' };
+const rolling = { ...watching(900), heartbeatTimeout: '30 seconds' as const };
 
 
 export async function fullRollback(raw: FullRollbackInput): Promise<FullRollbackResult> {
