@@ -23,7 +23,7 @@ const TESTED: Record<string, { serves: string; testedAgainst: string }> = {
   },
   'cloud-sql': { serves: 'Google Cloud SQL point-in-time clones (seed 002)', testedAgainst: 'an emulator of the documented Admin API v1' },
   command: { serves: 'any CLI: flyctl, kubectl, docker compose, scripts', testedAgainst: 'real programs; the sandbox' },
-  'docker-compose': { serves: 'Docker Compose on one host (seed 003)', testedAgainst: 'a real Docker engine; fullRollback, and phaseRollback with scale, release (to a git tag) and volume-restore, end to end' },
+  'docker-compose': { serves: 'Docker Compose on one host (seed 003)', testedAgainst: "a real Docker engine; fullRollback, and phaseRollback with scale, release (to a git tag) and volume-restore, end to end; seed 003's runbook end to end" },
   'flagd-file': { serves: 'an OpenFeature flagd flag file (where seed 004 keeps its flags in .env, its runbook keeps them here)', testedAgainst: "the sandbox; seed 004's runbook end to end" },
   'fly-logs': { serves: "a Fly.io app's logs for log checks (seeds 000, 001's fly logs)", testedAgainst: "an emulator of the logs endpoint as flyctl's client reads it; a Fly rollback whose verification fails on too many error lines, end to end" },
   'fly-machines': { serves: 'Fly.io apps, Machines API (seeds 000, 001)', testedAgainst: 'an emulator of the documented Machines API' },
