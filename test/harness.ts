@@ -49,13 +49,13 @@ export async function freePort(): Promise<number> {
 export const testWorkerEnv = parseEnv({ WORKER_METRICS_ADDRESS: 'off', WORKER_SHUTDOWN_GRACE_SECONDS: '2' });
 
 /** A dev server on free ports; with `uiPort`, the Web UI too (the browser test). */
-export async function startTemporal(options: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
+export async function startTemporal(options: { uiPort?: number; dynamicConfig?: string[] } = {}): Promise<TestWorkflowEnvironment> {
   // The SDK's Runtime is a singleton created by the first connection: install ours (logs into pino) first.
   installRuntime(testWorkerEnv, quietLogger);
   const cli = await resolveTemporalCli((line) => console.log(line));
   return TestWorkflowEnvironment.createLocal({
     server: {
-      ...devServerOptions(cli.path), // as the main job and the benchmarks run it
+      ...devServerOptions(cli.path, options.dynamicConfig), // as the main job and the benchmarks run it
       ...(options.uiPort ? { ui: true, uiPort: options.uiPort } : {}),
     },
   });

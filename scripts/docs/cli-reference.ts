@@ -11,6 +11,7 @@ import { startUsage } from '../../src/cli/start.ts';
 import { statusUsage } from '../../src/cli/status.ts';
 import { rollbackUsage } from '../../src/cli/usage.ts';
 import { watchUsage } from '../../src/cli/watch.ts';
+import { workersUsage } from '../../src/cli/workers.ts';
 import { generatedBy, code, page } from './markdown.ts';
 
 export function cliReference(): string {
@@ -26,6 +27,7 @@ export function cliReference(): string {
     ['providers', providersUsage],
     ['validate', validateUsage],
     ['plan', planUsage],
+    ['workers', workersUsage],
     ['import', importUsage],
   ];
   const lines: string[] = [

@@ -5,7 +5,7 @@
  * uses; and the Web UI server pointed at its frontend. Shared by `npm run cluster` and the cluster tests.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +113,11 @@ export interface ClusterSettings {
   /** Where the generated config lives: <dir>/config/cluster.yaml and ui.yaml. */
   dir: string;
   uiPort: number | null;
+  /**
+   * Dynamic config beside deploy/temporal/dynamicconfig.yaml's, for a test cluster only (the versioning
+   * test judges drainage in seconds instead of the production grace period of minutes).
+   */
+  extraDynamicConfig?: Record<string, unknown>;
 }
 
 const sqlStore = (pgTarget: PostgresTarget, database: string, maxConns: number) => ({
@@ -163,7 +168,7 @@ export function serverConfig(settings: ClusterSettings): string {
       clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `127.0.0.1:${ports.frontend}` } },
     },
     dcRedirectionPolicy: { policy: 'noop' },
-    dynamicConfigClient: { filepath: DYNAMIC_CONFIG_PATH, pollInterval: '10s' },
+    dynamicConfigClient: { filepath: settings.extraDynamicConfig ? join(settings.dir, 'config', 'dynamicconfig.yaml') : DYNAMIC_CONFIG_PATH, pollInterval: '10s' },
   });
 }
 
@@ -176,6 +181,10 @@ export function writeClusterConfig(settings: ClusterSettings): { serverArgs: str
   mkdirSync(join(settings.dir, 'config'), { recursive: true });
   writeFileSync(join(settings.dir, 'config', 'cluster.yaml'), serverConfig(settings));
   writeFileSync(join(settings.dir, 'config', 'ui.yaml'), uiConfig(settings));
+  if (settings.extraDynamicConfig) {
+    const extra = Object.entries(settings.extraDynamicConfig).map(([key, value]) => `${key}:\n  - value: ${JSON.stringify(value)}\n`);
+    writeFileSync(join(settings.dir, 'config', 'dynamicconfig.yaml'), [readFileSync(DYNAMIC_CONFIG_PATH, 'utf8'), ...extra].join('\n'));
+  }
   return {
     serverArgs: ['--root', settings.dir, '--config', 'config', '--env', 'cluster', '--allow-no-auth', 'start'],
     uiArgs: ['--root', settings.dir, '--config', 'config', '--env', 'ui', 'start'],

@@ -27,12 +27,12 @@ const DEV_SERVER_DYNAMIC_CONFIG = DEV_SERVER_DYNAMIC_CONFIG_VALUES.flatMap((valu
  * given Temporal CLI, our search attributes, errors only, DEV_SERVER_DYNAMIC_CONFIG. Typed here by
  * shape, so this module does not depend on @temporalio/testing (a dev dependency).
  */
-export function devServerOptions(cliPath: string) {
+export function devServerOptions(cliPath: string, dynamicConfig: string[] = []) {
   return {
     executable: { type: 'existing-path' as const, path: cliPath },
     searchAttributes: ALL_SEARCH_ATTRIBUTES,
     log: { format: 'pretty', level: 'error' },
-    extraArgs: DEV_SERVER_DYNAMIC_CONFIG,
+    extraArgs: [...DEV_SERVER_DYNAMIC_CONFIG, ...dynamicConfig.flatMap((value) => ['--dynamic-config-value', value])],
   };
 }
 
@@ -105,6 +105,23 @@ function alive(pid: number): boolean {
  * Waits until some worker polls the rollbacks task queue for workflow tasks; with `pid`, that
  * process's worker, failing at once if it exits first.
  */
+/** temporal.api.enums.v1.WorkerVersioningMode VERSIONED (@temporalio/proto is not a direct dependency). */
+const WORKER_VERSIONING_MODE_VERSIONED = 2;
+
+/**
+ * Whether new rollbacks reach one of these pollers: always for an unversioned worker; for a versioned
+ * one (src/worker/deployment.ts) once its build is the deployment's current build, which the worker
+ * makes it right after its first poll. Until then a rollback started would wait for a current build.
+ */
+async function routedTo(connection: Connection, namespace: string, pollers: { deploymentOptions?: { deploymentName?: string | null; buildId?: string | null; workerVersioningMode?: number | null } | null }[]): Promise<boolean> {
+  const versioned = pollers.map((p) => p.deploymentOptions).filter((o) => o?.workerVersioningMode === WORKER_VERSIONING_MODE_VERSIONED);
+  if (versioned.length < pollers.length) return true;
+  const deploymentName = versioned[0]?.deploymentName ?? '';
+  const { workerDeploymentInfo } = await connection.workflowService.describeWorkerDeployment({ namespace, deploymentName }).catch(() => ({ workerDeploymentInfo: null }));
+  const current = workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId;
+  return versioned.some((o) => o?.buildId === current);
+}
+
 export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number, pid?: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -115,8 +132,8 @@ export async function waitForPoller(connection: Connection, namespace: string, t
     });
     // The server lists pollers for a while after they are gone; with `pid`, only that process counts
     // (a worker's identity is "<pid>@<host>" unless configured otherwise).
-    const pollers = answer.pollers ?? [];
-    if (pid === undefined ? pollers.length > 0 : pollers.some((p) => p.identity?.startsWith(`${pid}@`))) return;
+    const pollers = (answer.pollers ?? []).filter((p) => pid === undefined || p.identity?.startsWith(`${pid}@`));
+    if (pollers.length > 0 && (await routedTo(connection, namespace, pollers))) return;
     if (pid !== undefined && !alive(pid)) throw new Error(`the worker (pid ${pid}) exited before it polled task queue '${TASK_QUEUE}' (its error is above)`);
     await sleep(500);
   }

@@ -1,6 +1,6 @@
 /**
  * `rollback`: the operator CLI for rollback workflows (start, status, approve, reject, decide, abort,
- * list, watch, drill, backup, backups, providers, validate, plan). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
+ * list, watch, drill, backup, backups, providers, workers, validate, plan). Written for 3 a.m.: every mistake is one line naming the problem plus the usage (exit 2),
  * a refusal by the workflow is said plainly (exit 3), and every answer says what to type next.
  */
 import { EXIT_USAGE, UsageError } from './args.ts';
@@ -13,6 +13,7 @@ import { status, statusUsage } from './status.ts';
 import { watch, watchUsage } from './watch.ts';
 import { drill, drillUsage } from './drill.ts';
 import { providers, providersUsage } from './providers.ts';
+import { workers, workersUsage } from './workers.ts';
 import { validateRunbook, validateUsage } from './validate.ts';
 import { plan, planUsage } from './plan.ts';
 import { importRunbook, importUsage } from './import.ts';
@@ -32,6 +33,7 @@ const commands: Record<string, Command> = {
   backup: { usage: backupUsage, run: backup },
   backups: { usage: backupsUsage, run: backups },
   providers: { usage: providersUsage, run: providers },
+  workers: { usage: workersUsage, run: workers },
   validate: { usage: validateUsage, run: validateRunbook },
   plan: { usage: planUsage, run: plan },
   import: { usage: importUsage, run: importRunbook },

@@ -24,6 +24,7 @@ export const rollbackUsage = `Usage: rollback <command> [options]     (rollback 
   rollback backup --system <name> --database <name> | --keyspace <name>
   rollback backups --system <name> --database <name>
   rollback providers [<id>] [--json]
+  rollback workers [promote <build>]  (the worker's builds: current, draining, drained)
   rollback validate <runbook.yaml> [--json]
   rollback plan <runbook.yaml> --workflow <type> [--mode immediate|gradual] [--phases 5,4] [...]  (a dry run, no Temporal)
   rollback import <file.md> [--system <name>] [--out <runbook.yaml>] [--report <file>]  (markdown -> a draft, offline)

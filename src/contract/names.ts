@@ -8,6 +8,9 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 export const TASK_QUEUE = 'rollbacks';
 
+/** The Worker Deployment every worker belongs to; its builds are named by their workflow bundle's hash (src/worker/deployment.ts). */
+export const WORKER_DEPLOYMENT = 'rollbacks';
+
 /**
  * Rollbacks an on-call engineer starts (Temporal UI, `temporal workflow start`, `rollback start`).
  * Each is registered by the worker; the CLI offers exactly these.

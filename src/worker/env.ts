@@ -50,6 +50,15 @@ export const envSchema = z.object({
   WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
   WORKER_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 10_000).default(50),
   WORKER_MAX_CACHED_WORKFLOWS: wholeNumber(0, 100_000).optional(),
+  WORKER_DEPLOYMENT: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a deployment name like rollbacks, or "off"')
+    .default('rollbacks')
+    .describe('the Worker Deployment the worker joins, its build id the workflow bundle\'s hash; rollbacks are Pinned to the build that started them. "off": an unversioned worker'),
+  WORKER_PROMOTE: z
+    .enum(['auto', 'manual'])
+    .default('auto')
+    .describe('auto: the worker makes its build current once it polls; manual: `rollback workers promote <build>` does'),
 });
 
 export type WorkerEnv = z.infer<typeof envSchema>;

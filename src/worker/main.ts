@@ -3,7 +3,11 @@
  * file, path and reason), connect, poll task queue `rollbacks` until SIGINT/SIGTERM, then drain
  * within the grace time and exit.
  */
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { promoteWhenPolling, type WorkerVersion } from './deployment.ts';
 import { loadRunbooks } from '../runbook/load.ts';
 import { parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
@@ -21,9 +25,15 @@ async function run(): Promise<void> {
   const { connection, client, namespace } = await connect(process.env);
   try {
     const reportsDir = resolve(env.REPORTS_DIR);
-    const worker = await createRollbackWorker({ connection, client, namespace, env, runbooks, secrets: process.env, logger, reportsDir });
+    const deployment = env.WORKER_DEPLOYMENT === 'off' ? undefined : { name: env.WORKER_DEPLOYMENT };
+    const worker = await createRollbackWorker({ connection, client, namespace, env, runbooks, secrets: process.env, logger, reportsDir, deployment });
     logger.info(
-      { taskQueue: TASK_QUEUE, namespace, metrics: env.WORKER_METRICS_ADDRESS === 'off' ? 'off' : `http://${env.WORKER_METRICS_ADDRESS}/metrics` },
+      {
+        taskQueue: TASK_QUEUE,
+        namespace,
+        ...(worker.version ? { deployment: worker.version.deploymentName, build: worker.version.buildId } : { deployment: 'off (unversioned)' }),
+        metrics: env.WORKER_METRICS_ADDRESS === 'off' ? 'off' : `http://${env.WORKER_METRICS_ADDRESS}/metrics`,
+      },
       'worker polling',
     );
     // The token's value stays in the environment; only its variable's name is configuration.
@@ -40,11 +50,32 @@ async function run(): Promise<void> {
       logger.warn('the main job is gone: stopping');
       worker.shutdown();
     });
-    await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
+    const running = worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks finish or the grace time ends
+    // Promotion stops trying once the worker stops (Ctrl-C during start-up must not wait for it).
+    const stopped = new AbortController();
+    void running.finally(() => stopped.abort()).catch(() => undefined);
+    if (worker.version && env.WORKER_PROMOTE === 'auto') await promote(client, worker.version, logger, stopped.signal);
+    await running;
     await receiver?.close();
     logger.info('worker stopped');
   } finally {
     await connection.close(); // the client shares it
+  }
+}
+
+/**
+ * Makes this worker's build the deployment's current one (WORKER_PROMOTE=auto): new rollbacks start on
+ * it, rollbacks already running stay on the build that started them. A failure is logged, not fatal:
+ * the worker still runs what is routed to it, and `rollback workers promote` can do it by hand.
+ */
+async function promote(client: Client, version: WorkerVersion, logger: Logger, signal: AbortSignal): Promise<void> {
+  try {
+    const outcome = await promoteWhenPolling(client, version, { identity: `worker ${hostname()} pid ${process.pid}`, timeoutMs: 60_000, signal });
+    if (outcome === 'gave up' && signal.aborted) return;
+    if (outcome === 'gave up') logger.warn({ build: version.buildId }, `build ${version.buildId} not made current: the server had not seen it poll after 60 s; run \`rollback workers promote ${version.buildId}\``);
+    else logger.info({ deployment: version.deploymentName, build: version.buildId }, outcome === 'promoted' ? 'build made current: new rollbacks start on it' : 'build already current');
+  } catch (err) {
+    logger.error({ err, build: version.buildId }, `build ${version.buildId} not made current; run \`rollback workers promote ${version.buildId}\``);
   }
 }
 

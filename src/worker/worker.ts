@@ -14,6 +14,7 @@ import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';
 import { workerWorkflowBundle } from '../build/workflow-bundle.ts';
+import { versionOf, type WorkerVersion } from './deployment.ts';
 
 let runtimeInstalled = false;
 
@@ -54,6 +55,12 @@ export interface RollbackWorkerOptions {
   reportsDir: string;
   /** Where the workflow bundle is cached; null builds it afresh into a temporary directory. */
   bundleCacheDir?: string | null;
+  /**
+   * Worker Deployment Versioning (src/worker/deployment.ts): the deployment this worker's build joins,
+   * its build id the workflow bundle's hash. Rollbacks are Pinned to the build that started them.
+   * Unset, the worker is unversioned (the tests that run one worker against their own dev server).
+   */
+  deployment?: { name: string };
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -65,6 +72,8 @@ export class RollbackWorker {
   constructor(
     readonly worker: Worker,
     private readonly clients: ProviderClients,
+    /** The deployment version this worker polls as, or null when it is unversioned. */
+    readonly version: WorkerVersion | null,
   ) {}
 
   /** Polls until shutdown (SIGINT/SIGTERM or shutdown()), drains, then closes the provider clients. */
@@ -95,16 +104,21 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     temporal: { client: options.client, namespace: options.namespace },
     reportsDir: options.reportsDir,
   });
+  const workflowBundle = await workerWorkflowBundle(options.logger, options.bundleCacheDir);
+  const version = options.deployment ? versionOf(workflowBundle.codePath, options.deployment.name) : null;
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: TASK_QUEUE,
-    workflowBundle: await workerWorkflowBundle(options.logger, options.bundleCacheDir),
+    workflowBundle,
+    // Pinned by default: a rollback never moves to another build mid-way (the watchdog opts out at
+    // continue-as-new, see rollback-watchdog.ts).
+    ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
     activities,
     shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: options.env.WORKER_MAX_CACHED_WORKFLOWS,
     ...options.overrides,
   });
-  return new RollbackWorker(worker, clients);
+  return new RollbackWorker(worker, clients, version);
 }

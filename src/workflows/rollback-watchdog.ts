@@ -18,8 +18,8 @@
 import {
   CancellationScope,
   condition,
-  continueAsNew,
   isCancellation,
+  makeContinueAsNewFunc,
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
@@ -170,8 +170,12 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
       // The next scrape one interval after this one began: the time spent scraping and judging does
       // not stretch the interval (500 watchdogs on a busy worker would drift, and detect later).
       await sleep(Math.max(1, measured.watch.intervalSeconds * 1000 - (Date.now() - tick)));
-      if (workflowInfo().historyLength > input.maxHistoryEvents) {
-        await continueAsNew<typeof rollbackWatchdog>({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { previous, rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
+      // A new run every maxHistoryEvents keeps the history short; a new run too as soon as another
+      // build is made current, since the watchdog, unlike a rollback, moves to the current build (a
+      // rollback stays Pinned to the build that started it).
+      const info = workflowInfo();
+      if (info.historyLength > input.maxHistoryEvents || info.targetWorkerDeploymentVersionChanged) {
+        await makeContinueAsNewFunc<typeof rollbackWatchdog>({ initialVersioningBehavior: 'AUTO_UPGRADE' })({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { previous, rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
       }
     }
   } catch (err) {

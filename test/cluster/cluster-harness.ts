@@ -34,6 +34,9 @@ export interface TestCluster {
 
 const say = (line: string) => console.log(`[cluster test] ${line}`);
 
+/** Dynamic config under which a build that no rollback is pinned to any more is reported drained within seconds. */
+export const DRAINAGE_IN_SECONDS = { 'matching.wv.VersionDrainageStatusVisibilityGracePeriod': '1s', 'matching.wv.VersionDrainageStatusRefreshInterval': '1s' };
+
 export async function startTestCluster(options: { ui?: boolean } = {}): Promise<TestCluster> {
   const binaries = await resolveClusterBinaries(say);
   const worker = await workerCommand();
@@ -47,6 +50,8 @@ export async function startTestCluster(options: { ui?: boolean } = {}): Promise<
     ports,
     dir: mkdtempSync(join(tmpdir(), 'cluster-')),
     uiPort: options.ui ? await freePort() : null,
+    // Worker versioning judges a build drained after a grace period (3 minutes by default): seconds here.
+    extraDynamicConfig: DRAINAGE_IN_SECONDS,
   };
   await migrateDatabases(binaries.sqlTool, settings, say);
   const { serverArgs, uiArgs } = writeClusterConfig(settings);

@@ -3,20 +3,23 @@
  * shards, its Web UI server, two worker processes, the real sandbox and database. A fullRollback and a
  * dataRestore end to end; a rollback started and approved in the Web UI; a worker SIGKILLed mid-step
  * while the other finishes; the Temporal server SIGKILLed at a gate and restarted; PostgreSQL
- * restarted mid-rollback; and every history made here replayed against the current workflow code.
+ * restarted mid-rollback; a rollback pinned to its build across a worker upgrade (worker versioning);
+ * and every history made here replayed against the current workflow code.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseDocument, stringify } from 'yaml';
 import { ensureSandboxDatabase } from '../../sandbox/database.ts';
 import { sandboxRunbookFor, startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
-import { waitForPoller } from '../../scripts/lib/temporal.ts';
+import { ensureSearchAttributes, waitForPoller } from '../../scripts/lib/temporal.ts';
+import { ensureNamespace } from '../../scripts/lib/cluster.ts';
+import { pinnedUpgrade } from '../versioning-scenario.ts';
 import { createActivities } from '../../src/activities/index.ts';
 import { TASK_QUEUE } from '../../src/contract/index.ts';
 import { ProviderClients } from '../../src/providers/index.ts';
@@ -188,6 +191,18 @@ describe('a Temporal cluster on PostgreSQL with two workers', { timeout: 600_000
     await handle.signal(approveSignal, { by: 'bob' });
     await handle.result();
     assert.deepEqual(sandbox.router.state(), { weights: { stable: 100, canary: 0 }, instances: { stable: 3, canary: 0 } });
+  });
+
+  test('worker versioning: a rollback waiting on build A finishes there after build B is made current; B takes new ones; A drains (test/versioning-scenario.ts)', async () => {
+    // A namespace of its own: the two worker processes above poll 'default' as the current build.
+    await ensureNamespace(cluster.connection, 'versioning');
+    await ensureSearchAttributes(cluster.connection, 'versioning');
+    const nativeConnection = await NativeConnection.connect({ address: cluster.address });
+    try {
+      await pinnedUpgrade({ client: new Client({ connection: cluster.connection, namespace: 'versioning' }), nativeConnection, address: cluster.address });
+    } finally {
+      await nativeConnection.close();
+    }
   });
 
   test('every history recorded on the cluster replays against the current workflow code', async () => {
