@@ -72,7 +72,7 @@ if (command === 'start' || command === 'cluster') {
     [needs.has('temporal') || whole, 'Resolving the Temporal CLI (built from its Go module the first time: several minutes)', [...tsx, 'scripts/temporal-cli.ts']],
     [needs.has('cluster') || whole, 'Resolving the Temporal server, temporal-sql-tool and UI server for the cluster tests (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/cluster-binaries.ts']],
     [needs.has('docker') || whole, 'Resolving Docker Compose v2 for the docker-compose provider tests (built from its Go module the first time: several minutes)', [...tsx, 'scripts/docker-tools.ts']],
-    [needs.has('alerting'), 'Resolving Prometheus and Alertmanager for the tests that run them (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/alerting-binaries.ts']],
+    [needs.has('alerting') || whole, 'Resolving Prometheus and Alertmanager for the alerting chain test (built from their Go modules the first time: several minutes)', [...tsx, 'scripts/alerting-binaries.ts']],
     [whole, 'Typecheck (tsc --noEmit, strict)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']],
     [whole, 'Lint (eslint)', ['node_modules/eslint/bin/eslint.js', '.']],
   ];
