@@ -19,7 +19,7 @@ import { gateSubject, SIGNING_NAMESPACE, signedStatement, TASK_QUEUE, type Healt
 import { abortUpdate, approveUpdate, rejectUpdate, statusQuery } from '../src/contract/messages.ts';
 import { createSignatureActivities } from '../src/activities/signatures.ts';
 import { parsePrivateKey, planHash, signSshsig, verifySshsig } from '../src/providers/ssh-signatures.ts';
-import { signRequest } from '../src/cli/sign.ts';
+import { readKey, signRequest } from '../src/cli/sign.ts';
 import { renderIncidentReport } from '../src/plan/report.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import type { Runbook } from '../src/runbook/schema.ts';
@@ -73,6 +73,28 @@ describe('SSH signatures (PROTOCOL.sshsig) against ssh-keygen', () => {
     assert.deepEqual(verifySshsig('hello', SIGNING_NAMESPACE, 'approve\n'), { ok: false, why: 'not an SSH signature (expected -----BEGIN SSH SIGNATURE----- ... -----END SSH SIGNATURE-----)' });
     const broken = signature.replace(/\n(.{10})/, '\nAAAAAAAAAA');
     assert.equal(verifySshsig(broken, SIGNING_NAMESPACE, 'approve\n').ok, false);
+  });
+
+  test("--key with a public key file signs through ssh-agent (the private key file gone), and says why when it cannot", async () => {
+    const erin = keyPair('erin');
+    const agent = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
+    const env = { PATH: process.env.PATH, SSH_AUTH_SOCK: /SSH_AUTH_SOCK=([^;]+);/.exec(agent)![1], SSH_AGENT_PID: /SSH_AGENT_PID=(\d+);/.exec(agent)![1] };
+    try {
+      execFileSync('ssh-add', ['-q', erin.file], { env, stdio: 'ignore' });
+      rmSync(erin.file); // only the agent holds the private half now
+      const statement = 'approve before-cleanup\n';
+      const verdict = verifySshsig(await readKey(`${erin.file}.pub`, env).sign(statement), SIGNING_NAMESPACE, statement);
+      assert.deepEqual(verdict, { ok: true, key: erin.publicKey.split(' ').slice(0, 2).join(' '), fingerprint: erin.fingerprint });
+      const frank = keyPair('frank');
+      rmSync(frank.file); // neither on disk nor in the agent
+      await assert.rejects(readKey(`${frank.file}.pub`, env).sign(statement), { message: new RegExp(`^--key ${frank.file}\\.pub: ssh-agent did not sign: .*\\(is the key added\\? ssh-add -l lists what the agent holds\\)$`, 's') });
+      assert.throws(
+        () => readKey(`${erin.file}.pub`, { PATH: process.env.PATH }),
+        { message: `--key ${erin.file}.pub is a public key, signed with through ssh-agent, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key, or give the private key file` },
+      );
+    } finally {
+      process.kill(Number(env.SSH_AGENT_PID));
+    }
   });
 
   test('a passphrase-protected key is refused with the way to sign it instead', () => {

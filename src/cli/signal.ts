@@ -24,7 +24,7 @@ interface SignalCommand {
   signal(handle: WorkflowHandle, payload: Record<string, unknown>): Promise<void>;
 }
 
-const KEY_NOTE = `\n\n--key signs the request with an OpenSSH ed25519 private key (unencrypted; for a passphrase or ssh-agent use \`rollback sign\` and ssh-keygen): runbooks with approvals.signed or a gate's signed: required count only signed requests by a key listed for you.`;
+const KEY_NOTE = `\n\n--key signs the request with an OpenSSH ed25519 key: a private key file (unencrypted), or a public key file (~/.ssh/id_ed25519.pub) whose private half ssh-agent holds (passphrase-protected and hardware keys work this way): runbooks with approvals.signed or a gate's signed: required count only signed requests by a key listed for you.`;
 
 /** The flags approve, reject, decide and abort take (each uses some of them). */
 export const SIGNAL_OPTIONS = {
@@ -51,28 +51,28 @@ const withComment = (v: Values) => ({ by: v.by, ...(v.comment !== undefined && {
 
 export const signalCommands: Record<SignalName, SignalCommand> = {
   approve: {
-    usage: `Usage: rollback approve <workflowId> --by <you> [--comment "<text>"] [--key <private key file>]\n\nApproves the gate the rollback waits at.${KEY_NOTE}`,
+    usage: `Usage: rollback approve <workflowId> --by <you> [--comment "<text>"] [--key <key file>]\n\nApproves the gate the rollback waits at.${KEY_NOTE}`,
     options: { comment: true },
     payload: withComment,
     update: (h, p) => h.executeUpdate(approveUpdate, { args: [p as { by: string }] }),
     signal: (h, p) => h.signal(approveSignal, p as { by: string }),
   },
   reject: {
-    usage: `Usage: rollback reject <workflowId> --by <you> --reason "<why>" [--key <private key file>]\n\nRejects the gate the rollback waits at: the rollback stops there.${KEY_NOTE}`,
+    usage: `Usage: rollback reject <workflowId> --by <you> --reason "<why>" [--key <key file>]\n\nRejects the gate the rollback waits at: the rollback stops there.${KEY_NOTE}`,
     options: { reason: true },
     payload: (v) => ({ by: v.by, reason: v.reason }),
     update: (h, p) => h.executeUpdate(rejectUpdate, { args: [p as { by: string; reason: string }] }),
     signal: (h, p) => h.signal(rejectSignal, p as { by: string; reason: string }),
   },
   decide: {
-    usage: `Usage: rollback decide <workflowId> --by <you> --action ${ACTIONS.join('|')} [--key <private key file>]\n\nDecides what happens after a failed step: run it again, go on without it, undo what was done, or stop.${KEY_NOTE}`,
+    usage: `Usage: rollback decide <workflowId> --by <you> --action ${ACTIONS.join('|')} [--key <key file>]\n\nDecides what happens after a failed step: run it again, go on without it, undo what was done, or stop.${KEY_NOTE}`,
     options: { action: true },
     payload: (v) => ({ by: v.by, action: v.action }),
     update: (h, p) => h.executeUpdate(decideUpdate, { args: [p as { by: string; action: DecisionAction }] }),
     signal: (h, p) => h.signal(decideSignal, p as { by: string; action: DecisionAction }),
   },
   abort: {
-    usage: `Usage: rollback abort <workflowId> --by <you> --reason "<why>" [--key <private key file>]\n\nStops the rollback where it stands; completed steps are left as they are.${KEY_NOTE}`,
+    usage: `Usage: rollback abort <workflowId> --by <you> --reason "<why>" [--key <key file>]\n\nStops the rollback where it stands; completed steps are left as they are.${KEY_NOTE}`,
     options: { reason: true },
     payload: (v) => ({ by: v.by, reason: v.reason }),
     update: (h, p) => h.executeUpdate(abortUpdate, { args: [p as { by: string; reason: string }] }),
@@ -139,7 +139,7 @@ export async function sign(argv: string[]): Promise<number> {
   return withTemporal(async (temporal) => {
     const signing = await statementFor(temporal, temporal.client.workflow.getHandle(id), name, payload);
     if (key) {
-      console.log(JSON.stringify(signedPayload(key, signing), null, 2));
+      console.log(JSON.stringify(await signedPayload(key, signing), null, 2));
       return 0;
     }
     process.stdout.write(signing.statement);
