@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import type { FullRollbackResult, RollbackStatus } from '../src/contract/index.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/contract/messages.ts';
+import { checkDrills } from '../src/runbook/drill-schema.ts';
 import { FlyMachinesEmulator } from './emulators/fly-machines.ts';
 import { SlackEmulator } from './emulators/slack.ts';
 import { StatuspageEmulator } from './emulators/statuspage.ts';
@@ -23,6 +24,7 @@ import { failureOf, startRollback, startRollbackTestEnv, waitForStatus, type Rol
 import { addSeedRunbook, cliCalls, fakeCli, jsonSchemaProblems, loadSeed, rebase, startServiceStandIn, type ServiceStandIn } from './seed-runbooks.ts';
 
 const FILE = 'seed-000-fly.yaml';
+const STAGING_FILE = 'seed-000-fly-staging.yaml'; // l.394-395: the staging drill's target
 const SYSTEM = 'seed-000-fly';
 const TOKEN = 'fo1_test_seed_000';
 const APP = 'healthcare-clinic-backend';
@@ -140,6 +142,20 @@ describe('seed 000 runbook (Fly: triggers, phases 1-5, the schema, drills)', { t
     assert.deepEqual(runbook.rto, { detectionMinutes: 2, decisionMinutes: 5, executionMinutes: 10, verificationMinutes: 5 });
     assert.deepEqual(runbook.phases.map((p) => p.name).slice(0, 5), ['Security foundation', 'LangGraph extraction', 'Dual-lane routing', 'RAG and memory', 'Grok integration']);
     assert.equal(runbook.drills['production-readonly']?.dryRun, true);
+  });
+
+  test('l.394-395 staging drill: the staging runbook loads and passes the JSON Schema, and holds what the drill needs as rollbackDrill checks it when the drill starts', () => {
+    const drill = loadSeed(FILE).drills['staging-high-error-rate'];
+    assert.equal(drill?.system, 'seed-000-fly-staging');
+    assert.deepEqual(drill?.scenario && 'action' in drill.scenario && 'command' in drill.scenario.action ? drill.scenario.action.command : null, ['./scripts/rollback_drill.sh', '--env', 'staging', '--scenario', 'high-error-rate']);
+    assert.deepEqual(jsonSchemaProblems(STAGING_FILE), []);
+    const staging = loadSeed(STAGING_FILE);
+    assert.equal(staging.system, 'seed-000-fly-staging');
+    assert.deepEqual(staging.release?.settings.apps, { app: `${APP}-staging` });
+    assert.deepEqual(staging.watch?.rules.map((r) => [r.name, r.above, Object.keys(r.action)[0]]), [['error-rate', 10, 'rollback']], 'the scenario is detected, so detection is scored');
+    const problems: string[] = [];
+    checkDrills({ ...staging, drills: { 'staging-high-error-rate': { ...drill!, system: undefined } } }, (path, message) => problems.push(`${path.join('.')}: ${message}`));
+    assert.deepEqual(problems, []);
   });
 
   test("immediate full rollback: stable scaled to 3 and the canary to 0, the seed's three stages met; the status page incident opened and resolved, both Slack channels told", async () => {
