@@ -40,6 +40,8 @@ const SIGNS = /** @type {[Need, RegExp][]} */ ([
   ['alerting', /alerting-binaries\.ts|\bresolveAlertingBinaries\b/],
   ['bundler', /\bworkflowBundlePath\(\{ cacheDir/],
   ['crash', /\bSIGKILL/],
+  // Chromium driven from outside test/browser/ (the cluster suite's UI check, the imported draft's dry run).
+  ['browser', /\blaunchChromium\(/],
 ]);
 
 /**
