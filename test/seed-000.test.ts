@@ -8,12 +8,12 @@
  * PATH that records the scripts it was asked to run. Only endpoints, windows and timeouts are changed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import type { FullRollbackResult, RollbackStatus } from '../src/contract/index.ts';
+import { TASK_QUEUE, type DrillResult, type FullRollbackResult, type RollbackStatus } from '../src/contract/index.ts';
 import { approveSignal, decideSignal, statusQuery } from '../src/contract/messages.ts';
 import { checkDrills } from '../src/runbook/drill-schema.ts';
 import { FlyMachinesEmulator } from './emulators/fly-machines.ts';
@@ -156,6 +156,74 @@ describe('seed 000 runbook (Fly: triggers, phases 1-5, the schema, drills)', { t
     const problems: string[] = [];
     checkDrills({ ...staging, drills: { 'staging-high-error-rate': { ...drill!, system: undefined } } }, (path, message) => problems.push(`${path.join('.')}: ${message}`));
     assert.deepEqual(problems, []);
+  });
+
+  test('l.394-395 staging drill end to end: the team\'s script makes the staging app err, its watchdog detects it and rolls its release back, the script clears it, every stage scored against production\'s RTO', async () => {
+    // The staging app l.326 deploys, on V2 (V1 before it). The seed does not say what its script's
+    // high-error-rate scenario does; the stand-in makes the release serving when it runs answer half its
+    // requests with 500s (as a bad deploy would), so a rollback of the release takes the errors away.
+    const stagingApp = `${APP}-staging`;
+    appsAsDeployed();
+    fly.addApp(stagingApp);
+    for (let i = 0; i < 2; i++) fly.addMachine(stagingApp, { image: image('V2'), history: [image('V0'), image('V1')] });
+    const faultFile = join(work, 'staging-fault');
+    const scripts = join(work, 'scripts');
+    mkdirSync(scripts, { recursive: true });
+    writeFileSync(join(scripts, 'rollback_drill.sh'), `#!/bin/sh\nprintf '%s\\n' "$*" >> "${scripts}/rollback_drill.calls"\ncase "$*" in *high-error-rate) echo "${image('V2')}" > "${faultFile}";; *"--scenario none") rm -f "${faultFile}";; *) exit 2;; esac\n`);
+    chmodSync(join(scripts, 'rollback_drill.sh'), 0o755);
+    const erring = () => existsSync(faultFile) && readFileSync(faultFile, 'utf8').trim() === fly.machines(stagingApp)[0]!.config.image;
+    let ok = 0;
+    let errors = 0;
+    const tick = setInterval(() => { ok += 25; if (erring()) errors += 25; else ok += 25; }, 500);
+    const staging = await startServiceStandIn({
+      '/health': () => ({ status: 200, text: 'ok' }),
+    }, () => [
+      '# TYPE http_requests_total counter',
+      `http_requests_total{status="200"} ${ok}`,
+      `http_requests_total{status="500"} ${errors}`,
+      '# TYPE http_request_duration_seconds histogram',
+      `http_request_duration_seconds_bucket{le="0.05"} ${ok + errors}`,
+      `http_request_duration_seconds_bucket{le="+Inf"} ${ok + errors}`,
+      `http_request_duration_seconds_sum ${(ok + errors) * 0.02}`,
+      `http_request_duration_seconds_count ${ok + errors}`,
+      '',
+    ].join('\n'));
+    try {
+      addSeedRunbook(t, STAGING_FILE, (doc) => {
+        Object.assign(doc.release.settings, { baseUrl: fly.url, pollIntervalMs: 10, requestTimeoutMs: 15_000, waitTimeoutSeconds: 30 });
+        doc.providers.scripts.settings.cwd = work;
+        doc.health = rebase(doc.health, 'https://healthcare-clinic-backend-staging.fly.dev', staging.url);
+        Object.assign(doc.health, { windowSeconds: 2, minRequests: 5 });
+        doc.watch.intervalSeconds = 2;
+      });
+      const drill = t.runbooks.get(SYSTEM)!.drills['staging-high-error-rate']!;
+      Object.assign(drill, { verifySeconds: 1, timeoutMinutes: 3 });
+
+      const handle = await t.env.client.workflow.start('rollbackDrill', { taskQueue: TASK_QUEUE, workflowId: `drill-seed-000-staging-${Date.now()}`, args: [{ system: SYSTEM, drill: 'staging-high-error-rate', requestedBy: 'carol' }] });
+      t.started.push(handle);
+      const result: DrillResult = await handle.result();
+      assert.equal(result.outcome, 'passed', result.why ?? '');
+      assert.equal(result.target, 'seed-000-fly-staging');
+      assert.equal(result.detectedBy, 'watchdog', 'l.28 error rate > 10%: the staging watchdog started the rollback');
+      assert.equal(result.rollbackState, 'completed');
+      assert.deepEqual(result.stages.map((s) => [s.stage, s.targetSeconds, s.unscored ?? s.met]), [
+        ['detection', 120, true],
+        ['decision', 300, true],
+        ['execution', 600, true],
+        ['verification', 300, true],
+        ['total', 1320, true],
+      ], "scored against seed-000-fly.yaml's rto (l.356-362)");
+      assert.deepEqual(fly.machines(stagingApp).map((m) => m.config.image), [image('V1'), image('V1')], 'the staging app rolled back to V1');
+      assert.deepEqual(readFileSync(join(scripts, 'rollback_drill.calls'), 'utf8').split('\n').filter(Boolean), ['--env staging --scenario high-error-rate', '--env staging --scenario none']);
+      assert.equal(existsSync(faultFile), false, 'the scenario cleared');
+      assert.equal(result.undo?.failed, null);
+      assert.deepEqual([`${APP}-stable`, `${APP}-canary`].map(started), [2, 2], 'production untouched');
+      assert.deepEqual(fly.machines(`${APP}-canary`).map((m) => m.config.image), [image('V2'), image('V2')], 'production untouched');
+    } finally {
+      clearInterval(tick);
+      await t.env.client.workflow.getHandle('rollback-watchdog:seed-000-fly-staging').terminate('test over').catch(() => undefined);
+      await staging.stop();
+    }
   });
 
   test("immediate full rollback: stable scaled to 3 and the canary to 0, the seed's three stages met; the status page incident opened and resolved, both Slack channels told", async () => {

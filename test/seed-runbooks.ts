@@ -68,9 +68,10 @@ export interface ServiceStandIn {
 /**
  * The service a runbook's health section reaches: `routes` answer by path (status and JSON body), and
  * /metrics is a Prometheus text endpoint whose request counter grows 50 a second, all 200s answered
- * within 50 ms, so a window of a second or more has enough requests and a healthy p95.
+ * within 50 ms, so a window of a second or more has enough requests and a healthy p95; `metrics`, when
+ * given, writes /metrics instead (a stand-in that errs).
  */
-export async function startServiceStandIn(routes: Record<string, (req: IncomingMessage, body: string) => { status: number; json?: unknown; text?: string }>): Promise<ServiceStandIn> {
+export async function startServiceStandIn(routes: Record<string, (req: IncomingMessage, body: string) => { status: number; json?: unknown; text?: string }>, metrics?: () => string): Promise<ServiceStandIn> {
   const started = Date.now();
   const requests: ServiceStandIn['requests'] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -81,7 +82,7 @@ export async function startServiceStandIn(routes: Record<string, (req: IncomingM
       requests.push({ method: req.method ?? 'GET', path, body });
       if (path === '/metrics') {
         const n = Math.floor(((Date.now() - started) / 1000) * 50);
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheusText(n));
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics ? metrics() : prometheusText(n));
         return;
       }
       const route = routes[path];
