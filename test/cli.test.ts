@@ -99,7 +99,7 @@ describe('rollback CLI', { timeout: 240_000 }, () => {
     const run = await rollback('decide', id, '--by', 'bob', '--action', 'yolo');
     assert.equal(run.code, 2);
     assert.equal(run.stderr.split('\n')[0], "rollback decide: --action must be one of retry, skip, compensate, abort; got 'yolo'");
-    assert.match(run.stderr, /^Usage: rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort \[--key <private key file>\]$/m);
+    assert.match(run.stderr, /^Usage: rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort \[--key <key file>\]$/m);
     assert.equal((await handle.query(statusQuery)).events.length, eventsBefore);
   });
 
@@ -160,7 +160,7 @@ describe('rollback CLI', { timeout: 240_000 }, () => {
     }
     const help = await runCli(t.env.address, ['help'], tmpdir(), [binPath]); // the shim finds tsx and the CLI from any directory
     assert.equal(help.code, 0, help.stderr);
-    assert.match(help.stdout, /^ {2}rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort \[--key <private key file>\]$/m);
+    assert.match(help.stdout, /^ {2}rollback decide <workflowId> --by <you> --action retry\|skip\|compensate\|abort \[--key <key file>\]$/m);
     const startHelp = await rollback('start', '--help');
     assert.equal(startHelp.code, 0);
     assert.match(startHelp.stdout, /^Usage: rollback start <type>/);

@@ -90,7 +90,7 @@ describe('SSH signatures (PROTOCOL.sshsig) against ssh-keygen', () => {
       await assert.rejects(readKey(`${frank.file}.pub`, env).sign(statement), { message: new RegExp(`^--key ${frank.file}\\.pub: ssh-agent did not sign: .*\\(is the key added\\? ssh-add -l lists what the agent holds\\)$`, 's') });
       assert.throws(
         () => readKey(`${erin.file}.pub`, { PATH: process.env.PATH }),
-        { message: `--key ${erin.file}.pub is a public key, signed with through ssh-agent, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key, or give the private key file` },
+        { message: `--key ${erin.file}.pub is a public key, whose private half ssh-agent must hold, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key, or give the private key file` },
       );
     } finally {
       process.kill(Number(env.SSH_AGENT_PID));

@@ -1,5 +1,5 @@
 /**
- * Signed requests from the CLI: `--key <private key file>` on approve, reject, decide and abort, and
+ * Signed requests from the CLI: `--key <key file>` on approve, reject, decide and abort, and
  * `rollback sign`, which prints the signed payload to paste into the UI's Signal or Update dialog (or,
  * without --key, the statement to sign with `ssh-keygen -Y sign -n rollback-runbooks`).
  */
@@ -60,7 +60,7 @@ export function readKey(file: string, env: Record<string, string | undefined> = 
     throw new UsageError(`--key ${file}: ${(err as Error).message}`);
   }
   if (/^ssh-ed25519 \S+/.test(text.trim())) {
-    if (!env.SSH_AUTH_SOCK) throw new UsageError(`--key ${file} is a public key, signed with through ssh-agent, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key, or give the private key file`);
+    if (!env.SSH_AUTH_SOCK) throw new UsageError(`--key ${file} is a public key, whose private half ssh-agent must hold, but SSH_AUTH_SOCK is not set: start ssh-agent and ssh-add the key, or give the private key file`);
     return { sign: (statement) => signWithAgent(file, statement, env) };
   }
   try {
