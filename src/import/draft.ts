@@ -206,12 +206,19 @@ export function assembleDraft(system: string, file: string, entries: Entry[], pr
 
   if (Object.keys(providers).length) runbook.providers = providers;
   if (phases.length) runbook.phases = phases;
+  // Drill cadence becomes a read-only drill on that schedule: it works on any runbook (every provider
+  // read, every gate's approvers checked, the dry run timed) and changes nothing. A drill that injects a
+  // fault needs a scenario and its undo, which a document rarely spells out: a reviewer adds one.
+  const drills: Json = {};
   for (const d of prose.drills) {
-    trailing.push(`drills (recovered, not emitted live: a drill rehearses a fullRollback with a scenario and approvers the document does not give):${cite(d.line, d.text)}`);
-    trailing.push(`  ${slug(d.cadence)}: { schedule: { cron: "${d.cron}" }, dryRun: true, approver: <FILL: approver>, approveGates: [] }`);
+    const name = slug(`${d.cadence}-readonly`);
+    if (drills[name]) continue;
+    drills[name] = { description: `read-only rehearsal ${d.cadence}; add a scenario (and its undo) to rehearse for real`, dryRun: true, approver: fill('who acts as approver in the drill'), schedule: { cron: d.cron } };
+    comments.push({ path: ['drills', name], text: cite(d.line, d.text) });
   }
+  if (Object.keys(drills).length) runbook.drills = drills;
 
-  const order = ['system', 'description', 'traffic', 'providers', 'health', 'watch', 'approvers', 'gates', 'statusPage', 'notify', 'rto', 'databases', 'keyspaces', 'sqlite', 'volumes', 'phases'];
+  const order = ['system', 'description', 'traffic', 'providers', 'health', 'watch', 'approvers', 'gates', 'statusPage', 'notify', 'rto', 'databases', 'keyspaces', 'sqlite', 'volumes', 'phases', 'drills'];
   const ordered = Object.fromEntries([...order.filter((k) => k in runbook).map((k) => [k, runbook[k]]), ...Object.entries(runbook).filter(([k]) => !order.includes(k))]);
   const doc = new Document(ordered);
   doc.commentBefore = ` DRAFT imported from ${file} by \`rollback import\`: every item cites the line it came from.\n Fill each <FILL: ...> (the loader refuses the file until none is left), review each REVIEW, read the report.`;
