@@ -1,19 +1,20 @@
 /**
  * docs/seed-coverage.md against what it cites: every runbook path:line exists and holds the key or
  * value the row names; every row says how (automated, partly, out of scope, refused by design), with
- * a reason where it is not automated; the totals at the top count the rows. The seeds live outside the
- * repository (../shared/seeds beside it on a team's machine, absent in a fresh clone): where they are
- * there, each cited seed line range exists and holds the words the row quotes; where not, only the
- * runbook side is checked. Starts nothing.
+ * a reason where it is not automated; the totals at the top count the rows; and each cited seed line
+ * range exists and holds the words the row quotes, read from the seeds' copies the importer's tests keep
+ * (test/fixtures/import/seeds/seed-NNN.md, each the seed file NNN_*.txt unchanged). Starts nothing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 const root = join(import.meta.dirname, '..');
 const doc = readFileSync(join(root, 'docs', 'seed-coverage.md'), 'utf8');
-const seedsDir = join(root, '..', 'shared', 'seeds');
+/** The seeds, kept verbatim as the importer's fixtures: seed-000.md is 000_*.txt. */
+const seedsDir = join(root, 'test', 'fixtures', 'import', 'seeds');
+const seedCopy = (seedFile: string) => join(seedsDir, `seed-${seedFile.slice(0, 3)}.md`);
 const HOW = ['automated', 'partly', 'out of scope', 'refused by design'] as const;
 type How = (typeof HOW)[number];
 
@@ -113,10 +114,9 @@ describe('docs/seed-coverage.md', () => {
     assert.deepEqual(totals.get('all'), count(rows), 'totals of all seeds');
   });
 
-  const seedsHere = existsSync(seedsDir) && readdirSync(seedsDir).some((f) => /^\d{3}_.*\.txt$/.test(f));
-  test('each seed line range cited exists and holds the words quoted (only where the seeds are beside the repository)', { skip: seedsHere ? false : `no seeds at ${seedsDir} (a fresh clone): the runbook side alone is checked` }, () => {
+  test('each seed line range cited exists and holds the words quoted', () => {
     for (const row of rows) {
-      const file = join(seedsDir, row.seedFile);
+      const file = seedCopy(row.seedFile);
       assert.ok(existsSync(file), `docs/seed-coverage.md:${row.line}: no seed ${row.seedFile}`);
       const lines = readFileSync(file, 'utf8').split('\n');
       assert.ok(row.from >= 1 && row.from <= row.to && row.to <= lines.length, `docs/seed-coverage.md:${row.line}: ${row.seedFile}:${row.from}-${row.to} is outside its ${lines.length} lines`);
