@@ -157,23 +157,32 @@ export type LogCheckSpec = z.output<typeof logCheckSchema>;
 export type LogApiCheckSpec = z.output<typeof logApiCheckSchema>;
 export type HealthCheckSpec = HttpCheckSpec | CommandCheckSpec | LogCheckSpec | LogApiCheckSpec;
 
-const CHECK_FORMS: [string, z.ZodType][] = [
-  ['url', httpCheckSchema],
-  ['command', commandCheckSchema],
-  ['logs', logCheckSchema],
-  ['logsFrom', logApiCheckSchema],
-];
-
-/** A check that matches no form is said in the words of the form its keys choose (url, command, logs or logsFrom). */
-function checkProblem(input: unknown): string {
-  const form = input && typeof input === 'object' ? CHECK_FORMS.find(([key]) => key in input) : undefined;
-  if (!form) return 'a check needs url (an HTTP request), command (a command to run), logs (a command whose lines are counted) or logsFrom (a log API whose lines are counted)';
-  const result = form[1].safeParse(input);
-  if (result.success) return 'matches none of the allowed forms';
-  return result.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+/**
+ * The error of a union of forms each told apart by one key (a check's url, command, logs...): an entry
+ * matching none is said in the words of the form its keys choose, or `missing` when they choose none.
+ */
+export function formProblem(forms: readonly (readonly [key: string, schema: z.ZodType])[], missing: string) {
+  return (issue: { input: unknown }): string => {
+    const input = issue.input;
+    const form = input && typeof input === 'object' ? forms.find(([key]) => key in input) : undefined;
+    if (!form) return missing;
+    const result = form[1].safeParse(input);
+    if (result.success) return 'matches none of the allowed forms';
+    return result.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+  };
 }
 
-export const healthCheckSchema = z.union([httpCheckSchema, commandCheckSchema, logCheckSchema, logApiCheckSchema], { error: (issue) => checkProblem(issue.input) });
+const checkProblem = formProblem(
+  [
+    ['url', httpCheckSchema],
+    ['command', commandCheckSchema],
+    ['logs', logCheckSchema],
+    ['logsFrom', logApiCheckSchema],
+  ],
+  'a check needs url (an HTTP request), command (a command to run), logs (a command whose lines are counted) or logsFrom (a log API whose lines are counted)',
+);
+
+export const healthCheckSchema = z.union([httpCheckSchema, commandCheckSchema, logCheckSchema, logApiCheckSchema], { error: checkProblem });
 
 /** A limit on a metric: a number in its unit, or a multiple of what the baseline measured before the first change. */
 const relativeLimit = z.strictObject({

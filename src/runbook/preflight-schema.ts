@@ -6,7 +6,7 @@
  * that must exist and be ready. Pure (zod only); the checks run in src/activities/preflight-checks.ts.
  */
 import { z } from 'zod';
-import { commandCheckSchema, httpCheckSchema, jsonExpectationSchema } from './health-schema.ts';
+import { commandCheckSchema, formProblem, httpCheckSchema, jsonExpectationSchema } from './health-schema.ts';
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, "-" or "_"');
 const expectations = z.union([jsonExpectationSchema, z.array(jsonExpectationSchema).min(1)]);
@@ -36,23 +36,17 @@ export type HttpPreflightSpec = z.output<typeof httpCheckSchema>;
 export type CommandPreflightSpec = z.output<typeof commandCheckSchema>;
 export type PreflightCheckSpec = SqlPreflightSpec | HttpPreflightSpec | CommandPreflightSpec | ReleasePreflightSpec;
 
-const FORMS: [string, z.ZodType][] = [
-  ['sql', sqlPreflightSchema],
-  ['url', httpCheckSchema],
-  ['command', commandCheckSchema],
-  ['release', releasePreflightSchema],
-];
+const preflightProblem = formProblem(
+  [
+    ['sql', sqlPreflightSchema],
+    ['url', httpCheckSchema],
+    ['command', commandCheckSchema],
+    ['release', releasePreflightSchema],
+  ],
+  'a preflight check needs sql (a read-only query), url (an HTTP request), command (a command to run) or release (a release that must exist and be ready)',
+);
 
-/** An entry that matches no form is said in the words of the form its keys choose. */
-function preflightProblem(input: unknown): string {
-  const form = input && typeof input === 'object' ? FORMS.find(([key]) => key in input) : undefined;
-  if (!form) return 'a preflight check needs sql (a read-only query), url (an HTTP request), command (a command to run) or release (a release that must exist and be ready)';
-  const result = form[1].safeParse(input);
-  if (result.success) return 'matches none of the allowed forms';
-  return result.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-}
-
-export const preflightCheckSchema = z.union([sqlPreflightSchema, httpCheckSchema, commandCheckSchema, releasePreflightSchema], { error: (issue) => preflightProblem(issue.input) });
+export const preflightCheckSchema = z.union([sqlPreflightSchema, httpCheckSchema, commandCheckSchema, releasePreflightSchema], { error: preflightProblem });
 
 export const preflightSchema = z
   .array(preflightCheckSchema)
