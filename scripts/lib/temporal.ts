@@ -1,6 +1,7 @@
 /** Helpers the main job and operator scripts share for talking to a Temporal service. */
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { ALL_SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../src/contract/index.ts';
+import { deploymentBuilds } from '../../src/worker/deployment.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -116,10 +117,9 @@ const WORKER_VERSIONING_MODE_VERSIONED = 2;
 async function routedTo(connection: Connection, namespace: string, pollers: { deploymentOptions?: { deploymentName?: string | null; buildId?: string | null; workerVersioningMode?: number | null } | null }[]): Promise<boolean> {
   const versioned = pollers.map((p) => p.deploymentOptions).filter((o) => o?.workerVersioningMode === WORKER_VERSIONING_MODE_VERSIONED);
   if (versioned.length < pollers.length) return true;
-  const deploymentName = versioned[0]?.deploymentName ?? '';
-  const { workerDeploymentInfo } = await connection.workflowService.describeWorkerDeployment({ namespace, deploymentName }).catch(() => ({ workerDeploymentInfo: null }));
-  const current = workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId;
-  return versioned.some((o) => o?.buildId === current);
+  const builds = await deploymentBuilds(new Client({ connection, namespace }), versioned[0]?.deploymentName ?? '').catch(() => []);
+  const current = builds.find((b) => b.state === 'current')?.buildId;
+  return current !== undefined && versioned.some((o) => o?.buildId === current);
 }
 
 export async function waitForPoller(connection: Connection, namespace: string, timeoutMs: number, pid?: number): Promise<void> {
