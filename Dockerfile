@@ -29,7 +29,8 @@ COPY runbooks ./runbooks
 # The workflow bundle (webpack over src/workflows), built once here rather than by every container start;
 # the worker checks it against the sources it was built from (src/build/workflow-bundle.ts).
 RUN node --import tsx src/build/workflow-bundle-builder.ts .cache/workflow-bundle
-# The worker's own JavaScript (esbuild over src/worker/main.ts: no TypeScript compiled at run time).
+# The worker's own JavaScript (esbuild over src/worker/main.ts: no TypeScript compiled at run time), and
+# dist/worker.mjs.map beside it, through which stack traces name the files in src/.
 RUN node --import tsx src/build/worker-build.ts dist/worker.mjs
 
 # Code stays root-owned (read-only for the worker); only .data (reports, backups) is writable.
@@ -41,4 +42,4 @@ USER node
 STOPSIGNAL SIGTERM
 # The same allocator settings and command as every worker of ours (src/build/worker-command.ts says why).
 ENV MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_MMAP_THRESHOLD_=131072
-CMD ["node", "--max-semi-space-size=4", "dist/worker.mjs"]
+CMD ["node", "--max-semi-space-size=4", "--enable-source-maps", "dist/worker.mjs"]

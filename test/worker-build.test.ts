@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { sha256, type BuildManifest } from '../src/build/build-cache.ts';
 import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS, workerCommand } from '../src/build/worker-command.ts';
+import { lineLevelMappings } from '../src/build/line-level-map.ts';
 import { WORKER_ENTRY, workerEntryPath } from '../src/build/worker-build.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -37,6 +38,17 @@ describe('worker build', () => {
     assert.match(code, /from "@temporalio\/worker"/);
     assert.ok(!code.includes('import.meta.url'), 'every import.meta.url was given its own file');
     assert.ok(code.includes(JSON.stringify(`file://${join(root, 'src/build/workflow-bundle.ts')}`)), "workflow-bundle.ts finds its neighbours from its own path");
+  });
+
+  test("its source map is beside it, named by its last line, line-level, the sources' paths relative to it and their text left out", () => {
+    const code = readFileSync(entry, 'utf8');
+    assert.ok(code.endsWith(`\n//# sourceMappingURL=${basename(entry)}.map\n`));
+    const map = JSON.parse(readFileSync(`${entry}.map`, 'utf8')) as { version: number; sources: string[]; sourcesContent?: unknown; names: string[]; mappings: string };
+    assert.equal(map.version, 3);
+    assert.ok(map.sources.includes(relative(dir, join(root, 'src/activities/database.ts'))), map.sources.slice(0, 3).join(', '));
+    assert.equal(map.sourcesContent, undefined);
+    assert.deepEqual(map.names, []);
+    assert.equal(lineLevelMappings(map.mappings), map.mappings, 'one mapping per original line');
   });
 
   test('an unchanged source tree reuses the build; a changed file builds it again', async () => {

@@ -15,12 +15,16 @@
  *     worker has two (activities; workflows): about 25 MB less. Smaller was tried: 1 MB saved only
  *     10 MB more and made a 60,000-key Redis restore 60% slower (it missed its heartbeat timeout);
  *     `--optimize-for-size` likewise slowed the activities' own JavaScript too much.
+ * And --enable-source-maps, so an activity's stack trace names src/ files and lines through the map
+ * worker-build.ts writes beside the build. Measured with `npm run bench:source-maps`: about 9 MB of V8
+ * heap in an idle worker (most of it node reading the npm packages' own maps as they load), the first
+ * stack read 10 ms, each later one some 25 µs more.
  * WORKER_MAX_CACHED_WORKFLOWS is the knob that trades memory for replays (README, "Worker memory").
  */
 import { fileURLToPath } from 'node:url';
 import { workerEntryPath } from './worker-build.ts';
 
-export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--enable-source-maps'];
 
 /** glibc's allocator settings for the worker process (read by glibc when the process starts). */
 export const WORKER_MALLOC_ENV: Readonly<Record<string, string>> = {
