@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { envSchema } from '../src/worker/env.ts';
 import { WORKER_MALLOC_ENV, WORKER_NODE_FLAGS } from '../src/build/worker-command.ts';
-import { defaultPorts, DYNAMIC_CONFIG_PATH, HISTORY_SHARDS, serverConfig, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../scripts/lib/cluster.ts';
+import { defaultPorts, DYNAMIC_CONFIG_PATH, HISTORY_SHARDS, serverConfig, SQL_PLUGIN, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../scripts/lib/cluster.ts';
 import { ALL_SEARCH_ATTRIBUTES } from '../src/contract/index.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -199,10 +199,11 @@ describe('docker-compose.yml and npm run cluster agree', () => {
     assert.equal(service('temporal-ui').image, `temporalio/ui:${TEMPORAL_UI_VERSION}`);
   });
 
-  test('the same schema setup: PostgreSQL 12 plugin, the same two databases, 4 history shards', () => {
+  test('the same schema setup: PostgreSQL 12 plugin on pgx, the same two databases, 4 history shards', () => {
     const settings = { postgres: { host: '127.0.0.1', port: 5432, user: 'temporal' }, databases: { main: 'temporal', visibility: 'temporal_visibility' }, ports: defaultPorts(), dir: '/tmp/x', uiPort: 8233 };
     const config = parse(serverConfig(settings));
-    assert.equal(env().DB, 'postgres12');
+    assert.equal(env().DB, 'postgres12_pgx');
+    assert.equal(SQL_PLUGIN, env().DB);
     assert.equal(config.persistence.datastores['postgres-default'].sql.pluginName, env().DB);
     assert.equal(env().DBNAME, config.persistence.datastores['postgres-default'].sql.databaseName);
     assert.equal(env().VISIBILITY_DBNAME, config.persistence.datastores['postgres-visibility'].sql.databaseName);

@@ -21,6 +21,15 @@ export const TEMPORAL_SERVER_VERSION = '1.29.1';
 /** The UI version the CLI embeds. */
 export const TEMPORAL_UI_VERSION = '2.42.1';
 export const HISTORY_SHARDS = 4;
+/**
+ * Temporal's PostgreSQL plugin on the pgx driver, not lib/pq (`postgres12`): lib/pq sends a query with
+ * parameters as two round trips (prepare, then execute) and prepares it again every time, pgx sends it
+ * once and keeps the prepared statements per connection. Every rollback step is three or four
+ * persistence writes of a dozen statements each, so on this 2-core machine a write took 9 ms with
+ * lib/pq and 4.8 ms with pgx, and a whole immediate rollback 827 ms and 556 ms (bench:rollback; the
+ * dev server 544 ms). The same schema and the same transactions: durability is unchanged.
+ */
+export const SQL_PLUGIN = 'postgres12_pgx';
 export const DYNAMIC_CONFIG_PATH = fileURLToPath(new URL('../../deploy/temporal/dynamicconfig.yaml', import.meta.url));
 
 export const TEMPORAL_SERVER: GoBinary = {
@@ -122,7 +131,7 @@ export interface ClusterSettings {
 
 const sqlStore = (pgTarget: PostgresTarget, database: string, maxConns: number) => ({
   sql: {
-    pluginName: 'postgres12',
+    pluginName: SQL_PLUGIN,
     databaseName: database,
     connectAddr: `${pgTarget.host}:${pgTarget.port}`,
     connectProtocol: 'tcp',
@@ -198,7 +207,7 @@ export function writeClusterConfig(settings: ClusterSettings): { serverArgs: str
 export async function migrateDatabases(sqlTool: string, settings: ClusterSettings, say: Say): Promise<void> {
   const { postgres } = settings;
   const env = { ...process.env, SQL_PASSWORD: postgres.password ?? '' };
-  const base = ['--plugin', 'postgres12', '--endpoint', postgres.host, '--port', String(postgres.port), '--user', postgres.user];
+  const base = ['--plugin', SQL_PLUGIN, '--endpoint', postgres.host, '--port', String(postgres.port), '--user', postgres.user];
   const admin = new pg.Client({ host: postgres.host, port: postgres.port, user: postgres.user, password: postgres.password, database: 'postgres' });
   await admin.connect();
   try {
