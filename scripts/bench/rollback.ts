@@ -200,11 +200,25 @@ async function measure(service: BenchService, sandbox: Sandbox) {
   }
 }
 
-/** The cluster's figures against the dev server's of the same run, with the verdicts of issue 24's targets. */
-function compare(cluster: { medianOverheadPerActivityMs: number; medianWorkflowMs: number }, dev: { medianOverheadPerActivityMs: number; medianWorkflowMs: number }) {
+interface Timed {
+  medianOverheadPerActivityMs: number;
+  medianWorkflowMs: number;
+  loadAverage: number[];
+}
+
+/**
+ * The cluster's figures against the dev server's of the same run, with the verdicts of issue 24's
+ * targets. The two are measured one after the other, so a machine shared with other work can be
+ * busier for one than for the other: the 1-minute load averages are compared too, and a ratio measured
+ * under loads more than 1.5x apart is flagged for a repeat.
+ */
+function compare(cluster: Timed, dev: Timed) {
   const overheadPerActivityRatio = round(ratio(cluster.medianOverheadPerActivityMs, dev.medianOverheadPerActivityMs));
+  const [clusterLoad, devLoad] = [cluster.loadAverage[0] ?? NaN, dev.loadAverage[0] ?? NaN];
   return {
     overheadPerActivityRatio,
+    loadAverage1m: { cluster: clusterLoad, dev: devLoad },
+    loadComparable: Math.max(clusterLoad, devLoad) <= 1.5 * Math.min(clusterLoad, devLoad),
     workflowMsRatio: round(ratio(cluster.medianWorkflowMs, dev.medianWorkflowMs)),
     clusterWithinTarget: cluster.medianOverheadPerActivityMs <= TARGET_CLUSTER_OVERHEAD_MS,
     withinRatioTarget: overheadPerActivityRatio <= TARGET_CLUSTER_VS_DEV,
@@ -241,9 +255,10 @@ ${target}:
     overhead per activity median ${d.medianOverheadPerActivityMs} ms (load ${d.loadAverage.join(' ')})`);
   }
   if (clusterVsDev && cluster && dev) {
-    const line = (what: string, c: { medianOverheadPerActivityMs: number; medianWorkflowMs: number }, dv: { medianOverheadPerActivityMs: number; medianWorkflowMs: number }, vs: ReturnType<typeof compare>) =>
+    const line = (what: string, c: Timed, dv: Timed, vs: ReturnType<typeof compare>) =>
       `${what}: overhead per activity ${c.medianOverheadPerActivityMs} vs ${dv.medianOverheadPerActivityMs} ms (${vs.overheadPerActivityRatio}x); a whole rollback ${c.medianWorkflowMs} vs ${dv.medianWorkflowMs} ms
-    cluster <= ${TARGET_CLUSTER_OVERHEAD_MS} ms ${verdict(vs.clusterWithinTarget)}; within ${TARGET_CLUSTER_VS_DEV}x the dev server ${verdict(vs.withinRatioTarget)}`;
+    cluster <= ${TARGET_CLUSTER_OVERHEAD_MS} ms ${verdict(vs.clusterWithinTarget)}; within ${TARGET_CLUSTER_VS_DEV}x the dev server ${verdict(vs.withinRatioTarget)}` +
+      (vs.loadComparable ? '' : `\n    load average ${vs.loadAverage1m.cluster} vs ${vs.loadAverage1m.dev}: the machine was not equally busy for the two, repeat the run`);
     console.log(`\ncluster vs dev server\n${line('quiet', cluster.a, dev.a, clusterVsDev.quiet)}`);
     if (clusterVsDev.held && cluster.d && dev.d) console.log(line(`${HELD} held open`, cluster.d, dev.d, clusterVsDev.held));
   }
