@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../src/contract/index.ts';
 import { failureOf, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
 import { approveSignal, pauseSignal, resumeSignal, statusQuery, watchdogStatusQuery } from '../src/contract/messages.ts';
@@ -25,8 +26,12 @@ async function watchedSystem(rules: unknown[], options?: { loadRequestsPerSecond
   }, options);
 }
 
+/**
+ * These tests follow the status interval by interval, so the watch loop reports after every
+ * evaluation (`reportEvery: 1`); the test of the watch loop itself runs with the default.
+ */
 async function startWatchdog(system: string, extra: Record<string, unknown> = {}): Promise<WorkflowHandle> {
-  const handle = await t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice', ...extra }] });
+  const handle = await t.env.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(system), args: [{ system, startedBy: 'alice', reportEvery: 1, ...extra }] });
   t.started.push(handle); // RECORD_HISTORIES keeps its history as a replay fixture
   return handle;
 }
@@ -93,6 +98,37 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
     assert.equal(after.actions[0]!.outcome, 'completed');
     assert.deepEqual(system.sandbox.router.changes.map((c) => c.kind), ['weights', 'instances', 'weights', 'instances']);
     await watchdog.cancel();
+  });
+
+  test('the watch loop: a healthy system adds nothing to its watchdog\'s history between reports, the loop judging each interval in its heartbeats; a fault is reported and acted on at once', async () => {
+    const system = await watchedSystem(rateRules);
+    await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
+    // reportEvery left to its default (30): a report every 30 evaluations unless something changes.
+    const watchdog = await startWatchdog(system.name, { reportEvery: undefined });
+    const first = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
+    assert.equal(first.evaluationsTotal, 1, 'the first verdicts are reported at once');
+    assert.equal(first.rules[0]!.last!.verdict, 'healthy');
+    const before = await watchdog.describe();
+    await new Promise((r) => setTimeout(r, 6_000));
+    const quiet = await watchdog.describe();
+    assert.equal(quiet.historyLength, before.historyLength, 'six healthy intervals: not one event in the history');
+    assert.equal((await watchdog.query(watchdogStatusQuery)).evaluationsTotal, 1, 'the status stands at the last report');
+    const loop = quiet.raw.pendingActivities?.[0];
+    assert.equal(loop?.activityType?.name, 'watchSystem');
+    const beat = defaultPayloadConverter.fromPayload<{ evaluated: number; rules: Record<string, { streak: number; last: { verdict: string } }> }>(loop!.heartbeatDetails!.payloads![0]!);
+    assert.ok(beat.evaluated >= 1, `the loop's heartbeat says where it stands: ${JSON.stringify(beat)}`);
+    assert.equal(beat.rules['error-rate']!.last.verdict, 'healthy');
+
+    system.sandbox.deployments.get('canary')!.fault = { errorRatePct: 100, addedLatencyMs: 0 };
+    const following = await watchUntil(watchdog, (s) => s.state === 'following', 15_000);
+    const breaches = following.evaluations.filter((e) => e.results[0]!.verdict === 'breach');
+    assert.equal(following.actions[0]!.detectedAt, breaches[0]!.at, 'detected at the first breach, which the loop reported when the verdict changed');
+    assert.ok(following.evaluationsTotal >= 8, `every interval judged, the quiet ones included: ${following.evaluationsTotal}`);
+    const rollback = t.env.client.workflow.getHandle(following.actions[0]!.workflowId!);
+    await waitForStatus(rollback, (s) => s.state === 'awaiting_approval');
+    assert.deepEqual(system.sandbox.router.state().weights, { stable: 100, canary: 0 });
+    await watchdog.cancel();
+    await rollback.terminate('test done');
   });
 
   test('no traffic is inconclusive: alerted once per rule, shown with the reason, never healthy and never a rollback', async () => {

@@ -79,11 +79,12 @@ export async function startBenchService(name: BenchService['name']): Promise<Ben
   };
 }
 
-/** A worker process as production runs it (src/build/worker-command.ts), against the service at `address`, quiet. */
+/** A worker process as production runs it (src/build/worker-command.ts), against the service at `address`, quiet; `env` over its environment. */
 export async function startBenchWorker(address: string, env: Record<string, string>): Promise<ChildProcess> {
   const worker = await workerCommand();
   return spawn(process.execPath, worker.args, {
-    env: { ...worker.env, ...process.env, ...env, TEMPORAL_ADDRESS: address, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
+    // Quiet and without a metrics endpoint unless `env` asks for one.
+    env: { ...worker.env, ...process.env, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ...env, TEMPORAL_ADDRESS: address, ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }

@@ -3,12 +3,13 @@
  * interval, start the rollback a rule asks for, and follow it. The judging is pure and happens in
  * the workflow (src/plan/watch.ts), so every decision and its reason is in the history.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { TASK_QUEUE, type RollbackWorkflow } from '../contract/index.ts';
 import { healthBetween } from '../providers/health/window.ts';
 import type { MetricsSample } from '../providers/types.ts';
-import { gaugeSelectors, watchMinRequests, type WatchObservation, type WatchSection } from '../plan/watch.ts';
+import { gaugeSelectors, judgeInterval, ruleDue, watchMinRequests, type JudgedInterval, type RuleEvaluation, type RuleState, type WatchObservation, type WatchSection } from '../plan/watch.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
 import { runningHolder } from './system-lock.ts';
@@ -36,6 +37,36 @@ export interface TriggeredRollback {
 /** Started (`repeated`: by an earlier attempt or an earlier copy of the same alert), or not, naming the rollback already running. */
 export type TriggerOutcome = { started: true; workflowId: string; repeated: boolean } | { started: false; workflowId: string; why: string };
 
+/** Where a watch loop stands: handed to it by the watchdog, kept in its heartbeats, returned in its report. */
+export interface WatchLoopState {
+  /** The last scrape, the start of the next window. */
+  previous: StoredSample | null;
+  rules: Record<string, RuleState>;
+  /** When the next scrape is due (one interval after the last began), so a new loop keeps the cadence. */
+  nextAt: string | null;
+}
+
+export interface WatchLoopInput extends WatchLoopState {
+  system: string;
+  /** Report after this many evaluations even when nothing changed, so the watchdog's status stays this fresh. */
+  reportEvery: number;
+}
+
+/** What a watch loop hands back to its watchdog. */
+export interface WatchReport extends WatchLoopState, WatchSettings {
+  /** The evaluations since the loop began, oldest first (at most `keep` of them). */
+  evaluations: { at: string; results: RuleEvaluation[] }[];
+  /** How many evaluations it made (more than `evaluations` holds when it ran long). */
+  evaluated: number;
+  /** Rules that became inconclusive, or measurable again, in order. */
+  changes: JudgedInterval['changes'];
+  /** Why it reported: a rule is due to act, a rule's verdict changed, or `reportEvery` evaluations. */
+  why: 'due' | 'changed' | 'routine';
+}
+
+/** Evaluations a report carries at most (the watchdog's status keeps 20). */
+const REPORT_KEEPS = 20;
+
 export const createWatchActivities = (deps: ActivityDeps) => {
   function settingsOf(system: string): WatchSettings {
     const runbook = runbookFor(deps, system);
@@ -43,6 +74,22 @@ export const createWatchActivities = (deps: ActivityDeps) => {
       throw ApplicationFailure.nonRetryable(`the ${system} runbook has no watch: section: nothing to watch`, 'InvalidRunbook');
     }
     return { watch: runbook.watch, minRequests: watchMinRequests(runbook.watch, runbook.health.minRequests), operators: [...new Set(Object.values(runbook.approvers).flat())] };
+  }
+
+  /** One scrape, judged as a window from `previous`; an endpoint that cannot be read is the observation's problem. */
+  async function scrape(input: { system: string; previous: StoredSample | null }): Promise<WatchSettings & { sample: StoredSample | null; observation: WatchObservation | null }> {
+    const settings = settingsOf(input.system);
+    const runbook = runbookFor(deps, input.system);
+    const gauges = gaugeSelectors(settings.watch);
+    const at = new Date().toISOString();
+    const sample = await deps.clients.get('metrics', runbook.health.metrics!).scrape(gauges).catch((err: Error) => err);
+    if (sample instanceof Error) {
+      const empty = Object.fromEntries(gauges.map((g) => [g, null]));
+      return { ...settings, sample: null, observation: { at, window: null, gauges: empty, problem: `metrics not read: ${sample.message}` } };
+    }
+    // The first scrape (or the first after the endpoint came back) is the start of the next window.
+    const observation = input.previous ? { at, window: healthBetween(restoreSample(input.previous), sample), gauges: sample.gauges, problem: null } : null;
+    return { ...settings, sample: storeSample(sample), observation };
   }
 
   return {
@@ -60,18 +107,48 @@ export const createWatchActivities = (deps: ActivityDeps) => {
      * Safe to retry: it only reads.
      */
     async scrapeWatch(input: { system: string; previous: StoredSample | null }): Promise<WatchSettings & { sample: StoredSample | null; observation: WatchObservation | null }> {
-      const settings = settingsOf(input.system);
-      const runbook = runbookFor(deps, input.system);
-      const gauges = gaugeSelectors(settings.watch);
-      const at = new Date().toISOString();
-      const sample = await deps.clients.get('metrics', runbook.health.metrics!).scrape(gauges).catch((err: Error) => err);
-      if (sample instanceof Error) {
-        const empty = Object.fromEntries(gauges.map((g) => [g, null]));
-        return { ...settings, sample: null, observation: { at, window: null, gauges: empty, problem: `metrics not read: ${sample.message}` } };
+      return scrape(input);
+    },
+
+    /**
+     * The watchdog's loop outside its workflow: scrape every interval, judge every rule
+     * (judgeInterval, as the workflow would), and report back only when the watchdog has something to
+     * do or show: a rule due to act, a rule whose verdict changed (a first breach, a recovery, a rule
+     * that can no longer be measured), or `reportEvery` evaluations in a row with nothing new. A
+     * healthy system costs its watchdog no workflow task and no history event between reports, so
+     * one worker watches a thousand systems (`npm run bench:watch`). Where it stands is in every
+     * heartbeat (the UI shows it on the pending activity), and a retry on another worker carries on
+     * from the last one. It only reads, so it is safe to retry; cancelled (a pause), it stops at its
+     * next heartbeat.
+     */
+    async watchSystem(input: WatchLoopInput): Promise<WatchReport> {
+      const context = Context.current();
+      const resumed = context.info.heartbeatDetails as (WatchLoopState & Pick<WatchReport, 'evaluations' | 'evaluated' | 'changes'>) | undefined;
+      let state: WatchLoopState = resumed ? { previous: resumed.previous, rules: resumed.rules, nextAt: resumed.nextAt } : { previous: input.previous, rules: input.rules, nextAt: input.nextAt };
+      const evaluations = resumed?.evaluations ?? [];
+      const changes = resumed?.changes ?? [];
+      let evaluated = resumed?.evaluated ?? 0;
+      for (;;) {
+        if (state.nextAt) await context.sleep(Math.max(0, Date.parse(state.nextAt) - Date.now()));
+        const tick = Date.now();
+        const measured = await scrape({ system: input.system, previous: state.previous });
+        const { watch, minRequests, operators } = measured;
+        state = { ...state, previous: measured.sample, nextAt: new Date(tick + watch.intervalSeconds * 1000).toISOString() };
+        let why: WatchReport['why'] | null = null;
+        if (measured.observation) {
+          const judged = judgeInterval(watch, minRequests, measured.observation, state.rules);
+          // A first evaluation counts as a change: a new watchdog shows its first verdicts at once.
+          const verdictChanged = judged.results.some((r) => state.rules[r.rule]?.last?.verdict !== r.verdict);
+          state = { ...state, rules: judged.rules };
+          evaluations.push({ at: measured.observation.at, results: judged.results });
+          evaluations.splice(0, Math.max(0, evaluations.length - REPORT_KEEPS));
+          changes.push(...judged.changes);
+          evaluated += 1;
+          why = ruleDue(watch, state.rules) ? 'due' : verdictChanged || judged.changes.length ? 'changed' : evaluated >= input.reportEvery ? 'routine' : null;
+        }
+        if (why) return { ...state, watch, minRequests, operators, evaluations, evaluated, changes, why };
+        context.heartbeat({ ...state, evaluations, evaluated, changes });
       }
-      // The first scrape (or the first after the endpoint came back) is the start of the next window.
-      const observation = input.previous ? { at, window: healthBetween(restoreSample(input.previous), sample), gauges: sample.gauges, problem: null } : null;
-      return { ...settings, sample: storeSample(sample), observation };
     },
 
     /** Starts the rollback a rule asks for (see startTriggeredRollback). Safe to retry: the start is found, not repeated. */

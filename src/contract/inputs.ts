@@ -170,7 +170,13 @@ export const watchdogInput = z.lazy(() =>
   z.strictObject({
     system: systemName,
     startedBy: personName.default('rollback-watchdog'),
-    maxHistoryEvents: z.int().min(200).max(40_000).default(4_000).describe('past this many events it continues as new, carrying its state'),
+    maxHistoryEvents: z.int().min(200).max(40_000).default(1_000).describe('past this many events it continues as new, carrying its state (the history a watchdog brought back into the cache replays)'),
+    reportEvery: z
+      .int()
+      .min(1)
+      .max(1_000)
+      .default(30)
+      .describe('its watch loop reports to it after this many evaluations with nothing new; at once when a rule is due to act or a verdict changes'),
     carried: z.record(z.string(), z.unknown()).optional(),
   }),
 );

@@ -8,6 +8,13 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 export const TASK_QUEUE = 'rollbacks';
 
+/**
+ * The task queue of the watchdogs' watch loops (one long-running activity per watched system), polled
+ * by every worker beside TASK_QUEUE: a thousand watch loops must not take the activity slots that
+ * rollbacks need (WORKER_MAX_WATCHED_SYSTEMS bounds them apart from WORKER_MAX_CONCURRENT_ACTIVITIES).
+ */
+export const WATCH_TASK_QUEUE = 'rollbacks-watch';
+
 /** The Worker Deployment every worker belongs to; its builds are named by their workflow bundle's hash (src/worker/deployment.ts). */
 export const WORKER_DEPLOYMENT = 'rollbacks';
 

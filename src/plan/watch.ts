@@ -117,3 +117,35 @@ export function gaugeSelectors(watch: WatchSection): string[] {
 export function watchMinRequests(watch: WatchSection, healthMinRequests: number): number {
   return watch.minRequests ?? healthMinRequests;
 }
+
+/** One interval judged: each rule's evaluation and state after it, and the rules whose measurability changed. */
+export interface JudgedInterval {
+  results: RuleEvaluation[];
+  rules: Record<string, RuleState>;
+  /** Rules that could be judged before and cannot now (alerted once), and rules measurable again. */
+  changes: { kind: 'inconclusive' | 'conclusive'; evaluation: RuleEvaluation }[];
+}
+
+/**
+ * Every rule of the watch section against one interval, from the states before it (`rules` is not
+ * changed). The watchdog judges this way in its workflow and in its watch loop alike.
+ */
+export function judgeInterval(watch: WatchSection, minRequests: number, observation: WatchObservation, rules: Readonly<Record<string, RuleState>>): JudgedInterval {
+  const after: Record<string, RuleState> = { ...rules };
+  const results: RuleEvaluation[] = [];
+  const changes: JudgedInterval['changes'] = [];
+  for (const rule of watch.rules) {
+    const before = rules[rule.name] ?? freshRuleState();
+    const evaluation = evaluateRule(rule, minRequests, watch.intervalSeconds, observation);
+    after[rule.name] = advance(before, evaluation, observation.at, watch.inconclusive === 'breach');
+    results.push(evaluation);
+    const was = before.last?.verdict;
+    if (evaluation.verdict === 'inconclusive' && was !== 'inconclusive') changes.push({ kind: 'inconclusive', evaluation });
+    else if (evaluation.verdict !== 'inconclusive' && was === 'inconclusive') changes.push({ kind: 'conclusive', evaluation });
+  }
+  return { results, rules: after, changes };
+}
+
+/** The first armed rule with enough breaches in a row: the one that acts now, if any. */
+export const ruleDue = (watch: WatchSection, rules: Readonly<Record<string, RuleState>>): WatchRule | undefined =>
+  watch.rules.find((r) => shouldAct(r, rules[r.name] ?? freshRuleState(), watch.intervalSeconds));

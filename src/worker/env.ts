@@ -49,7 +49,12 @@ export const envSchema = z.object({
     .describe('the variable holding the bearer token Alertmanager must send (required beyond loopback)'),
   WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
   WORKER_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 10_000).default(50),
-  WORKER_MAX_CACHED_WORKFLOWS: wholeNumber(0, 100_000).optional(),
+  WORKER_MAX_CACHED_WORKFLOWS: wholeNumber(0, 100_000)
+    .default(250)
+    .describe('workflows kept in memory between their steps; one evicted replays its history when it next moves (docs/benchmarks.md, "Where a watchdog\'s memory goes")'),
+  WORKER_MAX_WATCHED_SYSTEMS: wholeNumber(1, 100_000)
+    .default(2_000)
+    .describe('watch loops (one per watched system) this worker runs at once, apart from WORKER_MAX_CONCURRENT_ACTIVITIES'),
   WORKER_DEPLOYMENT: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a deployment name like rollbacks, or "off"')

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
 import { ProviderClients } from '../providers/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
-import { TASK_QUEUE } from '../contract/index.ts';
+import { TASK_QUEUE, WATCH_TASK_QUEUE } from '../contract/index.ts';
 import { temporalConnectConfig } from './connect-config.ts';
 import type { WorkerEnv } from './env.ts';
 import { temporalLogger } from './logger.ts';
@@ -71,6 +71,8 @@ export interface RollbackWorkerOptions {
 export class RollbackWorker {
   constructor(
     readonly worker: Worker,
+    /** The watch loops' worker (WATCH_TASK_QUEUE), in the same process and deployment version. */
+    readonly watchWorker: Worker,
     private readonly clients: ProviderClients,
     /** The deployment version this worker polls as, or null when it is unversioned. */
     readonly version: WorkerVersion | null,
@@ -79,14 +81,22 @@ export class RollbackWorker {
   /** Polls until shutdown (SIGINT/SIGTERM or shutdown()), drains, then closes the provider clients. */
   async run(): Promise<void> {
     try {
-      await this.worker.run();
+      // Both stop together: one that ends (or fails) shuts the other down, and both have drained
+      // before the provider clients close.
+      const ended = await Promise.allSettled([this.worker.run().finally(() => this.stopOther(this.watchWorker)), this.watchWorker.run().finally(() => this.stopOther(this.worker))]);
+      for (const each of ended) if (each.status === 'rejected') throw each.reason;
     } finally {
       await this.clients.close();
     }
   }
 
+  private stopOther(worker: Worker): void {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+
   shutdown(): void {
-    this.worker.shutdown();
+    this.stopOther(this.worker);
+    this.stopOther(this.watchWorker);
   }
 
   getState() {
@@ -120,5 +130,16 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     maxCachedWorkflows: options.env.WORKER_MAX_CACHED_WORKFLOWS,
     ...options.overrides,
   });
-  return new RollbackWorker(worker, clients, version);
+  // The watch loops: long-running, heartbeating, each mostly asleep between scrapes, so many may run
+  // at once without holding back a rollback's activities on the other queue.
+  const watchWorker = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: WATCH_TASK_QUEUE,
+    ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
+    activities: { watchSystem: activities.watchSystem },
+    shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+    maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_WATCHED_SYSTEMS,
+  });
+  return new RollbackWorker(worker, watchWorker, clients, version);
 }

@@ -20,6 +20,8 @@ import {
   condition,
   isCancellation,
   makeContinueAsNewFunc,
+  patched,
+  proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
@@ -28,10 +30,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RollbackActivities } from '../activities/index.ts';
-import type { StoredSample } from '../activities/watch.ts';
+import type { StoredSample, WatchReport } from '../activities/watch.ts';
 import {
   parseWatchdogPayload,
   searchAttributes,
+  WATCH_TASK_QUEUE,
   watchdogInput,
   type RuleEvaluation,
   type WatchdogAction,
@@ -40,7 +43,7 @@ import {
   type WatchdogStatus,
   type WatchObservation,
 } from '../contract/index.ts';
-import { advance, breachesNeeded, describeAction, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchRule, type WatchSection } from '../plan/watch.ts';
+import { breachesNeeded, describeAction, describeRule, freshRuleState, judgeInterval, shouldAct, type JudgedInterval, type RuleState, type WatchRule, type WatchSection } from '../plan/watch.ts';
 import { activities, notify } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
@@ -58,6 +61,23 @@ const { scrapeWatch: scrape } = proxyLocalActivities<RollbackActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second' },
 });
+
+/**
+ * The watch loop (src/activities/watch.ts, watchSystem): the scrapes and judgements of a healthy
+ * system run in one long activity on the watch queue, which reports only when there is something to
+ * do or show, instead of a workflow task and six history events every interval. Its heartbeats say
+ * where it stands; one missed for three intervals (a minute at least) means its worker is gone, and
+ * the retry carries on from the last one elsewhere. It only reads, so it is retried without limit,
+ * except when the runbook's watch section is gone.
+ */
+const watchLoop = (system: string, intervalSeconds: number) =>
+  proxyActivities<RollbackActivities>({
+    taskQueue: WATCH_TASK_QUEUE,
+    summary: `watch ${system} every ${intervalSeconds} s`,
+    startToCloseTimeout: '1 day',
+    heartbeatTimeout: `${Math.max(60, 3 * intervalSeconds)} seconds`,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['InvalidRunbook'] },
+  }).watchSystem;
 
 /** Bounds on what the status keeps; older evaluations stay in earlier runs' histories. */
 const KEEP_EVALUATIONS = 20;
@@ -77,6 +97,8 @@ interface Carried {
   following: WatchdogAction | null;
   /** For a scale-up being followed: when it rolls back if the rule still breaches, and how. */
   deadline: { at: string; mode: 'immediate' | 'gradual' } | null;
+  /** When the watch loop's next scrape is due (absent in runs from before the watch loop). */
+  nextAt?: string | null;
 }
 
 const keepLast = <T>(list: T[], n: number) => list.splice(0, Math.max(0, list.length - n));
@@ -116,6 +138,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   let judged: WatchSection | null = null;
   /** The last scrape: the start of the next interval's window. */
   let previous: StoredSample | null = carried.previous ?? null;
+  /** When the next scrape is due, so a new watch loop keeps the cadence of the last. */
+  let nextAt: string | null = carried.nextAt ?? null;
 
   const record = (event: Omit<WatchdogEvent, 'at'>) => {
     status.events.push({ at: now(), ...event });
@@ -157,25 +181,33 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   try {
     for (;;) {
       await waitWhilePaused();
-      const tick = Date.now();
-      const measured = await scrape({ system, previous });
-      settings = measured;
-      previous = measured.sample;
-      if (measured.observation) {
-        judge(measured.watch, measured.minRequests, measured.observation);
-        if (status.following) await follow(measured.watch);
-        else if (!status.paused) await act(measured.watch);
+      // While it watches (not following what it started), the watch loop does the scraping; runs
+      // from before it replay their scrape per interval as they were recorded.
+      if (!status.following && patched('watch-loop-activity')) {
+        const report = await watchUntilReport();
+        if (report) await takeReport(report);
+        else continue; // paused while it watched
+      } else {
+        const tick = Date.now();
+        const measured = await scrape({ system, previous });
+        settings = measured;
+        previous = measured.sample;
+        if (measured.observation) {
+          judge(measured.watch, measured.minRequests, measured.observation);
+          if (status.following) await follow(measured.watch);
+          else if (!status.paused) await act(measured.watch);
+        }
+        show();
+        // The next scrape one interval after this one began: the time spent scraping and judging does
+        // not stretch the interval (500 watchdogs on a busy worker would drift, and detect later).
+        await sleep(Math.max(1, measured.watch.intervalSeconds * 1000 - (Date.now() - tick)));
       }
-      show();
-      // The next scrape one interval after this one began: the time spent scraping and judging does
-      // not stretch the interval (500 watchdogs on a busy worker would drift, and detect later).
-      await sleep(Math.max(1, measured.watch.intervalSeconds * 1000 - (Date.now() - tick)));
       // A new run every maxHistoryEvents keeps the history short; a new run too as soon as another
       // build is made current, since the watchdog, unlike a rollback, moves to the current build (a
       // rollback stays Pinned to the build that started it).
       const info = workflowInfo();
       if (info.historyLength > input.maxHistoryEvents || info.targetWorkerDeploymentVersionChanged) {
-        await makeContinueAsNewFunc<typeof rollbackWatchdog>({ initialVersioningBehavior: 'AUTO_UPGRADE' })({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, carried: { previous, rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
+        await makeContinueAsNewFunc<typeof rollbackWatchdog>({ initialVersioningBehavior: 'AUTO_UPGRADE' })({ system, startedBy, maxHistoryEvents: input.maxHistoryEvents, reportEvery: input.reportEvery, carried: { previous, nextAt, rules, evaluations: status.evaluations, evaluationsTotal: status.evaluationsTotal, actions: status.actions, events: status.events, paused: status.paused, following: status.following, deadline } });
       }
     }
   } catch (err) {
@@ -191,7 +223,10 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   /** While paused: until resumed, or until the pause's own end. */
   async function waitWhilePaused(): Promise<void> {
     // A window across the pause would judge the pause: the first scrape after it starts a fresh one.
-    if (status.paused) previous = null;
+    if (status.paused) {
+      previous = null;
+      nextAt = null;
+    }
     while (status.paused) {
       show();
       const until = status.paused.until ? Date.parse(status.paused.until) - Date.now() : null;
@@ -203,25 +238,50 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
     }
   }
 
-  /** Every rule against the interval; inconclusive rules are alerted once when they become so, and once when they recover. */
+  /** Runs the watch loop until it reports; null when the watchdog was paused meanwhile (the loop is cancelled). */
+  async function watchUntilReport(): Promise<WatchReport | null> {
+    const scope = new CancellationScope();
+    const loop = scope.run(() => watchLoop(system, settings.watch.intervalSeconds)({ system, previous, rules, nextAt, reportEvery: input.reportEvery }));
+    const pausing = scope.run(() => condition(() => status.paused !== null));
+    try {
+      return await Promise.race([loop, pausing.then(() => null)]);
+    } finally {
+      scope.cancel();
+      await Promise.allSettled([loop, pausing]);
+    }
+  }
+
+  /** What the watch loop saw: its evaluations into the status, then whatever is due. */
+  async function takeReport(report: WatchReport): Promise<void> {
+    settings = report;
+    previous = report.previous;
+    nextAt = report.nextAt;
+    Object.assign(rules, report.rules);
+    takeEvaluations(report.watch, report.evaluations, report.evaluated, report.changes);
+    if (!status.paused) await act(report.watch);
+    show();
+  }
+
+  /** Every rule against one interval (runs from before the watch loop judge here, once per interval). */
   function judge(watch: WatchSection, minRequests: number, observation: WatchObservation): void {
-    const results: RuleEvaluation[] = [];
-    for (const rule of watch.rules) {
-      const before = rules[rule.name] ?? freshRuleState();
-      const evaluation = evaluateRule(rule, minRequests, watch.intervalSeconds, observation);
-      rules[rule.name] = advance(before, evaluation, observation.at, watch.inconclusive === 'breach');
-      results.push(evaluation);
-      const was = before.last?.verdict;
-      if (evaluation.verdict === 'inconclusive' && was !== 'inconclusive') {
-        record({ kind: 'inconclusive', by: null, detail: `${rule.name}: ${evaluation.detail}` });
-        void notify({ system, title: `watchdog cannot judge ${rule.name}`, text: `${evaluation.detail}. Neither healthy nor a breach until it can measure again.`, severity: 'warning' }).catch(() => undefined);
-      } else if (evaluation.verdict !== 'inconclusive' && was === 'inconclusive') {
-        record({ kind: 'conclusive', by: null, detail: `${rule.name}: measurable again: ${evaluation.detail}` });
+    const judged = judgeInterval(watch, minRequests, observation, rules);
+    Object.assign(rules, judged.rules);
+    takeEvaluations(watch, [{ at: observation.at, results: judged.results }], 1, judged.changes);
+  }
+
+  /** Evaluations into the status; rules that became inconclusive are alerted once, and noted when measurable again. */
+  function takeEvaluations(watch: WatchSection, evaluations: { at: string; results: RuleEvaluation[] }[], count: number, changes: JudgedInterval['changes']): void {
+    for (const { kind, evaluation } of changes) {
+      if (kind === 'inconclusive') {
+        record({ kind: 'inconclusive', by: null, detail: `${evaluation.rule}: ${evaluation.detail}` });
+        void notify({ system, title: `watchdog cannot judge ${evaluation.rule}`, text: `${evaluation.detail}. Neither healthy nor a breach until it can measure again.`, severity: 'warning' }).catch(() => undefined);
+      } else {
+        record({ kind: 'conclusive', by: null, detail: `${evaluation.rule}: measurable again: ${evaluation.detail}` });
       }
     }
-    status.evaluations.push({ at: observation.at, results });
+    status.evaluations.push(...evaluations);
     keepLast(status.evaluations, KEEP_EVALUATIONS);
-    status.evaluationsTotal += 1;
+    status.evaluationsTotal += count;
     status.intervalSeconds = watch.intervalSeconds;
     judged = watch;
   }
