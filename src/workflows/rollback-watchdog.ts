@@ -395,7 +395,9 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
         : status.state === 'following'
           ? `following: ${status.following!.what}`
           : `watching every ${status.intervalSeconds} s`;
-    setCurrentDetails(`**${system} watchdog: ${head}**\n\nLast evaluation${last ? ` (${last.at})` : ''}:\n${lines.join('\n')}`);
+    // Between the watch loop's reports the newest evaluation is in its heartbeat, on the pending activity.
+    const live = status.state === 'watching' ? `\n\nReported every ${input.reportEvery} evaluations, and at once when a verdict changes; the newest is in the pending watchSystem activity's heartbeat.` : '';
+    setCurrentDetails(`**${system} watchdog: ${head}**\n\nLast evaluation${last ? ` (${last.at})` : ''}:\n${lines.join('\n')}${live}`);
   }
 }
 
