@@ -1,19 +1,33 @@
 /**
  * `npm run bench:watch`: one worker process (src/build/worker-command.ts, as production runs it) on the dev
- * server, watching N sandbox-like systems (BENCH_SIZES, default 100,500). Their metrics are served by
+ * server, watching N sandbox-like systems (BENCH_SIZES, default 1000). Their metrics are served by
  * this process on distinct paths (/systems/<n>/metrics): a Prometheus exposition per system whose
  * request counter grows at 20 requests a second, all answered 200, until a fault makes half of them 500.
  * Each system's watchdog judges seed 000's error-rate rule every BENCH_WATCH_INTERVAL seconds
- * (default 10) and acts after 2 breaches in a row. For each size:
- *   - worker CPU (utime + stime from /proc over a steady minute, in cores) and peak RSS (VmHWM);
- *     target: 500 systems below one core;
- *   - history events per watchdog per hour (historyLength growth of 20 watchdogs), bounded by
- *     continue-as-new at maxHistoryEvents;
- *   - detection latency, for BENCH_TRIALS (default 5) faults each into another system at a known time:
- *     fault -> the rollback's workflow start (server time), p50/p95; target: p95 within
- *     interval x breaches + 2 s.
+ * (default 10) and acts after 2 breaches in a row.
+ *
+ * The same systems are watched in each variant (BENCH_VARIANTS, default loop, loop-small-cache and
+ * per-interval), side by side in one run,
+ * each with a fresh worker: the choices for where a watchdog's memory goes (docs/benchmarks.md):
+ *   - loop: the watch loop as shipped (reportEvery 30, maxHistoryEvents 1000), the worker's default
+ *     cache (WORKER_MAX_CACHED_WORKFLOWS 250);
+ *   - loop-small-cache: the watch loop with 10 workflows cached (WORKER_MAX_CACHED_WORKFLOWS 10): nearly
+ *     every report replays its watchdog's history;
+ *   - loop-all-cached: the watch loop with every watchdog cached (WORKER_MAX_CACHED_WORKFLOWS 5000);
+ *   - loop-long-history: the watch loop, the default cache, but maxHistoryEvents 4000, so a watchdog
+ *     brought back into the cache replays up to four times the history;
+ *   - per-interval: the watch loop reports after every evaluation (reportEvery 1): a workflow task and
+ *     six history events per interval, as the watchdog did before the watch loop, every watchdog cached.
+ * For each: worker CPU (utime + stime from /proc over a steady window, in cores), RSS before the
+ * watchdogs start, at the end and at the peak (VmHWM) with where it is (V8 heap, files, native);
+ * workflow tasks and replays (cache misses) over the window, from the worker's own Prometheus
+ * metrics; history events per watchdog per hour (20 sampled); detection latency for BENCH_TRIALS
+ * (default 5) faults each into another system at a known time: fault -> the rollback's workflow start
+ * (server time), p50/p95. Targets: 1,000 systems in at most 400 MB, under half a core, detection p95
+ * within interval x breaches + 2 s.
  * Prints a summary and writes bench-results/watch-<time>.json.
  */
+import type { WorkflowHandle } from '@temporalio/client';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -21,11 +35,30 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../../src/contract/index.ts';
 import { waitForPoller } from '../lib/temporal.ts';
-import { processRssMb, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker } from './common.ts';
+import { processMemoryBreakdown, processRssMb, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker, verdict, type BenchService } from './common.ts';
 import { percentile, round, round3 } from './stats.ts';
 import { watchdogStatusQuery } from '../../src/contract/messages.ts';
 
-const SIZES = (process.env.BENCH_SIZES ?? '100,500').split(',').map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number);
+const TARGETS = { systems: 1000, rssMb: 400, cores: 0.5 };
+
+/** What each variant changes: the worker's environment and the watchdogs' input. */
+const VARIANTS: Record<string, { env: Record<string, string>; input: Record<string, number> }> = {
+  loop: { env: {}, input: {} },
+  'loop-all-cached': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: {} },
+  'loop-small-cache': { env: { WORKER_MAX_CACHED_WORKFLOWS: '10' }, input: {} },
+  'loop-long-history': { env: {}, input: { maxHistoryEvents: 4000 } },
+  'per-interval': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: { reportEvery: 1, maxHistoryEvents: 4000 } },
+};
+const CHOSEN = (process.env.BENCH_VARIANTS ?? 'loop,loop-small-cache,per-interval').split(',').map((v) => v.trim());
+for (const v of CHOSEN) if (!VARIANTS[v]) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
+
+/** The worker's own counters (its Prometheus endpoint): workflow tasks run, and those that replayed a history (cache misses). */
+async function workerCounters(url: string): Promise<{ workflowTasks: number; replays: number }> {
+  const text = await (await fetch(url)).text();
+  const sum = (name: RegExp) => text.split('\n').filter((l) => name.test(l.split(/[{ ]/)[0]!)).reduce((total, l) => total + Number(l.trim().split(/\s+/).at(-1)), 0);
+  return { workflowTasks: sum(/^temporal_workflow_task_execution_latency_count$/), replays: sum(/^temporal_sticky_cache_miss(_total)?$/) };
+}
 const INTERVAL = Number(process.env.BENCH_WATCH_INTERVAL ?? 10);
 const BREACHES = 2;
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 5);
@@ -83,84 +116,135 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => metrics.listen(0, '127.0.0.1', resolve));
   const port = (metrics.address() as { port: number }).port;
   const service = await startBenchService('dev');
-  const sizes: Record<string, unknown>[] = [];
+  const results: Record<string, unknown>[] = [];
   try {
     for (const size of SIZES) {
-      const dir = mkdtempSync(join(tmpdir(), 'bench-watch-'));
-      for (let n = 0; n < size; n++) writeFileSync(join(dir, `watch-${n}.yaml`), runbookFor(n, port));
-      const worker = await startBenchWorker(service.address, { RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') });
-      try {
-        await waitForPoller(service.connection, 'default', 120_000, worker.pid);
-        console.log(`${size} systems: starting ${size} watchdogs (interval ${INTERVAL} s, ${BREACHES} breaches)`);
-        const handles = [];
-        for (let n = 0; n < size; n++) {
-          handles.push(await service.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(`watch-${n}`), args: [{ system: `watch-${n}`, startedBy: 'bench' }] }));
-        }
-        // Steady state: every watchdog has judged twice.
-        const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(size / 20)) === 0).slice(0, 20);
-        for (const handle of sample) for (let s: WatchdogStatus | null = null; !s || s.evaluationsTotal < 2; await sleep(500)) s = await handle.query(watchdogStatusQuery);
-        const history0 = await Promise.all(sample.map(async (h) => (await h.describe()).historyLength));
-        const cpu0 = cpuSeconds(worker.pid!);
-        const t0 = Date.now();
-        console.log(`  steady for ${STEADY_SECONDS} s`);
-        await sleep(STEADY_SECONDS * 1000);
-        const seconds = (Date.now() - t0) / 1000;
-        const cores = (cpuSeconds(worker.pid!) - cpu0) / seconds;
-        const history1 = await Promise.all(sample.map(async (h) => (await h.describe()).historyLength));
-        const eventsPerHour = history1.map((h, i) => ((h - history0[i]!) / seconds) * 3600).filter((r) => r >= 0);
-
-        const latencies: number[] = [];
-        for (let trial = 0; trial < TRIALS; trial++) {
-          const n = Math.floor(((trial + 0.5) * size) / TRIALS);
-          const faultAt = Date.now();
-          faults.set(n, faultAt);
-          const watchdog = handles[n]!;
-          let status = await watchdog.query(watchdogStatusQuery);
-          for (const deadline = Date.now() + (INTERVAL * (BREACHES + 3) + 30) * 1000; !status.actions[0]?.workflowId && Date.now() < deadline; await sleep(250)) status = await watchdog.query(watchdogStatusQuery);
-          const rollbackId = status.actions[0]?.workflowId;
-          if (!rollbackId) throw new Error(`watch-${n}: no rollback started; last status: ${JSON.stringify(status.rules)}`);
-          const rollback = service.client.workflow.getHandle(rollbackId);
-          const started = (await rollback.describe()).startTime.getTime();
-          latencies.push((started - faultAt) / 1000);
-          console.log(`  trial ${trial + 1}: fault into watch-${n}, rollback ${rollbackId} started after ${round((started - faultAt) / 1000)} s`);
-          await rollback.terminate('benchmark: detection measured');
-          faults.delete(n);
-        }
-        const peak = processRssMb(worker.pid!);
-        const target = INTERVAL * BREACHES + 2;
-        const figures = {
-          systems: size,
-          intervalSeconds: INTERVAL,
-          breaches: BREACHES,
-          workerCores: round3(cores),
-          workerPeakRssMb: peak.peakMb,
-          workerRssMb: peak.rssMb,
-          historyEventsPerWatchdogHour: Math.round(percentile(eventsPerHour, 50)),
-          continueAsNewEveryMinutes: Math.round((4000 / percentile(eventsPerHour, 50)) * 60),
-          detectionSeconds: latencies.map(round),
-          detectionP50: round(percentile(latencies, 50)),
-          detectionP95: round(percentile(latencies, 95)),
-          detectionTargetSeconds: target,
-          detectionMet: percentile(latencies, 95) <= target,
-          cpuMet: size < 500 || cores < 1,
-        };
-        console.log(`  ${JSON.stringify(figures)}`);
-        sizes.push(figures);
-        await Promise.all(handles.map((h) => h.terminate('benchmark done').catch(() => undefined)));
-      } finally {
-        await stopBenchWorker(worker);
-        rmSync(dir, { recursive: true, force: true });
-      }
+      for (const variant of CHOSEN) results.push(await measure(service, port, size, variant));
     }
   } finally {
     await service.stop();
     metrics.close();
   }
-  console.log('\nsystems  interval  cores  peak RSS  events/watchdog/h  detection p50/p95 (target)');
-  for (const f of sizes as { systems: number; intervalSeconds: number; workerCores: number; workerPeakRssMb: number; historyEventsPerWatchdogHour: number; detectionP50: number; detectionP95: number; detectionTargetSeconds: number }[]) {
-    console.log(`${String(f.systems).padEnd(9)}${`${f.intervalSeconds} s`.padEnd(10)}${String(f.workerCores).padEnd(7)}${`${f.workerPeakRssMb} MB`.padEnd(10)}${String(f.historyEventsPerWatchdogHour).padEnd(19)}${f.detectionP50} / ${f.detectionP95} s (${f.detectionTargetSeconds} s)`);
+  const target = INTERVAL * BREACHES + 2;
+  console.log(`\nsystems  variant            cores  RSS end / peak (MB)  per watchdog  replays/s  events/watchdog/h  detection p50/p95 (target ${target} s)`);
+  for (const f of results as Figures[]) {
+    console.log(
+      `${String(f.systems).padEnd(9)}${f.variant.padEnd(19)}${String(f.workerCores).padEnd(7)}${`${f.workerRssMb} / ${f.workerPeakRssMb}`.padEnd(21)}${`${f.perWatchdogMb} MB`.padEnd(14)}${String(f.replaysPerSecond).padEnd(11)}${String(f.historyEventsPerWatchdogHour).padEnd(19)}${f.detectionP50} / ${f.detectionP95} s`,
+    );
   }
-  console.log(`saved ${saveResults({ benchmark: 'watch', at: new Date().toISOString(), sizes })}`);
+  for (const f of (results as Figures[]).filter((r) => r.systems === TARGETS.systems && r.variant === 'loop')) {
+    console.log(
+      `target: ${TARGETS.systems} systems on one worker: RSS peak ${f.workerPeakRssMb} MB ${verdict(f.workerPeakRssMb <= TARGETS.rssMb)} (<= ${TARGETS.rssMb}); ${f.workerCores} cores ${verdict(f.workerCores < TARGETS.cores)} (< ${TARGETS.cores}); detection p95 ${f.detectionP95} s ${verdict(f.detectionMet)} (<= ${target} s)`,
+    );
+  }
+  console.log(`saved ${saveResults({ benchmark: 'watch', at: new Date().toISOString(), targets: { ...TARGETS, detectionSeconds: target }, sizes: results })}`);
+}
+
+type Figures = { systems: number; variant: string; workerCores: number; workerRssMb: number; workerPeakRssMb: number; perWatchdogMb: number; replaysPerSecond: number; historyEventsPerWatchdogHour: number; detectionP50: number; detectionP95: number; detectionMet: boolean };
+
+/** The watchdog's status, asked again while an overloaded worker lets queries time out (the per-interval variant). */
+async function statusOf(handle: WorkflowHandle): Promise<WatchdogStatus> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await handle.query(watchdogStatusQuery);
+    } catch (err) {
+      if (attempt >= 10) throw err;
+      await sleep(1000);
+    }
+  }
+}
+
+/** A free loopback port for the worker's metrics. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** One variant at one size, with a worker of its own. */
+async function measure(service: BenchService, port: number, size: number, variant: string): Promise<Record<string, unknown>> {
+  const { env, input } = VARIANTS[variant]!;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-watch-'));
+  for (let n = 0; n < size; n++) writeFileSync(join(dir, `watch-${n}.yaml`), runbookFor(n, port));
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
+  const worker = await startBenchWorker(service.address, { RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), WORKER_METRICS_ADDRESS: metricsAddress, ...env });
+  const counters = () => workerCounters(`http://${metricsAddress}/metrics`);
+  try {
+    await waitForPoller(service.connection, 'default', 120_000, worker.pid);
+    const idle = { ...processRssMb(worker.pid!), ...processMemoryBreakdown(worker.pid!) };
+    console.log(`${size} systems, ${variant}: starting ${size} watchdogs (interval ${INTERVAL} s, ${BREACHES} breaches; ${JSON.stringify({ ...env, ...input })})`);
+    const handles = [];
+    for (let n = 0; n < size; n++) {
+      handles.push(await service.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(`watch-${n}`), args: [{ system: `watch-${n}`, startedBy: 'bench', ...input }] }));
+    }
+    // Steady state: every sampled watchdog has reported its first evaluation, then two more intervals.
+    const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(size / 20)) === 0).slice(0, 20);
+    for (const handle of sample) for (let s: WatchdogStatus | null = null; !s || s.evaluationsTotal < 1; await sleep(500)) s = await statusOf(handle);
+    await sleep(2 * INTERVAL * 1000);
+    const history0 = await Promise.all(sample.map(async (h) => (await h.describe()).historyLength));
+    const cpu0 = cpuSeconds(worker.pid!);
+    const counted0 = await counters();
+    const t0 = Date.now();
+    // At least one report period, so the window holds every watchdog's report (and its replay, if evicted).
+    const steadySeconds = Math.max(STEADY_SECONDS, (input.reportEvery ?? 30) * INTERVAL);
+    console.log(`  steady for ${steadySeconds} s`);
+    await sleep(steadySeconds * 1000);
+    const seconds = (Date.now() - t0) / 1000;
+    const cores = (cpuSeconds(worker.pid!) - cpu0) / seconds;
+    const counted1 = await counters();
+    const history1 = await Promise.all(sample.map(async (h) => (await h.describe()).historyLength));
+    const eventsPerHour = history1.map((h, i) => ((h - history0[i]!) / seconds) * 3600).filter((r) => r >= 0);
+
+    const latencies: number[] = [];
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const n = Math.floor(((trial + 0.5) * size) / TRIALS);
+      const faultAt = Date.now();
+      faults.set(n, faultAt);
+      const watchdog = handles[n]!;
+      let status = await statusOf(watchdog);
+      for (const deadline = Date.now() + (INTERVAL * (BREACHES + 3) + 30) * 1000; !status.actions[0]?.workflowId && Date.now() < deadline; await sleep(250)) status = await statusOf(watchdog);
+      const rollbackId = status.actions[0]?.workflowId;
+      if (!rollbackId) throw new Error(`watch-${n}: no rollback started; last status: ${JSON.stringify(status.rules)}`);
+      const rollback = service.client.workflow.getHandle(rollbackId);
+      const started = (await rollback.describe()).startTime.getTime();
+      latencies.push((started - faultAt) / 1000);
+      console.log(`  trial ${trial + 1}: fault into watch-${n}, rollback ${rollbackId} started after ${round((started - faultAt) / 1000)} s`);
+      await rollback.terminate('benchmark: detection measured');
+      faults.delete(n);
+    }
+    const end = processRssMb(worker.pid!);
+    const target = INTERVAL * BREACHES + 2;
+    const figures = {
+      systems: size,
+      variant,
+      settings: { ...env, ...input },
+      intervalSeconds: INTERVAL,
+      breaches: BREACHES,
+      workerCores: round3(cores),
+      workerPeakRssMb: end.peakMb,
+      workerRssMb: end.rssMb,
+      workerRssIdleMb: idle.rssMb,
+      perWatchdogMb: round3((end.rssMb - idle.rssMb) / size),
+      workerMemoryIdle: { v8HeapMb: idle.v8HeapMb, filesMb: idle.filesMb, nativeMb: idle.nativeMb },
+      workerMemoryWatching: processMemoryBreakdown(worker.pid!),
+      workflowTasksPerSecond: round((counted1.workflowTasks - counted0.workflowTasks) / seconds),
+      replaysPerSecond: round((counted1.replays - counted0.replays) / seconds),
+      historyEventsPerWatchdogHour: Math.round(percentile(eventsPerHour, 50)),
+      detectionSeconds: latencies.map(round),
+      detectionP50: round(percentile(latencies, 50)),
+      detectionP95: round(percentile(latencies, 95)),
+      detectionTargetSeconds: target,
+      detectionMet: percentile(latencies, 95) <= target,
+    };
+    console.log(`  ${JSON.stringify(figures)}`);
+    await Promise.all(handles.map((h) => h.terminate('benchmark done').catch(() => undefined)));
+    return figures;
+  } finally {
+    await stopBenchWorker(worker);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch((err: unknown) => {
