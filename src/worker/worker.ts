@@ -138,7 +138,9 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     taskQueue: WATCH_TASK_QUEUE,
     ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
     activities: { watchSystem: activities.watchSystem },
-    shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+    // A watch loop never finishes by itself and only reads: on shutdown it is cancelled at once
+    // rather than waited for, and its retry carries on from its last heartbeat on another worker.
+    shutdownGraceTime: '1 second',
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_WATCHED_SYSTEMS,
   });
   return new RollbackWorker(worker, watchWorker, clients, version);
