@@ -37,6 +37,7 @@ import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../../src/c
 import { waitForPoller } from '../lib/temporal.ts';
 import { processMemoryBreakdown, processRssMb, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker, verdict, type BenchService } from './common.ts';
 import { percentile, round, round3 } from './stats.ts';
+import { freePort } from '../../test/harness.ts';
 import { watchdogStatusQuery } from '../../src/contract/messages.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number);
@@ -152,15 +153,6 @@ async function statusOf(handle: WorkflowHandle): Promise<WatchdogStatus> {
       await sleep(1000);
     }
   }
-}
-
-/** A free loopback port for the worker's metrics. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** One variant at one size, with a worker of its own. */

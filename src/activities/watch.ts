@@ -54,7 +54,7 @@ export interface WatchLoopInput extends WatchLoopState {
 
 /** What a watch loop hands back to its watchdog. */
 export interface WatchReport extends WatchLoopState, WatchSettings {
-  /** The evaluations since the loop began, oldest first (at most `keep` of them). */
+  /** The evaluations since the loop began, oldest first (the last REPORT_KEEPS of them). */
   evaluations: { at: string; results: RuleEvaluation[] }[];
   /** How many evaluations it made (more than `evaluations` holds when it ran long). */
   evaluated: number;
