@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import pino from 'pino';
@@ -150,4 +151,20 @@ export function kill9(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGKILL');
   });
+}
+
+/**
+ * Terminates every workflow still running in the client's namespace (rollbacks, their locks,
+ * watchdogs), so what one test left behind cannot refuse the next test's rollback. Reads visibility,
+ * which may lag a moment behind a start; a workflow already ended meanwhile is fine.
+ */
+export async function terminateRunning(client: Client, reason: string): Promise<string[]> {
+  const ended: string[] = [];
+  for await (const execution of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
+    await client.workflow.getHandle(execution.workflowId, execution.runId).terminate(reason).catch((err: unknown) => {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    });
+    ended.push(execution.workflowId);
+  }
+  return ended;
 }
