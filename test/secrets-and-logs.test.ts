@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { redactCredentials, secretQueryParams } from '../src/contract/index.ts';
+import { redactCredentials, secretQueryParams, TASK_QUEUE, WATCH_TASK_QUEUE } from '../src/contract/index.ts';
 import { createLogger, temporalLogger } from '../src/worker/logger.ts';
 
 /** A pino logger writing JSON lines into an array. */
@@ -49,5 +49,14 @@ describe('errors in logs', () => {
     assert.equal(error.message, 'Workflow type phaseRollback not registered');
     assert.match(error.stack, /^TypeError: Workflow type phaseRollback not registered\n {4}at /);
     assert.equal(error.cause.message, 'connect ECONNREFUSED 127.0.0.1:5432');
+  });
+
+  test('the watch worker having no workflows is not a warning (it polls rollbacks-watch for activities on purpose); the same on another queue still is', async () => {
+    const { logger, lines } = capturingLogger();
+    const sdk = temporalLogger(logger);
+    sdk.warn('No workflows registered, not polling for workflow tasks', { taskQueue: WATCH_TASK_QUEUE });
+    sdk.warn('No workflows registered, not polling for workflow tasks', { taskQueue: TASK_QUEUE });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(lines.map((l) => [l.level, l.taskQueue]), [[40, TASK_QUEUE]], 'the info-level logger drops the debug line; the other queue warns');
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import pino, { type Logger } from 'pino';
-import { redactCredentials } from '../contract/index.ts';
+import { redactCredentials, WATCH_TASK_QUEUE } from '../contract/index.ts';
 
 export const REDACTED_PATHS = [
   'password',
@@ -67,7 +67,7 @@ const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
 
 /** Adapts pino to the SDK's Logger interface (used by Runtime.install). */
 export function temporalLogger(logger: Logger): TemporalLogger {
-  const log = (level: LogLevel, message: string, meta?: LogMetadata) => logger[levels[level]]({ ...meta }, message);
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => logger[levels[expected(message, meta) ? 'DEBUG' : level]]({ ...meta }, message);
   return {
     log,
     trace: (message, meta) => log('TRACE', message, meta),
@@ -76,4 +76,13 @@ export function temporalLogger(logger: Logger): TemporalLogger {
     warn: (message, meta) => log('WARN', message, meta),
     error: (message, meta) => log('ERROR', message, meta),
   };
+}
+
+/**
+ * The SDK's warnings that say what this worker does on purpose, logged at debug instead: the watch
+ * worker polls `rollbacks-watch` for activities only (the watch loops), so every start would warn
+ * that it has no workflows.
+ */
+function expected(message: string, meta?: LogMetadata): boolean {
+  return message === 'No workflows registered, not polling for workflow tasks' && meta?.taskQueue === WATCH_TASK_QUEUE;
 }
