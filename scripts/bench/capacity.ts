@@ -11,7 +11,9 @@
  *     the others keep waiting; target: p95 at most 150 ms with 500 open;
  *   - the time for all the rest to complete once approved together.
  * Each size gets fresh worker processes, so one size's peak is not the other's.
- * BENCH_SIZES=100,500 and BENCH_TARGETS=dev,cluster choose what runs.
+ * BENCH_SIZES=100,500 and BENCH_TARGETS=dev,cluster choose what runs; BENCH_VARIANTS=shipped,v8-heap-growth
+ * measures each size also with V8's own heap growth (the worker as shipped sets --heap-growing-percent;
+ * src/build/worker-command.ts), side by side.
  * Prints a summary and writes bench-results/capacity-<time>.json.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +49,11 @@ const TARGET_RSS_MB = { open: 100, mb: 250 };
 const TARGET_P95 = { open: 500, ms: 150 };
 const GATES = { 'before-cleanup': { role: 'oncall', timeoutSeconds: 3600 } };
 const log = benchLogger('capacity');
+
+/** The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins). */
+const VARIANTS: Record<string, string[]> = { shipped: [], 'v8-heap-growth': ['--heap-growing-percent=0'] };
+const CHOSEN = (process.env.BENCH_VARIANTS ?? 'shipped').split(',').map((v) => v.trim());
+for (const v of CHOSEN) if (!VARIANTS[v]) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
 
 /** One worker on the dev server; two on the cluster, as `npm run cluster` runs them. */
 const WORKERS = { dev: 1, cluster: 2 } as const;
@@ -89,11 +96,11 @@ async function countInState(client: Client, prefix: string, state: string): Prom
   return count;
 }
 
-async function measure(service: BenchService, sandbox: Sandbox, open: number) {
+async function measure(service: BenchService, sandbox: Sandbox, open: number, variant: string) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-capacity-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
   for (let i = 1; i <= open; i += 1) writeFileSync(join(dir, `cap-${i}.yaml`), benchRunbook(sandbox, { system: `cap-${i}`, gates: GATES }));
-  const workers = await Promise.all(Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') })));
+  const workers = await Promise.all(Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') }, VARIANTS[variant])));
   const sampler = new RssSampler(workers.map((w) => w.pid!));
   try {
     for (const worker of workers) await waitForPoller(service.connection, 'default', 120_000, worker.pid);
@@ -102,7 +109,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
     const atStartBreakdown = workers.map((w) => processMemoryBreakdown(w.pid!));
     await resetSandbox(sandbox);
     const prefix = `cap-${service.name}-${open}-${Date.now()}-`;
-    log(`${service.name}: starting ${open} rollbacks (${workers.length} worker${workers.length > 1 ? 's' : ''}, ${atStartMb} MB at start)`);
+    log(`${service.name}, ${variant}: starting ${open} rollbacks (${workers.length} worker${workers.length > 1 ? 's' : ''}, ${atStartMb} MB at start)`);
     sampler.reset();
     const handles: WorkflowHandle[] = await inBatches(
       Array.from({ length: open }, (_, i) => i + 1),
@@ -163,6 +170,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number) {
     log(`${service.name}: approve -> next activity p95 ${round(percentile(latencies, 95))} ms; the other ${rest.length} completed ${restCompleteMs} ms after approval`);
     return {
       open,
+      variant,
       workers: workers.length,
       workerRssAtStartMb: atStartMb,
       workerRssWhileWaitingMb: whileWaitingMb,
@@ -193,7 +201,7 @@ async function run(): Promise<void> {
       const service = await startBenchService(target);
       try {
         results[target] = [];
-        for (const open of SIZES) results[target].push(await measure(service, sandbox, open));
+        for (const open of SIZES) for (const variant of CHOSEN) results[target].push(await measure(service, sandbox, open, variant));
       } finally {
         await service.stop();
       }
@@ -202,8 +210,8 @@ async function run(): Promise<void> {
     await sandbox.stop();
   }
   const at = new Date().toISOString();
-  const rssFigure = results.dev?.find((r) => r.open === TARGET_RSS_MB.open);
-  const p95Figure = results.dev?.find((r) => r.open === TARGET_P95.open);
+  const rssFigure = results.dev?.find((r) => r.open === TARGET_RSS_MB.open && r.variant === 'shipped');
+  const p95Figure = results.dev?.find((r) => r.open === TARGET_P95.open && r.variant === 'shipped');
   const file = saveResults({
     benchmark: 'capacity',
     at,
@@ -217,7 +225,7 @@ async function run(): Promise<void> {
   for (const [target, rows] of Object.entries(results)) {
     for (const r of rows) {
       console.log(
-        `${target.padEnd(7)} ${String(r.open).padStart(3)} open, ${r.workers} worker${r.workers > 1 ? 's' : ' '}: RSS ${r.workerRssAtStartMb} MB at start, ${r.workerRssWhileWaitingMb} MB while waiting, peak ${r.workerPeakRssMb.join(' + ')} MB; ` +
+        `${target.padEnd(7)} ${r.variant.padEnd(15)} ${String(r.open).padStart(3)} open, ${r.workers} worker${r.workers > 1 ? 's' : ' '}: RSS ${r.workerRssAtStartMb} MB at start, ${r.workerRssWhileWaitingMb} MB while waiting, peak ${r.workerPeakRssMb.join(' + ')} MB; ` +
           `approve -> next activity p50 ${r.approveToNextActivity.p50Ms} ms, p95 ${r.approveToNextActivity.p95Ms} ms; ${r.restApproved} approved together complete in ${r.restCompleteAfterApprovalMs} ms`,
       );
     }

@@ -80,9 +80,10 @@ export async function startBenchService(name: BenchService['name']): Promise<Ben
 }
 
 /** A worker process as production runs it (src/build/worker-command.ts), against the service at `address`, quiet; `env` over its environment. */
-export async function startBenchWorker(address: string, env: Record<string, string>): Promise<ChildProcess> {
+export async function startBenchWorker(address: string, env: Record<string, string>, nodeFlags: readonly string[] = []): Promise<ChildProcess> {
   const worker = await workerCommand();
-  return spawn(process.execPath, worker.args, {
+  // A variant's node/V8 flags go after the worker's own (before its entry script): the last one wins.
+  return spawn(process.execPath, [...worker.args.slice(0, -1), ...nodeFlags, ...worker.args.slice(-1)], {
     // Quiet and without a metrics endpoint unless `env` asks for one.
     env: { ...worker.env, ...process.env, WORKER_METRICS_ADDRESS: 'off', LOG_LEVEL: 'error', LOG_FORMAT: 'json', ...env, TEMPORAL_ADDRESS: address, ROLLBACKS_MAIN_JOB_PID: String(process.pid) },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -6,11 +6,16 @@
  * Each system's watchdog judges seed 000's error-rate rule every BENCH_WATCH_INTERVAL seconds
  * (default 10) and acts after 2 breaches in a row.
  *
- * The same systems are watched in each variant (BENCH_VARIANTS, default loop, loop-small-cache and
- * per-interval), side by side in one run,
+ * The same systems are watched in each variant (BENCH_VARIANTS, default loop, loop-v8-heap-growth and
+ * loop-cache-100), side by side in one run,
  * each with a fresh worker: the choices for where a watchdog's memory goes (docs/benchmarks.md):
  *   - loop: the watch loop as shipped (reportEvery 30, maxHistoryEvents 1000), the worker's default
- *     cache (WORKER_MAX_CACHED_WORKFLOWS 250);
+ *     cache (WORKER_MAX_CACHED_WORKFLOWS 250) and flags (src/build/worker-command.ts: V8's heap
+ *     grows by 20% between full collections);
+ *   - loop-v8-heap-growth: the same, V8 choosing how far the heap grows (--heap-growing-percent=0,
+ *     its own default; what the worker ran with before);
+ *   - loop-heap-growth-10: the heap grows by 10% between full collections;
+ *   - loop-cache-100: 100 workflows cached (WORKER_MAX_CACHED_WORKFLOWS 100);
  *   - loop-small-cache: the watch loop with 10 workflows cached (WORKER_MAX_CACHED_WORKFLOWS 10): nearly
  *     every report replays its watchdog's history;
  *   - loop-all-cached: the watch loop with every watchdog cached (WORKER_MAX_CACHED_WORKFLOWS 5000);
@@ -44,14 +49,17 @@ const SIZES = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number);
 const TARGETS = { systems: 1000, rssMb: 400, cores: 0.5 };
 
 /** What each variant changes: the worker's environment and the watchdogs' input. */
-const VARIANTS: Record<string, { env: Record<string, string>; input: Record<string, number> }> = {
+const VARIANTS: Record<string, { env: Record<string, string>; input: Record<string, number>; nodeFlags?: string[] }> = {
   loop: { env: {}, input: {} },
+  'loop-v8-heap-growth': { env: {}, input: {}, nodeFlags: ['--heap-growing-percent=0'] },
+  'loop-heap-growth-10': { env: {}, input: {}, nodeFlags: ['--heap-growing-percent=10'] },
+  'loop-cache-100': { env: { WORKER_MAX_CACHED_WORKFLOWS: '100' }, input: {} },
   'loop-all-cached': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: {} },
   'loop-small-cache': { env: { WORKER_MAX_CACHED_WORKFLOWS: '10' }, input: {} },
   'loop-long-history': { env: {}, input: { maxHistoryEvents: 4000 } },
   'per-interval': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: { reportEvery: 1, maxHistoryEvents: 4000 } },
 };
-const CHOSEN = (process.env.BENCH_VARIANTS ?? 'loop,loop-small-cache,per-interval').split(',').map((v) => v.trim());
+const CHOSEN = (process.env.BENCH_VARIANTS ?? 'loop,loop-v8-heap-growth,loop-cache-100').split(',').map((v) => v.trim());
 for (const v of CHOSEN) if (!VARIANTS[v]) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
 
 /** The worker's own counters (its Prometheus endpoint): workflow tasks run, and those that replayed a history (cache misses). */
@@ -157,16 +165,16 @@ async function statusOf(handle: WorkflowHandle): Promise<WatchdogStatus> {
 
 /** One variant at one size, with a worker of its own. */
 async function measure(service: BenchService, port: number, size: number, variant: string): Promise<Record<string, unknown>> {
-  const { env, input } = VARIANTS[variant]!;
+  const { env, input, nodeFlags } = VARIANTS[variant]!;
   const dir = mkdtempSync(join(tmpdir(), 'bench-watch-'));
   for (let n = 0; n < size; n++) writeFileSync(join(dir, `watch-${n}.yaml`), runbookFor(n, port));
   const metricsAddress = `127.0.0.1:${await freePort()}`;
-  const worker = await startBenchWorker(service.address, { RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), WORKER_METRICS_ADDRESS: metricsAddress, ...env });
+  const worker = await startBenchWorker(service.address, { RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), WORKER_METRICS_ADDRESS: metricsAddress, ...env }, nodeFlags);
   const counters = () => workerCounters(`http://${metricsAddress}/metrics`);
   try {
     await waitForPoller(service.connection, 'default', 120_000, worker.pid);
     const idle = { ...processRssMb(worker.pid!), ...processMemoryBreakdown(worker.pid!) };
-    console.log(`${size} systems, ${variant}: starting ${size} watchdogs (interval ${INTERVAL} s, ${BREACHES} breaches; ${JSON.stringify({ ...env, ...input })})`);
+    console.log(`${size} systems, ${variant}: starting ${size} watchdogs (interval ${INTERVAL} s, ${BREACHES} breaches; ${JSON.stringify({ ...env, ...input, ...(nodeFlags ? { nodeFlags } : {}) })})`);
     const handles = [];
     for (let n = 0; n < size; n++) {
       handles.push(await service.client.workflow.start('rollbackWatchdog', { taskQueue: TASK_QUEUE, workflowId: watchdogWorkflowId(`watch-${n}`), args: [{ system: `watch-${n}`, startedBy: 'bench', ...input }] }));

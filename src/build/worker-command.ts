@@ -4,7 +4,7 @@
  * measure is what production runs; the Dockerfile sets the same flags and environment (a test checks).
  *
  * It runs the worker's JavaScript built by worker-build.ts (not TypeScript through tsx: 45 MB less),
- * with three settings of glibc's allocator and one V8 flag, each measured with `npm run bench:capacity`
+ * with three settings of glibc's allocator and two V8 flags, each measured with `npm run bench:capacity`
  * (100 rollbacks open at their gates; README, "Worker memory"):
  *   - MALLOC_ARENA_MAX=2: glibc gives each thread that allocates an arena of its own (up to 8 per
  *     core), and the SDK's Rust core, libuv and V8 have many threads: the arenas grew by some 120 MB
@@ -15,6 +15,10 @@
  *     worker has two (activities; workflows): about 25 MB less. Smaller was tried: 1 MB saved only
  *     10 MB more and made a 60,000-key Redis restore 60% slower (it missed its heartbeat timeout);
  *     `--optimize-for-size` likewise slowed the activities' own JavaScript too much.
+ *   - --heap-growing-percent=20: after each full collection V8 lets the heap grow by 20% before the
+ *     next, instead of by a factor of its own choosing (up to 4x) while nothing presses it to collect.
+ *     Not a cap: a worker that needs more keeps growing. 1,000 watched systems: 419 MB instead of
+ *     815 MB, with the same CPU (`npm run bench:watch`; docs/benchmarks.md, "Where a watchdog's memory goes").
  * And --enable-source-maps, so an activity's stack trace names src/ files and lines through the map
  * worker-build.ts writes beside the build. Measured with `npm run bench:source-maps`: about 9 MB of V8
  * heap in an idle worker (most of it node reading the npm packages' own maps as they load), the first
@@ -24,7 +28,7 @@
 import { fileURLToPath } from 'node:url';
 import { workerEntryPath } from './worker-build.ts';
 
-export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--enable-source-maps'];
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=20', '--enable-source-maps'];
 
 /** glibc's allocator settings for the worker process (read by glibc when the process starts). */
 export const WORKER_MALLOC_ENV: Readonly<Record<string, string>> = {
