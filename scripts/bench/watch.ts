@@ -135,10 +135,10 @@ async function main(): Promise<void> {
     metrics.close();
   }
   const target = INTERVAL * BREACHES + 2;
-  console.log(`\nsystems  variant            cores  RSS end / peak (MB)  per watchdog  replays/s  events/watchdog/h  detection p50/p95 (target ${target} s)`);
+  console.log(`\nsystems  variant              cores  RSS end / peak (MB)  per watchdog  replays/s  events/watchdog/h  detection p50/p95 (target ${target} s)`);
   for (const f of results as Figures[]) {
     console.log(
-      `${String(f.systems).padEnd(9)}${f.variant.padEnd(19)}${String(f.workerCores).padEnd(7)}${`${f.workerRssMb} / ${f.workerPeakRssMb}`.padEnd(21)}${`${f.perWatchdogMb} MB`.padEnd(14)}${String(f.replaysPerSecond).padEnd(11)}${String(f.historyEventsPerWatchdogHour).padEnd(19)}${f.detectionP50} / ${f.detectionP95} s`,
+      `${String(f.systems).padEnd(9)}${f.variant.padEnd(21)}${String(f.workerCores).padEnd(7)}${`${f.workerRssMb} / ${f.workerPeakRssMb}`.padEnd(21)}${`${f.perWatchdogMb} MB`.padEnd(14)}${String(f.replaysPerSecond).padEnd(11)}${String(f.historyEventsPerWatchdogHour).padEnd(19)}${f.detectionP50} / ${f.detectionP95} s`,
     );
   }
   for (const f of (results as Figures[]).filter((r) => r.systems === TARGETS.systems && r.variant === 'loop')) {
