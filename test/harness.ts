@@ -158,13 +158,10 @@ export function kill9(child: ChildProcess): Promise<void> {
  * watchdogs), so what one test left behind cannot refuse the next test's rollback. Reads visibility,
  * which may lag a moment behind a start; a workflow already ended meanwhile is fine.
  */
-export async function terminateRunning(client: Client, reason: string): Promise<string[]> {
-  const ended: string[] = [];
+export async function terminateRunning(client: Client, reason: string): Promise<void> {
   for await (const execution of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
     await client.workflow.getHandle(execution.workflowId, execution.runId).terminate(reason).catch((err: unknown) => {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     });
-    ended.push(execution.workflowId);
   }
-  return ended;
 }

@@ -28,6 +28,7 @@ import { approveSignal, decideSignal, statusQuery } from '../../src/contract/mes
 import {
   benchLogger,
   benchTargets,
+  benchVariants,
   eventMs,
   processMemoryBreakdown,
   processRssMb,
@@ -52,8 +53,7 @@ const log = benchLogger('capacity');
 
 /** The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins). */
 const VARIANTS: Record<string, string[]> = { shipped: [], 'v8-heap-growth': ['--heap-growing-percent=0'] };
-const CHOSEN = (process.env.BENCH_VARIANTS ?? 'shipped').split(',').map((v) => v.trim());
-for (const v of CHOSEN) if (!VARIANTS[v]) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
+const CHOSEN = benchVariants(VARIANTS, 'shipped');
 
 /** One worker on the dev server; two on the cluster, as `npm run cluster` runs them. */
 const WORKERS = { dev: 1, cluster: 2 } as const;

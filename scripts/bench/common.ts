@@ -34,6 +34,13 @@ export function benchTargets(): BenchService['name'][] {
   return targets as BenchService['name'][];
 }
 
+/** The variants BENCH_VARIANTS names (comma-separated; `fallback` when unset), each one of `known`'s keys. */
+export function benchVariants(known: Record<string, unknown>, fallback: string): string[] {
+  const chosen = (process.env.BENCH_VARIANTS ?? fallback).split(',').map((v) => v.trim());
+  for (const v of chosen) if (!(v in known)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; use ${Object.keys(known).join(', ')}`);
+  return chosen;
+}
+
 /**
  * What must be stopped if the benchmark is interrupted (Ctrl-C, SIGTERM) or dies of an uncaught error: the Temporal services it
  * started and their databases. Worker processes stop by themselves when the benchmark goes

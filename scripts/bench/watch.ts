@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../../src/contract/index.ts';
 import { waitForPoller } from '../lib/temporal.ts';
-import { processMemoryBreakdown, processRssMb, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker, verdict, type BenchService } from './common.ts';
+import { benchVariants, processMemoryBreakdown, processRssMb, saveResults, sleep, startBenchService, startBenchWorker, stopBenchWorker, verdict, type BenchService } from './common.ts';
 import { percentile, round, round3 } from './stats.ts';
 import { freePort } from '../../test/harness.ts';
 import { watchdogStatusQuery } from '../../src/contract/messages.ts';
@@ -59,8 +59,7 @@ const VARIANTS: Record<string, { env: Record<string, string>; input: Record<stri
   'loop-long-history': { env: {}, input: { maxHistoryEvents: 4000 } },
   'per-interval': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: { reportEvery: 1, maxHistoryEvents: 4000 } },
 };
-const CHOSEN = (process.env.BENCH_VARIANTS ?? 'loop,loop-v8-heap-growth,loop-cache-100').split(',').map((v) => v.trim());
-for (const v of CHOSEN) if (!VARIANTS[v]) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
+const CHOSEN = benchVariants(VARIANTS, 'loop,loop-v8-heap-growth,loop-cache-100');
 
 /** The worker's own counters (its Prometheus endpoint): workflow tasks run, and those that replayed a history (cache misses). */
 async function workerCounters(url: string): Promise<{ workflowTasks: number; replays: number }> {
