@@ -42,4 +42,4 @@ USER node
 STOPSIGNAL SIGTERM
 # The same allocator settings and command as every worker of ours (src/build/worker-command.ts says why).
 ENV MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_MMAP_THRESHOLD_=131072
-CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=20", "--enable-source-maps", "dist/worker.mjs"]
+CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=20", "dist/worker.mjs"]

@@ -1,7 +1,8 @@
 /**
  * A failing activity's stack trace, as Temporal records it, names our source files and lines, not lines
  * of the built file the worker runs: a worker process started as production starts it
- * (src/build/worker-command.ts: --enable-source-maps, and the map worker-build.ts writes beside the build).
+ * (src/build/worker-command.ts; src/worker/stack-traces.ts maps its frames through the map worker-build.ts
+ * writes beside the build).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';

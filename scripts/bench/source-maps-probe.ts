@@ -6,6 +6,7 @@
 import { parseEnv } from '../../src/worker/env.ts';
 
 export * from '../../src/worker/worker.ts';
+export { mapStackTracesOf } from '../../src/worker/stack-traces.ts';
 
 /**
  * Calls itself `depth` times, then has the worker's environment parser refuse a setting: an error

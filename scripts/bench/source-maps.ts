@@ -1,16 +1,17 @@
 /**
- * `npm run bench:source-maps`: what running the worker with its source map costs (node's
- * --enable-source-maps and the map esbuild writes beside the worker's JavaScript), side by side with
- * running it without, so stack traces can name src/ files instead of lines of the built file:
+ * `npm run bench:source-maps`: what mapping the worker's stack traces costs, side by side: the worker
+ * as it runs (its build's map beside it, read by src/worker/stack-traces.ts for its own frames only),
+ * without any map, and with node's --enable-source-maps (which reads the map of every module node
+ * loads, the npm packages' included, as the worker ran before):
  *   - build: esbuild of the worker's entry (src/worker/main.ts) as src/build/worker-build.ts builds it,
  *     with and without the map (median of BENCH_BUILDS, default 5, alternating); sizes;
  *   - errors: child processes (plain node, no tsx: tsx turns source maps on by itself) load the
  *     worker's code built from scripts/bench/source-maps-probe.ts, then read the first error's `.stack`
- *     (where node parses the maps) and BENCH_ERRORS (default 1000) more, each thrown from our code 30
- *     frames deep; load time and RSS before and after. Four settings: no map, map without the flag,
- *     flag without a map, both; BENCH_RUNS (default 3) processes each, medians;
+ *     (where the map is parsed) and BENCH_ERRORS (default 1000) more, each thrown from our code 30
+ *     frames deep; load time and RSS before and after. BENCH_RUNS (default 3) processes per setting,
+ *     medians;
  *   - worker: a real worker process (main.ts, the worker's flags and allocator settings) on a dev
- *     server, idle once polling: RSS and where it is (smaps), without the map and flag, and with both.
+ *     server, idle once polling: RSS and where it is (smaps), in each setting.
  * Prints a summary and writes bench-results/source-maps-<time>.json.
  */
 import { spawn } from 'node:child_process';
@@ -63,12 +64,13 @@ async function measureBuilds() {
 
 /** What each child process runs: plain JavaScript, so nothing but node's flag turns source maps on. */
 const CHILD = `
-const [probe, errors, depth] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const [probe, errors, depth, own] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
 const mb = (bytes) => Math.round(bytes / 1024 / 1024 * 10) / 10;
 const settled = () => { globalThis.gc(); const { rss, heapUsed } = process.memoryUsage(); return { rss: mb(rss), heap: mb(heapUsed) }; };
 const startRss = settled();
 let started = performance.now();
-const { refuseDeep } = await import(probe);
+const { refuseDeep, mapStackTracesOf } = await import(probe);
+if (own === 'own' && !mapStackTracesOf(probe)) throw new Error('the probe names no map of its own');
 const loadMs = performance.now() - started;
 const loadedRss = settled();
 const caught = () => { try { refuseDeep(depth); } catch (err) { return err; } };
@@ -105,9 +107,9 @@ interface ChildFigures {
   frame: string;
 }
 
-function runChild(probe: string, flags: string[]): Promise<ChildFigures> {
+function runChild(probe: string, flags: string[], own: boolean): Promise<ChildFigures> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--expose-gc', ...flags, join(dir, 'child.mjs'), probe, String(ERRORS), String(DEPTH)], {
+    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, '--expose-gc', ...flags, join(dir, 'child.mjs'), probe, String(ERRORS), String(DEPTH), own ? 'own' : 'node'], {
       env: { ...process.env, ...WORKER_MALLOC_ENV, NODE_OPTIONS: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -126,15 +128,15 @@ async function measureErrors() {
   const mapped = await writeBuild('probe-mapped.mjs', 'lines', PROBE);
   const columns = await writeBuild('probe-columns.mjs', 'columns', PROBE);
   const settings = [
-    { name: 'no map, no flag', probe: plain, flags: [] },
-    { name: 'map, no flag', probe: mapped, flags: [] },
-    { name: 'no map, --enable-source-maps', probe: plain, flags: ['--enable-source-maps'] },
-    { name: 'map, --enable-source-maps', probe: mapped, flags: ['--enable-source-maps'] },
-    { name: "esbuild's column map, --enable-source-maps", probe: columns, flags: ['--enable-source-maps'] },
+    { name: 'no map', probe: plain, flags: [], own: false },
+    { name: 'map, own frames mapped (what workers run)', probe: mapped, flags: [], own: true },
+    { name: 'no map, --enable-source-maps', probe: plain, flags: ['--enable-source-maps'], own: false },
+    { name: 'map, --enable-source-maps (before)', probe: mapped, flags: ['--enable-source-maps'], own: false },
+    { name: "esbuild's column map, --enable-source-maps", probe: columns, flags: ['--enable-source-maps'], own: false },
   ];
   const runs = new Map<string, ChildFigures[]>(settings.map((s) => [s.name, []]));
   // Interleaved, so a change in the machine's load falls on every setting alike.
-  for (let run = 0; run < RUNS; run++) for (const s of settings) runs.get(s.name)!.push(await runChild(s.probe, s.flags));
+  for (let run = 0; run < RUNS; run++) for (const s of settings) runs.get(s.name)!.push(await runChild(s.probe, s.flags, s.own));
   return settings.map(({ name }) => {
     const figures = runs.get(name)!;
     const m = (pick: (f: ChildFigures) => number) => round3(median(figures.map(pick)));
@@ -195,11 +197,9 @@ async function run(): Promise<void> {
   try {
     for (let run = 0; run < RUNS; run++) {
       for (const [setting, entry, flags] of [
-        ['no map, no flag', build.files.plain, []],
-        ['map, no flag', build.files.mapped, []],
-        ['no map, --enable-source-maps', build.files.plain, ['--enable-source-maps']],
-        ['map, --enable-source-maps', build.files.mapped, ['--enable-source-maps']],
-        ["esbuild's column map, --enable-source-maps", build.files.columns, ['--enable-source-maps']],
+        ['no map', build.files.plain, []],
+        ['map, own frames mapped (what workers run)', build.files.mapped, []],
+        ['map, --enable-source-maps (before)', build.files.mapped, ['--enable-source-maps']],
       ] as const) {
         const figures = await measureWorker(service.address, entry, [...flags]);
         workers.push({ setting, ...figures });

@@ -1,7 +1,7 @@
 /**
  * A source map cut down to line level: one mapping where the original line changes, instead of one per
- * token. Node (--enable-source-maps) decodes every mapping of a map into an array the first time a stack
- * is read through it: esbuild's map of the worker has some 70,000 and cost 7 MB of heap, this one about
+ * token. Node's SourceMap (src/worker/stack-traces.ts) decodes every mapping of a map into an array
+ * when it is made: esbuild's map of the worker has some 70,000 and cost 7 MB of heap, this one about
  * 14,000 and 1.4 MB (`npm run bench:source-maps`). A frame still names the source file and line; its
  * column becomes the first mapped column of that line. The workflow bundle's map is line-level too
  * (webpack's "cheap" maps: workflow-bundle-builder.ts).

@@ -7,8 +7,8 @@
  * `npm start`, the tests and the benchmarks always run the current code.
  *
  * The output is not minified and keeps names, and its source map is written beside it (<sha>.mjs.map,
- * named by its last line; line-level, see line-level-map.ts): the worker runs with
- * --enable-source-maps (worker-command.ts), so a stack trace reads
+ * named by its last line; line-level, see line-level-map.ts): the worker maps its own frames through it
+ * (src/worker/stack-traces.ts), so a stack trace reads
  * `at restoreToSide (/path/to/checkout/src/activities/database.ts:123:5)`, not a line of the build.
  *
  *   node --import tsx src/build/worker-build.ts [<file>]

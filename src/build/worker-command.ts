@@ -19,16 +19,16 @@
  *     next, instead of by a factor of its own choosing (up to 4x) while nothing presses it to collect.
  *     Not a cap: a worker that needs more keeps growing. 1,000 watched systems: 419 MB instead of
  *     815 MB, with the same CPU (`npm run bench:watch`; docs/benchmarks.md, "Where a watchdog's memory goes").
- * And --enable-source-maps, so an activity's stack trace names src/ files and lines through the map
- * worker-build.ts writes beside the build. Measured with `npm run bench:source-maps`: about 9 MB of V8
- * heap in an idle worker (most of it node reading the npm packages' own maps as they load), the first
- * stack read 10 ms, each later one some 25 µs more.
+ * Not --enable-source-maps: node would read and keep the source map of every module it loads, the npm
+ * packages' with their whole sources, about 20 MB across the worker's two isolates (`npm run
+ * bench:capacity`). The worker maps its own build's frames itself (src/worker/stack-traces.ts), so an
+ * activity's stack trace still names src/ files and lines (`npm run bench:source-maps`).
  * WORKER_MAX_CACHED_WORKFLOWS is the knob that trades memory for replays (README, "Worker memory").
  */
 import { fileURLToPath } from 'node:url';
 import { workerEntryPath } from './worker-build.ts';
 
-export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=20', '--enable-source-maps'];
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=20'];
 
 /** glibc's allocator settings for the worker process (read by glibc when the process starts). */
 export const WORKER_MALLOC_ENV: Readonly<Record<string, string>> = {

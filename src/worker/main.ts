@@ -12,11 +12,14 @@ import { loadRunbooks } from '../runbook/load.ts';
 import { parseEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 import { stopWithParent } from './parent.ts';
+import { mapStackTracesOf } from './stack-traces.ts';
 import { startAlertReceiver } from '../triggers/alert-receiver.ts';
 import { connect, createRollbackWorker, installRuntime } from './worker.ts';
 import { TASK_QUEUE } from '../contract/index.ts';
 
 async function run(): Promise<void> {
+  // The built file node runs: its frames name our sources from here on (stack-traces.ts).
+  if (process.argv[1]) mapStackTracesOf(process.argv[1]);
   const env = parseEnv(process.env);
   const logger = createLogger({ level: env.LOG_LEVEL, format: env.LOG_FORMAT });
   const runbooks = loadRunbooks(resolve(env.RUNBOOKS_DIR));
