@@ -56,6 +56,21 @@ describe('workflow bundle cache', () => {
     assert.ok(code.length < 3_000_000, `the bundle is ${code.length} bytes`);
   });
 
+  test("one byte per character: no character above U+00FF, and of zod's languages English only", () => {
+    const code = readFileSync(first, 'utf8');
+    assert.equal(/[^\u0000-\u00ff]/.exec(code)?.[0], undefined);
+    assert.ok(code.includes('\\u2014'), 'the em dashes of our comments are there, escaped');
+    const locales = new Set(code.match(/zod\/v4\/locales\/[\w-]+\.js/g));
+    assert.deepEqual([...locales], ['zod/v4/locales/en.js']);
+    assert.ok(Object.keys(manifestOf(dir).files).includes(join(root, 'src/workflows/zod-locales.ts')));
+  });
+
+  test('our TypeScript is compiled for ES2022: object spread and class fields as they are, no helper copied into each module', () => {
+    const code = readFileSync(first, 'utf8');
+    assert.doesNotMatch(code, /function _object_spread\b|function _define_property\b/);
+    assert.match(code, /\.\.\.commonInput\(\)/, "the inputs' spread is native");
+  });
+
   test('a manifest of an older format is not trusted: the bundle is built again', async () => {
     const manifest = manifestOf(dir);
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, format: 1 }));

@@ -28,6 +28,9 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
  */
 export const sharedModulesPath = fileURLToPath(new URL('../workflows/shared-modules.ts', import.meta.url));
 
+/** The bundle's stand-in for zod's locales: English only (see that file). */
+export const zodLocalesPath = fileURLToPath(new URL('../workflows/zod-locales.ts', import.meta.url));
+
 export const DEFAULT_BUNDLE_CACHE_DIR = fileURLToPath(new URL('../../.cache/workflow-bundle/', import.meta.url));
 
 const BUILDER = fileURLToPath(new URL('./workflow-bundle-builder.ts', import.meta.url));
