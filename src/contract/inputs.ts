@@ -9,6 +9,7 @@
  * rollback's memory, for the one input and the few signals it ever parses (`npm run bench:capacity`).
  */
 import { z } from 'zod';
+import { oncePerWorker } from './schema-cache.ts';
 import { configKey, featureName, freeText, personName, systemName } from './payloads.ts';
 
 /** Every rollback input carries these (DESIGN.md: public contract). */
@@ -24,9 +25,9 @@ const databaseName = () => z.string().min(1, "must name one of the runbook's dat
 const databaseRefShape = () => ({ system: systemName, database: databaseName() });
 
 /** backupCatalog's input: the runbook database whose backups it lists. */
-export const databaseRef = z.lazy(() => z.strictObject(databaseRefShape()));
+export const databaseRef = z.lazy(oncePerWorker('inputs.databaseRef', () => z.strictObject(databaseRefShape())));
 
-export const fullRollbackInput = z.lazy(() =>
+export const fullRollbackInput = z.lazy(oncePerWorker('inputs.fullRollbackInput', () =>
   z
     .strictObject({
       ...commonInput(),
@@ -48,10 +49,10 @@ export const fullRollbackInput = z.lazy(() =>
       path: ['steps'],
       message: 'only a gradual rollback takes steps; remove them or use mode "gradual"',
     }),
-);
+));
 export type FullRollbackInput = z.input<typeof fullRollbackInput>;
 
-export const dataRestoreInput = z.lazy(() =>
+export const dataRestoreInput = z.lazy(oncePerWorker('inputs.dataRestoreInput', () =>
   z
     .strictObject({
       ...commonInput(),
@@ -86,17 +87,17 @@ export const dataRestoreInput = z.lazy(() =>
       path: ['source'],
       message: 'give a source dump or a backup (with before), not both',
     }),
-);
+));
 export type DataRestoreInput = z.input<typeof dataRestoreInput>;
 
-export const databaseBackupInput = z.lazy(() =>
+export const databaseBackupInput = z.lazy(oncePerWorker('inputs.databaseBackupInput', () =>
   z.strictObject({
     ...databaseRefShape(),
     requestedBy: personName.default('schedule'),
     backupId: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').optional(),
     jobs: z.int().min(1).max(16).default(2),
   }),
-);
+));
 
 /** Shared by the rollbacks that verify health and score detection against the RTO targets. */
 const verification = () => ({
@@ -107,7 +108,7 @@ const verification = () => ({
 
 const phaseId = () => z.int().min(1).max(10_000);
 
-export const phaseRollbackInput = z.lazy(() =>
+export const phaseRollbackInput = z.lazy(oncePerWorker('inputs.phaseRollbackInput', () =>
   z.strictObject({
     ...commonInput(),
     phases: z
@@ -117,7 +118,7 @@ export const phaseRollbackInput = z.lazy(() =>
       .describe('the phases to undo, highest first: a list, or a range of the runbook phases from one id to another'),
     ...verification(),
   }),
-);
+));
 export type PhaseRollbackInput = z.input<typeof phaseRollbackInput>;
 
 const name = () => z.string().min(1).max(200);
@@ -128,7 +129,7 @@ const secretTarget = () =>
   });
 const providerName = () => z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must name a provider under providers: in the runbook');
 
-export const configRollbackInput = z.lazy(() =>
+export const configRollbackInput = z.lazy(oncePerWorker('inputs.configRollbackInput', () =>
   z
     .strictObject({
       ...commonInput(),
@@ -150,23 +151,23 @@ export const configRollbackInput = z.lazy(() =>
     .refine((input) => [input.killSwitches, input.flags, input.config, input.secrets, input.scale].some((group) => group && Object.keys(group).length > 0) || input.restart !== undefined, {
       message: 'nothing to roll back: give at least one of killSwitches, flags, config, secrets, scale, restart',
     }),
-);
+));
 export type ConfigRollbackInput = z.input<typeof configRollbackInput>;
 
-export const keyspaceBackupInput = z.lazy(() =>
+export const keyspaceBackupInput = z.lazy(oncePerWorker('inputs.keyspaceBackupInput', () =>
   z.strictObject({
     system: systemName,
     keyspace: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "must name one of the runbook's keyspaces (e.g. \"sessions\")"),
     requestedBy: personName.default('schedule'),
     backupId: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, ".", "_" or "-", at most 40').optional(),
   }),
-);
+));
 
 /**
  * rollbackWatchdog's input. `carried` is the watchdog's own state handed across continue-as-new
  * (rule streaks, recent evaluations, what it follows); nobody types it.
  */
-export const watchdogInput = z.lazy(() =>
+export const watchdogInput = z.lazy(oncePerWorker('inputs.watchdogInput', () =>
   z.strictObject({
     system: systemName,
     startedBy: personName.default('rollback-watchdog'),
@@ -179,15 +180,15 @@ export const watchdogInput = z.lazy(() =>
       .describe('its watch loop reports to it after this many evaluations with nothing new; at once when a rule is due to act or a verdict changes'),
     carried: z.record(z.string(), z.unknown()).optional(),
   }),
-);
+));
 export type WatchdogInput = z.input<typeof watchdogInput>;
 
 /** rollbackDrill's input, as a Schedule (or a person in the UI) starts it. */
-export const drillInput = z.lazy(() =>
+export const drillInput = z.lazy(oncePerWorker('inputs.drillInput', () =>
   z.strictObject({
     system: systemName,
     drill: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "must name one of the runbook's drills (e.g. \"canary-errors\")"),
     requestedBy: personName.default('schedule'),
   }),
-);
+));
 export type DrillInput = z.input<typeof drillInput>;

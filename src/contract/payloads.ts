@@ -5,6 +5,7 @@
  * naming the problem instead of failing the workflow task.
  */
 import { z } from 'zod';
+import { oncePerWorker } from './schema-cache.ts';
 import { validate, type Problem } from './problems.ts';
 import type { SignalName, WatchdogSignalName } from './names.ts';
 import { signedClaims } from './signing.ts';
@@ -67,10 +68,10 @@ const comment = () =>
 // Made on first use, like the workflow inputs (src/contract/inputs.ts says why).
 // `signature`: optional unless the runbook requires signed approvals (src/contract/signing.ts).
 const signature = () => signedClaims.optional();
-export const approvalPayload = z.lazy(() => z.strictObject({ by: personName, comment: comment().optional(), signature: signature() }));
-export const rejectionPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why'), signature: signature() }));
-export const decisionPayload = z.lazy(() => z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS), signature: signature() }));
-export const abortPayload = z.lazy(() => z.strictObject({ by: personName, reason: freeText('why'), signature: signature() }));
+export const approvalPayload = z.lazy(oncePerWorker('payloads.approvalPayload', () => z.strictObject({ by: personName, comment: comment().optional(), signature: signature() })));
+export const rejectionPayload = z.lazy(oncePerWorker('payloads.rejectionPayload', () => z.strictObject({ by: personName, reason: freeText('why'), signature: signature() })));
+export const decisionPayload = z.lazy(oncePerWorker('payloads.decisionPayload', () => z.strictObject({ by: personName, action: z.enum(DECISION_ACTIONS), signature: signature() })));
+export const abortPayload = z.lazy(oncePerWorker('payloads.abortPayload', () => z.strictObject({ by: personName, reason: freeText('why'), signature: signature() })));
 
 export type Approval = z.infer<typeof approvalPayload>;
 export type Rejection = z.infer<typeof rejectionPayload>;
@@ -84,7 +85,7 @@ export const SIGNAL_PAYLOADS = {
   abort: { schema: abortPayload, example: '{"by": "bob", "reason": "wrong system"}' },
 } as const satisfies Record<SignalName, { schema: z.ZodType; example: string }>;
 
-export const pausePayload = z.lazy(() =>
+export const pausePayload = z.lazy(oncePerWorker('payloads.pausePayload', () =>
   z
     .strictObject({
       by: personName,
@@ -93,8 +94,8 @@ export const pausePayload = z.lazy(() =>
       untilMinutes: z.number().positive().max(7 * 24 * 60, 'must be at most a week (10080 minutes)').optional().describe('resume by itself after this many minutes'),
     })
     .refine((p) => p.until === undefined || p.untilMinutes === undefined, 'give until or untilMinutes, not both'),
-);
-export const resumePayload = z.lazy(() => z.strictObject({ by: personName }));
+));
+export const resumePayload = z.lazy(oncePerWorker('payloads.resumePayload', () => z.strictObject({ by: personName })));
 export type PauseRequest = z.infer<typeof pausePayload>;
 export type ResumeRequest = z.infer<typeof resumePayload>;
 

@@ -5,13 +5,14 @@
  * from the request and checks it belongs to this workflow, run, gate (or step) and plan.
  */
 import { z } from 'zod';
+import { oncePerWorker } from './schema-cache.ts';
 import type { SignalName } from './names.ts';
 
 /** The sshsig namespace every request is signed in: a signature made for anything else never counts. */
 export const SIGNING_NAMESPACE = 'rollback-runbooks';
 
 /** What a signed request says it was signed for; all of it is inside the signed statement. */
-export const signedClaims = z.lazy(() =>
+export const signedClaims = z.lazy(oncePerWorker('signing.signedClaims', () =>
   z.strictObject({
     workflowId: z.string().min(1).max(400).describe('the workflow ID the request was signed for'),
     runId: z.string().min(1).max(100).describe('the run ID it was signed for'),
@@ -20,7 +21,7 @@ export const signedClaims = z.lazy(() =>
     at: z.iso.datetime({ offset: true }).describe('when it was signed'),
     sshsig: z.string().min(1).max(4000).describe('the armored SSH signature (ssh-keygen -Y sign -n rollback-runbooks)'),
   }),
-);
+));
 export type SignedClaims = z.infer<typeof signedClaims>;
 
 /** Canonical JSON: keys sorted, no spaces, undefined dropped; what the plan's hash is taken of. */

@@ -11,11 +11,15 @@
  * freeze. Zod's own module-level patterns are frozen too, so the string formats built on them
  * (`z.email()`, `z.url()`, ...) must not be used in workflow code; `z.iso.datetime()` and
  * `.regex()` with a pattern of ours are fine. Every workflow test runs with this preload.
+ *
+ * Also shared: the cache of the schemas workflows parse with (src/contract/schema-cache.ts), so a
+ * worker makes each input's and payload's schema once, not once per open workflow.
  */
 import { z } from 'zod';
+import { oncePerWorker } from '../contract/schema-cache.ts';
 
 const warmUp = z.strictObject({ name: z.string().regex(/^[a-z]+$/), at: z.iso.datetime({ offset: true }).optional(), kind: z.enum(['a']) });
 warmUp.safeParse({ name: 'a', kind: 'a' });
 warmUp.safeParse({ name: 'A', kind: 'b', extra: 1 });
 
-export { z };
+export { oncePerWorker, z };
