@@ -13,7 +13,7 @@
  * Each size gets fresh worker processes, so one size's peak is not the other's.
  * BENCH_SIZES=100,500 and BENCH_TARGETS=dev,cluster choose what runs; BENCH_VARIANTS=shipped,v8-heap-growth
  * measures each size also with V8's own heap growth (the worker as shipped sets --heap-growing-percent;
- * src/build/worker-command.ts), side by side.
+ * src/build/worker-command.ts), side by side; node-source-maps, with node's --enable-source-maps.
  * Prints a summary and writes bench-results/capacity-<time>.json.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,8 +51,12 @@ const TARGET_P95 = { open: 500, ms: 150 };
 const GATES = { 'before-cleanup': { role: 'oncall', timeoutSeconds: 3600 } };
 const log = benchLogger('capacity');
 
-/** The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins). */
-const VARIANTS: Record<string, string[]> = { shipped: [], 'v8-heap-growth': ['--heap-growing-percent=0'] };
+/**
+ * The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins):
+ * `v8-heap-growth`, V8 choosing its heap's growth; `node-source-maps`, node's --enable-source-maps,
+ * which workers ran with before they mapped their own frames (src/worker/stack-traces.ts).
+ */
+const VARIANTS: Record<string, string[]> = { shipped: [], 'v8-heap-growth': ['--heap-growing-percent=0'], 'node-source-maps': ['--enable-source-maps'] };
 const CHOSEN = benchVariants(VARIANTS, 'shipped');
 
 /** One worker on the dev server; two on the cluster, as `npm run cluster` runs them. */
