@@ -22,6 +22,7 @@ import { parseDocument, stringify } from 'yaml';
 import { TASK_QUEUE, WORKER_DEPLOYMENT, type RollbackStatus } from '../src/contract/index.ts';
 import { approveSignal, statusQuery } from '../src/contract/messages.ts';
 import { sharedModulesPath, workerWorkflowBundle } from '../src/build/workflow-bundle.ts';
+import { workflowWebpackConfig } from '../src/build/workflow-bundle-builder.ts';
 import { parseRunbook } from '../src/runbook/load.ts';
 import { buildIdOf, deploymentBuilds, makeCurrent, promoteWhenPolling, type WorkerVersion } from '../src/worker/deployment.ts';
 import { quietLogger } from './harness.ts';
@@ -111,6 +112,7 @@ export async function pinnedUpgrade(server: VersioningServer): Promise<void> {
       workflowsPath: fileURLToPath(new URL('./fixtures/versioning/workflows-build-b.ts', import.meta.url)),
       preloadModules: [sharedModulesPath],
       logger: quietLogger as never,
+      webpackConfigHook: workflowWebpackConfig,
     });
     const b: WorkerVersion = { deploymentName: WORKER_DEPLOYMENT, buildId: createHash('sha256').update(code).digest('hex').slice(0, 16) };
     assert.notEqual(b.buildId, a.buildId);

@@ -7,9 +7,11 @@
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
 import { saveBuild } from './build-cache.ts';
 import { MANIFEST_FORMAT, sharedModulesPath, workflowsPath, zodLocalesPath } from './workflow-bundle.ts';
+
+type Configuration = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
 
 /**
  * The bundle with every character above U+00FF written as a \\u escape (an em dash in a comment, an
@@ -37,6 +39,29 @@ function es2022<Rule>(rule: Rule): Rule {
   return { ...rule, use: { ...use, options: { ...use.options, jsc: { ...use.options.jsc, target: 'es2022' } } } };
 }
 
+/**
+ * Webpack's settings for the workflow bundle, over the SDK's own: what every bundle of our workflows
+ * is built with (the worker's, and a test's build of changed workflows).
+ */
+export function workflowWebpackConfig(config: Configuration): Configuration {
+  return {
+    ...config,
+    // The SDK keeps the bundle's inline source map in the worker and maps every promise's stack
+    // through it (the UI's stack trace): line-level mappings and no copy of the sources (the SDK
+    // sends none: showStackTraceSources is off) make the bundle 2.2 MB instead of 4.9 MB and the
+    // worker some 20 MB smaller (WebAssembly memory of the source-map parser, the map's JSON).
+    devtool: 'inline-nosources-cheap-module-source-map',
+    module: {
+      ...config.module,
+      rules: config.module?.rules?.map(es2022),
+      // src/workflows/index.ts loads each workflow type's modules with import(): from this bundle, never a chunk of its own.
+      parser: { ...config.module?.parser, javascript: { ...config.module?.parser?.javascript, dynamicImportMode: 'eager' } },
+    },
+    // zod's 60-odd languages: English only (src/workflows/zod-locales.ts says why).
+    resolve: { ...config.resolve, alias: { ...(config.resolve?.alias as Record<string, string> | undefined), [createRequire(import.meta.url).resolve('zod/v4/locales/index.js')]: zodLocalesPath } },
+  };
+}
+
 async function main(dir: string): Promise<void> {
   let read: string[] = [];
   const quiet = { trace() {}, debug() {}, info() {}, warn: console.error, error: console.error, log() {} };
@@ -45,15 +70,7 @@ async function main(dir: string): Promise<void> {
     preloadModules: [sharedModulesPath],
     logger: quiet,
     webpackConfigHook: (config) => ({
-      ...config,
-      // The SDK keeps the bundle's inline source map in the worker and maps every promise's stack
-      // through it (the UI's stack trace): line-level mappings and no copy of the sources (the SDK
-      // sends none: showStackTraceSources is off) make the bundle 2.2 MB instead of 4.9 MB and the
-      // worker some 20 MB smaller (WebAssembly memory of the source-map parser, the map's JSON).
-      devtool: 'inline-nosources-cheap-module-source-map',
-      module: { ...config.module, rules: config.module?.rules?.map(es2022) },
-      // zod's 60-odd languages: English only (src/workflows/zod-locales.ts says why).
-      resolve: { ...config.resolve, alias: { ...(config.resolve?.alias as Record<string, string> | undefined), [createRequire(import.meta.url).resolve('zod/v4/locales/index.js')]: zodLocalesPath } },
+      ...workflowWebpackConfig(config),
       plugins: [
         ...(config.plugins ?? []),
         {
