@@ -17,9 +17,9 @@ type Configuration = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>
  * The bundle with every character above U+00FF written as a \\u escape (an em dash in a comment, an
  * arrow in a message). V8 keeps a script's source text for as long as the script lives, as one byte per
  * character when every character fits in one and as two bytes otherwise: one arrow doubled the 1.9 MB
- * bundle in both of the worker's isolates. An escape means the same character in a string, a template,
- * a regular expression, an untagged template and a name, and nothing in a comment; one written right after a backslash would
- * not, so that refuses to build. The source map is line-level, so no column it names moves.
+ * bundle in both of the worker's isolates. An escape means the same character in a string, an untagged
+ * template, a regular expression and a name, and nothing in a comment; one written right after a
+ * backslash would not, so that refuses to build. The source map is line-level, so no column it names moves.
  */
 export function oneByteText(code: string): string {
   return code.replace(/[\u0100-\uffff]/g, (char, at: number) => {
