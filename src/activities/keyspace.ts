@@ -42,13 +42,16 @@ export const createKeyspaceActivities = (deps: ActivityDeps) => {
       if (!chosen) throw ApplicationFailure.nonRetryable(`no backup '${input.backup}' of keyspace ${input.keyspace} in ${dir}`, 'BackupNotFound');
       const context = Context.current();
       let progress: { done: number; phase: string } | undefined;
-      const result = await withHeartbeats(
-        client.restore({ dir, id: chosen.id, saveId: input.saveId, onProgress: (done, phase) => (progress = { done, phase }) }).catch((err: Error) => {
+      // The check reads every key again (DUMP and PTTL): as long as the restore on a large keyspace,
+      // so it beats too, or the server gives the attempt up mid-check and retries it.
+      const restoreAndCheck = async () => {
+        const result = await client.restore({ dir, id: chosen.id, saveId: input.saveId, onProgress: (done, phase) => (progress = { done, phase }) }).catch((err: Error) => {
           throw context.cancellationSignal.aborted ? err : ApplicationFailure.nonRetryable(err.message, 'RestoreNotVerified');
-        }),
-        () => progress,
-      );
-      const problems = await client.verifyRestore({ dir, id: chosen.id });
+        });
+        progress = { done: 0, phase: 'verify' };
+        return { result, problems: await client.verifyRestore({ dir, id: chosen.id }) };
+      };
+      const { result, problems } = await withHeartbeats(restoreAndCheck(), () => progress);
       if (problems.length > 0) throw ApplicationFailure.nonRetryable(`keyspace ${input.keyspace} did not verify after the restore: ${problems.slice(0, 5).join('; ')}`, 'RestoreNotVerified');
       return { backupId: chosen.id, ...result };
     },
