@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -87,6 +87,28 @@ describe('sqlite-restore', { timeout: 240_000 }, () => {
     assert.equal(undone.length, 1, 'the restored file is kept, not thrown away');
     assert.equal(sessions(join(dir, 'restore', undone[0]!)), 5);
     assert.equal(instanceChanges(s).length, 4, 'the undo stopped and started the writer too');
+  });
+
+  test('a writer slower to stop than the heartbeat timeout (railway down takes its time): the restore goes on in its first attempt, the writer stopped and started once', async () => {
+    const writerLog = join(dir, 'slow-writer.log');
+    const note = (what: string, afterMs: number) => [process.execPath, '-e', `setTimeout(() => require('node:fs').appendFileSync(${JSON.stringify(writerLog)}, '${what}\\n'), ${afterMs})`];
+    const live = join(dir, 'slow', 'memory.db');
+    const backups = join(dir, 'slow', 'backups');
+    execFileSync('mkdir', ['-p', backups]);
+    const s = await t.newSystem((doc) => {
+      // 8 s to stop: longer than the 5 s heartbeat timeout of every activity.
+      doc.sqlite = { memory: { path: live, backupDir: backups, backupPattern: 'memory_*.db', writer: { stop: note('stop', 8000), start: note('start', 0), timeoutSeconds: 60 } } };
+      doc.phases.push({ id: 8, name: 'Memory store', rollback: [{ 'sqlite-restore': 'memory', backup: 'latest' }], verify: false });
+    });
+    sessionsDb(join(backups, 'memory_20240116_020000.db'), 5);
+    sessionsDb(live, 1);
+    const handle = await phase(s, [8]);
+    await handle.result();
+    assert.equal(sessions(live), 5, 'the backup is live');
+    assert.equal(readFileSync(writerLog, 'utf8'), 'stop\nstart\n', 'the writer was stopped once and started once: the attempt was not given up while it waited');
+    const history = await handle.fetchHistory();
+    const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(attempts.every((a) => a === 1), `every activity ran in its first attempt, got attempts ${attempts.join(', ')}`);
   });
 
   test('a backup that fails integrity_check is refused before the writer stops or the file changes; an unknown backup is refused in the snapshot naming the last ones', async () => {

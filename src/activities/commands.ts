@@ -12,6 +12,7 @@ import type { CommandChange, CommandSummary } from '../actions/command.ts';
 import type { ActivityDeps } from './deps.ts';
 import { refuseUnsafeRepeat } from './repeat-guard.ts';
 import { providerRef, runbookFor } from './runbook.ts';
+import { heartbeat } from './heartbeat.ts';
 
 export const COMMAND_FAILED = 'CommandFailed';
 
@@ -31,7 +32,7 @@ export const createCommandActivities = (deps: ActivityDeps) => ({
     const client = deps.clients.get('commands', providerRef(runbookFor(deps, input.system), input.provider));
     const env = Object.fromEntries(Object.entries(input.env).map(([name, from]) => [name, secretFromEnv({ env: deps.env, logger: deps.logger }, from)]));
     let last: string[] = [];
-    const beat = setInterval(() => context.heartbeat({ output: last }), 1000);
+    const beat = setInterval(() => heartbeat({ output: last }, context), 1000);
     try {
       const result = await client.run(
         { argv: input.argv, env, timeoutMs: input.timeoutSeconds * 1000 },

@@ -1,14 +1,54 @@
 import { Context } from '@temporalio/activity';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 
 /**
- * Heartbeats every second while `work` runs, so a worker that dies mid-call is noticed within the
- * heartbeat timeout (not the whole start-to-close timeout) and the call is retried elsewhere.
- * `details` is read at each beat: the server keeps only the newest heartbeat, so progress is sent
- * through it rather than by separate heartbeat calls the timer would overwrite.
+ * What each running activity last sent as heartbeat details, so that a beat sent on its behalf
+ * repeats them. The server keeps only the newest heartbeat, and a retry resumes from its details (a
+ * verification window, a watch loop): a beat without them would erase that checkpoint.
+ */
+const lastDetails = new WeakMap<Context, () => unknown>();
+
+const detailsOf = (context: Context): unknown => (lastDetails.has(context) ? lastDetails.get(context)!() : context.info.heartbeatDetails);
+
+/** Sends a heartbeat with `details`, and keeps them for the beats sent on the activity's behalf. */
+export function heartbeat(details: unknown, context = Context.current()): void {
+  lastDetails.set(context, () => details);
+  context.heartbeat(details);
+}
+
+/**
+ * Every activity of the worker heartbeats from its start to its end, whatever it awaits, so a live
+ * worker is never taken for a dead one: an activity whose wait outlasts the heartbeat timeout (a
+ * writer's `railway down`, a check of a large restore, a slow provider) would otherwise be timed out
+ * by the server while it still works, and retried beside itself. The beat repeats the details the
+ * activity last sent (or the previous attempt's, until it sends its own). It beats five times per
+ * heartbeat timeout: the SDK sends at most one per 80% of it, so none is missed and few cross into
+ * the core. Local activities cannot heartbeat and are left alone.
+ */
+export const keepAliveHeartbeats: ActivityInterceptorsFactory = (context) => ({
+  inbound: {
+    async execute(input, next) {
+      const timeoutMs = context.info.heartbeatTimeoutMs;
+      if (context.info.isLocal || !timeoutMs) return next(input);
+      const timer = setInterval(() => context.heartbeat(detailsOf(context)), Math.max(200, Math.min(1000, timeoutMs / 5)));
+      try {
+        return await next(input);
+      } finally {
+        clearInterval(timer);
+      }
+    },
+  },
+});
+
+/**
+ * Heartbeats every second while `work` runs, with progress read from `details` at each beat, and
+ * ends the wait when the activity is cancelled. On a worker the keep-alive beats too (the SDK
+ * coalesces them); this one also beats where activities run without the worker's interceptors.
  */
 export async function withHeartbeats<T>(work: Promise<T>, details?: () => unknown): Promise<T> {
   const context = Context.current();
-  const timer = setInterval(() => context.heartbeat(details?.()), 1000);
+  if (details) lastDetails.set(context, details);
+  const timer = setInterval(() => context.heartbeat(detailsOf(context)), 1000);
   try {
     return await Promise.race([work, context.cancelled]);
   } finally {
@@ -20,7 +60,7 @@ export const sleepWithHeartbeats = async (ms: number, details?: unknown): Promis
   const context = Context.current();
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    context.heartbeat(details);
+    heartbeat(details, context);
     await Promise.race([context.sleep(Math.min(1000, deadline - Date.now())), context.cancelled]);
   }
 };

@@ -12,6 +12,7 @@ import type { MetricsSample } from '../providers/types.ts';
 import { gaugeSelectors, judgeInterval, ruleDue, watchMinRequests, type JudgedInterval, type RuleEvaluation, type RuleState, type WatchObservation, type WatchSection } from '../plan/watch.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
+import { heartbeat } from './heartbeat.ts';
 import { runningHolder } from './system-lock.ts';
 
 export interface WatchSettings {
@@ -147,7 +148,7 @@ export const createWatchActivities = (deps: ActivityDeps) => {
           why = ruleDue(watch, state.rules) ? 'due' : verdictChanged || judged.changes.length ? 'changed' : evaluated >= input.reportEvery ? 'routine' : null;
         }
         if (why) return { ...state, watch, minRequests, operators, evaluations, evaluated, changes, why };
-        context.heartbeat({ ...state, evaluations, evaluated, changes });
+        heartbeat({ ...state, evaluations, evaluated, changes }, context);
       }
     },
 

@@ -7,6 +7,7 @@ import { Client } from '@temporalio/client';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.ts';
+import { keepAliveHeartbeats } from '../activities/heartbeat.ts';
 import { ProviderClients } from '../providers/index.ts';
 import type { Runbook } from '../runbook/schema.ts';
 import { TASK_QUEUE, WATCH_TASK_QUEUE } from '../contract/index.ts';
@@ -125,6 +126,7 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     // continue-as-new, see rollback-watchdog.ts).
     ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
     activities,
+    interceptors: { activity: [keepAliveHeartbeats] },
     shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: options.env.WORKER_MAX_CACHED_WORKFLOWS,
@@ -138,6 +140,7 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
     taskQueue: WATCH_TASK_QUEUE,
     ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
     activities: { watchSystem: activities.watchSystem },
+    interceptors: { activity: [keepAliveHeartbeats] },
     // A watch loop never finishes by itself and only reads: on shutdown it is cancelled at once
     // rather than waited for, and its retry carries on from its last heartbeat on another worker.
     shutdownGraceTime: '1 second',
