@@ -24,6 +24,13 @@ import { schemaRollback } from './schema-rollback.ts';
 import { dataRestoreSteps } from '../plan/restore-plan.ts';
 import { baselineBeforeRestore, verifyHealthAfterRestore } from './health.ts';
 
+/**
+ * Stopping and resuming writers waits for the scaling provider to report the replicas gone or ready
+ * (a Kubernetes rollout up to its 600 s, Compose's `up --wait` 300 s): more than the 2 minutes of a
+ * quick activity, which would give a slow rollout up and scale again beside it.
+ */
+const writersScaling = watching(600);
+
 
 
 /** Failures where nothing changed yet and a retry would refuse again: they end the workflow as they are. */
@@ -139,8 +146,8 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
         name: 'stop-writers',
         kind: 'change',
         description: 'stop writers as the runbook says',
-        run: () => activities('stop writers').stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers'), actor: rollback.actor }),
-        undo: (stopped) => activities('resume writers').resumeWriters({ ...ref, previous: stopped.previous, idempotencyKey: rollback.key('stop-writers:undo'), actor: rollback.actor }),
+        run: () => activities('stop writers', writersScaling).stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers'), actor: rollback.actor }),
+        undo: (stopped) => activities('resume writers', writersScaling).resumeWriters({ ...ref, previous: stopped.previous, idempotencyKey: rollback.key('stop-writers:undo'), actor: rollback.actor }),
       });
 
       const names = { side: checked.side, old: checked.old, liveComment: checked.liveComment };
@@ -159,7 +166,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           name: 'stop-writers-after-swap',
           kind: 'change',
           description: 'stop writers on the restored database (its flag is as it was at backup time)',
-          run: () => activities('stop writers on the restored database').stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers-after-swap'), actor: rollback.actor }),
+          run: () => activities('stop writers on the restored database', writersScaling).stopWriters({ ...ref, idempotencyKey: rollback.key('stop-writers-after-swap'), actor: rollback.actor }),
         });
       }
 
@@ -181,7 +188,7 @@ export async function dataRestore(raw: DataRestoreInput): Promise<DataRestoreRes
           name: 'resume-writers',
           kind: 'change',
           description: 'resume writers',
-          run: () => activities('resume writers').resumeWriters({ ...ref, previous: writers.previous, idempotencyKey: rollback.key('resume-writers'), actor: rollback.actor }),
+          run: () => activities('resume writers', writersScaling).resumeWriters({ ...ref, previous: writers.previous, idempotencyKey: rollback.key('resume-writers'), actor: rollback.actor }),
         });
       }
       await verifyHealthAfterRestore(rollback, system, 'restore');
