@@ -30,7 +30,7 @@ export const keepAliveHeartbeats: ActivityInterceptorsFactory = (context) => ({
     async execute(input, next) {
       const timeoutMs = context.info.heartbeatTimeoutMs;
       if (context.info.isLocal || !timeoutMs) return next(input);
-      const timer = setInterval(() => context.heartbeat(detailsOf(context)), Math.max(200, Math.min(1000, timeoutMs / 5)));
+      const timer = setInterval(() => context.heartbeat(detailsOf(context)), Math.max(200, timeoutMs / 5));
       try {
         return await next(input);
       } finally {
