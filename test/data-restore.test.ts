@@ -410,6 +410,18 @@ describe('dataRestore', { timeout: 300_000 }, () => {
     assert.equal(noPhases.message, 'invalid dataRestore input:\n  phases: schema-rollback needs the phases to roll back, e.g. [5, 4]');
   });
 
+  test('down SQL run by two attempts at once (a retry beside a first that still runs): applied once, the second finds it applied', async () => {
+    const s = await newDatabaseSystem((doc) => {
+      doc.phases[4].rollback.push({ 'down-sql': { database: 'main', sql: 'SELECT pg_sleep(1);\nDROP TABLE grok_usage;' } });
+    }, { pgbenchScale: 0 });
+    await sql(s.dbName, 'CREATE TABLE grok_usage (id int)');
+    const attempt = () => new MockActivityEnvironment().run(activities.applyDownMigrations, { system: s.name, database: 'main', phases: [5], idempotencyKey: 'wf:run:down-sql', actor: 'dana' });
+    const outcomes = (await Promise.all([attempt(), attempt()])) as { alreadyApplied: boolean }[];
+    assert.deepEqual(outcomes.map((o) => o.alreadyApplied).sort(), [false, true], 'one attempt ran the SQL, the other waited for it and found it in the ledger');
+    assert.deepEqual(await sql(s.dbName, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'grok_usage'"), [{ n: 0 }]);
+    assert.deepEqual(await sql(s.dbName, 'SELECT key, phases FROM rollback_runbooks.schema_rollbacks'), [{ key: 'wf:run:down-sql', phases: [5] }]);
+  });
+
   test('pg_restore killed midway fails clearly, and the retry recreates its own side database (no duplicate)', async () => {
     const s = await newDatabaseSystem(undefined, { pgbenchScale: 10 });
     await s.backup('big');

@@ -13,6 +13,12 @@ const schema = lazily(() =>
 );
 export type DownSqlAction = z.output<ReturnType<typeof schema>>;
 
+/**
+ * How long the down SQL may run: a team's DDL may rewrite a large table. A retry past it waits in the
+ * database for the attempt before it and finds it applied, so it never runs twice.
+ */
+export const DOWN_SQL_SECONDS = 1800;
+
 export interface DownSqlChange {
   database: string;
   phase: number;
@@ -54,7 +60,7 @@ export const downSql: ActionKindModule<'down-sql', DownSqlAction, DownSqlChange,
     // DESIGN: a safety dump before any down migration; the dump is the way back.
     const dumpId = `safety-${ctx.runId.slice(0, 8)}-p${change.phase}`;
     await ctx.takeSafetyDump(change.database, dumpId);
-    const applied = await ctx.activities().applyDownMigrations({ system: ctx.system, database: change.database, phases: [change.phase], idempotencyKey: ctx.key, actor: ctx.actor });
+    const applied = await ctx.activities(DOWN_SQL_SECONDS).applyDownMigrations({ system: ctx.system, database: change.database, phases: [change.phase], idempotencyKey: ctx.key, actor: ctx.actor });
     for (const { sql } of applied.applied) ctx.note(`- phase ${change.phase} down SQL on ${change.database} (one transaction; safety dump ${dumpId} before it):`, '', '```sql', sql.trim(), '```', '');
     return applied;
   },

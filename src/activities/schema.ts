@@ -14,17 +14,22 @@ export const createSchemaActivities = (deps: ActivityDeps) => {
      * Schema rollback: runs the down SQL of the given phases, as written in the runbook and in the
      * order given, in ONE transaction; nothing else can run. A ledger row written in the same
      * transaction makes it safe to retry: a key already in the ledger means it was applied, and it
-     * is not run twice.
+     * is not run twice. Attempts on one database take turns (an advisory lock), so this holds for
+     * two attempts at once too.
      */
     async applyDownMigrations(input: DatabaseRef & { phases: number[]; idempotencyKey: string; actor: string }): Promise<{ applied: { phase: number; sql: string }[]; alreadyApplied: boolean }> {
       const { runbook, conn } = target(input);
       const { applied, missing } = downMigrations(runbook, input.database, input.phases);
       if (missing.length > 0) throw fail(`phase ${missing[0]} has no down SQL for database ${input.database} in the ${input.system} runbook`, 'InvalidInput');
       return withClient(conn, async (c) => {
-        await c.query('CREATE SCHEMA IF NOT EXISTS rollback_runbooks');
-        await c.query('CREATE TABLE IF NOT EXISTS rollback_runbooks.schema_rollbacks (key text PRIMARY KEY, phases int[] NOT NULL, applied_by text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
         await c.query('BEGIN');
         try {
+          // One attempt at a time: a retry started while an earlier attempt still runs (its worker
+          // presumed dead, or past its timeout) waits here for it, then finds its key in the ledger,
+          // instead of running the SQL again or racing it to create the ledger.
+          await c.query("SELECT pg_advisory_xact_lock(hashtextextended('rollback_runbooks.schema_rollbacks', 0))");
+          await c.query('CREATE SCHEMA IF NOT EXISTS rollback_runbooks');
+          await c.query('CREATE TABLE IF NOT EXISTS rollback_runbooks.schema_rollbacks (key text PRIMARY KEY, phases int[] NOT NULL, applied_by text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
           const seen = await c.query('SELECT 1 FROM rollback_runbooks.schema_rollbacks WHERE key = $1 FOR UPDATE', [input.idempotencyKey]);
           if (seen.rowCount) {
             await c.query('ROLLBACK');

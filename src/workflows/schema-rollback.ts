@@ -9,7 +9,8 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { downMigrations } from '../plan/plan.ts';
-import { activities, shortId, takeSafetyDump } from './activities.ts';
+import { activities, shortId, takeSafetyDump, watching } from './activities.ts';
+import { DOWN_SQL_SECONDS } from '../actions/down-sql.ts';
 import type { dataRestoreInput, DataRestoreResult, SchemaRollbackPlan } from '../contract/index.ts';
 import { Rollback } from './rollback.ts';
 import { baselineBeforeRestore, verifyHealthAfterRestore } from './health.ts';
@@ -45,7 +46,7 @@ export async function schemaRollback(input: z.output<typeof dataRestoreInput> & 
         name: 'down-sql',
         kind: 'change',
         description: `down SQL of phases ${input.phases.join(', ')} in one transaction`,
-        run: () => activities(`down SQL of phases ${input.phases.join(', ')}`).applyDownMigrations({ ...ref, phases: input.phases, idempotencyKey: rollback.key('down-sql'), actor: rollback.actor }),
+        run: () => activities(`down SQL of phases ${input.phases.join(', ')}`, watching(DOWN_SQL_SECONDS)).applyDownMigrations({ ...ref, phases: input.phases, idempotencyKey: rollback.key('down-sql'), actor: rollback.actor }),
       });
       for (const { phase, sql } of applied?.applied ?? []) rollback.board.note(`- phase ${phase} down SQL (one transaction):`, '', '```sql', sql.trim(), '```', '');
       rollback.board.note(`- safety dump taken before: ${safetyDump} (restore it with dataRestore, backup "${safetyDump}")`);
