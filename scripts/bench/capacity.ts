@@ -52,11 +52,18 @@ const GATES = { 'before-cleanup': { role: 'oncall', timeoutSeconds: 3600 } };
 const log = benchLogger('capacity');
 
 /**
- * The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins):
- * `v8-heap-growth`, V8 choosing its heap's growth; `node-source-maps`, node's --enable-source-maps,
- * which workers ran with before they mapped their own frames (src/worker/stack-traces.ts).
+ * The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins), or another
+ * cache size: `v8-heap-growth`, V8 choosing its heap's growth; `node-source-maps`, node's
+ * --enable-source-maps, which workers ran with before they mapped their own frames
+ * (src/worker/stack-traces.ts); `cache-100` and `cache-250`, that many workflows cached.
  */
-const VARIANTS: Record<string, string[]> = { shipped: [], 'v8-heap-growth': ['--heap-growing-percent=0'], 'node-source-maps': ['--enable-source-maps'] };
+const VARIANTS: Record<string, { nodeFlags: string[]; env?: Record<string, string> }> = {
+  shipped: { nodeFlags: [] },
+  'v8-heap-growth': { nodeFlags: ['--heap-growing-percent=0'] },
+  'node-source-maps': { nodeFlags: ['--enable-source-maps'] },
+  'cache-100': { nodeFlags: [], env: { WORKER_MAX_CACHED_WORKFLOWS: '100' } },
+  'cache-250': { nodeFlags: [], env: { WORKER_MAX_CACHED_WORKFLOWS: '250' } },
+};
 const CHOSEN = benchVariants(VARIANTS, 'shipped');
 
 /** One worker on the dev server; two on the cluster, as `npm run cluster` runs them. */
@@ -104,7 +111,7 @@ async function measure(service: BenchService, sandbox: Sandbox, open: number, va
   const dir = mkdtempSync(join(tmpdir(), 'bench-capacity-'));
   const secrets = { SANDBOX_WEBHOOK_URL: `${sandbox.urls.router}/hooks/notify` };
   for (let i = 1; i <= open; i += 1) writeFileSync(join(dir, `cap-${i}.yaml`), benchRunbook(sandbox, { system: `cap-${i}`, gates: GATES }));
-  const workers = await Promise.all(Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports') }, VARIANTS[variant])));
+  const workers = await Promise.all(Array.from({ length: WORKERS[service.name] }, () => startBenchWorker(service.address, { ...secrets, RUNBOOKS_DIR: dir, REPORTS_DIR: join(dir, 'reports'), ...VARIANTS[variant]!.env }, VARIANTS[variant]!.nodeFlags)));
   const sampler = new RssSampler(workers.map((w) => w.pid!));
   try {
     for (const worker of workers) await waitForPoller(service.connection, 'default', 120_000, worker.pid);
