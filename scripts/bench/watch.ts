@@ -6,16 +6,16 @@
  * Each system's watchdog judges seed 000's error-rate rule every BENCH_WATCH_INTERVAL seconds
  * (default 10) and acts after 2 breaches in a row.
  *
- * The same systems are watched in each variant (BENCH_VARIANTS, default loop, loop-v8-heap-growth and
- * loop-cache-100), side by side in one run,
+ * The same systems are watched in each variant (BENCH_VARIANTS, default loop and loop-cache-250), side
+ * by side in one run,
  * each with a fresh worker: the choices for where a watchdog's memory goes (docs/benchmarks.md):
  *   - loop: the watch loop as shipped (reportEvery 30, maxHistoryEvents 1000), the worker's default
- *     cache (WORKER_MAX_CACHED_WORKFLOWS 250) and flags (src/build/worker-command.ts: V8's heap
+ *     cache (WORKER_MAX_CACHED_WORKFLOWS 100) and flags (src/build/worker-command.ts: V8's heap
  *     grows by 20% between full collections);
  *   - loop-v8-heap-growth: the same, V8 choosing how far the heap grows (--heap-growing-percent=0,
  *     its own default; what the worker ran with before);
  *   - loop-heap-growth-10: the heap grows by 10% between full collections;
- *   - loop-cache-100: 100 workflows cached (WORKER_MAX_CACHED_WORKFLOWS 100);
+ *   - loop-cache-250: 250 workflows cached (WORKER_MAX_CACHED_WORKFLOWS 250, the default until 2026-12-07);
  *   - loop-small-cache: the watch loop with 10 workflows cached (WORKER_MAX_CACHED_WORKFLOWS 10): nearly
  *     every report replays its watchdog's history;
  *   - loop-all-cached: the watch loop with every watchdog cached (WORKER_MAX_CACHED_WORKFLOWS 5000);
@@ -53,13 +53,13 @@ const VARIANTS: Record<string, { env: Record<string, string>; input: Record<stri
   loop: { env: {}, input: {} },
   'loop-v8-heap-growth': { env: {}, input: {}, nodeFlags: ['--heap-growing-percent=0'] },
   'loop-heap-growth-10': { env: {}, input: {}, nodeFlags: ['--heap-growing-percent=10'] },
-  'loop-cache-100': { env: { WORKER_MAX_CACHED_WORKFLOWS: '100' }, input: {} },
+  'loop-cache-250': { env: { WORKER_MAX_CACHED_WORKFLOWS: '250' }, input: {} },
   'loop-all-cached': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: {} },
   'loop-small-cache': { env: { WORKER_MAX_CACHED_WORKFLOWS: '10' }, input: {} },
   'loop-long-history': { env: {}, input: { maxHistoryEvents: 4000 } },
   'per-interval': { env: { WORKER_MAX_CACHED_WORKFLOWS: '5000' }, input: { reportEvery: 1, maxHistoryEvents: 4000 } },
 };
-const CHOSEN = benchVariants(VARIANTS, 'loop,loop-v8-heap-growth,loop-cache-100');
+const CHOSEN = benchVariants(VARIANTS, 'loop,loop-cache-250');
 
 /** The worker's own counters (its Prometheus endpoint): workflow tasks run, and those that replayed a history (cache misses). */
 async function workerCounters(url: string): Promise<{ workflowTasks: number; replays: number }> {

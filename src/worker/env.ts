@@ -50,7 +50,7 @@ export const envSchema = z.object({
   WORKER_SHUTDOWN_GRACE_SECONDS: wholeNumber(0, 3600).default(30),
   WORKER_MAX_CONCURRENT_ACTIVITIES: wholeNumber(1, 10_000).default(50),
   WORKER_MAX_CACHED_WORKFLOWS: wholeNumber(0, 100_000)
-    .default(250)
+    .default(100)
     .describe('workflows kept in memory between their steps; one evicted replays its history when it next moves (docs/benchmarks.md, "Where a watchdog\'s memory goes")'),
   WORKER_MAX_WATCHED_SYSTEMS: wholeNumber(1, 100_000)
     .default(2_000)
