@@ -41,19 +41,13 @@ export const keepAliveHeartbeats: ActivityInterceptorsFactory = (context) => ({
 });
 
 /**
- * Heartbeats every second while `work` runs, with progress read from `details` at each beat, and
- * ends the wait when the activity is cancelled. On a worker the keep-alive beats too (the SDK
- * coalesces them); this one also beats where activities run without the worker's interceptors.
+ * Waits for `work` while the activity's heartbeats (keepAliveHeartbeats) carry `details`, read at each
+ * beat, and ends the wait when the activity is cancelled (which a heartbeat's answer brings).
  */
 export async function withHeartbeats<T>(work: Promise<T>, details?: () => unknown): Promise<T> {
   const context = Context.current();
   if (details) lastDetails.set(context, details);
-  const timer = setInterval(() => context.heartbeat(detailsOf(context)), 1000);
-  try {
-    return await Promise.race([work, context.cancelled]);
-  } finally {
-    clearInterval(timer);
-  }
+  return Promise.race([work, context.cancelled]);
 }
 
 export const sleepWithHeartbeats = async (ms: number, details?: unknown): Promise<void> => {
