@@ -55,13 +55,12 @@ const log = benchLogger('capacity');
  * The worker as shipped, or with a node/V8 flag of its own set back (the last flag wins), or another
  * cache size: `v8-heap-growth`, V8 choosing its heap's growth; `node-source-maps`, node's
  * --enable-source-maps, which workers ran with before they mapped their own frames
- * (src/worker/stack-traces.ts); `cache-100` and `cache-250`, that many workflows cached.
+ * (src/worker/stack-traces.ts); `cache-250`, 250 workflows cached (the default until 2026-12-07).
  */
 const VARIANTS: Record<string, { nodeFlags: string[]; env?: Record<string, string> }> = {
   shipped: { nodeFlags: [] },
   'v8-heap-growth': { nodeFlags: ['--heap-growing-percent=0'] },
   'node-source-maps': { nodeFlags: ['--enable-source-maps'] },
-  'cache-100': { nodeFlags: [], env: { WORKER_MAX_CACHED_WORKFLOWS: '100' } },
   'cache-250': { nodeFlags: [], env: { WORKER_MAX_CACHED_WORKFLOWS: '250' } },
 };
 const CHOSEN = benchVariants(VARIANTS, 'shipped');

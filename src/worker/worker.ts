@@ -117,16 +117,21 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
   });
   const workflowBundle = await workerWorkflowBundle(options.logger, options.bundleCacheDir);
   const version = options.deployment ? versionOf(workflowBundle.codePath, options.deployment.name) : null;
-  const worker = await Worker.create({
+  // What both workers share: the connection, the build they version as, and activities that
+  // heartbeat throughout.
+  const shared = {
     connection: options.connection,
     namespace: options.namespace,
-    taskQueue: TASK_QUEUE,
-    workflowBundle,
     // Pinned by default: a rollback never moves to another build mid-way (the watchdog opts out at
     // continue-as-new, see rollback-watchdog.ts).
     ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
-    activities,
     interceptors: { activity: [keepAliveHeartbeats] },
+  };
+  const worker = await Worker.create({
+    ...shared,
+    taskQueue: TASK_QUEUE,
+    workflowBundle,
+    activities,
     shutdownGraceTime: `${options.env.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
     maxConcurrentActivityTaskExecutions: options.env.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: options.env.WORKER_MAX_CACHED_WORKFLOWS,
@@ -135,12 +140,9 @@ export async function createRollbackWorker(options: RollbackWorkerOptions): Prom
   // The watch loops: long-running, heartbeating, each mostly asleep between scrapes, so many may run
   // at once without holding back a rollback's activities on the other queue.
   const watchWorker = await Worker.create({
-    connection: options.connection,
-    namespace: options.namespace,
+    ...shared,
     taskQueue: WATCH_TASK_QUEUE,
-    ...(version ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version, defaultVersioningBehavior: 'PINNED' as const } } : {}),
     activities: { watchSystem: activities.watchSystem },
-    interceptors: { activity: [keepAliveHeartbeats] },
     // A watch loop never finishes by itself and only reads: on shutdown it is cancelled at once
     // rather than waited for, and its retry carries on from its last heartbeat on another worker.
     shutdownGraceTime: '1 second',

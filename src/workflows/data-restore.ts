@@ -31,8 +31,6 @@ import { baselineBeforeRestore, verifyHealthAfterRestore } from './health.ts';
  */
 const writersScaling = watching(600);
 
-
-
 /** Failures where nothing changed yet and a retry would refuse again: they end the workflow as they are. */
 const REFUSALS = new Set(['UnknownDatabase', 'BackupNotFound', 'BackupCorrupt', 'ToolsTooOld', 'NotEnoughDisk', 'NameTaken', 'MissingSecret']);
 
