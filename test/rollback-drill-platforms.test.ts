@@ -180,7 +180,8 @@ describe('a read-only production drill of a Fly runbook', { timeout: 120_000 }, 
       ['verification', 'read-only: nothing changed to verify'],
       ['total', null],
     ]);
-    assert.ok(result.stages[4]!.seconds! > 0 && result.stages[4]!.met === true);
+    // Timed (a number, not left unscored) and met; a dry run on the emulator may take under 50 ms, 0.0 s to a tenth.
+    assert.ok(typeof result.stages[4]!.seconds === 'number' && result.stages[4]!.seconds >= 0 && result.stages[4]!.met === true, `the dry run timed: ${result.stages[4]!.seconds} s`);
     // Read, never written: the Machines were listed, and no request changed anything.
     assert.ok(fly.requests.slice(before).some((r) => r.method === 'GET' && r.path === `/v1/apps/${app}/machines`), 'the dry run read the Machines');
     assert.deepEqual(writesTo(app), []);

@@ -98,7 +98,8 @@ describe('rollbackDrill', { timeout: 300_000 }, () => {
     assert.equal(result.injectedAt, null);
     assert.equal(result.rollbackState, 'completed');
     const total = result.stages.find((s) => s.stage === 'total')!;
-    assert.ok(total.seconds! > 0 && total.met, `the dry run timed: ${total.seconds} s`);
+    // Timed (a number, not left unscored) and met; a fast dry run may round to 0.0 s.
+    assert.ok(typeof total.seconds === 'number' && total.seconds >= 0 && total.met, `the dry run timed: ${total.seconds} s`);
     assert.equal(result.stages[0]!.seconds, null, 'nothing to detect');
     assert.equal(system.sandbox.router.changes.length, changes, 'nothing changed');
     assert.deepEqual(result.restored, []);
