@@ -10,6 +10,7 @@ import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temp
 import { defaultPayloadConverter } from '@temporalio/common';
 import { TASK_QUEUE, watchdogWorkflowId, type WatchdogStatus } from '../src/contract/index.ts';
 import { failureOf, startRollbackTestEnv, waitForStatus, type RollbackTestEnv, type TestSystem } from './rollback-harness.ts';
+import { routineReportAfter } from '../src/plan/watch.ts';
 import { approveSignal, pauseSignal, resumeSignal, statusQuery, watchdogStatusQuery } from '../src/contract/messages.ts';
 
 let t: RollbackTestEnv;
@@ -103,8 +104,15 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
   test('the watch loop: a healthy system adds nothing to its watchdog\'s history between reports, the loop judging each interval in its heartbeats; a fault is reported and acted on at once', async () => {
     const system = await watchedSystem(rateRules);
     await admin(system, 'weights', { weights: { stable: 50, canary: 50 } });
-    // reportEvery left to its default (30): a report every 30 evaluations unless something changes.
-    const watchdog = await startWatchdog(system.name, { reportEvery: undefined });
+    // A routine report every reportEvery evaluations unless something changes, on the watchdog's own
+    // phase (drawn from its ID, which holds the pid here): a reportEvery near the default whose phase
+    // leaves this watchdog 10 to 15 quiet intervals after its first report, so the quiet can be watched.
+    const reportEvery = [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29].find((n) => {
+      const after = routineReportAfter(watchdogWorkflowId(system.name), 1, n);
+      return after >= 10 && after <= 15;
+    })!;
+    const quietFor = routineReportAfter(watchdogWorkflowId(system.name), 1, reportEvery);
+    const watchdog = await startWatchdog(system.name, { reportEvery });
     const first = await watchUntil(watchdog, (s) => s.evaluationsTotal >= 1);
     assert.equal(first.evaluationsTotal, 1, 'the first verdicts are reported at once');
     assert.equal(first.rules[0]!.last!.verdict, 'healthy');
@@ -113,6 +121,9 @@ describe('rollbackWatchdog', { timeout: 240_000 }, () => {
     const quiet = await watchdog.describe();
     assert.equal(quiet.historyLength, before.historyLength, 'six healthy intervals: not one event in the history');
     assert.equal((await watchdog.query(watchdogStatusQuery)).evaluationsTotal, 1, 'the status stands at the last report');
+    const routine = await watchUntil(watchdog, (s) => s.evaluationsTotal > 1, 30_000);
+    assert.equal(routine.evaluationsTotal, 1 + quietFor, `the routine report comes on the watchdog's phase: after ${quietFor} evaluations (reportEvery ${reportEvery})`);
+    assert.ok((await watchdog.describe()).historyLength > quiet.historyLength);
     const loop = quiet.raw.pendingActivities?.[0];
     assert.equal(loop?.activityType?.name, 'watchSystem');
     const beat = defaultPayloadConverter.fromPayload<{ evaluated: number; rules: Record<string, { streak: number; last: { verdict: string } }> }>(loop!.heartbeatDetails!.payloads![0]!);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parseDocument, stringify } from 'yaml';
 import { parseRunbook } from '../src/runbook/load.ts';
-import { advance, breachesNeeded, describeRule, evaluateRule, freshRuleState, shouldAct, type RuleState, type WatchObservation, type WatchRule } from '../src/plan/watch.ts';
+import { advance, breachesNeeded, describeRule, evaluateRule, freshRuleState, routineReportAfter, shouldAct, type RuleState, type WatchObservation, type WatchRule } from '../src/plan/watch.ts';
 import { sampleFromText } from '../src/providers/health/prometheus.ts';
 
 const sandboxRunbook = readFileSync(new URL('../runbooks/sandbox.yaml', import.meta.url), 'utf8');
@@ -127,5 +127,23 @@ describe('watch rules', () => {
     assert.match(variant((d) => (d.watch.rules[1].name = 'error-rate')), /duplicate rule name error-rate/);
     assert.match(variant((d) => (d.watch.rules[0].action = { rollback: 'now' })), /watch\.rules\[0\]\.action: must be one of \{rollback: immediate\|gradual\}/);
     assert.match(variant((d) => delete d.health.metrics), /rule error-rate needs metrics: add health\.metrics/);
+  });
+
+  test('routine reports are spread over the phases of reportEvery by workflow ID, and each watchdog keeps its phase', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `rollback-watchdog:checkout-${i}`);
+    const perPhase = new Map<number, number>();
+    for (const id of ids) {
+      const after = routineReportAfter(id, 0, 30);
+      assert.ok(after >= 1 && after <= 30, `${id}: ${after}`);
+      perPhase.set(after, (perPhase.get(after) ?? 0) + 1);
+      // Wherever it stands, its routine report lands on the same count modulo 30; one report on, a full 30.
+      for (const total of [1, 7, after, 29, 61]) assert.equal((total + routineReportAfter(id, total, 30)) % 30, after % 30);
+      assert.equal(routineReportAfter(id, after, 30), 30);
+    }
+    // 1,000 watchdogs started together: about 33 report per interval, none anywhere near all at once.
+    assert.equal(perPhase.size, 30);
+    assert.ok(Math.max(...perPhase.values()) <= 60, `at most 60 on one interval: ${JSON.stringify([...perPhase])}`);
+    assert.equal(routineReportAfter('rollback-watchdog:checkout', 12, 1), 1, 'reportEvery 1 reports after every evaluation');
+    assert.equal(routineReportAfter('rollback-watchdog:checkout', 0, 30), routineReportAfter('rollback-watchdog:checkout', 30, 30), 'the same phase in every run');
   });
 });

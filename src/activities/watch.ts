@@ -51,6 +51,12 @@ export interface WatchLoopInput extends WatchLoopState {
   system: string;
   /** Report after this many evaluations even when nothing changed, so the watchdog's status stays this fresh. */
   reportEvery: number;
+  /**
+   * This loop's routine report comes after this many evaluations (1 to `reportEvery`): the watchdog's
+   * phase, so watchdogs started together do not report together (routineReportAfter). Absent in loops
+   * scheduled by builds from before it: then `reportEvery`.
+   */
+  routineAfter?: number;
 }
 
 /** What a watch loop hands back to its watchdog. */
@@ -115,7 +121,7 @@ export const createWatchActivities = (deps: ActivityDeps) => {
      * The watchdog's loop outside its workflow: scrape every interval, judge every rule
      * (judgeInterval, as the workflow would), and report back only when the watchdog has something to
      * do or show: a rule due to act, a rule whose verdict changed (a first breach, a recovery, a rule
-     * that can no longer be measured), or `reportEvery` evaluations in a row with nothing new. A
+     * that can no longer be measured), or its routine report after `routineAfter` evaluations with nothing new (at most `reportEvery`). A
      * healthy system costs its watchdog no workflow task and no history event between reports, so
      * one worker watches a thousand systems (`npm run bench:watch`). Where it stands is in every
      * heartbeat (the UI shows it on the pending activity), and a retry on another worker carries on
@@ -145,7 +151,7 @@ export const createWatchActivities = (deps: ActivityDeps) => {
           evaluations.splice(0, Math.max(0, evaluations.length - REPORT_KEEPS));
           changes.push(...judged.changes);
           evaluated += 1;
-          why = ruleDue(watch, state.rules) ? 'due' : verdictChanged || judged.changes.length ? 'changed' : evaluated >= input.reportEvery ? 'routine' : null;
+          why = ruleDue(watch, state.rules) ? 'due' : verdictChanged || judged.changes.length ? 'changed' : evaluated >= (input.routineAfter ?? input.reportEvery) ? 'routine' : null;
         }
         if (why) return { ...state, watch, minRequests, operators, evaluations, evaluated, changes, why };
         heartbeat({ ...state, evaluations, evaluated, changes }, context);

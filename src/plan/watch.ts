@@ -149,3 +149,28 @@ export function judgeInterval(watch: WatchSection, minRequests: number, observat
 /** The first armed rule with enough breaches in a row: the one that acts now, if any. */
 export const ruleDue = (watch: WatchSection, rules: Readonly<Record<string, RuleState>>): WatchRule | undefined =>
   watch.rules.find((r) => shouldAct(r, rules[r.name] ?? freshRuleState(), watch.intervalSeconds));
+
+/**
+ * After how many evaluations this watch loop sends its routine report (one with nothing new). Each
+ * watchdog reports when its running count of evaluations reaches its own phase of `reportEvery`,
+ * drawn from its workflow ID: watchdogs started together (a fleet's `rollback watch start`, a worker
+ * restart) would otherwise all report on the same interval, and a worker that caches only some of
+ * them would replay every one of them within a minute (the memory peak `bench:watch` measured),
+ * then sit idle for `reportEvery` intervals. Spread over the phases, a thousand watchdogs reporting
+ * every 30 evaluations send about 33 reports per interval. Pure and from the ID alone, so the
+ * workflow computes it deterministically and a watchdog keeps its phase across continue-as-new.
+ */
+export function routineReportAfter(workflowId: string, evaluationsTotal: number, reportEvery: number): number {
+  const due = (reportPhase(workflowId, reportEvery) - (evaluationsTotal % reportEvery) + reportEvery) % reportEvery;
+  return due === 0 ? reportEvery : due;
+}
+
+/** A phase in [0, reportEvery) from the ID's FNV-1a hash: stable across runs, builds and machines. */
+function reportPhase(workflowId: string, reportEvery: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < workflowId.length; i += 1) {
+    hash ^= workflowId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % reportEvery;
+}

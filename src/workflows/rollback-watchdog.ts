@@ -43,7 +43,7 @@ import {
   type WatchdogStatus,
   type WatchObservation,
 } from '../contract/index.ts';
-import { breachesNeeded, describeAction, describeRule, freshRuleState, judgeInterval, shouldAct, type JudgedInterval, type RuleState, type WatchRule, type WatchSection } from '../plan/watch.ts';
+import { breachesNeeded, describeAction, describeRule, freshRuleState, judgeInterval, routineReportAfter, shouldAct, type JudgedInterval, type RuleState, type WatchRule, type WatchSection } from '../plan/watch.ts';
 import { activities, notify } from './activities.ts';
 import { now } from './board.ts';
 import { surfaceKnownFailure } from './failures.ts';
@@ -241,7 +241,8 @@ export async function rollbackWatchdog(raw: WatchdogInput): Promise<string> {
   /** Runs the watch loop until it reports; null when the watchdog was paused meanwhile (the loop is cancelled). */
   async function watchUntilReport(): Promise<WatchReport | null> {
     const scope = new CancellationScope();
-    const loop = scope.run(() => watchLoop(system, settings.watch.intervalSeconds)({ system, previous, rules, nextAt, reportEvery: input.reportEvery }));
+    const routineAfter = routineReportAfter(workflowInfo().workflowId, status.evaluationsTotal, input.reportEvery);
+    const loop = scope.run(() => watchLoop(system, settings.watch.intervalSeconds)({ system, previous, rules, nextAt, reportEvery: input.reportEvery, routineAfter }));
     const pausing = scope.run(() => condition(() => status.paused !== null));
     try {
       return await Promise.race([loop, pausing.then(() => null)]);
