@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 
 /**
@@ -41,13 +42,40 @@ export const keepAliveHeartbeats: ActivityInterceptorsFactory = (context) => ({
 });
 
 /**
+ * `work`, or the activity's cancellation (a CancelledFailure), whichever comes first, leaving nothing
+ * behind once `work` settles. Racing `context.cancelled` instead (as the SDK's `context.sleep` does)
+ * leaves a reaction with its closures, and sleep's timer, on that promise until the activity ends: a
+ * watch loop waiting every interval for a day kept one per interval, 15,744 timers and their closures
+ * on a worker watching 1,000 systems (a heap snapshot taken during `bench:watch`).
+ */
+export function untilCancelled<T>(work: Promise<T>, context = Context.current()): Promise<T> {
+  const signal = context.cancellationSignal;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort)).catch(() => undefined);
+  });
+}
+
+/** `context.sleep` without what it leaves behind (see untilCancelled): rejects with the CancelledFailure when cancelled. */
+export async function sleepUntilCancelled(ms: number, context = Context.current()): Promise<void> {
+  const signal = context.cancellationSignal;
+  try {
+    await delay(Math.max(0, ms), undefined, { signal });
+  } catch (err) {
+    throw signal.aborted ? (signal.reason as Error) : err;
+  }
+}
+
+/**
  * Waits for `work` while the activity's heartbeats (keepAliveHeartbeats) carry `details`, read at each
  * beat, and ends the wait when the activity is cancelled (which a heartbeat's answer brings).
  */
 export async function withHeartbeats<T>(work: Promise<T>, details?: () => unknown): Promise<T> {
   const context = Context.current();
   if (details) lastDetails.set(context, details);
-  return Promise.race([work, context.cancelled]);
+  return untilCancelled(work, context);
 }
 
 export const sleepWithHeartbeats = async (ms: number, details?: unknown): Promise<void> => {
@@ -55,6 +83,6 @@ export const sleepWithHeartbeats = async (ms: number, details?: unknown): Promis
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     heartbeat(details, context);
-    await Promise.race([context.sleep(Math.min(1000, deadline - Date.now())), context.cancelled]);
+    await sleepUntilCancelled(Math.min(1000, deadline - Date.now()), context);
   }
 };

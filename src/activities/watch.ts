@@ -12,7 +12,7 @@ import type { MetricsSample } from '../providers/types.ts';
 import { gaugeSelectors, judgeInterval, ruleDue, watchMinRequests, type JudgedInterval, type RuleEvaluation, type RuleState, type WatchObservation, type WatchSection } from '../plan/watch.ts';
 import type { ActivityDeps } from './deps.ts';
 import { runbookFor } from './runbook.ts';
-import { heartbeat } from './heartbeat.ts';
+import { heartbeat, sleepUntilCancelled } from './heartbeat.ts';
 import { runningHolder } from './system-lock.ts';
 
 export interface WatchSettings {
@@ -136,7 +136,7 @@ export const createWatchActivities = (deps: ActivityDeps) => {
       const changes = resumed?.changes ?? [];
       let evaluated = resumed?.evaluated ?? 0;
       for (;;) {
-        if (state.nextAt) await context.sleep(Math.max(0, Date.parse(state.nextAt) - Date.now()));
+        if (state.nextAt) await sleepUntilCancelled(Date.parse(state.nextAt) - Date.now(), context);
         const tick = Date.now();
         const measured = await scrape({ system: input.system, previous: state.previous });
         const { watch, minRequests, operators } = measured;
