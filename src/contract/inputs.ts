@@ -177,7 +177,7 @@ export const watchdogInput = z.lazy(oncePerWorker('inputs.watchdogInput', () =>
       .min(1)
       .max(1_000)
       .default(30)
-      .describe('its watch loop reports to it after this many evaluations with nothing new; at once when a rule is due to act or a verdict changes'),
+      .describe('its watch loop reports to it after at most this many evaluations with nothing new, on a phase drawn from the watchdog\'s ID so that watchdogs started together report apart; at once when a rule is due to act or a verdict changes'),
     carried: z.record(z.string(), z.unknown()).optional(),
   }),
 ));
