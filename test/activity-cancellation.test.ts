@@ -32,7 +32,7 @@ describe('waiting in an activity', () => {
   });
 
   test('a sleep lasts its time', async () => {
-    const slept = await activityEnv().run(async () => {
+    const slept = await activityEnv().run(async (): Promise<number> => {
       const start = performance.now();
       await sleepUntilCancelled(150);
       return performance.now() - start;
@@ -45,18 +45,18 @@ describe('waiting in an activity', () => {
       const env = activityEnv();
       const start = performance.now();
       const run = env.run(wait);
-      setTimeout(() => env.cancel('watchdog paused'), 50);
-      await assert.rejects(run, (err: unknown) => err instanceof CancelledFailure && err.message === 'watchdog paused');
+      setTimeout(() => env.cancel('CANCELLED'), 50);
+      await assert.rejects(run, (err: unknown) => err instanceof CancelledFailure && err.message === 'CANCELLED');
       assert.ok(performance.now() - start < 5_000);
     }
   });
 
   test('already cancelled: a new wait ends at once with the CancelledFailure', async () => {
     const env = activityEnv();
-    env.cancel('stopped');
+    env.cancel('CANCELLED');
     await assert.rejects(env.run(() => sleepUntilCancelled(60_000)), CancelledFailure);
     const env2 = activityEnv();
-    env2.cancel('stopped');
+    env2.cancel('CANCELLED');
     await assert.rejects(env2.run(() => untilCancelled(Promise.resolve(1))), CancelledFailure);
   });
 });

@@ -27,7 +27,15 @@ export function activities(summary: string, options: ActivityOptions = quick) {
   return proxyActivities<RollbackActivities>({ ...options, summary });
 }
 
-export const { notify, publishReport } = proxyActivities<RollbackActivities>(quick);
+export const { publishReport } = proxyActivities<RollbackActivities>(quick);
+
+/**
+ * A notification may wait out a rate limit: Slack's and Statuspage's 429s carry Retry-After, waited
+ * out up to 30 s per attempt by the provider's retry policy (src/providers/retry-policy.ts), which
+ * can outlast a quick activity's 2 minutes; timed out there, the whole notification would be retried
+ * and could be posted twice.
+ */
+export const { notify } = proxyActivities<RollbackActivities>(watching(240));
 
 /** A short random id (8 hex digits) for names a run creates, e.g. the safety dump's backup id. */
 export function shortId(): string {
