@@ -35,8 +35,14 @@ export function withDatabase(conn: Connection, database: string): Connection {
   return { ...conn, database };
 }
 
+/**
+ * A server that drops packets (a firewall, a host gone mid-incident) would leave a connect hanging
+ * until the activity's own timeout, an hour for a restore; this fails it with pg's "timeout expired".
+ */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 function client(conn: Connection): pg.Client {
-  return new pg.Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database });
+  return new pg.Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
 }
 
 /** A connected client the caller ends (withClient, for one piece of work, ends it itself). */

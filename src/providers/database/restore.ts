@@ -154,8 +154,8 @@ export async function verifyDatabase(
 }
 
 /** The runbook's smoke queries on one database; returns the problems found. */
-export async function smokeTest(conn: Connection, database: string, smokeQueries: SmokeQuery[]): Promise<{ problems: string[]; oid: number }> {
-  return withClient(withDatabase(conn, database), async (c) => ({ problems: await runSmokeQueries(c, smokeQueries), oid: await databaseOid(c) }));
+export async function smokeTest(conn: Connection, database: string, smokeQueries: SmokeQuery[], timeoutMs = SMOKE_QUERY_TIMEOUT_MS): Promise<{ problems: string[]; oid: number }> {
+  return withClient(withDatabase(conn, database), async (c) => ({ problems: await runSmokeQueries(c, smokeQueries, timeoutMs), oid: await databaseOid(c) }));
 }
 
 /** The OID of the database a client is connected to: a rename keeps it, so it identifies a database across the swap. */
@@ -164,12 +164,20 @@ async function databaseOid(c: pg.Client): Promise<number> {
   return Number(rows[0]!.oid);
 }
 
-async function runSmokeQueries(c: pg.Client, smokeQueries: SmokeQuery[]): Promise<string[]> {
+/**
+ * How long one smoke query may run. Smoke queries often run on the live database (after a swap, in
+ * a schema rollback), where one stuck behind a lock would otherwise hold its step until the
+ * activity's own timeout; past this it is a problem that names the query, like any other.
+ */
+export const SMOKE_QUERY_TIMEOUT_MS = 60_000;
+
+async function runSmokeQueries(c: pg.Client, smokeQueries: SmokeQuery[], timeoutMs = SMOKE_QUERY_TIMEOUT_MS): Promise<string[]> {
   const problems: string[] = [];
   for (const query of smokeQueries) {
     try {
       // Read-only, so a smoke query cannot change the database it checks.
       await c.query('BEGIN READ ONLY');
+      await c.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
       const { rows } = await c.query(query.sql);
       await c.query('ROLLBACK');
       if (query.expect !== undefined) {
