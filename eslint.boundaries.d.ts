@@ -2,3 +2,4 @@
 import type { Linter } from 'eslint';
 
 export const boundaries: Linter.Config[];
+export const activityWaits: Linter.Config;

@@ -86,3 +86,19 @@ export const boundaries = [
     },
   },
 ];
+
+/** Not a boundary, but a rule by folder too: how worker-side code waits. */
+export const activityWaits = {
+  // Worker-side code waits with sleepUntilCancelled/untilCancelled (src/activities/heartbeat.ts):
+  // the SDK's context.sleep, and any race with context.cancelled, leave a timer and closures on the
+  // activity until it ends, one per wait (docs/development.md, "Waiting inside an activity").
+  files: ['src/activities/**/*.ts', 'src/providers/**/*.ts', 'src/dry-run/**/*.ts'],
+  rules: {
+    'no-restricted-syntax': [
+      'error',
+      { selector: "MemberExpression[property.name='sleep'][object.type!='Identifier']", message: 'wait with sleepUntilCancelled (src/activities/heartbeat.ts): context.sleep leaves its timer on the activity until it ends' },
+      { selector: "MemberExpression[property.name='sleep'][object.name=/^(context|ctx|activityContext)$/]", message: 'wait with sleepUntilCancelled (src/activities/heartbeat.ts): context.sleep leaves its timer on the activity until it ends' },
+      { selector: "MemberExpression[property.name='cancelled']", message: 'race with untilCancelled (src/activities/heartbeat.ts): a race with context.cancelled stays on the activity until it ends' },
+    ],
+  },
+};

@@ -1,7 +1,7 @@
 // @ts-check
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
-import { boundaries } from './eslint.boundaries.js';
+import { activityWaits, boundaries } from './eslint.boundaries.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.cache/', '.data/', 'test-results/', 'bench-results/', 'scripts/bin/', 'scripts/bootstrap.mjs'] },
@@ -33,4 +33,5 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   ...boundaries,
+  activityWaits,
 );

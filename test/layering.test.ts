@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
-import { boundaries } from '../eslint.boundaries.js';
+import { activityWaits, boundaries } from '../eslint.boundaries.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const src = join(root, 'src');
@@ -73,5 +73,15 @@ describe('layering', () => {
     const builtin = await lint("import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n");
     assert.ok(builtin.some((m) => m.includes('Node built-ins cannot run in workflow code')), builtin.join('\n'));
     assert.deepEqual(await lint("import type { Runbook } from '../runbook/schema.ts';\nexport type R = Runbook;\n"), []);
+  });
+
+  test("lint refuses an activity that waits with the SDK's context.sleep or races context.cancelled, and accepts sleepUntilCancelled", async () => {
+    const eslint = new ESLint({ cwd: root, overrideConfigFile: true, overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser } }, activityWaits] });
+    const lint = async (code: string) => (await eslint.lintText(code, { filePath: join(src, 'activities', 'watch.ts') }))[0]!.messages.map((m) => m.message);
+    const sleep = "import { Context } from '@temporalio/activity';\nexport const a = () => Context.current().sleep(1000);\nexport const b = (context: Context) => context.sleep(1000);\n";
+    assert.deepEqual(await lint(sleep), Array(2).fill('wait with sleepUntilCancelled (src/activities/heartbeat.ts): context.sleep leaves its timer on the activity until it ends'));
+    const race = "import { Context } from '@temporalio/activity';\nexport const a = (work: Promise<void>) => Promise.race([work, Context.current().cancelled]);\n";
+    assert.deepEqual(await lint(race), ['race with untilCancelled (src/activities/heartbeat.ts): a race with context.cancelled stays on the activity until it ends']);
+    assert.deepEqual(await lint("import { sleepUntilCancelled } from './heartbeat.ts';\nexport const a = () => sleepUntilCancelled(1000);\n"), []);
   });
 });
