@@ -96,8 +96,8 @@ export const activityWaits = {
   rules: {
     'no-restricted-syntax': [
       'error',
-      { selector: "MemberExpression[property.name='sleep'][object.type!='Identifier']", message: 'wait with sleepUntilCancelled (src/activities/heartbeat.ts): context.sleep leaves its timer on the activity until it ends' },
-      { selector: "MemberExpression[property.name='sleep'][object.name=/^(context|ctx|activityContext)$/]", message: 'wait with sleepUntilCancelled (src/activities/heartbeat.ts): context.sleep leaves its timer on the activity until it ends' },
+      // `Context.current().sleep(…)`, or `context.sleep(…)` on a context held in a variable.
+      { selector: "MemberExpression[property.name='sleep']:matches([object.type!='Identifier'], [object.name=/^(context|ctx|activityContext)$/])", message: 'wait with sleepUntilCancelled (src/activities/heartbeat.ts): context.sleep leaves its timer on the activity until it ends' },
       { selector: "MemberExpression[property.name='cancelled']", message: 'race with untilCancelled (src/activities/heartbeat.ts): a race with context.cancelled stays on the activity until it ends' },
     ],
   },

@@ -121,8 +121,8 @@ export const createWatchActivities = (deps: ActivityDeps) => {
      * The watchdog's loop outside its workflow: scrape every interval, judge every rule
      * (judgeInterval, as the workflow would), and report back only when the watchdog has something to
      * do or show: a rule due to act, a rule whose verdict changed (a first breach, a recovery, a rule
-     * that can no longer be measured), or its routine report after `routineAfter` evaluations with nothing new (at most `reportEvery`). A
-     * healthy system costs its watchdog no workflow task and no history event between reports, so
+     * that can no longer be measured), or its routine report after `routineAfter` evaluations with
+     * nothing new (at most `reportEvery`). A healthy system costs its watchdog no workflow task and no history event between reports, so
      * one worker watches a thousand systems (`npm run bench:watch`). Where it stands is in every
      * heartbeat (the UI shows it on the pending activity), and a retry on another worker carries on
      * from the last one. It only reads, so it is safe to retry; cancelled (a pause), it stops at its

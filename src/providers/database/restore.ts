@@ -169,7 +169,7 @@ async function databaseOid(c: pg.Client): Promise<number> {
  * a schema rollback), where one stuck behind a lock would otherwise hold its step until the
  * activity's own timeout; past this it is a problem that names the query, like any other.
  */
-export const SMOKE_QUERY_TIMEOUT_MS = 60_000;
+const SMOKE_QUERY_TIMEOUT_MS = 60_000;
 
 async function runSmokeQueries(c: pg.Client, smokeQueries: SmokeQuery[], timeoutMs = SMOKE_QUERY_TIMEOUT_MS): Promise<string[]> {
   const problems: string[] = [];
